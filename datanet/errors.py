@@ -1,0 +1,69 @@
+"""One exception hierarchy for datanet.
+
+Every exception carries plain attributes and a message that names the bad value, what is
+allowed and, where it helps, the fix. They pickle across Beam / Dask workers because their
+constructor arguments are stored in ``args``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatanetError",
+    "SpecError",
+    "IntakeError",
+    "StoreError",
+    "CommitConflict",
+    "ValidatorError",
+    "AnchoringError",
+    "SignatureError",
+]
+
+
+class DatanetError(Exception):
+    """Base class of every error raised by datanet."""
+
+
+class SpecError(DatanetError, ValueError):
+    """A datanet spec (TOML) or a config value is invalid.
+
+    ``key`` is the dotted TOML key, ``value`` the bad value, ``allowed`` what is accepted.
+    """
+
+    def __init__(self, key: str, value: object, allowed: str, *, source: str | None = None):
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{key}={value!r} {allowed}")
+
+    def __reduce__(self):
+        return (_rebuild_spec_error, (self.key, self.value, self.allowed, self.source))
+
+
+def _rebuild_spec_error(key: str, value: object, allowed: str, source: str | None) -> SpecError:
+    return SpecError(key, value, allowed, source=source)
+
+
+class IntakeError(DatanetError):
+    """An input cannot be read at all (a missing file or an unknown format)."""
+
+
+class StoreError(DatanetError):
+    """The datanet store is missing, malformed or cannot be written."""
+
+
+class CommitConflict(StoreError):
+    """Another run committed the same batch or sequence number first."""
+
+
+class ValidatorError(DatanetError):
+    """A validator is misconfigured or failed on a batch."""
+
+
+class AnchoringError(DatanetError):
+    """Anchoring a batch root on-chain failed."""
+
+
+class SignatureError(DatanetError):
+    """A signature is malformed or does not match its signer."""

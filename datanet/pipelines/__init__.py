@@ -1,0 +1,1 @@
+"""datanet.pipelines."""

@@ -1,0 +1,40 @@
+"""Text normalisation that defeats cheap evasion: NFKC, invisible characters, whitespace.
+
+The normalised text feeds content_hash, dedup and PII detection, so fullwidth digits,
+zero-width joiners and bidi overrides cannot split a match. The original text is kept
+unchanged. Vectorised with pyarrow.compute (utf8proc NFKC + RE2).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["normalise", "normalise_text", "INVISIBLE_RE"]
+
+#: Zero-width and format characters, bidi embeddings / overrides / isolates, BOM, soft
+#: hyphen, word joiner, Mongolian vowel separator, invisible math operators, tag characters.
+INVISIBLE_RE = (
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]"
+)
+_WS_RE = r"\s+"
+
+
+def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """NFKC, strip invisible / bidi controls, fold runs of whitespace to one space, trim."""
+    out = pc.utf8_normalize(texts, "NFKC")
+    out = pc.replace_substring_regex(out, INVISIBLE_RE, "")
+    out = pc.replace_substring_regex(out, _WS_RE, " ")
+    return pc.utf8_trim_whitespace(out)
+
+
+def normalise_text(text: str) -> str:
+    """Scalar reference of :func:`normalise` (tests, CLI helpers)."""
+    import re
+
+    out = unicodedata.normalize("NFKC", text)
+    out = re.sub(INVISIBLE_RE, "", out)
+    return re.sub(r"\s+", " ", out).strip()
