@@ -180,7 +180,7 @@ class DatanetStore:
                 files={k: tuple(sorted(v, key=lambda f: f.path)) for k, v in files.items()},
                 counts=dict(counts),
                 merkle_root=tree.root if tree is not None else None,
-                leaf_count=len(tree.values) if tree is not None else 0,
+                leaf_count=len(tree) if tree is not None else 0,
                 prev_root=prev_root,
                 prev_batch=last.batch_id if last else None,
                 history_seq=history_seq,
