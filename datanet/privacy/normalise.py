@@ -23,11 +23,20 @@ INVISIBLE_RE = (
 _WS_RE = r"\s+"
 
 
-def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """NFKC, strip invisible / bidi controls, fold runs of whitespace to one space, trim."""
-    out = pc.utf8_normalize(texts, "NFKC")
-    out = pc.replace_substring_regex(out, INVISIBLE_RE, "")
-    out = pc.replace_substring_regex(out, _WS_RE, " ")
+def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """NFKC, strip invisible / bidi controls, fold runs of whitespace to one space, trim.
+
+    NFKC and the invisible-character pass only run on non-ASCII rows (identity on ASCII).
+    """
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    non_ascii = pc.invert(pc.string_is_ascii(texts))
+    if pc.any(non_ascii).as_py():
+        subset = pc.filter(texts, non_ascii)
+        subset = pc.utf8_normalize(subset, "NFKC")
+        subset = pc.replace_substring_regex(subset, INVISIBLE_RE, "")
+        texts = pc.replace_with_mask(texts, non_ascii, subset)
+    out = pc.replace_substring_regex(texts, _WS_RE, " ")
     return pc.utf8_trim_whitespace(out)
 
 
