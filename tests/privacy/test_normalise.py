@@ -23,3 +23,13 @@ def test_normalise_defeats_invisible_and_width_tricks():
 def test_normalise_chunked_and_mixed_ascii():
     arr = pa.chunked_array([["plain  ascii"], ["caf\u00e9\u200b  au lait"]])
     assert normalise(arr).to_pylist() == ["plain ascii", "café au lait"]
+
+
+def test_nfkc_composes_like_unicodedata():
+    import unicodedata
+
+    texts = ["caf\u00e9", "cafe\u0301", "Å ﬀ ①", "Ⅻ ㎏"]
+    assert normalise(pa.array(texts)).to_pylist() == [
+        unicodedata.normalize("NFKC", t) for t in texts]
+    assert normalise(pa.array(["caf\u00e9"])).to_pylist() == normalise(
+        pa.array(["cafe\u0301"])).to_pylist()
