@@ -23,14 +23,16 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _data import write_records  # noqa: E402
+from _data import write_records
 
-from datanet.pipelines.run import run_datanet  # noqa: E402
-from datanet.store.layout import init_datanet  # noqa: E402
-from datanet.validators.registry import BATCH_VALIDATORS, KEYED_VALIDATORS  # noqa: E402
+from datanet.pipelines.run import run_datanet
+from datanet.store.layout import init_datanet
+from datanet.validators.registry import BATCH_VALIDATORS, KEYED_VALIDATORS
 
-SPEC = 'id = "bench"\n[limits]\nmax_record_bytes = 65536\n[pipeline]\nbatch_rows = 5000\n' + "".join(
-    f"[validators.{name}]\nenabled = false\n" for name in (*BATCH_VALIDATORS, *KEYED_VALIDATORS)
+SPEC = (
+    'id = "bench"\n[limits]\nmax_record_bytes = 65536\n[pipeline]\nbatch_rows = 5000\n'
+    + "".join(f"[validators.{name}]\nenabled = false\n"
+              for name in (*BATCH_VALIDATORS, *KEYED_VALIDATORS))
 )
 
 
