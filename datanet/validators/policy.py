@@ -139,11 +139,11 @@ def load_registry(path: str | Path) -> dict[str, float]:
     return out
 
 
-def policy_config(spec: Any) -> PolicyConfig:
+def policy_config(spec: Any, *, require_registry: bool = True) -> PolicyConfig:
     """The spec's ``[policy]`` as a :class:`PolicyConfig`, with ``registry_file`` merged in.
 
     ``registry_file`` is resolved relative to the spec file; entries of ``registry`` in the
-    spec override the file's.
+    spec override the file's. A missing file is an error unless ``require_registry`` is off.
     """
     config = config_from_mapping(PolicyConfig, spec.policy, prefix="policy")
     if config.registry_file is None:
@@ -151,13 +151,19 @@ def policy_config(spec: Any) -> PolicyConfig:
     path = Path(config.registry_file)
     if not path.is_absolute() and getattr(spec, "source", None):
         path = Path(spec.source).parent / path
+    if not require_registry and not path.exists():
+        return config
     merged = {**load_registry(path), **config.registry}
     return replace(config, registry=types.MappingProxyType(merged))
 
 
 def validate_spec_section(spec: Any) -> None:
-    """Spec hook: ``[policy]`` parses, and its registry file (if any) is readable."""
-    policy_config(spec)
+    """Spec hook: ``[policy]`` parses and its registry file, when present, is valid.
+
+    A registry file that does not exist yet is accepted here (``datanet init`` validates the
+    spec before the file is copied next to it) and reported when votes are counted.
+    """
+    policy_config(spec, require_registry=False)
 
 
 def _weights(validators: pa.Array, config: PolicyConfig) -> np.ndarray:
