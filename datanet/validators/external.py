@@ -63,12 +63,32 @@ def _signable(message: Mapping[str, Any]) -> Any:
     return encode_typed_data(full_message=vote_typed_data(message))
 
 
-def vote_digest(vote: SignedVote) -> str:
-    """EIP-712 digest (``keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(vote))``), 0x-hex."""
+def _digest(vote: SignedVote) -> bytes:
     from eth_hash.auto import keccak
 
     s = _signable(vote.message())
-    return "0x" + keccak(b"\x19" + s.version + s.header + s.body).hex()
+    return keccak(b"\x19" + s.version + s.header + s.body)
+
+
+def vote_digest(vote: SignedVote) -> str:
+    """EIP-712 digest (``keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(vote))``), 0x-hex."""
+    return "0x" + _digest(vote).hex()
+
+
+def _recover_digest(digest: bytes, signature: str) -> str | None:
+    """Lowercase signer of a 32-byte digest from a 65-byte ``r ‖ s ‖ v`` signature."""
+    from eth_keys import keys
+
+    try:
+        raw = bytearray(bytes.fromhex(signature.removeprefix("0x")))
+        if len(raw) != 65:
+            return None
+        if raw[64] >= 27:
+            raw[64] -= 27
+        sig = keys.Signature(signature_bytes=bytes(raw))
+        return sig.recover_public_key_from_msg_hash(digest).to_address().lower()
+    except Exception:  # eth-keys raises several types for out-of-range r / s / v
+        return None
 
 
 def sign_vote(
@@ -102,12 +122,7 @@ def sign_vote(
 
 def recover_voter(vote: SignedVote) -> str | None:
     """Lowercase address that signed ``vote`` as submitted, or None if the signature is bad."""
-    from eth_account import Account
-
-    try:
-        return Account.recover_message(_signable(vote.message()), signature=vote.signature).lower()
-    except Exception:  # eth-keys raises several types for bad bytes / v / s
-        return None
+    return _recover_digest(_digest(vote), vote.signature)
 
 
 def read_vote_lines(paths: Iterable[str | Path]) -> Iterator[tuple[str, int, str]]:
@@ -157,8 +172,9 @@ def verify_votes(
             rows.append(row)
             votes.append(None)
             continue
+        digest = _digest(vote)
         row.update(
-            vote_id=vote_digest(vote), contribution_id=vote.contribution_id,
+            vote_id="0x" + digest.hex(), contribution_id=vote.contribution_id,
             validator=vote.validator, datanet=vote.datanet, verdict=vote.verdict,
             score=vote.score / SCORE_SCALE, reason=vote.reason or None,
             timestamp=vote.timestamp * 1_000_000, signature=vote.signature, message=None,
@@ -167,7 +183,7 @@ def verify_votes(
             row["status"] = "wrong_datanet"
             row["message"] = f"vote is for datanet {vote.datanet!r}, not {datanet_id!r}"
         else:
-            signer = recover_voter(vote)
+            signer = _recover_digest(digest, vote.signature)
             if signer != vote.validator:
                 row["status"] = "bad_signature"
                 row["message"] = f"signature recovers {signer}, not {vote.validator}"
