@@ -18,12 +18,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from eth_hash.auto import keccak
 from eth_utils import is_checksum_address, to_checksum_address
 
 from datanet.privacy.normalise import normalise
 from datanet.schemas.contribution import DEADLETTER_SCHEMA, record_schema
-from datanet.schemas.ids import contribution_ids
+from datanet.schemas.ids import contribution_ids, keccak
 from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
@@ -311,22 +310,51 @@ def _from_text(name: str, type_name: str, value: str) -> Any:
     return value
 
 
+def _iter_lines(handle: Any, max_bytes: int, block: int = 1 << 20
+                ) -> Iterator[tuple[bytes | None, int]]:
+    """Yield ``(line, size)`` per line; ``line`` is None when longer than ``max_bytes``.
+
+    Reads fixed-size blocks (Beam's compressed file objects have no ``readline(size)``), so an
+    oversized line is counted but never held in memory.
+    """
+    pending: list[bytes] = []
+    pending_size = 0
+    oversized = False
+    while True:
+        data = handle.read(block)
+        if not data:
+            break
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                piece = data[start:]
+                pending_size += len(piece)
+                if pending_size > max_bytes:
+                    oversized, pending = True, []
+                elif piece:
+                    pending.append(piece)
+                break
+            piece = data[start:nl]
+            size = pending_size + len(piece)
+            if oversized or size > max_bytes:
+                yield None, size
+            else:
+                pending.append(piece)
+                yield b"".join(pending), size
+            pending, pending_size, oversized = [], 0, False
+            start = nl + 1
+    if pending_size or oversized:
+        yield (None if oversized or pending_size > max_bytes else b"".join(pending)), pending_size
+
+
 def _jsonl(parser: RecordParser, handle: io.BufferedIOBase, batch_rows: int
            ) -> Iterator[tuple[str, pa.RecordBatch]]:
     max_bytes = parser.max_bytes
     line_no = 0
-    while True:
-        raw = handle.readline(max_bytes + 2)
-        if not raw:
-            break
+    for raw, size in _iter_lines(handle, max_bytes):
         line_no += 1
-        if len(raw) > max_bytes + 1 or (len(raw) == max_bytes + 1 and not raw.endswith(b"\n")):
-            size = len(raw)
-            while not raw.endswith(b"\n"):
-                raw = handle.readline(1 << 20)
-                if not raw:
-                    break
-                size += len(raw)
+        if raw is None:
             parser.dead_letter(line_no, size, "too_large", None,
                                f"record is {size} bytes; limits.max_record_bytes={max_bytes}")
             continue

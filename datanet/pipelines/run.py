@@ -158,6 +158,15 @@ class _DecideWrite(beam.DoFn):
         if merged.drops is not None and merged.drops.num_rows:
             drop_lines = merged.drops.column("source_line")
             keep = pc.invert(pc.is_in(table.column("source_line"), value_set=drop_lines))
+            if batch_votes is not None:
+                # batch votes are one block of n rows per validator, in row order
+                n_blocks = batch_votes.num_rows // max(table.num_rows, 1)
+                batch_votes = batch_votes.filter(
+                    pa.concat_arrays([keep.combine_chunks()
+                                      if isinstance(keep, pa.ChunkedArray) else keep]
+                                     * n_blocks))
+                votes = [t for t in (batch_votes, merged.votes) if t is not None]
+                votes_t = pa.concat_tables(votes)
             table = table.filter(keep)
             dead = pa.table({
                 "record_id": merged.drops.column("contribution_id"),
@@ -173,10 +182,7 @@ class _DecideWrite(beam.DoFn):
             self.counters["deadletter"].inc(dead.num_rows)
 
         ids = table.column("contribution_id")
-        if votes_t is not None:
-            # votes of dropped copies share the surviving record's id: keep one per validator
-            votes_t = votes_t.filter(pc.is_in(votes_t.column("contribution_id"), value_set=ids))
-        else:
+        if votes_t is None:
             from datanet.validators.base import empty_votes
             votes_t = empty_votes()
         decisions = decide(ids, votes_t, self.policy)
@@ -275,9 +281,7 @@ class _BatchIdFn(beam.CombineFn):
         return out
 
     def extract_output(self, acc: set[bytes]) -> str:
-        from eth_hash.auto import keccak
-
-        from datanet.schemas.ids import datanet_key
+        from datanet.schemas.ids import datanet_key, keccak
 
         return "0x" + keccak(datanet_key(self.datanet_id) + b"".join(sorted(acc))).hex()
 
