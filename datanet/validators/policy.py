@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,38 +41,31 @@ def validate_spec_section(spec: Any) -> None:
 def decide(ids: pa.Array | pa.ChunkedArray, votes: pa.Table, config: PolicyConfig) -> pa.Table:
     """One decision row per id in ``ids`` (same order) from ``votes``."""
     ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
-    rejects = votes.filter(pc.equal(votes.column("verdict"), "reject"))
-    reason = pc.if_else(
-        pc.is_null(rejects.column("reason")),
-        pc.binary_join_element_wise(rejects.column("validator"), pa.scalar("rejected"), ":"),
-        rejects.column("reason"),
-    )
-    grouped = (
-        pa.table({"contribution_id": rejects.column("contribution_id"), "reason": reason})
-        .group_by("contribution_id")
-        .aggregate([("reason", "distinct")])
-    )
-    accept_w = (
-        pa.table({"contribution_id": votes.column("contribution_id"),
-                  "one": pa.array([1.0] * votes.num_rows, pa.float64())})
-        .filter(pc.equal(votes.column("verdict"), "accept"))
-        .group_by("contribution_id").aggregate([("one", "sum")])
-    )
-    base = pa.table({"contribution_id": ids, "_i": pa.array(range(len(ids)), pa.int64())})
-    joined = base.join(grouped, "contribution_id", join_type="left outer")
-    joined = joined.join(accept_w, "contribution_id", join_type="left outer").sort_by("_i")
-    reasons = joined.column("reason_distinct")
-    n_rej = pc.fill_null(pc.list_value_length(reasons), 0)
-    reasons = pc.if_else(pc.is_null(reasons), pa.scalar([], pa.list_(pa.string())), reasons)
-    reasons = pa.array([sorted(r) for r in reasons.to_pylist()], pa.list_(pa.string()))
-    outcome = pc.if_else(pc.greater(n_rej, 0), "rejected", "accepted")
+    n = len(ids)
+    row = pc.index_in(votes.column("contribution_id"), value_set=ids).to_numpy(
+        zero_copy_only=False)
+    known = ~np.isnan(row.astype(float)) if row.dtype == object else row >= 0
+    verdict = votes.column("verdict").to_numpy(zero_copy_only=False)
+    is_acc = (verdict == "accept") & known
+    is_rej = (verdict == "reject") & known
+    idx = np.nan_to_num(row.astype(float), nan=0).astype(np.int64)
+    accept_w = np.bincount(idx[is_acc], minlength=n).astype(np.float64)
+    reject_w = np.bincount(idx[is_rej], minlength=n).astype(np.float64)
+    reasons: list[set[str]] = [set() for _ in range(n)]
+    rej_pos = np.flatnonzero(is_rej)
+    if rej_pos.size:
+        sub = votes.take(pa.array(rej_pos))
+        for i, validator, reason in zip(idx[rej_pos], sub.column("validator").to_pylist(),
+                                        sub.column("reason").to_pylist(), strict=True):
+            reasons[i].add(reason or f"{validator}:rejected")
+    outcome = np.where(reject_w > 0, "rejected", "accepted")
     return pa.Table.from_arrays(
         [
-            joined.column("contribution_id"),
-            outcome,
-            reasons,
-            pc.fill_null(joined.column("one_sum"), 0.0),
-            pc.cast(n_rej, pa.float64()),
+            ids,
+            pa.array(outcome, pa.string()),
+            pa.array([sorted(r) for r in reasons], pa.list_(pa.string())),
+            pa.array(accept_w),
+            pa.array(reject_w),
         ],
         schema=DECISION_SCHEMA,
     )
