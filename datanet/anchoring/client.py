@@ -17,8 +17,10 @@ Transactions are signed locally and sent raw, so the same outbox code path runs 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -369,6 +371,13 @@ class ChainClient:
     def describe_error(self, exc: Exception) -> str:
         """Readable message for a node / contract error (decodes custom errors)."""
         data = getattr(exc, "data", None)
+        if data is None and exc.args and isinstance(exc.args[0], str):
+            # eth-tester: "execution reverted: b'<revert data>'"
+            m = re.match(r"execution reverted: (b'.*'|b\".*\")$", exc.args[0], re.S)
+            if m:
+                data = ast.literal_eval(m.group(1))
+        if isinstance(data, bytes):
+            data = "0x" + data.hex()
         if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
             decoded = self._decode_error(data)
             if decoded:
@@ -474,8 +483,9 @@ class EmbeddedChain:
         return c
 
 
-def open_client(store: Any, config: Any = None) -> ChainClient:
-    """Client for a datanet store, from its ``[anchoring]`` config."""
+def open_client(store: Any, config: Any = None, *, read_only: bool = False) -> ChainClient:
+    """Client for a datanet store, from its ``[anchoring]`` config (``read_only``: no key,
+    for verifying)."""
     from datanet.anchoring.config import anchoring_config
 
     cfg = config or anchoring_config(store.spec)
@@ -487,8 +497,8 @@ def open_client(store: Any, config: Any = None) -> ChainClient:
             f"anchoring.chain='rpc' needs anchoring.rpc_url or the environment variable "
             f"{cfg.rpc_url_env}"
         )
-    account = load_key(key_env=cfg.key_env, keystore=cfg.keystore,
-                       password_env=cfg.keystore_password_env)
+    account = None if read_only else load_key(
+        key_env=cfg.key_env, keystore=cfg.keystore, password_env=cfg.keystore_password_env)
     deployment = Path(store.abs(DEPLOYMENT_FILE))
     contract = cfg.contract
     client = ChainClient.connect(url, account=account, contract=None,
@@ -499,7 +509,7 @@ def open_client(store: Any, config: Any = None) -> ChainClient:
             contract = known["contract"]
     if contract is not None:
         client.use_contract(contract)
-    elif cfg.deploy:
+    elif cfg.deploy and not read_only:
         address = client.deploy()
         deployment.parent.mkdir(parents=True, exist_ok=True)
         deployment.write_text(json.dumps({"chain_id": client.chain_id, "contract": address}))
