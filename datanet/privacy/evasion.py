@@ -39,9 +39,10 @@ _INVISIBLE = re.compile(INVISIBLE_RE)
 _AT_OBF = r"\s*[\(\[\{<]\s*at\s*[\)\]\}>]\s*|\s+@\s*|\s*@\s+"
 _DOT_OBF = r"\s*[\(\[\{<]\s*dot\s*[\)\]\}>]\s*|\s+dot\s+|\s+\.\s*|\s*\.\s+"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_LOCAL = r"[a-z0-9][a-z0-9._%+-]*"
 #: local part, an at (plain ``' at '`` or obfuscated), then labels joined by dots.
 _EMAIL_OBF = re.compile(
-    rf"(?<![\w.@])(?P<local>[a-z0-9][a-z0-9._%+-]*)(?P<at>{_AT_OBF}|\s+at\s+)"
+    rf"(?<![\w.@])(?P<local>{_LOCAL}(?:(?:{_DOT_OBF}){_LOCAL})*)(?P<at>{_AT_OBF}|\s+at\s+)"
     rf"(?P<domain>{_LABEL}(?:(?:{_DOT_OBF}|\.){_LABEL})+)(?![\w@])",
     re.IGNORECASE,
 )
@@ -103,13 +104,14 @@ def _email_edits(text: str) -> list[Edit]:
     for m in _EMAIL_OBF.finditer(text):
         at = m.group("at")
         at_obfuscated = at.strip().lower() != "at"
-        dom_start = m.start("domain")
-        dots = [d for d in _DOT_ANY.finditer(m.group("domain")) if d.group() != "."]
+        dots = [(m.start(part) + d.start(), m.start(part) + d.end())
+                for part in ("local", "domain")
+                for d in _DOT_ANY.finditer(m.group(part)) if d.group() != "."]
         labels = _DOT_ANY.split(m.group("domain"))
         if not (at_obfuscated or dots) or not _TLD.fullmatch(labels[-1]):
             continue  # plain "at example.com" prose, or no TLD-like last label
         edits.append((m.start("at"), m.end("at"), "@"))
-        edits.extend((dom_start + d.start(), dom_start + d.end(), ".") for d in dots)
+        edits.extend((s, e, ".") for s, e in dots)
     return edits
 
 
