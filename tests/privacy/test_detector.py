@@ -100,5 +100,5 @@ def test_unknown_entity_fails_with_the_supported_list():
     from datanet.errors import ValidatorError
 
     d = PiiDetector(frozenset({"PERSON"}))
-    with pytest.raises(ValidatorError, match="PERSON.*no recognizer supports"):
+    with pytest.raises(ValidatorError, match=r"PERSON.*no recognizer supports"):
         d.setup()
