@@ -38,25 +38,39 @@ SCRIPT = textwrap.dedent("""
     batch = pa.record_batch({"contribution_id": ["a", "b"],
                              "text": ["mail jane.doe@example.co.uk", "see example.com"]})
     votes = v.validate(batch).votes
+    import sys
+    if "--control" in sys.argv:  # stock tldextract: fetches the suffix list on first use
+        import tldextract
+        tldextract.extract("jane.doe@example.co.uk")
     print(json.dumps({"attempts": attempts, "reasons": votes.column("reason").to_pylist(),
                       "ner": v.report()["ner"]}))
 """)
 
 
-def test_validator_runs_with_sockets_disabled(tmp_path):
+def _run(tmp_path: Path, *args: str) -> tuple[dict, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
            "XDG_CACHE_HOME": str(tmp_path / "cache"), "TLDEXTRACT_CACHE": str(tmp_path / "tld")}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def test_validator_runs_with_sockets_disabled(tmp_path):
+    out, stderr = _run(tmp_path)
     # urllib3 probes IPv6 support at import by creating (never connecting) a socket to ::1;
     # every other socket would be a download attempt.
     assert [a for a in out["attempts"] if "_has_ipv6" not in a] == []
     assert out["reasons"] == ["pii:EMAIL_ADDRESS", None]
     assert out["ner"].startswith("disabled: spaCy model 'en_core_web_lg' is not installed")
-    assert "Downloading" not in proc.stderr
+    assert "Downloading" not in stderr
     assert not (tmp_path / "tld").exists()
+
+
+def test_control_stock_tldextract_tries_the_network(tmp_path):
+    """The guard above does see a download attempt when one happens."""
+    out, _ = _run(tmp_path, "--control")
+    assert [a for a in out["attempts"] if "_has_ipv6" not in a] != []
 
 
 @pytest.mark.disable_socket
