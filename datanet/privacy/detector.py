@@ -39,6 +39,7 @@ from datanet.privacy.evasion import detection_view, needs_rewrite
 from datanet.privacy.offsets import MappedText
 from datanet.privacy.recognizers import (
     EthAddressRecognizer,
+    Mastercard2SeriesRecognizer,
     OfflineEmailRecognizer,
     RecognizerSpec,
     custom_recognizers,
@@ -211,6 +212,8 @@ class PiiDetector:
                 keep.append(rec)
         if "CRYPTO" in self.entities:
             keep.append(EthAddressRecognizer())
+        if "CREDIT_CARD" in self.entities:
+            keep.append(Mastercard2SeriesRecognizer())
         keep.extend(custom_recognizers(self.recognizers))
         registry.recognizers = keep
         supported = {e for r in keep for e in r.supported_entities}

@@ -12,6 +12,7 @@ CASES = [
     ("PHONE_NUMBER", "Call me on (212) 555-0147 tonight.", "(212) 555-0147"),
     ("PHONE_NUMBER", "Ring +44 20 7946 0958 after lunch.", "+44 20 7946 0958"),
     ("CREDIT_CARD", "Paid with 4111 1111 1111 1111 yesterday.", "4111 1111 1111 1111"),
+    ("CREDIT_CARD", "Mastercard 2223 0031 2200 3222 on file.", "2223 0031 2200 3222"),
     ("IBAN_CODE", "Transfer to GB82 WEST 1234 5698 7654 32 please.",
      "GB82 WEST 1234 5698 7654 32"),
     ("IP_ADDRESS", "The server at 192.168.10.24 is down.", "192.168.10.24"),
