@@ -82,6 +82,7 @@ class ExactDuplicateValidator(Validator):
     name = "exact_duplicate"
     config_cls = ExactDuplicateConfig
     reason_codes = ("exact_duplicate",)
+    stage = "datanet.pipelines.dedup:ExactDuplicateStage"
 
     def __init__(self, config: ExactDuplicateConfig, spec: Any):
         self.config = config
