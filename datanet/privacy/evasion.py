@@ -9,7 +9,8 @@ original text (:class:`~datanet.privacy.offsets.MappedText`):
   by ``confusable-homoglyphs``), any decimal digit to ASCII, non-ASCII spaces to ``' '``.
 * Spelled-out e-mail syntax: ``john at example dot com``, ``john [at] example [dot] com``,
   ``john @ example . com`` become ``john@example.com``.
-* Spaced-out digits: ``4 1 1 1 1 1 1 1 …`` loses the spaces (separators ``-./`` stay).
+* Spaced-out digits: ``4 1 1 1 1 1 1 1 …`` loses the spaces (separators ``-./`` stay);
+  seven or more spelled-out digits (``five zero three five …``) become digits.
 
 The view of a plain ASCII record without such patterns is the record itself (identity map),
 and :func:`needs_rewrite` finds the records that need the Python rewrite with one vectorised
@@ -37,13 +38,15 @@ _CLUSTER_RE = regex.compile(r"[^\x00-\x7f]\p{M}*|[\x00-\x7f]\p{M}+")
 _INVISIBLE = re.compile(INVISIBLE_RE)
 
 _AT_OBF = r"\s*[\(\[\{<]\s*at\s*[\)\]\}>]\s*|\s+@\s*|\s*@\s+"
-_DOT_OBF = r"\s*[\(\[\{<]\s*dot\s*[\)\]\}>]\s*|\s+dot\s+|\s+\.\s*|\s*\.\s+"
+# A dot with a blank before it ("example . com"); ". " alone is a sentence end, not a dot.
+_DOT_OBF = r"\s*[\(\[\{<]\s*dot\s*[\)\]\}>]\s*|\s+dot\s+|\s+\.\s*"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _LOCAL = r"[a-z0-9][a-z0-9._%+-]*"
 #: local part, an at (plain ``' at '`` or obfuscated), then labels joined by dots.
 _EMAIL_OBF = re.compile(
     rf"(?<![\w.@])(?P<local>{_LOCAL}(?:(?:{_DOT_OBF}){_LOCAL})*)(?P<at>{_AT_OBF}|\s+at\s+)"
-    rf"(?P<domain>{_LABEL}(?:(?:{_DOT_OBF}|\.){_LABEL})+)(?![\w@])",
+    rf"(?P<domain>{_LABEL}(?:(?:{_DOT_OBF}|\.){_LABEL})+)(?![\w@])"
+    rf"(?!(?:{_AT_OBF}|\s+at\s+)[a-z0-9])",  # "a line at ravi dot walker at gmail dot com"
     re.IGNORECASE,
 )
 _DOT_ANY = re.compile(rf"{_DOT_OBF}|\.", re.IGNORECASE)
@@ -51,11 +54,20 @@ _TLD = re.compile(r"[a-z]{2,24}", re.IGNORECASE)
 #: at least seven single digits separated by blanks (and optionally - . /).
 _SPACED_DIGITS = re.compile(r"(?<!\w)\d(?:[ \t]*[-./]?[ \t]*\d(?!\d)){6,}(?!\w)")
 _BLANKS = re.compile(r"[ \t]+")
+_DIGIT_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_WORD = "(?:" + "|".join(_DIGIT_WORDS) + ")"
+#: at least seven spelled-out digits in a row ("five zero three five five five ...").
+_SPELLED_DIGITS = re.compile(rf"\b{_WORD}(?:[\s,-]+{_WORD}){{6,}}\b", re.IGNORECASE)
+_ONE_WORD = re.compile(_WORD, re.IGNORECASE)
 
 #: RE2 (pyarrow) pattern true for every record whose view may differ from the record.
 REWRITE_HINT_RE2 = (
     r"(?i)[^\x00-\x7f]|[\(\[\{<]\s*(?:at|dot)\s*[\)\]\}>]|\sdot\s|\s@|@\s|\w\s+\.\s*\w"
     r"|\d[ \t]+\d[ \t]+\d"
+    r"|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)[\s,-]+"
+    r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)[\s,-]+"
+    r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b"
 )
 
 
@@ -123,11 +135,18 @@ def _digit_edits(text: str) -> list[Edit]:
     return edits
 
 
+def _spelled_edits(text: str) -> list[Edit]:
+    return [(m.start(), m.end(),
+             "".join(_DIGIT_WORDS[w.lower()] for w in _ONE_WORD.findall(m.group())))
+            for m in _SPELLED_DIGITS.finditer(text)]
+
+
 def detection_view(text: str) -> MappedText:
     """The detection view of one original text, with offsets back to it."""
     view = MappedText.identity(text)
     if not text.isascii():
         view = view.apply(_unicode_edits(text))
+    view = view.apply(_spelled_edits(view.text))
     view = view.apply(_email_edits(view.text))
     return view.apply(_digit_edits(view.text))
 

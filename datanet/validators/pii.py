@@ -63,11 +63,14 @@ class PiiValidator(Validator):
             return "accept", None, None, None
         spans = [[f.start, f.end, f.entity, self.policy.get(f.entity, "allow")]
                  for f in findings]
-        rejected = sorted({f.entity for f in findings if self.policy.get(f.entity) == "reject"})
+        # The reason names the most certain rejected finding (then the first in the text): a
+        # valid SSN (0.5) also parses as a phone number (0.4), and is reported as the SSN.
+        rejected = sorted((-f.score, f.start, f.entity) for f in findings
+                          if self.policy.get(f.entity) == "reject")
         details = {"entities": sorted({f.entity for f in findings}), "spans": spans}
         score = max(f.score for f in findings)
         if rejected:
-            return "reject", pii_reason(rejected[0]), score, details
+            return "reject", pii_reason(rejected[0][2]), score, details
         return "accept", None, score, details
 
     def validate(self, batch: pa.RecordBatch) -> ValidationResult:

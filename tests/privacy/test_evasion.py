@@ -19,6 +19,8 @@ from datanet.privacy.evasion import detection_view, needs_rewrite
         ("j\u200bohn@exa\u200dmple.com", "john@example.com"),
         ("jоhn@exаmple.com", "john@example.com"),  # Cyrillic о and а
         ("ip ١٩٢.١٦٨.١.٢٠", "ip 192.168.1.20"),  # Arabic-Indic digits
+        ("call five zero three five five five zero one five three", "call 5035550153"),
+        ("ring Four-One-Five, five five five, oh one five nine", "ring 4155550159"),
     ],
 )
 def test_obfuscations_are_decoded(text: str, view: str):
@@ -28,6 +30,7 @@ def test_obfuscations_are_decoded(text: str, view: str):
 
 def test_plain_prose_is_left_alone():
     for text in ("we met at the cafe. It was fine", "look at example.com today",
+                 "crowding the pan at once. Next time", "ask at home. com is fine",
                  "chapter 1 2 and 3"):
         assert detection_view(text).text == text
 
