@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.errors import ValidatorError
-from datanet.privacy.evasion import detection_view, needs_rewrite
+from datanet.privacy.evasion import detection_view, rewrite_steps
 from datanet.privacy.offsets import MappedText
 from datanet.privacy.recognizers import (
     EthAddressRecognizer,
@@ -247,8 +247,8 @@ class PiiDetector:
 
     # --- detection -------------------------------------------------------------------
     def views(self, texts: Sequence[str], rewrite: np.ndarray) -> list[MappedText]:
-        """Detection views: rewritten where the prefilter says so, else identity."""
-        return [detection_view(t) if r else MappedText.identity(t)
+        """Detection views: the prefilter's rewrite steps per record (0: identity)."""
+        return [detection_view(t, int(r)) if r else MappedText.identity(t)
                 for t, r in zip(texts, rewrite, strict=True)]
 
     def detect(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> list[list[Finding]]:
@@ -262,11 +262,11 @@ class PiiDetector:
         if n == 0 or not self.entities:
             return out
         self.setup()
-        rewrite = needs_rewrite(arr).to_numpy(zero_copy_only=False)
+        rewrite = rewrite_steps(arr)
         views = self.views(py, rewrite)
         self.stats.records += n
-        self.stats.rewritten += int(rewrite.sum())
-        if rewrite.any():
+        self.stats.rewritten += int((rewrite != 0).sum())
+        if any(not v.is_identity for v in views):
             view_arr = pa.array([v.text for v in views], pa.string())
         else:
             view_arr = arr

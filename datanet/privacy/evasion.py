@@ -13,8 +13,8 @@ original text (:class:`~datanet.privacy.offsets.MappedText`):
   seven or more spelled-out digits (``five zero three five …``) become digits.
 
 The view of a plain ASCII record without such patterns is the record itself (identity map),
-and :func:`needs_rewrite` finds the records that need the Python rewrite with one vectorised
-RE2 pass over the batch.
+and :func:`rewrite_steps` finds the records (and the steps) that need the Python rewrite
+with vectorised RE2 passes over the batch.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import regex
@@ -30,7 +31,7 @@ import regex
 from datanet.privacy.normalise import INVISIBLE_RE
 from datanet.privacy.offsets import Edit, MappedText
 
-__all__ = ["detection_view", "needs_rewrite", "fold_table", "REWRITE_HINT_RE2"]
+__all__ = ["detection_view", "needs_rewrite", "rewrite_steps", "fold_table", "STEP_HINTS_RE2"]
 
 # A grapheme-ish cluster that NFKC / folding may change: a non-ASCII character with its
 # combining marks, or an ASCII base followed by combining marks.
@@ -42,13 +43,16 @@ _AT_OBF = r"\s*[\(\[\{<]\s*at\s*[\)\]\}>]\s*|\s+@\s*|\s*@\s+"
 _DOT_OBF = r"\s*[\(\[\{<]\s*dot\s*[\)\]\}>]\s*|\s+dot\s+|\s+\.\s*"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _LOCAL = r"[a-z0-9][a-z0-9._%+-]*"
-#: local part, an at (plain ``' at '`` or obfuscated), then labels joined by dots.
-_EMAIL_OBF = re.compile(
-    rf"(?<![\w.@])(?P<local>{_LOCAL}(?:(?:{_DOT_OBF}){_LOCAL})*)(?P<at>{_AT_OBF}|\s+at\s+)"
-    rf"(?P<domain>{_LABEL}(?:(?:{_DOT_OBF}|\.){_LABEL})+)(?![\w@])"
-    rf"(?!(?:{_AT_OBF}|\s+at\s+)[a-z0-9])",  # "a line at ravi dot walker at gmail dot com"
+_AT_ANY = re.compile(rf"{_AT_OBF}|\s+at\s+", re.IGNORECASE)
+#: the local part right before an at: words joined by (obfuscated) dots, ending the text.
+_LOCAL_BEFORE = re.compile(rf"(?<![\w.@]){_LOCAL}(?:(?:{_DOT_OBF}){_LOCAL})*\Z", re.IGNORECASE)
+#: the domain right after an at; not itself followed by another at
+#: ("a line at ravi dot walker at gmail dot com" is ravi.walker@gmail.com).
+_DOMAIN_AFTER = re.compile(
+    rf"{_LABEL}(?:(?:{_DOT_OBF}|\.){_LABEL})+(?![\w@])(?!(?:{_AT_OBF}|\s+at\s+)[a-z0-9])",
     re.IGNORECASE,
 )
+_LOCAL_REACH = 128
 _DOT_ANY = re.compile(rf"{_DOT_OBF}|\.", re.IGNORECASE)
 _TLD = re.compile(r"[a-z]{2,24}", re.IGNORECASE)
 #: at least seven single digits separated by blanks (and optionally - . /).
@@ -61,14 +65,6 @@ _WORD = "(?:" + "|".join(_DIGIT_WORDS) + ")"
 _SPELLED_DIGITS = re.compile(rf"\b{_WORD}(?:[\s,-]+{_WORD}){{6,}}\b", re.IGNORECASE)
 _ONE_WORD = re.compile(_WORD, re.IGNORECASE)
 
-#: RE2 (pyarrow) pattern true for every record whose view may differ from the record.
-REWRITE_HINT_RE2 = (
-    r"(?i)[^\x00-\x7f]|[\(\[\{<]\s*(?:at|dot)\s*[\)\]\}>]|\sdot\s|\s@|@\s|\w\s+\.\s*\w"
-    r"|\d[ \t]+\d[ \t]+\d"
-    r"|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)[\s,-]+"
-    r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)[\s,-]+"
-    r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b"
-)
 
 
 @lru_cache(maxsize=1)
@@ -113,18 +109,29 @@ def _unicode_edits(text: str) -> list[Edit]:
 
 def _email_edits(text: str) -> list[Edit]:
     edits: list[Edit] = []
-    for m in _EMAIL_OBF.finditer(text):
-        at = m.group("at")
-        at_obfuscated = at.strip().lower() != "at"
-        dots = [(m.start(part) + d.start(), m.start(part) + d.end())
-                for part in ("local", "domain")
-                for d in _DOT_ANY.finditer(m.group(part)) if d.group() != "."]
-        labels = _DOT_ANY.split(m.group("domain"))
+    last = 0
+    for at in _AT_ANY.finditer(text):
+        if at.start() < last:
+            continue
+        dom = _DOMAIN_AFTER.match(text, at.end())
+        if dom is None:
+            continue
+        lo = max(last, at.start() - _LOCAL_REACH)
+        local = _LOCAL_BEFORE.search(text[lo:at.start()])
+        if local is None:
+            continue
+        at_obfuscated = at.group().strip().lower() != "at"
+        dots = [(lo + local.start() + d.start(), lo + local.start() + d.end())
+                for d in _DOT_ANY.finditer(local.group()) if d.group() != "."]
+        dots += [(dom.start() + d.start(), dom.start() + d.end())
+                 for d in _DOT_ANY.finditer(dom.group()) if d.group() != "."]
+        labels = _DOT_ANY.split(dom.group())
         if not (at_obfuscated or dots) or not _TLD.fullmatch(labels[-1]):
             continue  # plain "at example.com" prose, or no TLD-like last label
-        edits.append((m.start("at"), m.end("at"), "@"))
-        edits.extend((s, e, ".") for s, e in dots)
-    return edits
+        edits.append((at.start(), at.end(), "@"))
+        edits.extend((s, e, ".") for s, e in sorted(dots))
+        last = dom.end()
+    return sorted(edits)
 
 
 def _digit_edits(text: str) -> list[Edit]:
@@ -141,16 +148,47 @@ def _spelled_edits(text: str) -> list[Edit]:
             for m in _SPELLED_DIGITS.finditer(text)]
 
 
-def detection_view(text: str) -> MappedText:
-    """The detection view of one original text, with offsets back to it."""
+#: Rewrite steps, as bits: which cheap evasions a record may contain.
+UNICODE, SPELLED, EMAIL, SPACED = 1, 2, 4, 8
+ALL_STEPS = UNICODE | SPELLED | EMAIL | SPACED
+_WORDS_RE2 = "(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+#: RE2 (pyarrow) hint per step: true for every record the step could change.
+STEP_HINTS_RE2 = {
+    UNICODE: r"[^\x00-\x7f]",
+    SPELLED: rf"(?i)\b{_WORDS_RE2}[\s,-]+{_WORDS_RE2}[\s,-]+{_WORDS_RE2}\b",
+    EMAIL: r"(?i)[\(\[\{<]\s*(?:at|dot)\s*[\)\]\}>]|\sdot\s|\s@|@\s|\s\.",
+    SPACED: r"\d[ \t]+\d[ \t]+\d|\d[ \t]*[-./][ \t]*\d[ \t]+\d",
+}
+
+
+def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
+    """The detection view of one original text, with offsets back to it.
+
+    ``steps`` (from :func:`rewrite_steps`) skips rewrites a record cannot need; a record
+    with non-ASCII characters gets every step, since folding may reveal the others.
+    """
     view = MappedText.identity(text)
     if not text.isascii():
         view = view.apply(_unicode_edits(text))
-    view = view.apply(_spelled_edits(view.text))
-    view = view.apply(_email_edits(view.text))
-    return view.apply(_digit_edits(view.text))
+        steps = ALL_STEPS
+    if steps & SPELLED:
+        view = view.apply(_spelled_edits(view.text))
+    if steps & EMAIL:
+        view = view.apply(_email_edits(view.text))
+    if steps & SPACED:
+        view = view.apply(_digit_edits(view.text))
+    return view
 
 
-def needs_rewrite(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Vectorised: records whose detection view may differ from the text (RE2 prefilter)."""
-    return pc.fill_null(pc.match_substring_regex(texts, REWRITE_HINT_RE2), False)
+def rewrite_steps(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Vectorised: per record, the bitmask of rewrite steps it may need (RE2 prefilters)."""
+    out = np.zeros(len(texts), dtype=np.int64)
+    for bit, pattern in STEP_HINTS_RE2.items():
+        mask = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
+        out |= np.asarray(mask.to_numpy(zero_copy_only=False), dtype=np.int64) * bit
+    return out
+
+
+def needs_rewrite(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Vectorised: records whose detection view may differ from the text."""
+    return pa.array(rewrite_steps(texts) != 0)
