@@ -161,16 +161,21 @@ STEP_HINTS_RE2 = {
 }
 
 
+_STEP_HINTS_PY = {bit: re.compile(p) for bit, p in STEP_HINTS_RE2.items() if bit != UNICODE}
+
+
 def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
     """The detection view of one original text, with offsets back to it.
 
-    ``steps`` (from :func:`rewrite_steps`) skips rewrites a record cannot need; a record
-    with non-ASCII characters gets every step, since folding may reveal the others.
+    ``steps`` (from :func:`rewrite_steps`) skips rewrites a record cannot need; for a record
+    with non-ASCII characters the hints are re-checked on the folded text (fullwidth
+    ``［ａｔ］`` only shows its hint once folded).
     """
     view = MappedText.identity(text)
     if not text.isascii():
         view = view.apply(_unicode_edits(text))
-        steps = ALL_STEPS
+        folded = view.text
+        steps = sum(bit for bit, hint in _STEP_HINTS_PY.items() if hint.search(folded))
     if steps & SPELLED:
         view = view.apply(_spelled_edits(view.text))
     if steps & EMAIL:
