@@ -163,6 +163,7 @@ class PiiDetector:
     score_threshold: float = 0.3
     ner_model: str | None = None
     recognizers: Mapping[str, RecognizerSpec] = field(default_factory=dict)
+    phone_regions: tuple[str, ...] = ()
     windowed: bool = True
     _engine: Any = field(default=None, init=False, repr=False)
     _cache: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
@@ -197,6 +198,7 @@ class PiiDetector:
     def _build_engine(self) -> Any:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.nlp_engine import NoOpNlpEngine, SpacyNlpEngine
+        from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
         models = [{"lang_code": LANGUAGE, "model_name": self.ner_model or "no_op"}]
         nlp = SpacyNlpEngine(models=models) if self.ner_enabled else NoOpNlpEngine(models=models)
@@ -208,6 +210,8 @@ class PiiDetector:
             ents = set(rec.supported_entities)
             if type(rec).__name__ == "EmailRecognizer":
                 rec = OfflineEmailRecognizer()
+            if type(rec).__name__ == "PhoneRecognizer" and self.phone_regions:
+                rec = PhoneRecognizer(supported_regions=self.phone_regions)
             if ents & self.entities or (self.ner_enabled and rec.name.endswith("SpacyRecognizer")):
                 keep.append(rec)
         if "CRYPTO" in self.entities:

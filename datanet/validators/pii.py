@@ -44,6 +44,7 @@ class PiiValidator(Validator):
             score_threshold=config.score_threshold,
             ner_model=config.ner_model,
             recognizers=dict(config.recognizers),
+            phone_regions=config.phone_regions,
         )
         self._pseudonymiser: Pseudonymiser | None = None
         self._anonymizer: Any = None

@@ -157,11 +157,22 @@ def test_report_says_ner_is_off_once():
      "validators.pii.recognizers.X_ID.patterns[0]"),
     ({"recognizers": {"X_ID": {}}}, "validators.pii.recognizers.X_ID.patterns"),
     ({"colour": "red"}, "validators.pii.colour"),
+    ({"phone_regions": ["XX"]}, "validators.pii.phone_regions[0]"),
 ])
 def test_bad_config_names_the_key(table, key):
     with pytest.raises(SpecError) as exc:
         parse_spec({"id": "t", "validators": {"pii": table}})
     assert exc.value.key == key
+
+
+def test_phone_regions_narrow_phone_matching(make_batch):
+    """+44 numbers have a country code (any region set finds them); a national-format UK
+    number is found only when GB is among the regions."""
+    texts = ["ring +44 20 7946 0958 now", "ring 020 7946 0958 now"]
+    us_only = pii_validator({"phone_regions": ["US"]}).validate(make_batch(texts)).votes
+    default = pii_validator().validate(make_batch(texts)).votes
+    assert us_only.column("reason").to_pylist() == ["pii:PHONE_NUMBER", None]
+    assert default.column("reason").to_pylist() == ["pii:PHONE_NUMBER", "pii:PHONE_NUMBER"]
 
 
 def test_contains_pii_reason():
