@@ -30,6 +30,7 @@ __all__ = [
 BATCH_VALIDATORS: dict[str, str] = {
     "limits": "datanet.validators.limits:LimitsValidator",
     "signature": "datanet.validators.signature:SignatureValidator",
+    "pii": "datanet.validators.pii:PiiValidator",
 }
 
 #: name -> "module:Class" of validators that need a keyed (GroupByKey) stage.
