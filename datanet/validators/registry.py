@@ -34,6 +34,7 @@ BATCH_VALIDATORS: dict[str, str] = {
 #: name -> "module:Class" of validators that need a keyed (GroupByKey) stage.
 KEYED_VALIDATORS: dict[str, str] = {
     "exact_duplicate": "datanet.validators.exact_duplicate:ExactDuplicateValidator",
+    "near_duplicate": "datanet.validators.minhash:NearDuplicateValidator",
 }
 
 
