@@ -29,6 +29,10 @@ __all__ = [
 #: name -> "module:Class" of validators that vote on one Arrow batch at a time, in run order.
 BATCH_VALIDATORS: dict[str, str] = {
     "limits": "datanet.validators.limits:LimitsValidator",
+    "gopher_quality": "datanet.validators.quality:GopherQualityValidator",
+    "gopher_repetition": "datanet.validators.quality:GopherRepetitionValidator",
+    "c4_quality": "datanet.validators.quality:C4QualityValidator",
+    "fineweb_quality": "datanet.validators.quality:FineWebQualityValidator",
 }
 
 #: name -> "module:Class" of validators that need a keyed (GroupByKey) stage.
