@@ -33,12 +33,14 @@ BATCH_VALIDATORS: dict[str, str] = {
     "gopher_repetition": "datanet.validators.quality:GopherRepetitionValidator",
     "c4_quality": "datanet.validators.quality:C4QualityValidator",
     "fineweb_quality": "datanet.validators.quality:FineWebQualityValidator",
+    "spam": "datanet.validators.spam:SpamValidator",
 }
 
 #: name -> "module:Class" of validators that need a keyed (GroupByKey) stage.
 KEYED_VALIDATORS: dict[str, str] = {
     "exact_duplicate": "datanet.validators.exact_duplicate:ExactDuplicateValidator",
     "near_duplicate": "datanet.validators.minhash:NearDuplicateValidator",
+    "flood": "datanet.validators.spam:FloodValidator",
 }
 
 

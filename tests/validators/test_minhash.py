@@ -52,7 +52,9 @@ def test_signatures_bit_identical_to_datasketch(config):
 
 
 def test_default_lsh_params_are_datasketch_optimum():
-    assert lsh_params(MinHashConfig()) == (9, 13)
+    assert lsh_params(MinHashConfig()) == (16, 8)
+    assert lsh_params(MinHashConfig(false_positive_weight=0.5, false_negative_weight=0.5)) == (
+        9, 13)
     assert lsh_params(MinHashConfig(bands=20, rows=5)) == (20, 5)
 
 
