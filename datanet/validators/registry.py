@@ -34,6 +34,7 @@ BATCH_VALIDATORS: dict[str, str] = {
     "c4_quality": "datanet.validators.quality:C4QualityValidator",
     "fineweb_quality": "datanet.validators.quality:FineWebQualityValidator",
     "spam": "datanet.validators.spam:SpamValidator",
+    "language": "datanet.validators.language:LanguageValidator",
 }
 
 #: name -> "module:Class" of validators that need a keyed (GroupByKey) stage.
