@@ -35,6 +35,7 @@ BATCH_VALIDATORS: dict[str, str] = {
     "fineweb_quality": "datanet.validators.quality:FineWebQualityValidator",
     "spam": "datanet.validators.spam:SpamValidator",
     "language": "datanet.validators.language:LanguageValidator",
+    "expectations": "datanet.validators.gx:ExpectationsValidator",
 }
 
 #: name -> "module:Class" of validators that need a keyed (GroupByKey) stage.
