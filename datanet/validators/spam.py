@@ -37,6 +37,7 @@ __all__ = [
     "default_blocklist",
     "char_entropy",
     "max_char_run",
+    "ascii_case_counts",
     "flood_reject",
     "minhash_config",
 ]
@@ -74,7 +75,7 @@ class SpamConfig:
     max_token_run: int = 4
     #: Share of the words taken by the most frequent non-stop word (prose: < 0.1).
     max_top_word_ratio: float = 0.3
-    #: Uppercase letters / letters, checked from min_letters letters on (prose: ~0.03).
+    #: Uppercase / all ASCII letters, checked from min_letters letters on (prose: ~0.03).
     max_caps_ratio: float = 0.5
     min_letters: int = 20
     #: Shannon entropy of the characters in bits, checked from min_entropy_chars on. English
@@ -135,6 +136,21 @@ def char_entropy(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
         return -np.nansum(np.where(p > 0, p * np.log2(p), 0.0), axis=1)
 
 
+_UPPER = np.zeros(256, dtype=bool)
+_UPPER[65:91] = True
+_LETTER = _UPPER.copy()
+_LETTER[97:123] = True
+
+
+def ascii_case_counts(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Per text: (ASCII uppercase letters, ASCII letters), counted on the UTF-8 bytes."""
+    data, offsets = _utf8(texts)
+    n = len(offsets) - 1
+    doc = np.repeat(np.arange(n), np.diff(offsets))
+    return (np.bincount(doc[_UPPER[data]], minlength=n)[:n],
+            np.bincount(doc[_LETTER[data]], minlength=n)[:n])
+
+
 def max_char_run(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Longest run of one repeated byte in each text (ASCII characters in practice)."""
     data, offsets = _utf8(texts)
@@ -162,7 +178,8 @@ class SpamValidator(RuleValidator):
     def __init__(self, config: SpamConfig, spec: Any = None):
         self.config = config
         patterns = (*(config.blocklist or default_blocklist()), *config.extra_blocklist)
-        self.blocklist_re = "(?i)(?:" + "|".join(f"(?:{p})" for p in patterns) + ")"
+        # matched against lowercased text, so no (slower) case-insensitive RE2 flag
+        self.blocklist_re = "|".join(f"(?:{p})" for p in patterns)
 
     def reasons(self, batch: pa.RecordBatch) -> pa.Array:
         c = self.config
@@ -189,8 +206,7 @@ class SpamValidator(RuleValidator):
             key = s.word_doc[content].astype(np.int64) * (int(ids.max()) + 1) + ids[content]
             uniq, counts = np.unique(key, return_counts=True)
             np.maximum.at(top, uniq // (int(ids.max()) + 1), counts)
-        upper = pc.count_substring_regex(s.norm, r"\p{Lu}").to_numpy(zero_copy_only=False)
-        letters = pc.count_substring_regex(s.norm, r"\pL").to_numpy(zero_copy_only=False)
+        upper, letters = ascii_case_counts(s.norm)
         entropy = char_entropy(s.norm)
         alpha4 = pc.match_substring_regex(bare, r"^[a-z]{4,}$").to_numpy(zero_copy_only=False)
         vowelless = alpha4 & ~pc.match_substring_regex(bare, "[aeiouy]").to_numpy(

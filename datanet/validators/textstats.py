@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TextStats"]
+__all__ = ["TextStats", "group_keys"]
 
 _U64 = np.uint64
 _FNV_OFFSET = _U64(0xCBF29CE484222325)
@@ -33,6 +33,22 @@ def _flat(lists: pa.Array | pa.ChunkedArray, n: int) -> tuple[pa.Array, np.ndarr
         lists = lists.combine_chunks()
     counts = _np(pc.fill_null(pc.list_value_length(lists), 0), np.int64)
     return lists.flatten(), np.repeat(np.arange(n), counts)
+
+
+def group_keys(keys: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hash-group ``keys`` in O(n): (group id per key, size per group, first-occurrence mask).
+
+    Arrow's dictionary encoding numbers groups in order of first appearance, so an element
+    is a group's first occurrence exactly when its id exceeds every id before it.
+    """
+    arr = keys if isinstance(keys, pa.Array) else pa.array(keys)
+    idx = _np(pc.dictionary_encode(arr).indices, np.int64)
+    if len(idx) == 0:
+        return idx, np.zeros(0, np.int64), np.zeros(0, bool)
+    first = np.empty(len(idx), dtype=bool)
+    first[0] = True
+    first[1:] = idx[1:] > np.maximum.accumulate(idx)[:-1]
+    return idx, np.bincount(idx), first
 
 
 class TextStats:
@@ -124,9 +140,7 @@ class TextStats:
             return np.zeros(self.n), np.zeros(self.n)
         ids = _np(pc.dictionary_encode(flat).indices, np.int64)
         key = doc.astype(np.int64) * (int(ids.max()) + 1) + ids
-        _, first = np.unique(key, return_index=True)
-        repeat = np.ones(len(key), dtype=bool)
-        repeat[first] = False
+        repeat = ~group_keys(key)[2]
         length = _np(pc.utf8_length(flat), np.float64)
         return self.per_doc(doc[repeat]), self.per_doc(doc[repeat], length[repeat])
 
@@ -151,7 +165,7 @@ class TextStats:
         out = np.zeros(self.n)
         if len(keys) == 0:
             return out
-        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        inverse, counts, _ = group_keys(keys)
         cum = np.concatenate([[0], np.cumsum(self.word_len)])
         gram_len = cum[starts + n] - cum[starts]
         score = np.where(counts[inverse] > 1, counts[inverse] * gram_len, 0).astype(np.float64)
@@ -163,9 +177,7 @@ class TextStats:
         keys, starts = self.ngram_keys(n)
         if len(keys) == 0:
             return np.zeros(self.n)
-        _, first = np.unique(keys, return_index=True)
-        repeat = np.ones(len(keys), dtype=bool)
-        repeat[first] = False
+        repeat = ~group_keys(keys)[2]
         mark = np.zeros(len(self.word_ids) + 1, dtype=np.int64)
         np.add.at(mark, starts[repeat], 1)
         np.add.at(mark, starts[repeat] + n, -1)
