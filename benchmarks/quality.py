@@ -77,14 +77,16 @@ def per_record(text: str, norm: str) -> bool:
             or (chars and dlc / chars > r.max_dup_line_char_frac)
             or (chars and dpc / chars > r.max_dup_para_char_frac)):
         return False
-    word_chars = sum(map(len, words)) or 1
+    text_chars = len(norm) or 1
     for k, limit in zip(TOP_NGRAMS, r.max_top_ngram_char_frac, strict=True):
         grams = Counter(tuple(words[i:i + k]) for i in range(len(words) - k + 1))
-        if grams:
+        if grams and n >= r.min_words_for_ngrams:
             gram, count = grams.most_common(1)[0]
-            if count > 1 and count * sum(map(len, gram)) / word_chars > limit:
+            if count > 1 and count * len(" ".join(gram)) / text_chars > limit:
                 return False
     for k, limit in zip(DUP_NGRAMS, r.max_dup_ngram_char_frac, strict=True):
+        if n < r.min_words_for_ngrams:
+            break
         seen: set[tuple[str, ...]] = set()
         covered = [False] * len(words)
         for i in range(len(words) - k + 1):
@@ -93,7 +95,7 @@ def per_record(text: str, norm: str) -> bool:
                 for j in range(i, i + k):
                     covered[j] = True
             seen.add(gram)
-        if sum(len(w) for w, cv in zip(words, covered, strict=True) if cv) / word_chars > limit:
+        if sum(len(w) for w, cv in zip(words, covered, strict=True) if cv) / text_chars > limit:
             return False
     low = text.lower()
     if ("lorem ipsum" in low or "{" in text

@@ -64,7 +64,7 @@ class _Decide(beam.DoFn):
                 len(ranked), self.minhash.num_perm)
         else:
             sig = np.zeros((len(ranked), 0), dtype=np.uint32)
-        rejected = flood_reject(ids, sig, self.config, self.minhash)
+        rejected = flood_reject(ids, sig, self.config, self.minhash, [m[1] for m in ranked])
         if rejected:
             self.flooders.inc()
         for m in ranked:

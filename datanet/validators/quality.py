@@ -100,7 +100,9 @@ class GopherQualityConfig:
     #: Gopher: at least 80 % of words contain an alphabetic character.
     min_alpha_words_ratio: float = 0.8
     #: Gopher: at least two of the stop words the, be, to, of, and, that, have, with.
-    min_stop_words: int = 2
+    #: Relaxed to 1: short natural answers ("... if that matters. Thanks in advance!") can
+    #: hold a single one; text without any is still caught (non-English, keyword lists).
+    min_stop_words: int = 1
     disable: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -181,6 +183,9 @@ class GopherRepetitionConfig:
     max_top_ngram_char_frac: tuple[float, ...] = (0.20, 0.18, 0.16)
     #: Gopher: repeated 5..10-grams cover at most 15 %, 14 %, 13 %, 12 %, 11 %, 10 %.
     max_dup_ngram_char_frac: tuple[float, ...] = (0.15, 0.14, 0.13, 0.12, 0.11, 0.10)
+    #: The n-gram fractions apply from Gopher's own minimum document length (50 words) on:
+    #: below it one repeated clause is already 20 % of a record, which is no signal.
+    min_words_for_ngrams: int = 50
     disable: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -193,6 +198,7 @@ class GopherRepetitionConfig:
               self.max_dup_ngram_char_frac, "must list 6 fractions (5- to 10-grams)")
         for v in (*self.max_top_ngram_char_frac, *self.max_dup_ngram_char_frac):
             check_range("max_ngram_char_frac", v, 0.0, 1.0)
+        check_range("min_words_for_ngrams", self.min_words_for_ngrams, 0)
         _check_disable(self.disable, GOPHER_REPETITION_REASONS)
 
 
@@ -218,14 +224,20 @@ class GopherRepetitionValidator(_Rules):
             ("gopher_dup_para_char_frac", _ratio(dup_para_chars, text_chars)
              > c.max_dup_para_char_frac),
         ]
+        long_enough = s.n_words >= c.min_words_for_ngrams
+        # a record without a repeated k-gram has no repeated (k+1)-gram: each larger n is
+        # computed only on the records where the smaller one repeats
+        repeats = long_enough
         for n, limit in zip(TOP_NGRAMS, c.max_top_ngram_char_frac, strict=True):
-            reason = f"gopher_top_{n}_gram"
-            if reason not in off:
-                out.append((reason, s.top_ngram_char_frac(n) > limit))
+            frac = s.on_subset(repeats, "top_ngram_char_frac", n)
+            repeats = frac > 0
+            if f"gopher_top_{n}_gram" not in off:
+                out.append((f"gopher_top_{n}_gram", frac > limit))
         for n, limit in zip(DUP_NGRAMS, c.max_dup_ngram_char_frac, strict=True):
-            reason = f"gopher_dup_{n}_gram"
-            if reason not in off:
-                out.append((reason, s.dup_ngram_char_frac(n) > limit))
+            frac = s.on_subset(repeats, "dup_ngram_char_frac", n)
+            repeats = frac > 0
+            if f"gopher_dup_{n}_gram" not in off:
+                out.append((f"gopher_dup_{n}_gram", frac > limit))
         return out
 
 

@@ -11,7 +11,8 @@ that normal prose passes with a wide margin (measured values are in the comments
 
 :class:`FloodValidator` (keyed; Beam stage ``datanet.pipelines.flood:FloodStage``) caps the
 records one contributor may submit per batch and rejects every record of a contributor who
-submits a cluster of near-duplicates (``contributor_flood``).
+posts more than ``max_records_per_hour`` in a rolling hour or a cluster of near-duplicates
+(``contributor_flood``).
 """
 
 from __future__ import annotations
@@ -241,6 +242,10 @@ class FloodConfig:
     #: Records one contributor may submit per batch; later ones (by submitted_at, id) are
     #: rejected. Generous: it stops a script dumping a file, not a prolific contributor.
     max_records_per_contributor: int = 1000
+    #: Records one contributor may submit within any rolling hour; above it the contributor
+    #: is flooding and every record of theirs in the batch is rejected. A person writing
+    #: real answers does not post 20 in an hour; a script does.
+    max_records_per_hour: int = 20
     #: A contributor with this many records that near-duplicate another of their own
     #: records in the batch (MinHash settings of ``near_duplicate``) is flooding: every
     #: record of theirs in the batch is rejected. 0 disables this check.
@@ -248,14 +253,17 @@ class FloodConfig:
 
     def __post_init__(self) -> None:
         check_range("max_records_per_contributor", self.max_records_per_contributor, 1)
+        check_range("max_records_per_hour", self.max_records_per_hour, 1)
         check_range("max_near_duplicates", self.max_near_duplicates, 0)
 
 
 def flood_reject(ranked_ids: list[str], sig: np.ndarray, config: FloodConfig,
-                 minhash: Any) -> dict[str, dict[str, Any]]:
+                 minhash: Any, submitted_at: list[int] | None = None,
+                 ) -> dict[str, dict[str, Any]]:
     """Flood decisions for one contributor's records (ranked earliest first).
 
-    Returns ``contribution_id -> details`` of the records to reject.
+    ``submitted_at`` (µs, same order) enables the hourly rate check. Returns
+    ``contribution_id -> details`` of the records to reject.
     """
     from datasketch import LeanMinHash, MinHashLSH
 
@@ -263,6 +271,13 @@ def flood_reject(ranked_ids: list[str], sig: np.ndarray, config: FloodConfig,
 
     out: dict[str, dict[str, Any]] = {}
     n = len(ranked_ids)
+    if submitted_at is not None and n > config.max_records_per_hour:
+        ts = np.sort(np.asarray(submitted_at, dtype=np.int64))
+        in_hour = np.arange(n) - np.searchsorted(ts, ts - 3_600_000_000, side="left") + 1
+        peak = int(in_hour.max())
+        if peak > config.max_records_per_hour:
+            details = {"kind": "rate", "count": peak, "limit": config.max_records_per_hour}
+            return {cid: details for cid in ranked_ids}
     if config.max_near_duplicates and n > config.max_near_duplicates:
         lsh = MinHashLSH(threshold=minhash.threshold, num_perm=minhash.num_perm,
                          params=lsh_params(minhash))
@@ -314,7 +329,7 @@ class FloodValidator(Validator):
             rows = sorted((i for i in range(len(ids)) if who[i] == contributor),
                           key=lambda i: rank_key(False, ts[i], ids[i]))
             rejected.update(flood_reject([ids[i] for i in rows], sig[rows], self.config,
-                                         self.minhash))
+                                         self.minhash, [ts[i] for i in rows]))
         return ValidationResult(make_votes(
             ids, self.name, ["reject" if c in rejected else "accept" for c in ids],
             reasons=["contributor_flood" if c in rejected else None for c in ids],

@@ -55,9 +55,18 @@ class TextStats:
     """Lazily computed statistics of one batch (``text`` and ``text_norm`` columns)."""
 
     def __init__(self, batch: pa.RecordBatch):
+        self.batch = batch
         self.n = batch.num_rows
         self.text = pc.fill_null(batch.column("text"), "")
         self.norm = pc.fill_null(batch.column("text_norm"), "")
+
+    def on_subset(self, mask: np.ndarray, stat: str, *args: object) -> np.ndarray:
+        """``stat(*args)`` computed only for the records in ``mask`` (zeros elsewhere)."""
+        out = np.zeros(self.n)
+        if mask.any():
+            sub = TextStats(self.batch.filter(pa.array(mask)))
+            out[mask] = getattr(sub, stat)(*args)
+        return out
 
     def per_doc(self, doc: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Sum ``weights`` (or count) per record."""
@@ -160,20 +169,22 @@ class TextStats:
         return h[starts], starts
 
     def top_ngram_char_frac(self, n: int) -> np.ndarray:
-        """Gopher: characters of the most frequent repeated n-gram / characters of words."""
+        """Gopher: characters of the most frequent repeated n-gram (words joined by spaces,
+        times its count) / characters of the text, as datatrove's ``find_top_duplicate``."""
         keys, starts = self.ngram_keys(n)
         out = np.zeros(self.n)
         if len(keys) == 0:
             return out
         inverse, counts, _ = group_keys(keys)
         cum = np.concatenate([[0], np.cumsum(self.word_len)])
-        gram_len = cum[starts + n] - cum[starts]
+        gram_len = cum[starts + n] - cum[starts] + (n - 1)
         score = np.where(counts[inverse] > 1, counts[inverse] * gram_len, 0).astype(np.float64)
         np.maximum.at(out, self.word_doc[starts], score)
-        return out / np.maximum(self.per_doc(self.word_doc, self.word_len), 1)
+        return out / np.maximum(self.chars, 1)
 
     def dup_ngram_char_frac(self, n: int) -> np.ndarray:
-        """Gopher: characters of words covered by repeated occurrences of n-grams / all."""
+        """Gopher: characters of the words covered by repeated occurrences of n-grams / the
+        characters of the text (datatrove's ``find_all_duplicate``, without its skip)."""
         keys, starts = self.ngram_keys(n)
         if len(keys) == 0:
             return np.zeros(self.n)
@@ -183,4 +194,4 @@ class TextStats:
         np.add.at(mark, starts[repeat] + n, -1)
         covered = np.cumsum(mark)[:-1] > 0
         dup = self.per_doc(self.word_doc[covered], self.word_len[covered])
-        return dup / np.maximum(self.per_doc(self.word_doc, self.word_len), 1)
+        return dup / np.maximum(self.chars, 1)

@@ -55,16 +55,19 @@ CASES = [
                                       "max_dup_para_frac": 1.0}),
     ("gopher_repetition", "gopher_top_2_gram",
      "The olive oil: buy olive oil, cook using olive oil, dress salads in olive oil, fry "
-     "eggs inside olive oil and store olive oil in the dark.", {}),
+     "eggs inside olive oil and store olive oil in the dark.", {"min_words_for_ngrams": 0}),
     ("gopher_repetition", "gopher_top_3_gram",
-     BASE + " Rest it for a while.", {"max_top_ngram_char_frac": [1.0, 0.0, 1.0]}),
+     BASE + " Rest it for a while.", {"max_top_ngram_char_frac": [1.0, 0.0, 1.0],
+                                        "min_words_for_ngrams": 0}),
     ("gopher_repetition", "gopher_top_4_gram",
-     BASE + " Rest it for about an hour.", {"max_top_ngram_char_frac": [1.0, 1.0, 0.0]}),
+     BASE + " Rest it for about an hour.", {"max_top_ngram_char_frac": [1.0, 1.0, 0.0],
+                                              "min_words_for_ngrams": 0}),
     ("gopher_repetition", "gopher_dup_5_gram",
-     BASE + " Rest it for about five hours.", {"max_dup_ngram_char_frac": [0.0, 1, 1, 1, 1, 1]}),
+     BASE + " Rest it for about five hours.", {"max_dup_ngram_char_frac": [0.0, 1, 1, 1, 1, 1],
+                                                 "min_words_for_ngrams": 0}),
     ("gopher_repetition", "gopher_dup_10_gram",
      BASE + " " + " ".join(BASE.split()[:14]) + " and so on.",
-     {"max_dup_ngram_char_frac": [1, 1, 1, 1, 1, 0.1]}),
+     {"max_dup_ngram_char_frac": [1, 1, 1, 1, 1, 0.1], "min_words_for_ngrams": 0}),
     ("c4_quality", "c4_lorem_ipsum", BASE + " Lorem ipsum dolor sit amet.", {}),
     ("c4_quality", "c4_curly_bracket", BASE + " Use {salt} to taste.", {}),
     ("c4_quality", "c4_javascript", BASE + " Please enable JavaScript.", {"disable": []}),
@@ -114,6 +117,17 @@ def test_every_reason_code_has_a_case():
                                      "gopher_dup_7_gram", "gopher_dup_8_gram",
                                      "gopher_dup_9_gram"}
         assert not missing, missing
+
+
+def test_ngram_rules_apply_from_50_words():
+    short = ("Start with half the amount and add more after tasting. I already tried to start "
+             "with half the amount and add more after tasting, but no luck so far.")
+    assert len(short.split()) < 50
+    votes = _validator("gopher_repetition").validate(batch([short])).votes
+    assert votes.column("verdict").to_pylist() == ["accept"]
+    strict = _validator("gopher_repetition", {"min_words_for_ngrams": 10})
+    assert strict.validate(batch([short])).votes.column("reason").to_pylist() == [
+        "gopher_top_3_gram"]
 
 
 def test_bad_config_names_key_and_allowed_values():

@@ -150,3 +150,20 @@ def test_registered():
     assert validator_class("spam") is SpamValidator
     assert validator_class("flood").stage == "datanet.pipelines.flood:FloodStage"
     assert validator_config(s, "flood") == FloodConfig()
+
+
+def test_flood_hourly_rate():
+    texts = [f"{GOOD[i % len(GOOD)]} Note {i}." for i in range(21)]
+    v = FloodValidator(FloodConfig(max_near_duplicates=0), spec())
+    votes = v.validate(batch(texts, contributors=[BOB] * 21)).votes.to_pylist()
+    assert {x["verdict"] for x in votes} == {"reject"}
+    assert json.loads(votes[0]["details"]) == {"kind": "rate", "count": 21, "limit": 20}
+    assert v.validate(batch(texts[:20], contributors=[BOB] * 20)).votes.column(
+        "verdict").to_pylist() == ["accept"] * 20
+    # the same 21 records spread over 21 hours are not a flood
+    spread = batch(texts, contributors=[BOB] * 21)
+    hours = [1_700_000_000_000_000 + i * 3_600_000_001 for i in range(21)]
+    import pyarrow as pa
+
+    spread = spread.set_column(3, "submitted_at", pa.array(hours, pa.timestamp("us", tz="UTC")))
+    assert v.validate(spread).votes.column("verdict").to_pylist() == ["accept"] * 21
