@@ -36,6 +36,7 @@ BATCH_VALIDATORS: dict[str, str] = {
     "spam": "datanet.validators.spam:SpamValidator",
     "language": "datanet.validators.language:LanguageValidator",
     "expectations": "datanet.validators.gx:ExpectationsValidator",
+    "signature": "datanet.validators.signature:SignatureValidator",
 }
 
 #: name -> "module:Class" of validators that need a keyed (GroupByKey) stage.

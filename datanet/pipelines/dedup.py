@@ -1,0 +1,124 @@
+"""Exact-duplicate keyed stage: group records by content_hash across the input and history.
+
+Vectorised shuffle: each chunk is split into ``shards`` Arrow tables by content-hash prefix
+(``content_hash``, ``contribution_id``, ``submitted_at``, chunk, file, line: no text); history
+(the datanet's committed accepted records, read in the pipeline) is split the same way;
+``CoGroupByKey`` on the shard number brings every copy of a hash together, and
+:func:`datanet.validators.exact_duplicate.resolve_table` resolves a whole shard with Arrow
+sorts. Votes go back to their chunk (one table per chunk and shard). A shard is small
+(``records / shards`` rows of ids), and a GroupByKey per record is avoided entirely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datanet.pipelines.io import ReadParquetColumns
+from datanet.pipelines.stages import History, StageOutput
+from datanet.schemas.spec import DatanetSpec
+from datanet.validators import registry
+from datanet.validators.exact_duplicate import DROP_SCHEMA, resolve_table
+
+__all__ = ["ExactDuplicateStage", "shard_of"]
+
+
+def shard_of(content_hash: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
+    """Shard number per row from the hash's first 4 hex digits (uniform: keccak output)."""
+    prefix = pc.utf8_slice_codeunits(content_hash, 2, 6)
+    values = np.array([int(p, 16) for p in prefix.to_pylist()], dtype=np.int64)
+    return values % shards
+
+
+def _split(table: pa.Table, shards: int) -> Iterator[tuple[int, pa.Table]]:
+    sh = shard_of(table.column("content_hash"), shards)
+    order = np.argsort(sh, kind="stable")
+    sorted_sh = sh[order]
+    bounds = np.flatnonzero(np.diff(sorted_sh)) + 1
+    for idx in np.split(order, bounds):
+        if idx.size:
+            yield int(sh[idx[0]]), table.take(pa.array(idx))
+
+
+class _ShardNew(beam.DoFn):
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, item: tuple[str, pa.RecordBatch]) -> Iterator[tuple[int, pa.Table]]:
+        key, batch = item
+        n = batch.num_rows
+        table = pa.table({
+            "content_hash": batch.column("content_hash"),
+            "contribution_id": batch.column("contribution_id"),
+            "submitted_at": batch.column("submitted_at").cast(pa.int64()),
+            "chunk": pa.array([key] * n, pa.string()),
+            "source_file": batch.column("source_file"),
+            "source_line": batch.column("source_line"),
+        })
+        yield from _split(table, self.shards)
+
+
+class _ShardHistory(beam.DoFn):
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, batch: pa.RecordBatch) -> Iterator[tuple[int, pa.Table]]:
+        yield from _split(pa.Table.from_batches([batch]), self.shards)
+
+
+def _resolve(item: tuple[int, dict[str, Iterable[pa.Table]]]
+             ) -> Iterator[tuple[str, StageOutput]]:
+    _, groups = item
+    new = list(groups["new"])
+    if not new:
+        return
+    history = list(groups["history"])
+    votes, drops = resolve_table(
+        pa.concat_tables(new),
+        pa.concat_tables(history) if history else None,
+    )
+    chunks = votes.column("chunk")
+    for chunk in pc.unique(chunks).to_pylist():
+        mine = votes.filter(pc.equal(chunks, chunk)).drop_columns(["chunk"])
+        chunk_drops = None
+        if drops is not None:
+            d = drops.filter(pc.equal(drops.column("chunk"), chunk))
+            chunk_drops = d.select(DROP_SCHEMA.names) if d.num_rows else None
+        yield chunk, StageOutput(votes=mine, drops=chunk_drops)
+    if drops is not None:
+        # chunks whose only rows were dropped still need their drops delivered
+        voted = set(chunks.to_pylist())
+        for chunk in pc.unique(drops.column("chunk")).to_pylist():
+            if chunk not in voted:
+                d = drops.filter(pc.equal(drops.column("chunk"), chunk))
+                yield chunk, StageOutput(votes=votes.schema.empty_table().drop_columns(
+                    ["chunk"]), drops=d.select(DROP_SCHEMA.names))
+
+
+class ExactDuplicateStage(beam.PTransform):
+    """Keyed stage for ``exact_duplicate`` (see :mod:`datanet.pipelines.stages`)."""
+
+    def __init__(self, spec: DatanetSpec, history: History):
+        super().__init__()
+        self.spec = spec
+        self.history = history
+        self.shards = registry.validator_config(spec, "exact_duplicate").shards
+
+    def expand(self, chunks: beam.PCollection) -> beam.PCollection:
+        new = chunks | "ShardNew" >> beam.ParDo(_ShardNew(self.shards))
+        hist = (
+            chunks.pipeline
+            | "ReadAccepted" >> ReadParquetColumns(
+                self.history.of("accepted"), columns=["content_hash", "contribution_id", "batch"])
+            | "ShardHistory" >> beam.ParDo(_ShardHistory(self.shards))
+        )
+        return (
+            {"new": new, "history": hist}
+            | "ByShard" >> beam.CoGroupByKey()
+            | "Resolve" >> beam.FlatMap(_resolve)
+        )
+

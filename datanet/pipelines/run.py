@@ -1,0 +1,466 @@
+"""The datanet pipeline: read → normalise → validate → decide → write, then commit.
+
+Composition only: parsing lives in :mod:`.intake`, validators in :mod:`datanet.validators`,
+files and commits in :mod:`datanet.store`. The Beam graph:
+
+1. ``MatchAll`` + ``ReadMatches`` the inputs; parse each file into ``(chunk_key,
+   RecordBatch)`` chunks (normalised, hashed) and a dead-letter output.
+2. Batch validators vote per chunk (may replace ``text``, e.g. redaction).
+3. Every enabled keyed validator's stage (duplicates, flood…) votes across chunks and history.
+4. ``CoGroupByKey`` on the chunk key joins a chunk with all of its votes; the policy decides;
+   accepted / rejected / quarantine / votes / dead-letter / index rows are written as
+   content-addressed Parquet under ``<kind>/batch=<id>/`` (batch id = side input computed from
+   every input record id).
+5. The list of written files goes to ``_runs/<run_id>/files.json``; the driver verifies it and
+   commits the manifest (with the Merkle root) atomically. Anchoring happens after that, from
+   the driver, never in a DoFn.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from datanet.errors import DatanetError, IntakeError
+from datanet.pipelines.intake import iter_file_chunks
+from datanet.pipelines.stages import History, StageOutput, merge_stage_outputs
+from datanet.schemas.contribution import DEADLETTER_SCHEMA
+from datanet.schemas.manifest import FileEntry, Manifest
+from datanet.schemas.spec import DatanetSpec
+from datanet.store.files import write_table
+from datanet.validators import registry
+from datanet.validators.base import ValidationResult
+from datanet.validators.policy import decide, policy_config
+
+__all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options"]
+
+log = logging.getLogger(__name__)
+
+#: Columns never written to storage.
+_PRIVATE_COLUMNS = ("text_norm",)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of one ``datanet run``."""
+
+    batch_id: str | None
+    committed: bool
+    manifest: Manifest | None
+    counts: dict[str, int]
+    seconds: float
+    message: str
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# DoFns (no global state; heavy objects created in setup())
+
+
+class _ParseFile(beam.DoFn):
+    """A matched file → normalised record chunks + dead-letter batches."""
+
+    def __init__(self, spec: DatanetSpec):
+        self.spec = spec
+        self.records = Metrics.counter("datanet", "input_records")
+        self.dead = Metrics.counter("datanet", "deadletter")
+
+    def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
+        path = readable.metadata.path
+        mtime = getattr(readable.metadata, "last_updated_in_seconds", 0) or 0
+        with readable.open() as handle:
+            for key, batch, dead in iter_file_chunks(
+                self.spec, path, handle, default_time_us=int(mtime * 1_000_000)
+            ):
+                if batch is not None:
+                    self.records.inc(batch.num_rows)
+                    yield key, batch
+                if dead is not None:
+                    self.dead.inc(dead.num_rows)
+                    yield beam.pvalue.TaggedOutput("deadletter", dead)
+                    self.records.inc(dead.num_rows)
+
+
+class _BatchValidate(beam.DoFn):
+    """Run every enabled batch validator on a chunk: ``(key, (batch, votes, reports))``."""
+
+    def __init__(self, spec: DatanetSpec):
+        self.spec = spec
+        self.validators: list[Any] = []
+
+    def setup(self) -> None:
+        self.validators = registry.enabled_validators(self.spec, kind="batch")
+        for v in self.validators:
+            v.setup()
+
+    def process(self, item: tuple[str, pa.RecordBatch]) -> Iterator[Any]:
+        key, batch = item
+        votes = []
+        for v in self.validators:
+            result: ValidationResult = v.validate(batch)
+            if result.votes.num_rows != batch.num_rows:
+                raise DatanetError(
+                    f"validator {v.name!r} returned {result.votes.num_rows} votes for "
+                    f"{batch.num_rows} records; the contract is one vote per record")
+            votes.append(result.votes)
+            if result.text is not None:
+                idx = batch.schema.get_field_index("text")
+                batch = batch.set_column(idx, "text", pa.array(result.text, pa.string()))
+        reports = {v.name: v.report() for v in self.validators if v.report()}
+        yield key, (batch, pa.concat_tables(votes) if votes else None, reports)
+
+
+def _is_pii_reason(reasons: list[str] | None) -> bool:
+    return bool(reasons) and any(r.startswith("pii:") for r in reasons)
+
+
+class _DecideWrite(beam.DoFn):
+    """Join a chunk with its keyed votes, decide, and write its Parquet files."""
+
+    def __init__(self, spec: DatanetSpec, root: str, stage_names: Sequence[str]):
+        self.spec = spec
+        self.root = root
+        self.stage_names = list(stage_names)
+        self.counters = {o: Metrics.counter("datanet", o)
+                         for o in ("accepted", "rejected", "needs_review", "deadletter")}
+
+    def setup(self) -> None:
+        self.policy = policy_config(self.spec)
+        self._committed: dict[str, bool] = {}
+
+    def process(self, item: tuple[str, dict[str, Iterable[Any]]], batch_id: str
+                ) -> Iterator[dict[str, Any]]:
+        key, groups = item
+        main = list(groups["records"])
+        if not main or _already_committed(self.root, batch_id, self._committed):
+            return
+        (batch, batch_votes, reports), = main
+        table = pa.Table.from_batches([batch])
+        outputs = [o for name in self.stage_names for o in groups[name]]
+        merged: StageOutput = merge_stage_outputs(outputs)
+        votes = [t for t in (batch_votes, merged.votes) if t is not None]
+        votes_t = pa.concat_tables(votes) if votes else None
+
+        if merged.drops is not None and merged.drops.num_rows:
+            drop_lines = merged.drops.column("source_line")
+            keep = pc.invert(pc.is_in(table.column("source_line"), value_set=drop_lines))
+            if batch_votes is not None:
+                # batch votes are one block of n rows per validator, in row order
+                n_blocks = batch_votes.num_rows // max(table.num_rows, 1)
+                batch_votes = batch_votes.filter(
+                    pa.concat_arrays([keep.combine_chunks()
+                                      if isinstance(keep, pa.ChunkedArray) else keep]
+                                     * n_blocks))
+                votes = [t for t in (batch_votes, merged.votes) if t is not None]
+                votes_t = pa.concat_tables(votes)
+            table = table.filter(keep)
+            dead = pa.table({
+                "record_id": merged.drops.column("contribution_id"),
+                "source_file": merged.drops.column("source_file"),
+                "source_line": merged.drops.column("source_line"),
+                "reason": merged.drops.column("reason"),
+                "field": pa.nulls(merged.drops.num_rows, pa.string()),
+                "message": merged.drops.column("message"),
+                "raw_bytes": pa.array([0] * merged.drops.num_rows, pa.int64()),
+            }, schema=DEADLETTER_SCHEMA)
+            yield from self._write("deadletter", batch_id, dead.append_column(
+                "batch", pa.array([batch_id] * dead.num_rows, pa.string())))
+            self.counters["deadletter"].inc(dead.num_rows)
+
+        ids = table.column("contribution_id")
+        if votes_t is None:
+            from datanet.validators.base import empty_votes
+            votes_t = empty_votes()
+        decisions = decide(ids, votes_t, self.policy)
+        outcome = decisions.column("outcome")
+        bcol = pa.array([batch_id] * table.num_rows, pa.string())
+        public = table.drop_columns([c for c in _PRIVATE_COLUMNS if c in table.column_names])
+        public = public.append_column("batch", bcol)
+
+        accepted_mask = pc.equal(outcome, "accepted")
+        accepted = public.filter(accepted_mask)
+        yield from self._write("accepted", batch_id, accepted)
+        self.counters["accepted"].inc(accepted.num_rows)
+
+        for kind, label in (("rejected", "rejected"), ("quarantine", "needs_review")):
+            mask = pc.equal(outcome, label)
+            part = public.filter(mask)
+            if not part.num_rows:
+                continue
+            dec = decisions.filter(mask)
+            reasons = dec.column("reasons")
+            if kind == "rejected":
+                pii = pa.array([_is_pii_reason(r) for r in reasons.to_pylist()], pa.bool_())
+                text_idx = part.schema.get_field_index("text")
+                part = part.set_column(text_idx, part.schema.field(text_idx),
+                                       pc.if_else(pii, pa.nulls(part.num_rows, pa.string()),
+                                                  part.column("text")))
+            for col in ("reasons", "accept_weight", "reject_weight", "tally"):
+                part = part.append_column(col, dec.column(col))
+            yield from self._write(kind, batch_id, part)
+            self.counters[label].inc(part.num_rows)
+
+        if votes_t.num_rows:
+            votes_out = votes_t.append_column(
+                "batch", pa.array([batch_id] * votes_t.num_rows, pa.string()))
+            yield from self._write("votes", batch_id, votes_out)
+
+        accepted_ids = accepted.column("contribution_id")
+        for kind, index_table in merged.index.items():
+            rows = index_table.filter(
+                pc.is_in(index_table.column("contribution_id"), value_set=accepted_ids))
+            if rows.num_rows:
+                rows = rows.append_column("batch", pa.array([batch_id] * rows.num_rows,
+                                                            pa.string()))
+                yield from self._write(f"index/{kind}", batch_id, rows)
+        if reports:
+            yield {"kind": "_report", "report": reports, "chunk": key}
+
+    def _write(self, kind: str, batch_id: str, table: pa.Table) -> Iterator[dict[str, Any]]:
+        if table.num_rows == 0:
+            return
+        entry = write_table(self.root, kind, batch_id, table)
+        yield {"kind": kind, **asdict(entry)}
+
+
+def _already_committed(root: str, batch_id: str, cache: dict[str, bool]) -> bool:
+    """True when a manifest of ``batch_id`` exists: a re-run then writes nothing."""
+    if batch_id not in cache:
+        pattern = FileSystems.join(root, "batches", f"*-{batch_id}.json")
+        cache[batch_id] = bool(FileSystems.match([pattern])[0].metadata_list)
+    return cache[batch_id]
+
+
+class _WriteDeadletter(beam.DoFn):
+    def __init__(self, root: str):
+        self.root = root
+
+    def setup(self) -> None:
+        self._committed: dict[str, bool] = {}
+
+    def process(self, dead: pa.RecordBatch, batch_id: str) -> Iterator[dict[str, Any]]:
+        if _already_committed(self.root, batch_id, self._committed):
+            return
+        table = pa.Table.from_batches([dead])
+        table = table.append_column("batch", pa.array([batch_id] * table.num_rows, pa.string()))
+        entry = write_table(self.root, "deadletter", batch_id, table)
+        yield {"kind": "deadletter", **asdict(entry)}
+
+
+class _BatchIdFn(beam.CombineFn):
+    """Batch id = keccak(datanet key ‖ sorted distinct record ids)."""
+
+    def __init__(self, datanet_id: str):
+        self.datanet_id = datanet_id
+
+    def create_accumulator(self) -> set[bytes]:
+        return set()
+
+    def add_input(self, acc: set[bytes], ids: list[str]) -> set[bytes]:
+        acc.update(bytes.fromhex(i[2:]) for i in ids)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[set[bytes]]) -> set[bytes]:
+        out: set[bytes] = set()
+        for a in accs:
+            out |= a
+        return out
+
+    def extract_output(self, acc: set[bytes]) -> str:
+        from datanet.schemas.ids import datanet_key, keccak
+
+        return "0x" + keccak(datanet_key(self.datanet_id) + b"".join(sorted(acc))).hex()
+
+
+class _WriteListing(beam.DoFn):
+    def __init__(self, path: str):
+        self.path = path
+
+    def process(self, entries: list[dict[str, Any]], batch_id: str,
+                inputs: list[str]) -> Iterator[str]:
+        body = json.dumps({"batch_id": batch_id, "entries": entries, "inputs": sorted(inputs)},
+                          sort_keys=True).encode()
+        tmp = f"{self.path}.tmp"
+        with FileSystems.create(tmp) as fh:
+            fh.write(body)
+        FileSystems.rename([tmp], [self.path])
+        yield self.path
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _keyed_stages(spec: DatanetSpec, history: History) -> list[tuple[str, beam.PTransform]]:
+    stages = []
+    for validator in registry.enabled_validators(spec, kind="keyed"):
+        module_name, cls_name = validator.stage.split(":")
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        stages.append((validator.name, cls(spec, history)))
+    return stages
+
+
+def build_pipeline(
+    p: beam.Pipeline, spec: DatanetSpec, inputs: Sequence[str], *, root: str,
+    history: History, listing_path: str,
+) -> None:
+    """Add the datanet graph to ``p``."""
+    files = (
+        p
+        | "Inputs" >> beam.Create(list(inputs), reshuffle=False).with_output_types(str)
+        | "Match" >> fileio.MatchAll()
+        | "Open" >> fileio.ReadMatches()
+        | "SpreadFiles" >> beam.Reshuffle()
+    )
+    matched = files | "Paths" >> beam.Map(lambda f: f.metadata.path)
+    parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec)).with_outputs(
+        "deadletter", main="records")
+    chunks = parsed.records
+    dead = parsed.deadletter
+
+    ids = (
+        (chunks | "ChunkIds" >> beam.Map(lambda kv: kv[1].column("contribution_id").to_pylist()),
+         dead | "DeadIds" >> beam.Map(lambda b: b.column("record_id").to_pylist()))
+        | "AllIds" >> beam.Flatten()
+    )
+    batch_id = ids | "BatchId" >> beam.CombineGlobally(_BatchIdFn(spec.id))
+    batch_id_si = beam.pvalue.AsSingleton(batch_id)
+
+    validated = chunks | "BatchValidators" >> beam.ParDo(_BatchValidate(spec))
+    groups: dict[str, beam.PCollection] = {"records": validated}
+    names = []
+    for name, stage in _keyed_stages(spec, history):
+        groups[name] = chunks | f"Stage_{name}" >> stage
+        names.append(name)
+    joined = groups | "JoinChunk" >> beam.CoGroupByKey()
+    written = joined | "DecideWrite" >> beam.ParDo(
+        _DecideWrite(spec, root, names), batch_id=batch_id_si)
+    dead_written = dead | "WriteDeadletter" >> beam.ParDo(
+        _WriteDeadletter(root), batch_id=batch_id_si)
+    _ = (
+        (written, dead_written)
+        | "AllFiles" >> beam.Flatten()
+        | "ListFiles" >> beam.combiners.ToList()
+        | "WriteListing" >> beam.ParDo(
+            _WriteListing(listing_path), batch_id=batch_id_si,
+            inputs=beam.pvalue.AsList(matched))
+    )
+
+
+def beam_options(runner: str, extra: Sequence[str] = ()) -> PipelineOptions:
+    """Pipeline options with the runner always explicit (Beam's default downloads Prism)."""
+    flags = [f"--runner={runner}", *extra]
+    if runner in ("DirectRunner", "direct") and not any(
+        a.startswith("--direct_running_mode") for a in extra
+    ):
+        flags.append("--direct_running_mode=in_memory")
+    return PipelineOptions(flags)
+
+
+def _check_inputs(inputs: Sequence[str]) -> list[str]:
+    from apache_beam.io.filesystem import BeamIOError
+
+    out = []
+    for pattern in inputs:
+        try:
+            found = FileSystems.match([pattern])[0].metadata_list
+        except BeamIOError as exc:
+            raise IntakeError(f"{pattern}: cannot be listed ({exc})") from None
+        if not found:
+            raise IntakeError(f"{pattern}: no input file matches")
+        out.append(pattern)
+    return out
+
+
+def run_datanet(
+    store: Any,
+    inputs: Sequence[str],
+    *,
+    runner: str | None = None,
+    beam_args: Sequence[str] = (),
+    build_tree: Callable[..., Any] | None = None,
+) -> RunResult:
+    """Run the pipeline over ``inputs`` and commit one batch (or nothing, on a re-run)."""
+    start = time.monotonic()
+    spec = store.spec
+    inputs = _check_inputs(inputs)
+    runner = runner or spec.pipeline.runner
+    args = list(spec.pipeline.options) + list(beam_args)
+    history_manifests = store.manifests()
+    history_seq = history_manifests[-1].seq if history_manifests else 0
+    history = store.history()
+    run_id = uuid.uuid4().hex
+    run_dir = store.abs(f"_runs/{run_id}")
+    FileSystems.mkdirs(run_dir)
+    listing_path = f"{run_dir}/files.json"
+    try:
+        with beam.Pipeline(options=beam_options(runner, args)) as p:
+            build_pipeline(p, spec, inputs, root=str(store.root), history=history,
+                           listing_path=listing_path)
+        with FileSystems.open(listing_path) as fh:
+            listing = json.loads(fh.read())
+    finally:
+        store.clean_run(run_id)
+
+    batch_id = listing["batch_id"]
+    entries = listing["entries"]
+    files: dict[str, list[FileEntry]] = {}
+    report: dict[str, Any] = {}
+    for e in entries:
+        if e["kind"] == "_report":
+            for name, rep in e["report"].items():
+                report.setdefault(name, rep)
+            continue
+        files.setdefault(e["kind"], []).append(
+            FileEntry(e["path"], e["sha256"], e["rows"], e["bytes"]))
+    counts = {k: sum(f.rows for f in files.get(k, [])) for k in
+              ("accepted", "rejected", "quarantine", "deadletter")}
+    counts["input"] = sum(counts.values())
+    elapsed = time.monotonic() - start
+    if counts["input"] == 0 and store.manifest_for(batch_id) is None:
+        return RunResult(None, False, None, counts, elapsed, "the inputs hold no records")
+    existing = store.manifest_for(batch_id)
+    if existing is not None:
+        return RunResult(batch_id, False, existing, dict(existing.counts), elapsed,
+                         f"nothing new: this input is batch {existing.seq} ({batch_id[:12]}…), "
+                         "already committed")
+    tree = None
+    if files.get("accepted"):
+        tree = (build_tree or _default_tree)(store, spec, batch_id, files["accepted"])
+    manifest = store.commit(
+        batch_id=batch_id, files=files, counts=counts, history_seq=history_seq,
+        sources=listing["inputs"], report=report, tree=tree,
+    )
+    elapsed = time.monotonic() - start
+    if manifest is None:
+        existing = store.manifest_for(batch_id)
+        return RunResult(batch_id, False, existing, counts, elapsed,
+                         "nothing new: a concurrent run committed this batch")
+    return RunResult(batch_id, True, manifest, counts, elapsed,
+                     f"committed batch {manifest.seq} ({batch_id[:12]}…)", report)
+
+
+def _default_tree(store: Any, spec: DatanetSpec, batch_id: str,
+                  accepted: list[FileEntry]) -> Any:
+    """Merkle tree of the batch's accepted records (driver-side, 3 columns)."""
+    import pyarrow.parquet as pq
+
+    from datanet.anchoring.merkle import batch_tree
+
+    tables = [pq.read_table(store.abs(f.path),
+                            columns=["contribution_id", "contributor", "content_hash"])
+              for f in accepted]
+    return batch_tree(spec.id, batch_id, pa.concat_tables(tables))

@@ -1,0 +1,230 @@
+"""The datanet store: one directory per datanet, batches committed by manifest.
+
+Layout (DESIGN.md): ``datanet.toml``, ``<kind>/batch=<id>/part-*.parquet``,
+``batches/<seq>-<id>.json`` (the commit point), ``anchors/``, ``trees/``, ``index/``.
+A batch is visible only once its manifest exists. Committing is create-if-absent
+(``os.link`` of a fully written temp file) under an exclusive lock, so two concurrent runs can
+never both take a sequence number, a torn manifest is never exposed, and the same batch is
+never committed twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from datanet.errors import CommitConflict, StoreError
+from datanet.pipelines.stages import History
+from datanet.schemas.manifest import FileEntry, Manifest
+from datanet.schemas.spec import DatanetSpec, load_spec
+
+__all__ = ["DatanetStore", "init_datanet", "SPEC_FILE"]
+
+log = logging.getLogger(__name__)
+SPEC_FILE = "datanet.toml"
+_DIRS = ("batches", "anchors", "trees", "index", "_runs")
+
+
+def init_datanet(path: str | Path, spec_text: str) -> DatanetStore:
+    """Create a datanet directory with its spec; refuses to overwrite an existing one."""
+    root = Path(path)
+    if (root / SPEC_FILE).exists():
+        raise StoreError(f"{root}: a datanet already exists here ({SPEC_FILE} present); "
+                         "choose another path or delete it first")
+    import tomllib
+
+    from datanet.schemas.spec import parse_spec
+
+    parse_spec(tomllib.loads(spec_text), source=str(root / SPEC_FILE))
+    root.mkdir(parents=True, exist_ok=True)
+    for d in _DIRS:
+        (root / d).mkdir(exist_ok=True)
+    (root / SPEC_FILE).write_text(spec_text, encoding="utf-8")
+    return DatanetStore(root)
+
+
+class DatanetStore:
+    """A datanet directory on local disk (shared with workers in a cluster)."""
+
+    def __init__(self, path: str | Path):
+        self.root = Path(path).resolve()
+        spec_path = self.root / SPEC_FILE
+        if not spec_path.exists():
+            raise StoreError(f"{self.root}: not a datanet ({SPEC_FILE} missing); "
+                             f"create one with `datanet init {path}`")
+        self.spec: DatanetSpec = load_spec(spec_path)
+        self.problems: list[str] = []
+
+    # -- reading -----------------------------------------------------------------------------
+    def abs(self, rel: str) -> str:
+        """Absolute path of a path relative to the datanet root."""
+        return str(self.root / rel)
+
+    def manifests(self, *, as_of: int | None = None) -> list[Manifest]:
+        """Committed manifests in sequence order (optionally up to ``as_of``).
+
+        A manifest that cannot be parsed is skipped and reported in ``problems``; so is one
+        whose sequence breaks the chain, and everything after it.
+        """
+        self.problems = []
+        out: list[Manifest] = []
+        bdir = self.root / "batches"
+        if not bdir.exists():
+            return out
+        for p in sorted(bdir.glob("*.json")):
+            try:
+                m = Manifest.from_json(p.read_text(encoding="utf-8"))
+            except (ValueError, KeyError, TypeError) as exc:
+                self.problems.append(f"{p.name}: unreadable manifest ({exc}); ignored")
+                continue
+            if p.name != _manifest_name(m.seq, m.batch_id):
+                self.problems.append(f"{p.name}: name does not match its content; ignored")
+                continue
+            expected = (out[-1].seq + 1) if out else 1
+            if m.seq != expected or (out and m.prev_batch != out[-1].batch_id):
+                self.problems.append(
+                    f"{p.name}: breaks the batch chain (expected seq {expected}); "
+                    "it and later manifests are ignored")
+                break
+            out.append(m)
+        if as_of is not None:
+            out = [m for m in out if m.seq <= as_of]
+        return out
+
+    def manifest_for(self, batch_id: str) -> Manifest | None:
+        """The committed manifest of ``batch_id``, if any."""
+        return next((m for m in self.manifests() if m.batch_id == batch_id), None)
+
+    def last_manifest(self) -> Manifest | None:
+        """The latest committed manifest."""
+        ms = self.manifests()
+        return ms[-1] if ms else None
+
+    def files(self, kind: str, *, as_of: int | None = None) -> list[str]:
+        """Absolute paths of committed files of one kind."""
+        return [self.abs(p) for m in self.manifests(as_of=as_of) for p in m.paths(kind)]
+
+    def history(self) -> History:
+        """Committed files by kind, for the pipeline's keyed stages."""
+        files: dict[str, list[str]] = {}
+        for m in self.manifests():
+            for kind, entries in m.files.items():
+                files.setdefault(kind, []).extend(self.abs(e.path) for e in entries)
+        return History({k: tuple(v) for k, v in files.items()})
+
+    # -- committing --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive commit lock (flock on ``.commit.lock``)."""
+        fd = os.open(self.root / ".commit.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def verify_files(self, entries: Mapping[str, list[FileEntry]]) -> None:
+        """Check every file exists with its recorded size (sha256 computed by the writer)."""
+        for kind, files in entries.items():
+            for f in files:
+                p = self.root / f.path
+                if not p.exists() or p.stat().st_size != f.bytes:
+                    raise StoreError(f"{kind} file {f.path} is missing or has the wrong size; "
+                                     "the run did not finish writing; re-run it")
+
+    def commit(
+        self,
+        *,
+        batch_id: str,
+        files: Mapping[str, list[FileEntry]],
+        counts: Mapping[str, int],
+        history_seq: int,
+        sources: list[str],
+        report: Mapping[str, Any],
+        tree: Any | None,
+    ) -> Manifest | None:
+        """Commit a batch; returns None when ``batch_id`` is already committed (no-op).
+
+        Raises :class:`CommitConflict` when another batch was committed after this run read
+        the datanet's history (its dedup would be stale): re-run to include it.
+        """
+        self.verify_files(files)
+        with self.lock():
+            existing = self.manifests()
+            if any(m.batch_id == batch_id for m in existing):
+                return None
+            last = existing[-1] if existing else None
+            if (last.seq if last else 0) != history_seq:
+                raise CommitConflict(
+                    f"batch {last.seq if last else 0} was committed while this run was in "
+                    f"progress (it read history up to batch {history_seq}); nothing was "
+                    "committed: re-run the same input")
+            prev_root = next((m.merkle_root for m in reversed(existing) if m.merkle_root),
+                             None)
+            seq = (last.seq if last else 0) + 1
+            manifest = Manifest(
+                seq=seq,
+                batch_id=batch_id,
+                datanet=self.spec.id,
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                files={k: tuple(sorted(v, key=lambda f: f.path)) for k, v in files.items()},
+                counts=dict(counts),
+                merkle_root=tree.root if tree is not None else None,
+                leaf_count=len(tree) if tree is not None else 0,
+                prev_root=prev_root,
+                prev_batch=last.batch_id if last else None,
+                history_seq=history_seq,
+                sources=tuple(sources),
+                report=dict(report),
+            )
+            if tree is not None:
+                _atomic_write(self.root / "trees" / f"{batch_id}.json",
+                              tree.dumps())
+            final = self.root / "batches" / _manifest_name(seq, batch_id)
+            tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}")
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(manifest.to_json())
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                raise CommitConflict(f"{final.name} already exists; another run committed "
+                                     "this sequence number") from None
+            finally:
+                tmp.unlink(missing_ok=True)
+            _fsync_dir(final.parent)
+            return manifest
+
+    def clean_run(self, run_id: str) -> None:
+        """Remove a run's scratch directory."""
+        shutil.rmtree(self.root / "_runs" / run_id, ignore_errors=True)
+
+
+def _manifest_name(seq: int, batch_id: str) -> str:
+    return f"{seq:08d}-{batch_id}.json"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

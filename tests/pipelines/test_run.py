@@ -1,0 +1,135 @@
+"""End-to-end pipeline runs on the DirectRunner: outcomes, idempotence, runner modes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from datanet.pipelines.run import run_datanet
+from datanet.store.query import connect
+from tests.conftest import ADDRS, TEXTS, record, write_jsonl
+
+
+def _awkward_inputs(tmp_path):
+    """8 clean, 1 exact dup (other contributor), 1 resubmission, 1 too short, 1 bad field,
+    and 3 dead-letter lines, over a plain and a gzip file."""
+    clean = [record(i) for i in range(8)]
+    dup = record(0, contributor=ADDRS[5], submitted_at="2026-10-20T00:00:00Z",
+                 text=" " + clean[0]["text"].replace(" ", "\u200b ", 1))
+    resub = dict(clean[1])
+    short = record(9, text="too short")
+    bad_choice = record(10, topic="frying")
+    a = write_jsonl(tmp_path / "a.jsonl", [*clean[:5], dup, b"{nope", resub, short])
+    b_path = tmp_path / "b.jsonl.gz"
+    lines = [*clean[5:], bad_choice, {"text": "x" * 50}, {"contributor": ADDRS[0], "text": 7}]
+    b_path.write_bytes(gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in lines)))
+    return [str(a), str(tmp_path / "*.gz")]
+
+
+def _outcomes(store):
+    con = connect(store)
+    rows = con.execute("SELECT source_line, list_sort(reasons) FROM rejected ORDER BY 1").fetchall()
+    dead = con.execute("SELECT reason, source_line FROM deadletter ORDER BY 2, 1").fetchall()
+    n_acc = con.execute("SELECT count(*) FROM accepted").fetchone()[0]
+    return n_acc, rows, dead
+
+
+def test_every_record_ends_exactly_once(tiny_store, tmp_path):
+    inputs = _awkward_inputs(tmp_path)
+    result = run_datanet(tiny_store, inputs, runner="DirectRunner")
+    assert result.committed
+    assert result.counts == {"accepted": 8, "rejected": 3, "quarantine": 0, "deadletter": 4,
+                             "input": 15}
+    n_acc, rejected, dead = _outcomes(tiny_store)
+    assert n_acc == 8
+    assert rejected == [(4, ["field_choice:topic"]), (6, ["exact_duplicate"]),
+                        (9, ["too_short"])]
+    assert sorted(dead) == sorted([("invalid_json", 7), ("duplicate_submission", 8),
+                                   ("missing_field", 5), ("bad_type", 6)])
+    tally = connect(tiny_store).execute(
+        "SELECT tally.decided_by, tally.reject FROM rejected WHERE source_line = 6").fetchone()
+    assert tally == ("veto", 1.0)
+    m = result.manifest
+    assert m.seq == 1 and m.merkle_root and m.leaf_count == 8 and m.prev_root is None
+    assert sorted(m.sources) == sorted([inputs[0], str(tmp_path / "b.jsonl.gz")])
+    # votes: one per validator per surviving record
+    con = connect(tiny_store)
+    assert con.execute("SELECT validator, count(*) FROM votes GROUP BY 1 ORDER BY 1"
+                       ).fetchall() == [("exact_duplicate", 11), ("limits", 11), ("signature", 11)]
+    dup_vote = json.loads(con.execute(
+        "SELECT details FROM votes WHERE reason = 'exact_duplicate'").fetchone()[0])
+    first = con.execute("SELECT contribution_id FROM accepted WHERE source_line = 1 "
+                        "AND source_file LIKE '%a.jsonl'").fetchone()[0]
+    assert dup_vote == {"matched": first}
+    # text_norm never stored; files named by the manifest carry exactly the counted rows
+    for kind, entries in m.files.items():
+        for f in entries:
+            t = pq.read_table(tiny_store.abs(f.path))
+            assert "text_norm" not in t.column_names
+            assert t.num_rows == f.rows, kind
+
+
+def test_rerun_is_a_noop_and_history_dedup_works(tiny_store, tmp_path):
+    inputs = _awkward_inputs(tmp_path)
+    first = run_datanet(tiny_store, inputs, runner="DirectRunner")
+    before = sorted(p.relative_to(tiny_store.root) for p in tiny_store.root.rglob("*.parquet"))
+    again = run_datanet(tiny_store, inputs, runner="DirectRunner")
+    assert not again.committed and "nothing new" in again.message
+    assert again.batch_id == first.batch_id
+    after = sorted(p.relative_to(tiny_store.root) for p in tiny_store.root.rglob("*.parquet"))
+    assert after == before  # a re-run writes nothing
+    assert len(tiny_store.manifests()) == 1
+
+    # a new delivery with one record already accepted in batch 1
+    new = write_jsonl(tmp_path / "c.jsonl", [record(0, contributor=ADDRS[7]),
+                                             record(20, text=TEXTS[3] + " A brand new tip.")])
+    second = run_datanet(tiny_store, [str(new)], runner="DirectRunner")
+    assert second.committed and second.manifest.seq == 2
+    assert second.manifest.prev_batch == first.batch_id
+    assert second.manifest.prev_root == first.manifest.merkle_root
+    con = connect(tiny_store)
+    detail = json.loads(con.execute(
+        "SELECT v.details FROM votes v WHERE v.batch = ? AND v.reason = 'exact_duplicate'",
+        [second.batch_id]).fetchone()[0])
+    assert detail["batch"] == first.batch_id
+    assert con.execute("SELECT count(*) FROM accepted").fetchone()[0] == 9
+    old = connect(tiny_store, as_of=1)
+    assert old.execute("SELECT count(*) FROM accepted").fetchone()[0] == 8
+    assert old.execute("SELECT max(seq) FROM batches").fetchone()[0] == 1
+
+
+@pytest.mark.slow
+def test_multiprocessing_mode_gives_identical_results(tmp_path):
+    from datanet.store.layout import init_datanet
+    from tests.conftest import TINY_SPEC
+
+    inputs = _awkward_inputs(tmp_path)
+    results = []
+    for mode, args in (("mem", []), ("mp", ["--direct_running_mode=multi_processing",
+                                            "--direct_num_workers=2"])):
+        store = init_datanet(tmp_path / mode, TINY_SPEC)
+        r = run_datanet(store, inputs, runner="DirectRunner", beam_args=args)
+        con = connect(store)
+        rows = {k: con.execute(f"SELECT * EXCLUDE (batch) FROM {k} ORDER BY ALL").fetchall()
+                for k in ("accepted", "rejected", "deadletter", "votes")}
+        results.append((r.batch_id, r.manifest.merkle_root, r.counts, rows))
+    assert results[0] == results[1]
+
+
+def test_missing_input_is_a_clear_error(tiny_store, tmp_path):
+    from datanet.errors import IntakeError
+
+    with pytest.raises(IntakeError, match="no input file matches"):
+        run_datanet(tiny_store, [str(tmp_path / "nope*.jsonl")], runner="DirectRunner")
+    assert tiny_store.manifests() == []
+
+
+def test_duckdb_can_read_committed_files_directly(tiny_store, tmp_path):
+    run_datanet(tiny_store, _awkward_inputs(tmp_path), runner="DirectRunner")
+    files = tiny_store.files("accepted")
+    n = duckdb.sql(f"SELECT count(*) FROM read_parquet({files!r})").fetchall()[0][0]
+    assert n == 8
