@@ -67,7 +67,8 @@ def per_record(text: str, norm: str) -> bool:
                 > g.max_ellipsis_lines_ratio)
             or (n and sum(any(ch.isalpha() for ch in w) for w in words) / n
                 < g.min_alpha_words_ratio)
-            or sum(b in _STOP for b in bare) < g.min_stop_words):
+            or (n >= g.stop_words_min_words and sum(b in _STOP for b in bare)
+                < g.min_stop_words)):
         return False
     chars = len(text)
     dl, dlc = _dups(lines)

@@ -84,8 +84,9 @@ GOPHER_QUALITY_REASONS = (
 class GopherQualityConfig:
     """``[validators.gopher_quality]``."""
 
-    #: Gopher: 50 words. Relaxed to 20 because a datanet record is one short Q&A paragraph.
-    min_words: int = 20
+    #: Gopher: 50 words, for web pages. A datanet record can be one short tip or Q&A
+    #: paragraph (length proper is ``[limits]``'s job), so 5: below that it is a phrase.
+    min_words: int = 5
     #: Gopher: 100,000 words.
     max_words: int = 100_000
     #: Gopher: mean word length between 3 and 10 characters.
@@ -103,6 +104,9 @@ class GopherQualityConfig:
     #: Relaxed to 1: short natural answers ("... if that matters. Thanks in advance!") can
     #: hold a single one; text without any is still caught (non-English, keyword lists).
     min_stop_words: int = 1
+    #: ... checked from this many words on: a one-sentence tip ("Whisk egg whites in a
+    #: clean, dry bowl; any fat stops them from whipping.") may have none.
+    stop_words_min_words: int = 20
     disable: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -114,6 +118,7 @@ class GopherQualityConfig:
                     "max_ellipsis_lines_ratio", "min_alpha_words_ratio"):
             check_range(key, getattr(self, key), 0.0, 1.0)
         check_range("min_stop_words", self.min_stop_words, 0)
+        check_range("stop_words_min_words", self.stop_words_min_words, 0)
         _check_disable(self.disable, GOPHER_QUALITY_REASONS)
 
 
@@ -153,7 +158,8 @@ class GopherQualityValidator(_Rules):
              > c.max_ellipsis_lines_ratio),
             ("gopher_alpha_words", has_words & (_ratio(s.per_doc(s.word_doc[alpha]), s.n_words)
                                                 < c.min_alpha_words_ratio)),
-            ("gopher_stop_words", s.per_doc(s.word_doc[stop]) < c.min_stop_words),
+            ("gopher_stop_words", (s.n_words >= c.stop_words_min_words)
+             & (s.per_doc(s.word_doc[stop]) < c.min_stop_words)),
         ]
 
 

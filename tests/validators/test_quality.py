@@ -19,7 +19,7 @@ WORD = "Caramelised-onion-and-roasted-garlic-butter-" * 2  # one long token
 
 CASES = [
     ("gopher_quality", "gopher_min_words",
-     "Rest the steak for five minutes before you slice it, and the juices stay inside.", {}),
+     "Rest the steak first.", {}),
     ("gopher_quality", "gopher_max_words", BASE, {"max_words": 40}),
     ("gopher_quality", "gopher_mean_word_length",
      "If it is hot, do as I do: go to the pan, put an egg in it, and let it be. So it is, "
