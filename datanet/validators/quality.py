@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
 from datanet.validators.base import RuleValidator, first_reason
-from datanet.validators.textstats import TextStats
+from datanet.validators.textstats import TextStats, max_per_doc
 
 __all__ = [
     "GopherQualityConfig",
@@ -283,9 +283,7 @@ class C4QualityValidator(_Rules):
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:
         c = self.config
-        longest = np.zeros(s.n)
-        if len(s.word_len):
-            np.maximum.at(longest, s.word_doc, s.word_len)
+        longest = max_per_doc(s.word_doc, s.word_len, s.n)
         policy = np.zeros(s.n, dtype=bool)
         for phrase in POLICY_PHRASES:
             policy |= pc.match_substring(s.lower, phrase).to_numpy(zero_copy_only=False)

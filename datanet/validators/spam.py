@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
 from datanet.validators.base import RuleValidator, ValidationResult, Validator, first_reason
-from datanet.validators.textstats import TextStats
+from datanet.validators.textstats import TextStats, max_per_doc
 
 __all__ = [
     "SpamConfig",
@@ -165,8 +165,8 @@ def max_char_run(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     brk[starts_doc] = True
     run_starts = np.flatnonzero(brk)
     lengths = np.diff(np.append(run_starts, len(data)))
-    np.maximum.at(out, np.searchsorted(offsets, run_starts, side="right") - 1, lengths)
-    return out
+    doc = np.searchsorted(offsets, run_starts, side="right") - 1
+    return max_per_doc(doc, lengths, n).astype(np.int64)
 
 
 class SpamValidator(RuleValidator):
@@ -195,9 +195,7 @@ class SpamValidator(RuleValidator):
         same[1:] = (ids[1:] == ids[:-1]) & (s.word_doc[1:] == s.word_doc[:-1])
         run_id = np.cumsum(~same)
         run_len = np.bincount(run_id)[run_id] if len(ids) else np.zeros(0, np.int64)
-        token_run = np.zeros(s.n)
-        if len(ids):
-            np.maximum.at(token_run, s.word_doc, run_len)
+        token_run = max_per_doc(s.word_doc, run_len, s.n)
         from datanet.validators.quality import STOP_WORDS
 
         content = ~pc.is_in(bare, value_set=pa.array(STOP_WORDS)).to_numpy(
@@ -206,7 +204,7 @@ class SpamValidator(RuleValidator):
         if content.any():
             key = s.word_doc[content].astype(np.int64) * (int(ids.max()) + 1) + ids[content]
             uniq, counts = np.unique(key, return_counts=True)
-            np.maximum.at(top, uniq // (int(ids.max()) + 1), counts)
+            top = max_per_doc(uniq // (int(ids.max()) + 1), counts, s.n)
         upper, letters = ascii_case_counts(s.norm)
         entropy = char_entropy(s.norm)
         alpha4 = pc.match_substring_regex(bare, r"^[a-z]{4,}$").to_numpy(zero_copy_only=False)

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TextStats", "group_keys"]
+__all__ = ["TextStats", "group_keys", "max_per_doc"]
 
 _U64 = np.uint64
 _FNV_OFFSET = _U64(0xCBF29CE484222325)
@@ -49,6 +49,16 @@ def group_keys(keys: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.
     first[0] = True
     first[1:] = idx[1:] > np.maximum.accumulate(idx)[:-1]
     return idx, np.bincount(idx), first
+
+
+def max_per_doc(doc: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per-record maximum of ``values`` (0 where none); ``doc`` must be non-decreasing."""
+    out = np.zeros(n)
+    if len(doc) == 0:
+        return out
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(doc)) + 1])
+    out[doc[starts]] = np.maximum.reduceat(values, starts)
+    return out
 
 
 class TextStats:
@@ -179,7 +189,7 @@ class TextStats:
         cum = np.concatenate([[0], np.cumsum(self.word_len)])
         gram_len = cum[starts + n] - cum[starts] + (n - 1)
         score = np.where(counts[inverse] > 1, counts[inverse] * gram_len, 0).astype(np.float64)
-        np.maximum.at(out, self.word_doc[starts], score)
+        out = max_per_doc(self.word_doc[starts], score, self.n)
         return out / np.maximum(self.chars, 1)
 
     def dup_ngram_char_frac(self, n: int) -> np.ndarray:
@@ -189,9 +199,9 @@ class TextStats:
         if len(keys) == 0:
             return np.zeros(self.n)
         repeat = ~group_keys(keys)[2]
-        mark = np.zeros(len(self.word_ids) + 1, dtype=np.int64)
-        np.add.at(mark, starts[repeat], 1)
-        np.add.at(mark, starts[repeat] + n, -1)
+        size = len(self.word_ids) + 1
+        mark = (np.bincount(starts[repeat], minlength=size)
+                - np.bincount(starts[repeat] + n, minlength=size))
         covered = np.cumsum(mark)[:-1] > 0
         dup = self.per_doc(self.word_doc[covered], self.word_len[covered])
         return dup / np.maximum(self.chars, 1)
