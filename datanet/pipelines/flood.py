@@ -57,7 +57,8 @@ class _Decide(beam.DoFn):
 
     def process(self, element: tuple[str, Iterable[Any]]) -> Iterator[Any]:
         _, members = element
-        ranked = sorted(set(members), key=lambda m: rank_key(False, m[1], m[0]))
+        # tuples may arrive as lists on some runners (Dask): normalise before de-duplicating
+        ranked = sorted({tuple(m) for m in members}, key=lambda m: rank_key(False, m[1], m[0]))
         ids = [m[0] for m in ranked]
         if self.config.max_near_duplicates and len(ranked) > self.config.max_near_duplicates:
             sig = np.frombuffer(b"".join(m[2] for m in ranked), dtype="<u4").reshape(

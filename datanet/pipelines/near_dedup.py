@@ -124,7 +124,9 @@ class _VerifyBand(beam.DoFn):
 
     def process(self, element: tuple[bytes, Iterable[Member]]) -> Iterator[Any]:
         _, members_it = element
-        members = sorted(set(members_it), key=lambda m: rank_key(m[4] is None, m[1], m[0]))
+        # tuples may arrive as lists on some runners (Dask): normalise before de-duplicating
+        members = sorted({tuple(m) for m in members_it},
+                         key=lambda m: rank_key(m[4] is None, m[1], m[0]))
         if len(members) < 2 or all(m[4] is None for m in members):
             return
         sig = _sig_matrix([m[3] for m in members], self.num_perm)
