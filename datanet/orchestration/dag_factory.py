@@ -27,6 +27,7 @@ __all__ = [
     "ROOT_VARIABLE",
     "BEAM_ARGS_ENV",
     "DEFAULT_ARGS",
+    "default_args",
     "datanet_root",
     "find_datanets",
     "build_dag",
@@ -44,6 +45,7 @@ SPEC_FILE = "datanet.toml"
 
 #: Retries for transient failures (RPC down, commit conflict with a concurrent CLI run);
 #: every task is idempotent, so a retry never duplicates a batch or a transaction.
+#: ``DATANET_AIRFLOW_RETRIES`` / ``DATANET_AIRFLOW_RETRY_DELAY`` (seconds) override them.
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "datanet",
     "retries": 3,
@@ -51,6 +53,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
 }
+RETRIES_ENV = "DATANET_AIRFLOW_RETRIES"
+RETRY_DELAY_ENV = "DATANET_AIRFLOW_RETRY_DELAY"
 #: Finality sensor: poke every 30 s (Ethereum's slot is 12 s; 12 confirmations ≈ 2.4 min),
 #: give up after 6 h (a stuck transaction is replaced by the outbox long before that).
 FINALITY_POKE_SECONDS = 30
@@ -93,6 +97,21 @@ def _peek(path: Path) -> tuple[str | None, Any]:
     return (sid if isinstance(sid, str) and sid else None), data.get("schedule")
 
 
+def default_args() -> dict[str, Any]:
+    """:data:`DEFAULT_ARGS` with the environment's overrides applied."""
+    from datanet.schemas.config import check_range
+
+    args = dict(DEFAULT_ARGS)
+    if os.environ.get(RETRIES_ENV):
+        args["retries"] = int(os.environ[RETRIES_ENV])
+        check_range(RETRIES_ENV, args["retries"], 0, 100)
+    if os.environ.get(RETRY_DELAY_ENV):
+        seconds = float(os.environ[RETRY_DELAY_ENV])
+        check_range(RETRY_DELAY_ENV, seconds, 0.0, 86400.0)
+        args["retry_delay"] = timedelta(seconds=seconds)
+    return args
+
+
 def _dag_id(name: str) -> str:
     return "datanet_" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
@@ -117,7 +136,7 @@ def build_dag(path: str | Path, *, dag_id: str | None = None, schedule: Any = No
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # batches form a chain: one run at a time per datanet
-        default_args=DEFAULT_ARGS,
+        default_args=default_args(),
         tags=["datanet"],
         params={"beam_args": Param([], type="array",
                                    description="extra Beam flags for this run")},

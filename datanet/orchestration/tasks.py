@@ -249,6 +249,23 @@ def anchor(path: str | Path) -> AnchorReport:
     return report
 
 
+#: Outbox passes per finality poll: each pass moves every batch at most one state forward,
+#: so a poll keeps going while states change (an embedded chain is final within a poll).
+_PASSES_PER_POLL = 8
+
+
 def finality(path: str | Path) -> AnchorReport:
-    """One poll of the outbox: advances every batch and says whether all are FINAL."""
-    return _outbox_pass(path, wait=False)
+    """One poll of the outbox: advances every batch and says whether all are FINAL.
+
+    Never blocks waiting for blocks: when a pass changes nothing, the poll ends and the
+    scheduler polls again later (an Airflow sensor in reschedule mode frees its slot).
+    """
+    report = _outbox_pass(path, wait=False)
+    for _ in range(_PASSES_PER_POLL - 1):
+        if report.final:
+            break
+        again = _outbox_pass(path, wait=False)
+        if again.statuses == report.statuses:
+            break
+        report = again
+    return report
