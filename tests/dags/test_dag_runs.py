@@ -4,6 +4,7 @@ and a task that fails once (after its side effect) then succeeds on retry."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -105,19 +106,33 @@ def _crash_once_after(monkeypatch, module, attr: str, call: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def clean_tiny_state(tmp_path_factory, airflow_home):
-    """End state of one clean run of the tiny datanet."""
+def tiny_root(tmp_path_factory):
+    """One fixed parent folder: dead-letter ids (hence batch ids) depend on input paths, so
+    the clean run and the retried runs must see the same paths."""
+    return tmp_path_factory.mktemp("tiny-root")
+
+
+@pytest.fixture(scope="module")
+def clean_tiny_state(tiny_root, airflow_home):
+    """End state of one clean run of the tiny datanet (then the datanet is removed)."""
     mp = pytest.MonkeyPatch()
     try:
         for var in ("DATANET_AIRFLOW_RETRY_DELAY", "DATANET_AIRFLOW_RETRIES"):
             mp.setenv(var, "0")
-        parent = tmp_path_factory.mktemp("clean")
-        dn = _tiny_datanet(parent)
-        state, tasks, _ = run_dag(load_dags(parent, mp)["datanet_tiny"])
+        dn = _tiny_datanet(tiny_root)
+        state, tasks, _ = run_dag(load_dags(tiny_root, mp)["datanet_tiny"])
         assert (state, tasks) == ("success", DONE)
         return end_state(dn)
     finally:
         mp.undo()
+        shutil.rmtree(tiny_root / "tiny", ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_tiny(tiny_root, clean_tiny_state):
+    """The tiny datanet recreated at the clean run's path."""
+    yield _tiny_datanet(tiny_root)
+    shutil.rmtree(tiny_root / "tiny", ignore_errors=True)
 
 
 @pytest.mark.parametrize(("task", "target", "attr", "call"), [
@@ -126,12 +141,13 @@ def clean_tiny_state(tmp_path_factory, airflow_home):
     ("finality", "datanet.anchoring.outbox", "anchor_pending", 2),
 ])
 def test_task_failing_once_then_retried_ends_like_a_clean_run(
-        tmp_path, airflow_env, outbox, clean_tiny_state, task, target, attr, call):
+        fresh_tiny, tiny_root, airflow_env, outbox, clean_tiny_state, task, target, attr,
+        call):
     import importlib
 
-    dn = _tiny_datanet(tmp_path)
+    dn = fresh_tiny
     calls = _crash_once_after(airflow_env, importlib.import_module(target), attr, call)
-    state, tasks, _ = run_dag(load_dags(tmp_path, airflow_env)["datanet_tiny"])
+    state, tasks, _ = run_dag(load_dags(tiny_root, airflow_env)["datanet_tiny"])
     assert state == "success"
     assert tasks == {**DONE, task: ("success", 2)}
     assert calls[0] >= call
