@@ -203,7 +203,9 @@ def build_dags(root: str | Path | None = None) -> dict[str, Any]:
                 schedule, "must be a cron expression or an Airflow preset such as '@daily'"))
             continue
         try:
-            dags[dag_id] = build_dag(path, dag_id=dag_id, schedule=schedule)
+            dag = build_dag(path, dag_id=dag_id, schedule=schedule)
+            dag.timetable.validate()  # what the DAG processor checks (cron syntax)
+            dags[dag_id] = dag
         except Exception as exc:  # an unparseable cron string
             log.error("%s: schedule %r rejected by Airflow: %s", path, schedule, exc)
             dags[dag_id] = build_dag(path, dag_id=dag_id, schedule=None, schedule_error=(
