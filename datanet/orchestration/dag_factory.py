@@ -136,6 +136,7 @@ def build_dag(path: str | Path, *, dag_id: str | None = None, schedule: Any = No
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # batches form a chain: one run at a time per datanet
+        auto_register=False,  # only DAGs returned by build_dags (a rejected one is dropped)
         default_args=default_args(),
         tags=["datanet"],
         params={"beam_args": Param([], type="array",
