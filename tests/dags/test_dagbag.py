@@ -41,7 +41,7 @@ def test_one_dag_per_datanet_with_its_schedule(root, airflow_env):
         "datanet_cooking-qa", "datanet_tiny-badcron", "datanet_tiny-broken",
         "datanet_tiny-cron", "datanet_tiny-hourly", "datanet_tiny-manual",
     ]
-    expr = {d: getattr(dags[d].timetable, "_expression", None) for d in dags}
+    expr = {d: getattr(dags[d].timetable, "expression", None) for d in dags}
     assert expr == {
         "datanet_cooking-qa": "0 0 * * *",
         "datanet_tiny-hourly": "0 * * * *",
