@@ -192,13 +192,15 @@ def build_dags(root: str | Path | None = None) -> dict[str, Any]:
                     ROOT_ENV, ROOT_VARIABLE)
         return {}
     dags: dict[str, Any] = {}
+    paths: dict[str, Path] = {}
     for path in find_datanets(root):
         sid, schedule = _peek(path)
         dag_id = _dag_id(sid or path.name)
         if dag_id in dags:
-            log.error("%s: datanet id %r is also used by %s; no DAG for this directory",
-                      path, sid, dags[dag_id].doc_md)
+            log.error("%s: datanet id %r is also used by %s; no DAG for this directory "
+                      "(give each datanet its own id)", path, sid, paths[dag_id])
             continue
+        paths[dag_id] = path
         if schedule is not None and not isinstance(schedule, str):
             dags[dag_id] = build_dag(path, dag_id=dag_id, schedule_error=(
                 schedule, "must be a cron expression or an Airflow preset such as '@daily'"))
