@@ -19,9 +19,11 @@ def _spec(sid: str, schedule: str | None) -> str:
 
 @pytest.fixture
 def root(tmp_path):
-    """Five datanet directories (one broken, one badly scheduled) and two non-datanets."""
+    """Seven datanet directories (one broken, one badly scheduled, one reusing an id) and two
+    non-datanets."""
     root = tmp_path / "datanets"
     make_datanet(root, "cooking", (EXAMPLE / "datanet.toml").read_text())
+    make_datanet(root, "cooking2", (EXAMPLE / "datanet.toml").read_text())  # same id
     make_datanet(root, "hourly", _spec("tiny-hourly", "@hourly"))
     make_datanet(root, "manual", _spec("tiny-manual", None))
     make_datanet(root, "cron", _spec("tiny-cron", "30 2 * * 1-5"))
@@ -35,8 +37,10 @@ def root(tmp_path):
     return root
 
 
-def test_one_dag_per_datanet_with_its_schedule(root, airflow_env):
+def test_one_dag_per_datanet_with_its_schedule(root, airflow_env, caplog):
     dags = load_dags(root, airflow_env)
+    assert f"{root / 'cooking2'}: datanet id 'cooking-qa' is also used by {root / 'cooking'}" \
+        in caplog.text
     assert sorted(dags) == [
         "datanet_cooking-qa", "datanet_tiny-badcron", "datanet_tiny-broken",
         "datanet_tiny-cron", "datanet_tiny-hourly", "datanet_tiny-manual",
