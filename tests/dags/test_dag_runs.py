@@ -17,7 +17,7 @@ pytestmark = pytest.mark.airflow
 DONE = {t: ("success", 1) for t in ("discover", "ingest", "commit", "anchor", "finality")}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def outbox():
     return pytest.importorskip("datanet.anchoring.outbox",
                                reason="anchoring outbox not merged yet")
@@ -113,7 +113,7 @@ def tiny_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def clean_tiny_state(tiny_root, airflow_home):
+def clean_tiny_state(outbox, tiny_root, airflow_home):
     """End state of one clean run of the tiny datanet (then the datanet is removed)."""
     mp = pytest.MonkeyPatch()
     try:
@@ -141,7 +141,7 @@ def fresh_tiny(tiny_root, clean_tiny_state):
     ("finality", "datanet.anchoring.outbox", "anchor_pending", 2),
 ])
 def test_task_failing_once_then_retried_ends_like_a_clean_run(
-        fresh_tiny, tiny_root, airflow_env, outbox, clean_tiny_state, task, target, attr,
+        outbox, fresh_tiny, tiny_root, airflow_env, clean_tiny_state, task, target, attr,
         call):
     import importlib
 
