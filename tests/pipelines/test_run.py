@@ -50,13 +50,17 @@ def test_every_record_ends_exactly_once(tiny_store, tmp_path):
                         (9, ["too_short"])]
     assert sorted(dead) == sorted([("invalid_json", 7), ("duplicate_submission", 8),
                                    ("missing_field", 5), ("bad_type", 6)])
+    tally = connect(tiny_store).execute(
+        "SELECT tally.decided_by, tally.reject FROM rejected WHERE source_line = 6").fetchone()
+    assert tally == ("veto", 1.0)
     m = result.manifest
     assert m.seq == 1 and m.merkle_root and m.leaf_count == 8 and m.prev_root is None
     assert sorted(m.sources) == sorted([inputs[0], str(tmp_path / "b.jsonl.gz")])
     # votes: one per validator per surviving record
     con = connect(tiny_store)
     assert con.execute("SELECT validator, count(*) FROM votes GROUP BY 1 ORDER BY 1"
-                       ).fetchall() == [("exact_duplicate", 11), ("limits", 11)]
+                       ).fetchall() == [("exact_duplicate", 11), ("limits", 11), ("pii", 11),
+                                        ("signature", 11)]
     dup_vote = json.loads(con.execute(
         "SELECT details FROM votes WHERE reason = 'exact_duplicate'").fetchone()[0])
     first = con.execute("SELECT contribution_id FROM accepted WHERE source_line = 1 "
