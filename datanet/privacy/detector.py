@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from datanet.errors import ValidatorError
 from datanet.privacy.evasion import detection_view, rewrite_steps
 from datanet.privacy.offsets import MappedText
+from datanet.privacy.phone import PhoneFinder
 from datanet.privacy.recognizers import (
     EthAddressRecognizer,
     Mastercard2SeriesRecognizer,
@@ -153,6 +154,8 @@ class _Stats:
     window_chars: int = 0
     full_records: int = 0
     dropped_crossing: int = 0
+    phone_windows: int = 0
+    phone_region_runs: int = 0
 
 
 @dataclass
@@ -167,6 +170,7 @@ class PiiDetector:
     windowed: bool = True
     _engine: Any = field(default=None, init=False, repr=False)
     _cache: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
+    _phones: Any = field(default=None, init=False, repr=False)
     stats: _Stats = field(default_factory=_Stats, init=False)
 
     # --- setup -----------------------------------------------------------------------
@@ -296,7 +300,7 @@ class PiiDetector:
     def _windows(self, group: AnchorGroup, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, key)`` windows of one view: the text Presidio must see there."""
         if group.mode == "phone":
-            return _phone_windows(text)
+            return [(s, e, key) for s, e, key, _ in _phone_windows(text)]
         anchor = _compiled(group.pattern)
         spans = [(_snap_left(text, m.start() - group.left),
                   _snap_right(text, m.end() + group.right)) for m in anchor.finditer(text)]
@@ -321,6 +325,11 @@ class PiiDetector:
                     todo.setdefault(key, []).append((int(i), start))
                 else:
                     hits.append((int(i), start, found))
+        if todo and group.mode == "phone" and self._phone_finder() is not None:
+            for key, found in self._phone_keys(list(todo)).items():
+                cache[key] = found
+                hits.extend((rec, start, found) for rec, start in todo[key])
+            todo = {}
         if todo:
             keys = list(todo)
             step = len(_SEPARATOR)
@@ -348,6 +357,39 @@ class PiiDetector:
             for s, e, entity, score in found:
                 os_, oe = view.span(start + s, start + e)
                 out[rec].append(Finding(os_, oe, entity, score))
+
+    def _phone_finder(self) -> PhoneFinder | None:
+        """The engine's PhoneRecognizer as a :class:`PhoneFinder` (None: not Presidio's own
+        recognizer, so windows go through the engine)."""
+        if self._phones is None:
+            from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+            recs = [r for r in self.engine.registry.recognizers
+                    if "PHONE_NUMBER" in r.supported_entities]
+            if len(recs) == 1 and type(recs[0]) is PhoneRecognizer:
+                rec = recs[0]
+                self._phones = PhoneFinder(rec.supported_regions, rec.leniency, rec.SCORE,
+                                           rec.supported_entities[0])
+            else:
+                self._phones = False
+        return self._phones or None
+
+    def _phone_keys(self, keys: list[str]) -> dict[str, tuple[tuple[int, int, str, float], ...]]:
+        """Phone findings per window key, as the engine would report them there: regions
+        that provably cannot match are skipped, the rest run python-phonenumbers directly."""
+        finder = self._phone_finder()
+        assert finder is not None
+        if finder.score < self.score_threshold:  # Presidio drops scores below the threshold
+            return {k: () for k in keys}
+        out = {}
+        for key in keys:
+            lo, hi = _core_bounds(key)
+            regions = finder.candidate_regions(key[lo:hi])
+            self.stats.phone_windows += 1
+            self.stats.phone_region_runs += len(regions)
+            found = finder.find(key, regions) if regions else []
+            out[key] = tuple((s, e, finder.entity, finder.score) for s, e in found)
+        return out
 
 
 _CACHE_SIZE = 200_000
@@ -389,7 +431,19 @@ def _context_char(char: str) -> str:
     return "\n"
 
 
-def _phone_windows(text: str) -> list[tuple[int, int, str]]:
+def _core_bounds(key: str) -> tuple[int, int]:
+    """``[lo, hi)`` of the candidate run inside a phone window key (minus its context)."""
+    lo = 1 if key[:1] in ("a", "%", "\n") else 0
+    hi = len(key)
+    t = _TIME_SUFFIX.search(key, lo)
+    if t is not None and t.end() == hi:
+        hi = t.start()
+    elif hi > lo and key[-1] in ("a", "%", "\n"):
+        hi -= 1
+    return lo, hi
+
+
+def _phone_windows(text: str) -> list[tuple[int, int, str, int]]:
     """Windows holding each candidate run whole, plus exactly the context the matcher reads:
     the characters just before and after (canonicalised to their class, so equal runs share
     a cache entry) and a ``:MM`` time-stamp suffix."""
@@ -406,5 +460,5 @@ def _phone_windows(text: str) -> list[tuple[int, int, str]]:
         if e < n:
             t = _TIME_SUFFIX.match(text, e)
             suffix = t.group() if t else _context_char(text[e])
-        out.append((s - len(prefix), e, prefix + text[s:e] + suffix))
+        out.append((s - len(prefix), e, prefix + text[s:e] + suffix, len(prefix)))
     return out
