@@ -401,9 +401,14 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=1)
-def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Runs of python-phonenumbers candidate characters holding >= 4 digits, and its
-    extension pattern (both built from the library's own character classes)."""
+def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str]]:
+    """Runs of python-phonenumbers candidate characters from their first digit on, its
+    extension pattern and the candidate punctuation (all from the library's own classes).
+
+    A candidate run is a maximal run of punctuation and digits holding >= 4 digits; the
+    pattern starts at a digit (so ``re`` skips to digits fast) and the run is widened left
+    over punctuation in Python.
+    """
     from phonenumbers.phonenumbermatcher import _LEAD_CLASS_CHARS
     from phonenumbers.phonenumberutil import (
         _EXTN_PATTERNS_FOR_MATCHING,
@@ -412,14 +417,17 @@ def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str]]:
     )
 
     chars = f"{_VALID_PUNCTUATION}{_LEAD_CLASS_CHARS}"
-    run = re.compile(f"(?:[{chars}]*\\d){{4,}}[{chars}\\d]*", re.UNICODE)
+    run = re.compile(f"\\d[{chars}\\d]*", re.UNICODE)
     ext = re.compile(f"(?:{_EXTN_PATTERNS_FOR_MATCHING})", _REGEX_FLAGS)
-    return run, ext
+    every_char = "".join(map(chr, range(0x110000)))
+    members = frozenset(re.findall(f"[{chars}]", every_char, re.UNICODE))
+    return run, ext, members
 
 
 _TIME_SUFFIX = re.compile(r":[0-5]\d")
 
 
+@lru_cache(maxsize=4096)
 def _context_char(char: str) -> str:
     """The class of a neighbour that python-phonenumbers' VALID leniency looks at."""
     from phonenumbers.phonenumbermatcher import PhoneNumberMatcher as M
@@ -447,11 +455,15 @@ def _phone_windows(text: str) -> list[tuple[int, int, str, int]]:
     """Windows holding each candidate run whole, plus exactly the context the matcher reads:
     the characters just before and after (canonicalised to their class, so equal runs share
     a cache entry) and a ``:MM`` time-stamp suffix."""
-    run_re, ext_re = _phone_run_re()
+    run_re, ext_re, punct = _phone_run_re()
     out = []
     n = len(text)
     for m in run_re.finditer(text):
         s, e = m.start(), m.end()
+        if sum(c.isdigit() for c in m.group()) < 4:
+            continue
+        while s > 0 and text[s - 1] in punct:
+            s -= 1
         ext = ext_re.match(text, e)
         if ext and ext.end() > e:
             e = ext.end()

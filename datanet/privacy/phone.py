@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 __all__ = ["PhoneFinder"]
 
@@ -45,9 +47,41 @@ class _Region:
     cc: str
     idd: re.Pattern[str] | None
     metadata: tuple  # (default region metadata, main region of the calling code)
+    main: Any  # metadata of the calling code's main region (None: unknown)
     cc_regions: tuple  # metadata of every region sharing the calling code
     np_prefix: re.Pattern[str] | None  # national_prefix_for_parsing of the main region
     np_conservative: bool
+    #: necessary for any of ``cc_regions``' number types: a general-desc length and pattern
+    lengths: frozenset[int] | None
+    general: re.Pattern[str]
+    #: national_prefix_for_parsing of each of ``metadata`` (None: cannot strip)
+    np_parsing: tuple
+
+
+@dataclass(frozen=True)
+class _Lib:
+    """The python-phonenumbers internals the filter reuses (imported once)."""
+
+    strip_np: Any
+    number_type: Any
+    unknown: Any
+    choose_format: Any
+    first_group_only: Any
+
+
+@lru_cache(maxsize=1)
+def _lib() -> _Lib:
+    from phonenumbers.phonenumberutil import (
+        PhoneNumberType,
+        _choose_formatting_pattern_for_number,
+        _formatting_rule_has_first_group_only,
+        _maybe_strip_national_prefix_carrier_code,
+        _number_type_helper,
+    )
+
+    return _Lib(_maybe_strip_national_prefix_carrier_code, _number_type_helper,
+                PhoneNumberType.UNKNOWN, _choose_formatting_pattern_for_number,
+                _formatting_rule_has_first_group_only)
 
 
 class PhoneFinder:
@@ -80,16 +114,29 @@ class PhoneFinder:
                                        for r in COUNTRY_CODE_TO_REGION_CODE.get(cc, ()))
                            if m is not None)
             npfp = main.national_prefix_for_parsing if main is not None else None
+            lengths: frozenset[int] | None = frozenset(
+                n for m in others for n in m.general_desc.possible_length)
+            if any(not m.general_desc.possible_length for m in others):
+                lengths = None  # some region does not restrict lengths
+            general = "|".join(f"(?:{m.general_desc.national_number_pattern})" for m in others
+                               if m.general_desc.national_number_pattern)
+            mds = tuple(m for m in (md, main) if m is not None)
             self._info.append(_Region(
                 code=code,
                 cc=str(cc),
                 idd=re.compile(md.international_prefix) if md.international_prefix else None,
-                metadata=tuple(m for m in (md, main) if m is not None),
+                metadata=mds,
+                main=main,
                 cc_regions=others,
                 np_prefix=re.compile(npfp) if npfp else None,
                 np_conservative=bool(npfp and re.search(r"\$|\(\?[=!<]", npfp)),
+                lengths=lengths,
+                general=re.compile(general or "(?!)"),
+                np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
+                                 if m.national_prefix_for_parsing else None for m in mds),
             ))
         self._cache: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
+        self._types: dict[str, dict[str, bool]] = {}
 
     # --- filter ------------------------------------------------------------------------
     def candidate_regions(self, core: str) -> tuple[str, ...]:
@@ -116,12 +163,6 @@ class PhoneFinder:
         return hit
 
     def _may_match(self, region: _Region, digits: str, starts: list[int]) -> bool:
-        from phonenumbers.phonenumberutil import (
-            PhoneNumberType,
-            _maybe_strip_national_prefix_carrier_code,
-            _number_type_helper,
-        )
-
         ends = [*starts[1:], len(digits)]
         for b in starts:
             if region.idd is not None and region.idd.match(digits, b):
@@ -132,44 +173,60 @@ class PhoneFinder:
                 if j - b < 2:
                     continue
                 number = digits[b:j]
-                # (nsn, came from the default country without a national prefix stripped)
-                options: list[tuple[str, bool]] = [(number, True)]
+                # (nsn, came from the default country with no national prefix stripped)
+                if self._nsn_ok(region, number) and (
+                        np_at_start or not self._needs_np(region, number)):
+                    return True
                 if number.startswith(region.cc):
-                    options.append((number[len(region.cc):], False))
-                nsns: list[tuple[str, bool]] = []
-                for n, default in options:
-                    nsns.append((n, default))
-                    for md in region.metadata:
-                        stripped = _maybe_strip_national_prefix_carrier_code(n, md)
-                        if stripped[2]:
-                            nsns.append((stripped[1], False))
-                for nsn, unstripped_default in nsns:
-                    if len(nsn) < 2:
-                        continue
-                    if not any(_number_type_helper(nsn, md) != PhoneNumberType.UNKNOWN
-                               for md in region.cc_regions):
-                        continue
-                    if unstripped_default and not np_at_start and self._needs_np(region, nsn):
-                        continue
+                    rest = number[len(region.cc):]
+                    if self._nsn_ok(region, rest):
+                        return True
+                    if any(self._nsn_ok(region, n) for n in self._stripped(region, rest)):
+                        return True
+                if any(self._nsn_ok(region, n) for n in self._stripped(region, number)):
                     return True
         return False
+
+    def _stripped(self, region: _Region, number: str) -> tuple[str, ...]:
+        """``number`` minus a national prefix / carrier code, as the library strips it with
+        the default or the main region's metadata."""
+        out = []
+        for md, npfp in zip(region.metadata, region.np_parsing, strict=True):
+            if npfp is None or not npfp.match(number):
+                continue  # the library would not strip either
+            stripped = _lib().strip_np(number, md)
+            if stripped[2]:
+                out.append(stripped[1])
+        return tuple(out)
+
+    def _nsn_ok(self, region: _Region, nsn: str) -> bool:
+        """``_number_type_helper(nsn) != UNKNOWN`` in some region of the calling code."""
+        if len(nsn) < 2 or (region.lengths is not None and len(nsn) not in region.lengths):
+            return False  # the general desc's possible lengths
+        memo = self._types.setdefault(region.cc, {})
+        ok = memo.get(nsn)
+        if ok is None:
+            lib = _lib()
+            ok = bool(region.general.fullmatch(nsn)) and any(
+                lib.number_type(nsn, md) != lib.unknown for md in region.cc_regions)
+            if len(memo) > 100_000:
+                memo.clear()
+            memo[nsn] = ok
+        return ok
 
     @staticmethod
     def _needs_np(region: _Region, nsn: str) -> bool:
         """True when the matcher's ``_is_national_prefix_present_if_required`` would demand a
         national prefix for ``nsn`` (written without one)."""
-        from phonenumbers.phonenumberutil import (
-            _choose_formatting_pattern_for_number,
-            _formatting_rule_has_first_group_only,
-        )
-
-        main = region.metadata[-1]
-        rule = _choose_formatting_pattern_for_number(main.number_format, nsn)
+        if region.main is None:
+            return False
+        lib = _lib()
+        rule = lib.choose_format(region.main.number_format, nsn)
         if rule is None or not rule.national_prefix_formatting_rule:
             return False
         if rule.national_prefix_optional_when_formatting:
             return False
-        return not _formatting_rule_has_first_group_only(rule.national_prefix_formatting_rule)
+        return not lib.first_group_only(rule.national_prefix_formatting_rule)
 
     # --- matching ----------------------------------------------------------------------
     def find(self, window: str, regions: Sequence[str]) -> list[tuple[int, int]]:
