@@ -120,7 +120,7 @@ class PhoneFinder:
                 lengths = None  # some region does not restrict lengths
             general = "|".join(f"(?:{m.general_desc.national_number_pattern})" for m in others
                                if m.general_desc.national_number_pattern)
-            mds = tuple(m for m in (md, main) if m is not None)
+            mds = (md,) if main is None or main is md else (md, main)
             self._info.append(_Region(
                 code=code,
                 cc=str(cc),
@@ -137,6 +137,7 @@ class PhoneFinder:
             ))
         self._cache: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
         self._types: dict[str, dict[str, bool]] = {}
+        self._strips: dict[str, dict[str, tuple[str, ...]]] = {}
 
     # --- filter ------------------------------------------------------------------------
     def candidate_regions(self, core: str) -> tuple[str, ...]:
@@ -190,6 +191,10 @@ class PhoneFinder:
     def _stripped(self, region: _Region, number: str) -> tuple[str, ...]:
         """``number`` minus a national prefix / carrier code, as the library strips it with
         the default or the main region's metadata."""
+        memo = self._strips.setdefault(region.code, {})
+        hit = memo.get(number)
+        if hit is not None:
+            return hit
         out = []
         for md, npfp in zip(region.metadata, region.np_parsing, strict=True):
             if npfp is None or not npfp.match(number):
@@ -197,7 +202,10 @@ class PhoneFinder:
             stripped = _lib().strip_np(number, md)
             if stripped[2]:
                 out.append(stripped[1])
-        return tuple(out)
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[number] = hit = tuple(out)
+        return hit
 
     def _nsn_ok(self, region: _Region, nsn: str) -> bool:
         """``_number_type_helper(nsn) != UNKNOWN`` in some region of the calling code."""
