@@ -420,8 +420,8 @@ def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str]]:
     extension pattern and the candidate punctuation (all from the library's own classes).
 
     A candidate run is a maximal run of punctuation and digits holding >= 4 digits; the
-    pattern starts at a digit (so ``re`` skips to digits fast) and the run is widened left
-    over punctuation in Python.
+    pattern starts at the run's first digit (so ``re`` skips to digits fast) and the run is
+    widened left over punctuation in Python.
     """
     from phonenumbers.phonenumbermatcher import _LEAD_CLASS_CHARS
     from phonenumbers.phonenumberutil import (
@@ -431,7 +431,7 @@ def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str]]:
     )
 
     chars = f"{_VALID_PUNCTUATION}{_LEAD_CLASS_CHARS}"
-    run = re.compile(f"\\d[{chars}\\d]*", re.UNICODE)
+    run = re.compile(f"\\d(?:[{chars}]*\\d){{3,}}[{chars}\\d]*", re.UNICODE)
     ext = re.compile(f"(?:{_EXTN_PATTERNS_FOR_MATCHING})", _REGEX_FLAGS)
     every_char = "".join(map(chr, range(0x110000)))
     members = frozenset(re.findall(f"[{chars}]", every_char, re.UNICODE))
@@ -474,8 +474,6 @@ def _phone_windows(text: str) -> list[tuple[int, int, str, int]]:
     n = len(text)
     for m in run_re.finditer(text):
         s, e = m.start(), m.end()
-        if sum(c.isdigit() for c in m.group()) < 4:
-            continue
         while s > 0 and text[s - 1] in punct:
             s -= 1
         ext = ext_re.match(text, e)
