@@ -396,9 +396,9 @@ class PiiDetector:
         if finder.score < self.score_threshold:  # Presidio drops scores below the threshold
             return {k: () for k in keys}
         out = {}
-        for key in keys:
-            lo, hi = _core_bounds(key)
-            regions = finder.candidate_regions(key[lo:hi])
+        cores = [key[slice(*_core_bounds(key))] for key in keys]
+        for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
+            regions = finder.candidate_regions(core, screened)
             self.stats.phone_windows += 1
             self.stats.phone_region_runs += len(regions)
             found = finder.find(key, regions) if regions else []

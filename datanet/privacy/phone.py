@@ -56,6 +56,9 @@ class _Region:
     general: re.Pattern[str]
     #: national_prefix_for_parsing of each of ``metadata`` (None: cannot strip)
     np_parsing: tuple
+    #: RE2 pattern some substring of the digits must match (None: no such necessary
+    #: condition, because a national-prefix transform rule may insert digits)
+    screen: str | None
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,16 @@ class PhoneFinder:
             general = "|".join(f"(?:{m.general_desc.national_number_pattern})" for m in others
                                if m.general_desc.national_number_pattern)
             mds = (md,) if main is None or main is md else (md, main)
+            # nsn is a substring of the digits unless a transform rule inserts digits (a
+            # lone group reference such as BR's "\\2" keeps a substring).
+            substring = all(not m.national_prefix_transform_rule
+                            or re.fullmatch(r"[\\$]\d", m.national_prefix_transform_rule)
+                            for m in mds)
+            screen = None
+            if substring and general:
+                screen = f"(?:{general})"
+                if md.international_prefix:
+                    screen = f"(?:{md.international_prefix})|{screen}"
             self._info.append(_Region(
                 code=code,
                 cc=str(cc),
@@ -134,16 +147,52 @@ class PhoneFinder:
                 general=re.compile(general or "(?!)"),
                 np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
                                  if m.national_prefix_for_parsing else None for m in mds),
+                screen=screen,
             ))
-        self._cache: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
+        self._cache: dict[tuple[str, tuple[int, ...], str], bool] = {}
         self._types: dict[str, dict[str, bool]] = {}
         self._strips: dict[str, dict[str, tuple[str, ...]]] = {}
 
     # --- filter ------------------------------------------------------------------------
-    def candidate_regions(self, core: str) -> tuple[str, ...]:
-        """Regions whose matcher may match inside ``core`` (the window minus its context)."""
+    def screen(self, cores: Sequence[str]) -> list[frozenset[str] | None]:
+        """Vectorised (RE2 over the batch) first cut per core: the regions in which some
+        substring of its digits is a possible national number (general desc of the calling
+        code's regions) or an international prefix; ``None``: not screened (all regions)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not self.filtering or not cores:
+            return [None] * len(cores)
+        digits = pa.array(cores, pa.string())
+        digits = pc.replace_substring_regex(digits, r"[^0-9]+", "")
+        keep = np.zeros((len(cores), len(self._info)), dtype=bool)
+        for k, region in enumerate(self._info):
+            if region.screen is None:
+                keep[:, k] = True
+                continue
+            try:
+                hit = pc.match_substring_regex(digits, region.screen)
+            except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
+                region.screen = None
+                keep[:, k] = True
+                continue
+            keep[:, k] = hit.to_numpy(zero_copy_only=False)
+        codes = [r.code for r in self._info]
+        out: list[frozenset[str] | None] = []
+        for row in keep:
+            allowed = frozenset(c for c, ok in zip(codes, row, strict=True) if ok)
+            out.append(None if row.all() else allowed)
+        return out
+
+    def candidate_regions(self, core: str,
+                          screened: frozenset[str] | None = None) -> tuple[str, ...]:
+        """Regions whose matcher may match inside ``core`` (the window minus its context);
+        ``screened``: the regions :meth:`screen` left for it."""
         if not self.filtering or _SPECIAL.search(core) or not core.isascii():
             return self.regions
+        if screened is not None and not screened:
+            return ()
         digits: list[str] = []
         starts: list[int] = []
         pos = 0
@@ -154,14 +203,21 @@ class PhoneFinder:
             starts.append(pos)
             digits.append(block)
             pos += len(block)
-        key = ("".join(digits), tuple(starts))
-        hit = self._cache.get(key)
-        if hit is None:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            hit = tuple(r.code for r in self._info if self._may_match(r, key[0], starts))
-            self._cache[key] = hit
-        return hit
+        joined = "".join(digits)
+        at = tuple(starts)
+        if len(self._cache) > 200_000:
+            self._cache.clear()
+        out = []
+        for region in self._info:
+            if screened is not None and region.code not in screened:
+                continue
+            key = (joined, at, region.code)
+            ok = self._cache.get(key)
+            if ok is None:
+                ok = self._cache[key] = self._may_match(region, joined, starts)
+            if ok:
+                out.append(region.code)
+        return tuple(out)
 
     def _may_match(self, region: _Region, digits: str, starts: list[int]) -> bool:
         ends = [*starts[1:], len(digits)]
