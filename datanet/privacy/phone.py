@@ -16,7 +16,9 @@ of a digit block, ``cc`` is the region's own code, the number starts at a digit 
 ends at one (the matcher's candidates, inner matches and extensions are cut at punctuation),
 and ``nsn`` is that digit string, optionally minus the country code, optionally with the
 national prefix stripped by the library's own ``_maybe_strip_national_prefix_carrier_code``.
-The filter tries every such ``nsn`` with the library's ``_number_type_helper``; it answers
+The filter tries every such ``nsn`` against the metadata's general and number-type
+descriptions (what ``_number_type_helper`` checks, precompiled), after a vectorised RE2
+screen of the whole batch (some substring of the digits must fit the general desc); it answers
 "maybe" for anything outside those assumptions, so it only ever removes regions in which the
 matcher has nothing to find. Survivors run the real matcher, one region at a time.
 """
@@ -56,6 +58,8 @@ class _Region:
     general: re.Pattern[str]
     #: national_prefix_for_parsing of each of ``metadata`` (None: cannot strip)
     np_parsing: tuple
+    #: per region of the calling code: its general desc and number-type descs, compiled
+    type_checks: tuple
     #: RE2 pattern some substring of the digits must match (None: no such necessary
     #: condition, because a national-prefix transform rule may insert digits)
     screen: str | None
@@ -66,8 +70,6 @@ class _Lib:
     """The python-phonenumbers internals the filter reuses (imported once)."""
 
     strip_np: Any
-    number_type: Any
-    unknown: Any
     choose_format: Any
     first_group_only: Any
 
@@ -75,16 +77,46 @@ class _Lib:
 @lru_cache(maxsize=1)
 def _lib() -> _Lib:
     from phonenumbers.phonenumberutil import (
-        PhoneNumberType,
         _choose_formatting_pattern_for_number,
         _formatting_rule_has_first_group_only,
         _maybe_strip_national_prefix_carrier_code,
-        _number_type_helper,
     )
 
-    return _Lib(_maybe_strip_national_prefix_carrier_code, _number_type_helper,
-                PhoneNumberType.UNKNOWN, _choose_formatting_pattern_for_number,
-                _formatting_rule_has_first_group_only)
+    return _Lib(_maybe_strip_national_prefix_carrier_code,
+                _choose_formatting_pattern_for_number, _formatting_rule_has_first_group_only)
+
+
+#: The number types ``_number_type_helper`` tries after the general desc; any match makes
+#: the type known (the mobile test is kept even when the library skips it: a superset).
+_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
+          "uan", "voicemail", "fixed_line", "mobile")
+
+_Desc = tuple  # (possible lengths or None for any, compiled national_number_pattern)
+
+
+def _desc(desc: Any) -> _Desc | None:
+    """``_is_number_matching_desc`` precompiled: None when the desc can match nothing."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    lengths = frozenset(desc.possible_length) if desc.possible_length else None
+    return lengths, re.compile(desc.national_number_pattern)
+
+
+def _type_checks(md: Any) -> tuple[_Desc | None, tuple[_Desc, ...]]:
+    types = tuple(d for d in (_desc(getattr(md, t, None)) for t in _TYPES) if d is not None)
+    return _desc(md.general_desc), types
+
+
+def _matches(nsn: str, desc: _Desc) -> bool:
+    lengths, pattern = desc
+    return (lengths is None or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+
+
+def _has_type(nsn: str, checks: tuple[_Desc | None, tuple[_Desc, ...]]) -> bool:
+    """``_number_type_helper(nsn, md) != UNKNOWN`` (or a superset of it)."""
+    general, types = checks
+    return general is not None and _matches(nsn, general) and any(
+        _matches(nsn, d) for d in types)
 
 
 class PhoneFinder:
@@ -148,6 +180,7 @@ class PhoneFinder:
                 np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
                                  if m.national_prefix_for_parsing else None for m in mds),
                 screen=screen,
+                type_checks=tuple(_type_checks(m) for m in others),
             ))
         self._cache: dict[tuple[str, tuple[int, ...], str], bool] = {}
         self._types: dict[str, dict[str, bool]] = {}
@@ -270,9 +303,8 @@ class PhoneFinder:
         memo = self._types.setdefault(region.cc, {})
         ok = memo.get(nsn)
         if ok is None:
-            lib = _lib()
             ok = bool(region.general.fullmatch(nsn)) and any(
-                lib.number_type(nsn, md) != lib.unknown for md in region.cc_regions)
+                _has_type(nsn, checks) for checks in region.type_checks)
             if len(memo) > 100_000:
                 memo.clear()
             memo[nsn] = ok
