@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.errors import ValidatorError
-from datanet.privacy.evasion import detection_view, rewrite_steps
+from datanet.privacy.evasion import detection_view, fold_table, rewrite_steps
 from datanet.privacy.offsets import MappedText
 from datanet.privacy.phone import PhoneFinder
 from datanet.privacy.recognizers import (
@@ -201,9 +201,14 @@ class PiiDetector:
         return f"enabled: spaCy model {self.ner_model!r}"
 
     def setup(self) -> None:
-        """Build the analyzer engine once per worker."""
+        """Build the analyzer engine and the per-worker tables (Unicode fold table, phone
+        candidate classes and metadata filter) once per worker, not in the first batch."""
         if self._engine is None:
             self._engine = self._build_engine()
+            fold_table()
+            if "PHONE_NUMBER" in self.entities:
+                _phone_run_re()
+                self._phone_finder()
 
     @property
     def engine(self) -> Any:
