@@ -14,6 +14,10 @@ original text. Speed comes from not running Presidio on text that cannot match:
    per-call cost is paid per batch, not per record;
 4. results are cut back into records and mapped view -> original.
 
+Phone windows skip the engine: :class:`datanet.privacy.phone.PhoneFinder` proves from the
+phonenumbers metadata which of the recognizer's regions cannot match a window (years, order
+numbers, dates) and runs the recognizer's own matcher / leniency only in the others.
+
 Entities without an anchor group, the spec's own recognizers and NER (a spaCy model named in
 the spec and installed) run on each record's whole detection view instead. One engine per
 worker: :meth:`PiiDetector.setup`. Nothing is downloaded: the NLP engine is Presidio's
@@ -206,6 +210,8 @@ class PiiDetector:
         if self._engine is None:
             self._engine = self._build_engine()
             fold_table()
+            if "CRYPTO" in self.entities:
+                import eth_utils  # noqa: F401  (EIP-55 checks; its first import takes ~0.2 s)
             if "PHONE_NUMBER" in self.entities:
                 _phone_run_re()
                 self._phone_finder()

@@ -185,6 +185,7 @@ class PhoneFinder:
         self._cache: dict[tuple[str, tuple[int, ...], str], bool] = {}
         self._types: dict[str, dict[str, bool]] = {}
         self._strips: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._numbers: dict[str, dict[tuple[str, bool], bool]] = {}
 
     # --- filter ------------------------------------------------------------------------
     def screen(self, cores: Sequence[str]) -> list[frozenset[str] | None]:
@@ -260,22 +261,34 @@ class PhoneFinder:
             np_at_start = region.np_conservative or bool(
                 region.np_prefix is not None and region.np_prefix.match(digits, b))
             for j in ends:
-                if j - b < 2:
-                    continue
-                number = digits[b:j]
-                # (nsn, came from the default country with no national prefix stripped)
-                if self._nsn_ok(region, number) and (
-                        np_at_start or not self._needs_np(region, number)):
-                    return True
-                if number.startswith(region.cc):
-                    rest = number[len(region.cc):]
-                    if self._nsn_ok(region, rest):
-                        return True
-                    if any(self._nsn_ok(region, n) for n in self._stripped(region, rest)):
-                        return True
-                if any(self._nsn_ok(region, n) for n in self._stripped(region, number)):
+                if j - b >= 2 and self._number_ok(region, digits[b:j], np_at_start):
                     return True
         return False
+
+    def _number_ok(self, region: _Region, number: str, np_at_start: bool) -> bool:
+        """Whether ``number`` (a candidate's digits without an international prefix) can
+        parse to a valid number for ``region`` (memoised: dates and years repeat)."""
+        memo = self._numbers.setdefault(region.code, {})
+        key = (number, np_at_start)
+        ok = memo.get(key)
+        if ok is not None:
+            return ok
+        ok = False
+        # (nsn, came from the default country with no national prefix stripped)
+        if self._nsn_ok(region, number) and (
+                np_at_start or not self._needs_np(region, number)):
+            ok = True
+        elif number.startswith(region.cc) and (
+                self._nsn_ok(region, number[len(region.cc):])
+                or any(self._nsn_ok(region, n)
+                       for n in self._stripped(region, number[len(region.cc):]))):
+            ok = True
+        elif any(self._nsn_ok(region, n) for n in self._stripped(region, number)):
+            ok = True
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[key] = ok
+        return ok
 
     def _stripped(self, region: _Region, number: str) -> tuple[str, ...]:
         """``number`` minus a national prefix / carrier code, as the library strips it with
