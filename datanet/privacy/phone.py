@@ -58,6 +58,8 @@ class _Region:
     general: re.Pattern[str]
     #: national_prefix_for_parsing of each of ``metadata`` (None: cannot strip)
     np_parsing: tuple
+    #: the nsn is always a substring of the number's digits (no digit-inserting transform)
+    substring: bool
     #: per region of the calling code: its general desc and number-type descs, compiled
     type_checks: tuple
     #: RE2 pattern some substring of the digits must match (None: no such necessary
@@ -180,6 +182,7 @@ class PhoneFinder:
                 np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
                                  if m.national_prefix_for_parsing else None for m in mds),
                 screen=screen,
+                substring=substring,
                 type_checks=tuple(_type_checks(m) for m in others),
             ))
         self._cache: dict[tuple[str, tuple[int, ...], str], bool] = {}
@@ -255,13 +258,18 @@ class PhoneFinder:
 
     def _may_match(self, region: _Region, digits: str, starts: list[int]) -> bool:
         ends = [*starts[1:], len(digits)]
+        # Without digit-inserting transform rules the nsn is a substring of the number, so
+        # the number is at least as long as the shortest possible nsn.
+        shortest = 2
+        if region.substring and region.lengths:
+            shortest = max(2, min(region.lengths))
         for b in starts:
             if region.idd is not None and region.idd.match(digits, b):
                 return True  # international prefix: any country code
             np_at_start = region.np_conservative or bool(
                 region.np_prefix is not None and region.np_prefix.match(digits, b))
             for j in ends:
-                if j - b >= 2 and self._number_ok(region, digits[b:j], np_at_start):
+                if j - b >= shortest and self._number_ok(region, digits[b:j], np_at_start):
                     return True
         return False
 
