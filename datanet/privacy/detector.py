@@ -48,6 +48,7 @@ from datanet.privacy.recognizers import (
     OfflineEmailRecognizer,
     RecognizerSpec,
     custom_recognizers,
+    offline_tld_extractor,
 )
 
 __all__ = ["Finding", "AnchorGroup", "ANCHOR_GROUPS", "PiiDetector", "ner_model_available"]
@@ -210,6 +211,8 @@ class PiiDetector:
         if self._engine is None:
             self._engine = self._build_engine()
             fold_table()
+            if "EMAIL_ADDRESS" in self.entities:
+                offline_tld_extractor()("example.com")  # builds the suffix trie (~0.15 s)
             if "CRYPTO" in self.entities:
                 import eth_utils  # noqa: F401  (EIP-55 checks; its first import takes ~0.2 s)
             if "PHONE_NUMBER" in self.entities:

@@ -204,17 +204,20 @@ class PhoneFinder:
         digits = pa.array(cores, pa.string())
         digits = pc.replace_substring_regex(digits, r"[^0-9]+", "")
         keep = np.zeros((len(cores), len(self._info)), dtype=bool)
+        done: dict[str, np.ndarray] = {}  # regions sharing a calling code share a screen
         for k, region in enumerate(self._info):
             if region.screen is None:
                 keep[:, k] = True
                 continue
-            try:
-                hit = pc.match_substring_regex(digits, region.screen)
-            except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
-                region.screen = None
-                keep[:, k] = True
-                continue
-            keep[:, k] = hit.to_numpy(zero_copy_only=False)
+            if region.screen not in done:
+                try:
+                    hit = pc.match_substring_regex(digits, region.screen)
+                except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
+                    region.screen = None
+                    keep[:, k] = True
+                    continue
+                done[region.screen] = hit.to_numpy(zero_copy_only=False)
+            keep[:, k] = done[region.screen]
         codes = [r.code for r in self._info]
         out: list[frozenset[str] | None] = []
         for row in keep:
