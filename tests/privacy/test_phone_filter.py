@@ -84,3 +84,21 @@ def test_find_matches_presidio_recognizer() -> None:
     ours = finder.find(text, DEFAULT)
     theirs = sorted((r.start, r.end) for r in PhoneRecognizer().analyze(text, ["PHONE_NUMBER"]))
     assert ours == theirs == [(2, 16), (20, 44)]
+
+
+@pytest.mark.parametrize(("regions", "findings", "runs"), [(DEFAULT, 378, 1676),
+                                                          (EXTRA, 392, 1777)])
+def test_detector_phone_path_equals_whole_record_presidio(regions: tuple[str, ...],
+                                                          findings: int, runs: int) -> None:
+    from datanet.privacy.detector import PiiDetector
+
+    examples = _examples(DEFAULT + EXTRA)
+    texts = [" ".join(examples[i:i + 6]) for i in range(0, len(examples), 6)]
+    texts += EVERYDAY
+    fast = PiiDetector(frozenset({"PHONE_NUMBER"}), phone_regions=regions)
+    slow = PiiDetector(frozenset({"PHONE_NUMBER"}), phone_regions=regions, windowed=False)
+    found = fast.detect(texts)
+    assert found == slow.detect(texts)
+    assert sum(len(f) for f in found) == findings
+    # 407 windows x 8 regions = 3256 matcher runs without the filter
+    assert (fast.stats.phone_windows, fast.stats.phone_region_runs) == (407, runs)
