@@ -14,6 +14,10 @@ original text. Speed comes from not running Presidio on text that cannot match:
    per-call cost is paid per batch, not per record;
 4. results are cut back into records and mapped view -> original.
 
+Phone windows skip the engine: :class:`datanet.privacy.phone.PhoneFinder` proves from the
+phonenumbers metadata which of the recognizer's regions cannot match a window (years, order
+numbers, dates) and runs the recognizer's own matcher / leniency only in the others.
+
 Entities without an anchor group, the spec's own recognizers and NER (a spaCy model named in
 the spec and installed) run on each record's whole detection view instead. One engine per
 worker: :meth:`PiiDetector.setup`. Nothing is downloaded: the NLP engine is Presidio's
@@ -26,7 +30,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -35,14 +39,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.errors import ValidatorError
-from datanet.privacy.evasion import detection_view, rewrite_steps
+from datanet.privacy.evasion import detection_view, fold_table, rewrite_steps
 from datanet.privacy.offsets import MappedText
+from datanet.privacy.phone import PhoneFinder
 from datanet.privacy.recognizers import (
     EthAddressRecognizer,
     Mastercard2SeriesRecognizer,
     OfflineEmailRecognizer,
     RecognizerSpec,
     custom_recognizers,
+    offline_tld_extractor,
 )
 
 __all__ = ["Finding", "AnchorGroup", "ANCHOR_GROUPS", "PiiDetector", "ner_model_available"]
@@ -108,6 +114,18 @@ ANCHOR_GROUPS: tuple[AnchorGroup, ...] = (
 )
 
 
+#: Fewest digits a match of Presidio's (2.2.366) patterns for the entity holds, its digits
+#: joined by at most one separator: CreditCardRecognizer (4+3+3+3), Mastercard2Series (16),
+#: UsSsnRecognizer (all 9), UsItinRecognizer (9), UsBankRecognizer (8-17), NhsRecognizer (10).
+_MIN_DIGITS = {"CREDIT_CARD": 13, "US_SSN": 9, "US_ITIN": 9, "US_BANK_NUMBER": 8,
+               "UK_NHS": 10}
+
+
+def _digit_chain(n: int) -> str:
+    """RE2 / ``re``: ``n`` or more digits joined by at most 3 non-alphanumerics each."""
+    return rf"[0-9](?:[^0-9A-Za-z]{{0,3}}[0-9]){{{n - 1},}}"
+
+
 def ner_model_available(name: str | None) -> bool:
     """True when ``name`` is an installed spaCy package or a model directory."""
     if not name:
@@ -153,6 +171,8 @@ class _Stats:
     window_chars: int = 0
     full_records: int = 0
     dropped_crossing: int = 0
+    phone_windows: int = 0
+    phone_region_runs: int = 0
 
 
 @dataclass
@@ -167,6 +187,7 @@ class PiiDetector:
     windowed: bool = True
     _engine: Any = field(default=None, init=False, repr=False)
     _cache: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
+    _phones: Any = field(default=None, init=False, repr=False)
     stats: _Stats = field(default_factory=_Stats, init=False)
 
     # --- setup -----------------------------------------------------------------------
@@ -185,9 +206,18 @@ class PiiDetector:
         return f"enabled: spaCy model {self.ner_model!r}"
 
     def setup(self) -> None:
-        """Build the analyzer engine once per worker."""
+        """Build the analyzer engine and the per-worker tables (Unicode fold table, phone
+        candidate classes and metadata filter) once per worker, not in the first batch."""
         if self._engine is None:
             self._engine = self._build_engine()
+            fold_table()
+            if "EMAIL_ADDRESS" in self.entities:
+                offline_tld_extractor()("example.com")  # builds the suffix trie (~0.15 s)
+            if "CRYPTO" in self.entities:
+                import eth_utils  # noqa: F401  (EIP-55 checks; its first import takes ~0.2 s)
+            if "PHONE_NUMBER" in self.entities:
+                _phone_run_re()
+                self._phone_finder()
 
     @property
     def engine(self) -> Any:
@@ -240,6 +270,8 @@ class PiiDetector:
         covered: set[str] = set()
         for g in ANCHOR_GROUPS:
             ents = sorted((g.entities & self.entities) - set(self.recognizers))
+            if ents and g.name == "digits":
+                g = replace(g, pattern=_digit_chain(min(_MIN_DIGITS.get(e, 5) for e in ents)))
             if ents:
                 groups.append((g, ents))
                 covered.update(ents)
@@ -296,7 +328,7 @@ class PiiDetector:
     def _windows(self, group: AnchorGroup, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, key)`` windows of one view: the text Presidio must see there."""
         if group.mode == "phone":
-            return _phone_windows(text)
+            return [(s, e, key) for s, e, key, _ in _phone_windows(text)]
         anchor = _compiled(group.pattern)
         spans = [(_snap_left(text, m.start() - group.left),
                   _snap_right(text, m.end() + group.right)) for m in anchor.finditer(text)]
@@ -321,6 +353,11 @@ class PiiDetector:
                     todo.setdefault(key, []).append((int(i), start))
                 else:
                     hits.append((int(i), start, found))
+        if todo and group.mode == "phone" and self._phone_finder() is not None:
+            for key, found in self._phone_keys(list(todo)).items():
+                cache[key] = found
+                hits.extend((rec, start, found) for rec, start in todo[key])
+            todo = {}
         if todo:
             keys = list(todo)
             step = len(_SEPARATOR)
@@ -349,6 +386,39 @@ class PiiDetector:
                 os_, oe = view.span(start + s, start + e)
                 out[rec].append(Finding(os_, oe, entity, score))
 
+    def _phone_finder(self) -> PhoneFinder | None:
+        """The engine's PhoneRecognizer as a :class:`PhoneFinder` (None: not Presidio's own
+        recognizer, so windows go through the engine)."""
+        if self._phones is None:
+            from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+            recs = [r for r in self.engine.registry.recognizers
+                    if "PHONE_NUMBER" in r.supported_entities]
+            if len(recs) == 1 and type(recs[0]) is PhoneRecognizer:
+                rec = recs[0]
+                self._phones = PhoneFinder(rec.supported_regions, rec.leniency, rec.SCORE,
+                                           rec.supported_entities[0])
+            else:
+                self._phones = False
+        return self._phones or None
+
+    def _phone_keys(self, keys: list[str]) -> dict[str, tuple[tuple[int, int, str, float], ...]]:
+        """Phone findings per window key, as the engine would report them there: regions
+        that provably cannot match are skipped, the rest run python-phonenumbers directly."""
+        finder = self._phone_finder()
+        assert finder is not None
+        if finder.score < self.score_threshold:  # Presidio drops scores below the threshold
+            return {k: () for k in keys}
+        out = {}
+        cores = [key[slice(*_core_bounds(key))] for key in keys]
+        for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
+            regions = finder.candidate_regions(core, screened)
+            self.stats.phone_windows += 1
+            self.stats.phone_region_runs += len(regions)
+            found = finder.find(key, regions) if regions else []
+            out[key] = tuple((s, e, finder.entity, finder.score) for s, e in found)
+        return out
+
 
 _CACHE_SIZE = 200_000
 
@@ -359,9 +429,14 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=1)
-def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Runs of python-phonenumbers candidate characters holding >= 4 digits, and its
-    extension pattern (both built from the library's own character classes)."""
+def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str]]:
+    """Runs of python-phonenumbers candidate characters from their first digit on, its
+    extension pattern and the candidate punctuation (all from the library's own classes).
+
+    A candidate run is a maximal run of punctuation and digits holding >= 4 digits; the
+    pattern starts at the run's first digit (so ``re`` skips to digits fast) and the run is
+    widened left over punctuation in Python.
+    """
     from phonenumbers.phonenumbermatcher import _LEAD_CLASS_CHARS
     from phonenumbers.phonenumberutil import (
         _EXTN_PATTERNS_FOR_MATCHING,
@@ -370,14 +445,17 @@ def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str]]:
     )
 
     chars = f"{_VALID_PUNCTUATION}{_LEAD_CLASS_CHARS}"
-    run = re.compile(f"(?:[{chars}]*\\d){{4,}}[{chars}\\d]*", re.UNICODE)
+    run = re.compile(f"\\d(?:[{chars}]*\\d){{3,}}[{chars}\\d]*", re.UNICODE)
     ext = re.compile(f"(?:{_EXTN_PATTERNS_FOR_MATCHING})", _REGEX_FLAGS)
-    return run, ext
+    every_char = "".join(map(chr, range(0x110000)))
+    members = frozenset(re.findall(f"[{chars}]", every_char, re.UNICODE))
+    return run, ext, members
 
 
 _TIME_SUFFIX = re.compile(r":[0-5]\d")
 
 
+@lru_cache(maxsize=4096)
 def _context_char(char: str) -> str:
     """The class of a neighbour that python-phonenumbers' VALID leniency looks at."""
     from phonenumbers.phonenumbermatcher import PhoneNumberMatcher as M
@@ -389,15 +467,29 @@ def _context_char(char: str) -> str:
     return "\n"
 
 
-def _phone_windows(text: str) -> list[tuple[int, int, str]]:
+def _core_bounds(key: str) -> tuple[int, int]:
+    """``[lo, hi)`` of the candidate run inside a phone window key (minus its context)."""
+    lo = 1 if key[:1] in ("a", "%", "\n") else 0
+    hi = len(key)
+    t = _TIME_SUFFIX.search(key, lo)
+    if t is not None and t.end() == hi:
+        hi = t.start()
+    elif hi > lo and key[-1] in ("a", "%", "\n"):
+        hi -= 1
+    return lo, hi
+
+
+def _phone_windows(text: str) -> list[tuple[int, int, str, int]]:
     """Windows holding each candidate run whole, plus exactly the context the matcher reads:
     the characters just before and after (canonicalised to their class, so equal runs share
     a cache entry) and a ``:MM`` time-stamp suffix."""
-    run_re, ext_re = _phone_run_re()
+    run_re, ext_re, punct = _phone_run_re()
     out = []
     n = len(text)
     for m in run_re.finditer(text):
         s, e = m.start(), m.end()
+        while s > 0 and text[s - 1] in punct:
+            s -= 1
         ext = ext_re.match(text, e)
         if ext and ext.end() > e:
             e = ext.end()
@@ -406,5 +498,5 @@ def _phone_windows(text: str) -> list[tuple[int, int, str]]:
         if e < n:
             t = _TIME_SUFFIX.match(text, e)
             suffix = t.group() if t else _context_char(text[e])
-        out.append((s - len(prefix), e, prefix + text[s:e] + suffix))
+        out.append((s - len(prefix), e, prefix + text[s:e] + suffix, len(prefix)))
     return out

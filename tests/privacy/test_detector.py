@@ -103,3 +103,20 @@ def test_unknown_entity_fails_with_the_supported_list():
     d = PiiDetector(frozenset({"PERSON"}))
     with pytest.raises(ValidatorError, match=r"PERSON.*no recognizer supports"):
         d.setup()
+
+
+def test_digit_anchor_keeps_every_digit_entity():
+    """The digit-chain anchor (fewest digits per entity) loses no bank / NHS / ITIN / SSN /
+    card match, including the 8-digit bank numbers and dates next to them."""
+    entities = frozenset({"US_BANK_NUMBER", "UK_NHS", "US_ITIN", "US_SSN", "CREDIT_CARD"})
+    texts = ["acct 12345678 on 2004-05-12", "nhs 943 476 5919 and 9434765919.",
+             "itin 912-70-1234 or 912701234", "ssn 536-22-8726, 53622-8726, 536-228726",
+             "card 4111-1111-1111-1111 and 2221 0012 3412 3456", "order 1234567 (7 digits)",
+             "ref 12 345 678 9 and 1.2.3.4.5.6.7.8.9"]
+    # threshold 0.01: the very weak (0.05) bank / SSN patterns count too
+    fast = PiiDetector(entities, score_threshold=0.01).detect(texts)
+    slow = PiiDetector(entities, score_threshold=0.01, windowed=False).detect(texts)
+    assert fast == slow
+    assert [sorted({f.entity for f in found}) for found in fast] == [
+        ["US_BANK_NUMBER"], ["UK_NHS", "US_BANK_NUMBER"],
+        ["US_BANK_NUMBER", "US_ITIN", "US_SSN"], ["US_SSN"], ["CREDIT_CARD"], [], []]

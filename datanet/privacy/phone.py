@@ -1,0 +1,367 @@
+"""Phone numbers as Presidio's PhoneRecognizer finds them, without parsing every number.
+
+Presidio's ``PhoneRecognizer`` runs python-phonenumbers' ``PhoneNumberMatcher`` at leniency
+VALID once per region (8 by default) over the text, and the matcher fully parses every run of
+digits: years, order numbers, dates, amounts. :class:`PhoneFinder` gives the same matches
+for one candidate window (see ``detector._phone_windows``) but first asks, per region, a
+cheap question whose "no" proves the matcher cannot match there:
+
+    A VALID match parses to (country code ``cc``, national significant number ``nsn``)
+    with ``is_valid_number`` true, i.e. ``nsn`` has a number type (fixed line, mobile, …)
+    in some region of ``cc``, and — when ``cc`` came from the default region — the
+    national prefix is present if the region's format rule requires it.
+
+Without a ``+`` / letters / non-ASCII characters / an international (IDD) prefix at the start
+of a digit block, ``cc`` is the region's own code, the number starts at a digit block and
+ends at one (the matcher's candidates, inner matches and extensions are cut at punctuation),
+and ``nsn`` is that digit string, optionally minus the country code, optionally with the
+national prefix stripped by the library's own ``_maybe_strip_national_prefix_carrier_code``.
+The filter tries every such ``nsn`` against the metadata's general and number-type
+descriptions (what ``_number_type_helper`` checks, precompiled), after a vectorised RE2
+screen of the whole batch (some substring of the digits must fit the general desc); it answers
+"maybe" for anything outside those assumptions, so it only ever removes regions in which the
+matcher has nothing to find. Survivors run the real matcher, one region at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["PhoneFinder"]
+
+_BLOCK = re.compile(r"[0-9]+")
+_SPECIAL = re.compile(r"[^0-9 ()\[\]./\-~]")  # anything but digits and plain punctuation
+#: The matcher's digit blocks hold at most 20 digits (``_DIGIT_BLOCK_LIMIT``); a longer run
+#: may be cut mid-block, which the filter does not model.
+_MAX_BLOCK = 20
+
+
+@dataclass
+class _Region:
+    """What the filter needs of one region: its code, metadata and the metadata of its
+    country calling code's regions."""
+
+    code: str
+    cc: str
+    idd: re.Pattern[str] | None
+    metadata: tuple  # (default region metadata, main region of the calling code)
+    main: Any  # metadata of the calling code's main region (None: unknown)
+    cc_regions: tuple  # metadata of every region sharing the calling code
+    np_prefix: re.Pattern[str] | None  # national_prefix_for_parsing of the main region
+    np_conservative: bool
+    #: necessary for any of ``cc_regions``' number types: a general-desc length and pattern
+    lengths: frozenset[int] | None
+    general: re.Pattern[str]
+    #: national_prefix_for_parsing of each of ``metadata`` (None: cannot strip)
+    np_parsing: tuple
+    #: the nsn is always a substring of the number's digits (no digit-inserting transform)
+    substring: bool
+    #: per region of the calling code: its general desc and number-type descs, compiled
+    type_checks: tuple
+    #: RE2 pattern some substring of the digits must match (None: no such necessary
+    #: condition, because a national-prefix transform rule may insert digits)
+    screen: str | None
+
+
+@dataclass(frozen=True)
+class _Lib:
+    """The python-phonenumbers internals the filter reuses (imported once)."""
+
+    strip_np: Any
+    choose_format: Any
+    first_group_only: Any
+
+
+@lru_cache(maxsize=1)
+def _lib() -> _Lib:
+    from phonenumbers.phonenumberutil import (
+        _choose_formatting_pattern_for_number,
+        _formatting_rule_has_first_group_only,
+        _maybe_strip_national_prefix_carrier_code,
+    )
+
+    return _Lib(_maybe_strip_national_prefix_carrier_code,
+                _choose_formatting_pattern_for_number, _formatting_rule_has_first_group_only)
+
+
+#: The number types ``_number_type_helper`` tries after the general desc; any match makes
+#: the type known (the mobile test is kept even when the library skips it: a superset).
+_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
+          "uan", "voicemail", "fixed_line", "mobile")
+
+_Desc = tuple  # (possible lengths or None for any, compiled national_number_pattern)
+
+
+def _desc(desc: Any) -> _Desc | None:
+    """``_is_number_matching_desc`` precompiled: None when the desc can match nothing."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    lengths = frozenset(desc.possible_length) if desc.possible_length else None
+    return lengths, re.compile(desc.national_number_pattern)
+
+
+def _type_checks(md: Any) -> tuple[_Desc | None, tuple[_Desc, ...]]:
+    types = tuple(d for d in (_desc(getattr(md, t, None)) for t in _TYPES) if d is not None)
+    return _desc(md.general_desc), types
+
+
+def _matches(nsn: str, desc: _Desc) -> bool:
+    lengths, pattern = desc
+    return (lengths is None or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+
+
+def _has_type(nsn: str, checks: tuple[_Desc | None, tuple[_Desc, ...]]) -> bool:
+    """``_number_type_helper(nsn, md) != UNKNOWN`` (or a superset of it)."""
+    general, types = checks
+    return general is not None and _matches(nsn, general) and any(
+        _matches(nsn, d) for d in types)
+
+
+class PhoneFinder:
+    """``PhoneNumberMatcher`` results for windows, with a proven-superset region filter."""
+
+    def __init__(self, regions: Sequence[str], leniency: int, score: float, entity: str):
+        from phonenumbers import Leniency
+        from phonenumbers.phonemetadata import PhoneMetadata
+        from phonenumbers.phonenumberutil import (
+            COUNTRY_CODE_TO_REGION_CODE,
+            country_code_for_region,
+            region_code_for_country_code,
+        )
+
+        self.regions = tuple(regions)
+        self.leniency = leniency
+        self.score = score
+        self.entity = entity
+        #: the filter's reasoning is about VALID; other leniencies run every region.
+        self.filtering = leniency == Leniency.VALID
+        self._info: list[_Region] = []
+        for code in self.regions:
+            md = PhoneMetadata.metadata_for_region(code, None)
+            cc = country_code_for_region(code)
+            if md is None or cc == 0:
+                self.filtering = False
+                break
+            main = PhoneMetadata.metadata_for_region(region_code_for_country_code(cc), None)
+            others = tuple(m for m in (PhoneMetadata.metadata_for_region(r, None)
+                                       for r in COUNTRY_CODE_TO_REGION_CODE.get(cc, ()))
+                           if m is not None)
+            npfp = main.national_prefix_for_parsing if main is not None else None
+            lengths: frozenset[int] | None = frozenset(
+                n for m in others for n in m.general_desc.possible_length)
+            if any(not m.general_desc.possible_length for m in others):
+                lengths = None  # some region does not restrict lengths
+            general = "|".join(f"(?:{m.general_desc.national_number_pattern})" for m in others
+                               if m.general_desc.national_number_pattern)
+            mds = (md,) if main is None or main is md else (md, main)
+            # nsn is a substring of the digits unless a transform rule inserts digits (a
+            # lone group reference such as BR's "\\2" keeps a substring).
+            substring = all(not m.national_prefix_transform_rule
+                            or re.fullmatch(r"[\\$]\d", m.national_prefix_transform_rule)
+                            for m in mds)
+            screen = None
+            if substring and general:
+                screen = f"(?:{general})"
+                if md.international_prefix:
+                    screen = f"(?:{md.international_prefix})|{screen}"
+            self._info.append(_Region(
+                code=code,
+                cc=str(cc),
+                idd=re.compile(md.international_prefix) if md.international_prefix else None,
+                metadata=mds,
+                main=main,
+                cc_regions=others,
+                np_prefix=re.compile(npfp) if npfp else None,
+                np_conservative=bool(npfp and re.search(r"\$|\(\?[=!<]", npfp)),
+                lengths=lengths,
+                general=re.compile(general or "(?!)"),
+                np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
+                                 if m.national_prefix_for_parsing else None for m in mds),
+                screen=screen,
+                substring=substring,
+                type_checks=tuple(_type_checks(m) for m in others),
+            ))
+        self._cache: dict[tuple[str, tuple[int, ...], str], bool] = {}
+        self._types: dict[str, dict[str, bool]] = {}
+        self._strips: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._numbers: dict[str, dict[tuple[str, bool], bool]] = {}
+
+    # --- filter ------------------------------------------------------------------------
+    def screen(self, cores: Sequence[str]) -> list[frozenset[str] | None]:
+        """Vectorised (RE2 over the batch) first cut per core: the regions in which some
+        substring of its digits is a possible national number (general desc of the calling
+        code's regions) or an international prefix; ``None``: not screened (all regions)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not self.filtering or not cores:
+            return [None] * len(cores)
+        digits = pa.array(cores, pa.string())
+        digits = pc.replace_substring_regex(digits, r"[^0-9]+", "")
+        keep = np.zeros((len(cores), len(self._info)), dtype=bool)
+        done: dict[str, np.ndarray] = {}  # regions sharing a calling code share a screen
+        for k, region in enumerate(self._info):
+            if region.screen is None:
+                keep[:, k] = True
+                continue
+            if region.screen not in done:
+                try:
+                    hit = pc.match_substring_regex(digits, region.screen)
+                except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
+                    region.screen = None
+                    keep[:, k] = True
+                    continue
+                done[region.screen] = hit.to_numpy(zero_copy_only=False)
+            keep[:, k] = done[region.screen]
+        codes = [r.code for r in self._info]
+        out: list[frozenset[str] | None] = []
+        for row in keep:
+            allowed = frozenset(c for c, ok in zip(codes, row, strict=True) if ok)
+            out.append(None if row.all() else allowed)
+        return out
+
+    def candidate_regions(self, core: str,
+                          screened: frozenset[str] | None = None) -> tuple[str, ...]:
+        """Regions whose matcher may match inside ``core`` (the window minus its context);
+        ``screened``: the regions :meth:`screen` left for it."""
+        if not self.filtering or _SPECIAL.search(core) or not core.isascii():
+            return self.regions
+        if screened is not None and not screened:
+            return ()
+        digits: list[str] = []
+        starts: list[int] = []
+        pos = 0
+        for m in _BLOCK.finditer(core):
+            block = m.group()
+            if len(block) > _MAX_BLOCK:
+                return self.regions
+            starts.append(pos)
+            digits.append(block)
+            pos += len(block)
+        joined = "".join(digits)
+        at = tuple(starts)
+        if len(self._cache) > 200_000:
+            self._cache.clear()
+        out = []
+        for region in self._info:
+            if screened is not None and region.code not in screened:
+                continue
+            key = (joined, at, region.code)
+            ok = self._cache.get(key)
+            if ok is None:
+                ok = self._cache[key] = self._may_match(region, joined, starts)
+            if ok:
+                out.append(region.code)
+        return tuple(out)
+
+    def _may_match(self, region: _Region, digits: str, starts: list[int]) -> bool:
+        ends = [*starts[1:], len(digits)]
+        # Without digit-inserting transform rules the nsn is a substring of the number, so
+        # the number is at least as long as the shortest possible nsn.
+        shortest = 2
+        if region.substring and region.lengths:
+            shortest = max(2, min(region.lengths))
+        for b in starts:
+            if region.idd is not None and region.idd.match(digits, b):
+                return True  # international prefix: any country code
+            np_at_start = region.np_conservative or bool(
+                region.np_prefix is not None and region.np_prefix.match(digits, b))
+            for j in ends:
+                if j - b >= shortest and self._number_ok(region, digits[b:j], np_at_start):
+                    return True
+        return False
+
+    def _number_ok(self, region: _Region, number: str, np_at_start: bool) -> bool:
+        """Whether ``number`` (a candidate's digits without an international prefix) can
+        parse to a valid number for ``region`` (memoised: dates and years repeat)."""
+        memo = self._numbers.setdefault(region.code, {})
+        key = (number, np_at_start)
+        ok = memo.get(key)
+        if ok is not None:
+            return ok
+        ok = False
+        # (nsn, came from the default country with no national prefix stripped)
+        if self._nsn_ok(region, number) and (
+                np_at_start or not self._needs_np(region, number)):
+            ok = True
+        elif number.startswith(region.cc) and (
+                self._nsn_ok(region, number[len(region.cc):])
+                or any(self._nsn_ok(region, n)
+                       for n in self._stripped(region, number[len(region.cc):]))):
+            ok = True
+        elif any(self._nsn_ok(region, n) for n in self._stripped(region, number)):
+            ok = True
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[key] = ok
+        return ok
+
+    def _stripped(self, region: _Region, number: str) -> tuple[str, ...]:
+        """``number`` minus a national prefix / carrier code, as the library strips it with
+        the default or the main region's metadata."""
+        memo = self._strips.setdefault(region.code, {})
+        hit = memo.get(number)
+        if hit is not None:
+            return hit
+        out = []
+        for md, npfp in zip(region.metadata, region.np_parsing, strict=True):
+            if npfp is None or not npfp.match(number):
+                continue  # the library would not strip either
+            stripped = _lib().strip_np(number, md)
+            if stripped[2]:
+                out.append(stripped[1])
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[number] = hit = tuple(out)
+        return hit
+
+    def _nsn_ok(self, region: _Region, nsn: str) -> bool:
+        """``_number_type_helper(nsn) != UNKNOWN`` in some region of the calling code."""
+        if len(nsn) < 2 or (region.lengths is not None and len(nsn) not in region.lengths):
+            return False  # the general desc's possible lengths
+        memo = self._types.setdefault(region.cc, {})
+        ok = memo.get(nsn)
+        if ok is None:
+            ok = bool(region.general.fullmatch(nsn)) and any(
+                _has_type(nsn, checks) for checks in region.type_checks)
+            if len(memo) > 100_000:
+                memo.clear()
+            memo[nsn] = ok
+        return ok
+
+    @staticmethod
+    def _needs_np(region: _Region, nsn: str) -> bool:
+        """True when the matcher's ``_is_national_prefix_present_if_required`` would demand a
+        national prefix for ``nsn`` (written without one)."""
+        if region.main is None:
+            return False
+        lib = _lib()
+        rule = lib.choose_format(region.main.number_format, nsn)
+        if rule is None or not rule.national_prefix_formatting_rule:
+            return False
+        if rule.national_prefix_optional_when_formatting:
+            return False
+        return not lib.first_group_only(rule.national_prefix_formatting_rule)
+
+    # --- matching ----------------------------------------------------------------------
+    def find(self, window: str, regions: Sequence[str]) -> list[tuple[int, int]]:
+        """Spans the recognizer reports in ``window`` (its regions, duplicates and
+        contained spans removed as ``EntityRecognizer.remove_duplicates`` does)."""
+        import phonenumbers
+
+        spans: set[tuple[int, int]] = set()
+        for region in regions:
+            for m in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
+                spans.add((m.start, m.end))
+        ordered = sorted(spans, key=lambda s: (s[0], -(s[1] - s[0])))
+        kept: list[tuple[int, int]] = []
+        for s, e in ordered:
+            if any(ks <= s and e <= ke for ks, ke in kept):
+                continue
+            kept.append((s, e))
+        return sorted(kept)

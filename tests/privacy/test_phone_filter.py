@@ -1,0 +1,104 @@
+"""The phone region filter never drops a region in which python-phonenumbers matches."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from datanet.privacy.detector import _core_bounds, _phone_windows
+from datanet.privacy.phone import PhoneFinder
+
+DEFAULT = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+# Regions with national-prefix transform rules / odd prefixes, to exercise the general path.
+EXTRA = ("AR", "MX", "IT", "JP", "RU", "AU", "CN", "SG")
+FORMATS = (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL,
+           PhoneNumberFormat.E164)
+TYPES = (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE)
+
+
+def _examples(regions: tuple[str, ...]) -> list[str]:
+    out = []
+    for region in regions:
+        for kind in TYPES:
+            num = phonenumbers.example_number_for_type(region, kind)
+            if num is None:
+                continue
+            for fmt in FORMATS:
+                text = phonenumbers.format_number(num, fmt)
+                out.append(f"call {text} now")
+                out.append(f"call {text.replace(' ', '')}, thanks")
+                out.append(f"({text.lstrip('+')})")
+    return out
+
+
+EVERYDAY = [
+    "In 1987 the team shipped 45123 units.", "Order 90210 shipped on 2004-05-12.",
+    "The budget was $1,234,567 over 12 months.", "See page 1234 of the 2019 report.",
+    "Meet at 10:30:45 on 12/05/2020.", "IBAN DE89 3704 0044 0532 0130 00 paid.",
+    "card 4111 1111 1111 1111 ok", "ssn 078-05-1120 ok", "ip 192.168.100.200 ok",
+    "0049 30 1234567 and 011 44 20 7946 0958", "1-800-555-0199 or 555 0199",
+    "020 7946 0958 / 030 1234567", "08 12 34 56 78 and 06 12 34 56 78",
+]
+
+
+def _check(regions: tuple[str, ...], texts: list[str]) -> tuple[int, int]:
+    finder = PhoneFinder(regions, 1, 0.4, "PHONE_NUMBER")
+    kept = dropped = 0
+    for text in texts:
+        for _s, _e, key, _p in _phone_windows(text):
+            lo, hi = _core_bounds(key)
+            allowed = set(finder.candidate_regions(key[lo:hi]))
+            for region in regions:
+                matched = list(phonenumbers.PhoneNumberMatcher(key, region, leniency=1))
+                if region in allowed:
+                    kept += 1
+                else:
+                    dropped += 1
+                    assert not matched, (text, key, region)
+    return kept, dropped
+
+
+@pytest.mark.parametrize("regions", [DEFAULT, EXTRA])
+def test_filter_is_a_superset_on_example_numbers(regions: tuple[str, ...]) -> None:
+    kept, dropped = _check(regions, _examples(DEFAULT + EXTRA) + EVERYDAY)
+    assert kept > 0 and dropped > 0
+
+
+def test_filter_drops_everyday_numbers() -> None:
+    finder = PhoneFinder(DEFAULT, 1, 0.4, "PHONE_NUMBER")
+    assert finder.candidate_regions(" 1987 ") == ()
+    assert finder.candidate_regions(" 45123 ") == ()
+    assert finder.candidate_regions(" 2004-05-12.") == ()
+    assert finder.candidate_regions(" +49 30 1234567 ") == DEFAULT  # '+': any country code
+    assert finder.candidate_regions(" 020 7946 0958 ") == ("GB", "IN")
+    assert finder.candidate_regions(" (555) 123-4567 ") == ("BR",)  # 555: no US area code
+    _check(DEFAULT, [" 1987 ", " 45123 ", " 2004-05-12.", " 020 7946 0958 ", " (555) 123-4567 "])
+
+
+def test_find_matches_presidio_recognizer() -> None:
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    text = "a (212) 555-0123 or +44 20 7946 0958 ext. 12 a"
+    finder = PhoneFinder(DEFAULT, 1, 0.4, "PHONE_NUMBER")
+    ours = finder.find(text, DEFAULT)
+    theirs = sorted((r.start, r.end) for r in PhoneRecognizer().analyze(text, ["PHONE_NUMBER"]))
+    assert ours == theirs == [(2, 16), (20, 44)]
+
+
+@pytest.mark.parametrize(("regions", "findings", "runs"), [(DEFAULT, 378, 1676),
+                                                          (EXTRA, 392, 1777)])
+def test_detector_phone_path_equals_whole_record_presidio(regions: tuple[str, ...],
+                                                          findings: int, runs: int) -> None:
+    from datanet.privacy.detector import PiiDetector
+
+    examples = _examples(DEFAULT + EXTRA)
+    texts = [" ".join(examples[i:i + 6]) for i in range(0, len(examples), 6)]
+    texts += EVERYDAY
+    fast = PiiDetector(frozenset({"PHONE_NUMBER"}), phone_regions=regions)
+    slow = PiiDetector(frozenset({"PHONE_NUMBER"}), phone_regions=regions, windowed=False)
+    found = fast.detect(texts)
+    assert found == slow.detect(texts)
+    assert sum(len(f) for f in found) == findings
+    # 407 windows x 8 regions = 3256 matcher runs without the filter
+    assert (fast.stats.phone_windows, fast.stats.phone_region_runs) == (407, runs)
