@@ -1,7 +1,7 @@
 """Anchoring benchmark: batch tree build + all proofs at 1k / 100k / 1M leaves, and gas per
 anchor at each size on the embedded chain (execution gas must not depend on the leaf count).
 
-    PYTHONPATH=. python benchmarks/anchor_gas.py [--sizes 1000,100000,1000000]
+    PYTHONPATH=. python benchmarks/anchoring.py [--sizes 1000,100000,1000000]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def main() -> None:
         t2 = time.perf_counter()
         call = client.anchor_call(key, bid, tree.root, n, prev)
         raw, tx = client.sign_anchor(call, nonce=client.nonce(pending=True),
-                                     gas=client.estimate_anchor_gas(call) * 2,
+                                     gas=client.estimate_anchoring(call) * 2,
                                      fees=client.fees())
         client.send_raw(raw)
         r = client.receipt(tx)
