@@ -45,7 +45,7 @@ def main() -> None:
         t2 = time.perf_counter()
         call = client.anchor_call(key, bid, tree.root, n, prev)
         raw, tx = client.sign_anchor(call, nonce=client.nonce(pending=True),
-                                     gas=client.estimate_anchoring(call) * 2,
+                                     gas=client.estimate_anchor_gas(call) * 2,
                                      fees=client.fees())
         client.send_raw(raw)
         r = client.receipt(tx)
