@@ -6,7 +6,7 @@
    documents, same run; the two must agree on every record.
 2. Records/s of every batch validator at its defaults.
 
-Run: ``python -m benchmarks.quality [--docs 4000]``.
+Run: ``python -m benchmarks.validators [--docs 4000]``.
 """
 
 from __future__ import annotations
