@@ -72,7 +72,11 @@ class RunResult:
 
 
 class _ParseFile(beam.DoFn):
-    """A matched file → normalised record chunks + dead-letter batches."""
+    """A matched file → ``("records", (key, chunk))`` and ``("deadletter", batch)`` pairs.
+
+    One tagged main output instead of ``with_outputs``: Beam's DaskRunner (2.77) hands every
+    output of a multi-output ParDo to the consumers of each tag.
+    """
 
     def __init__(self, spec: DatanetSpec):
         self.spec = spec
@@ -88,11 +92,17 @@ class _ParseFile(beam.DoFn):
             ):
                 if batch is not None:
                     self.records.inc(batch.num_rows)
-                    yield key, batch
+                    yield "records", (key, batch)
                 if dead is not None:
                     self.dead.inc(dead.num_rows)
-                    yield beam.pvalue.TaggedOutput("deadletter", dead)
+                    yield "deadletter", dead
                     self.records.inc(dead.num_rows)
+
+
+def _select(item: tuple[str, Any], tag: str) -> Iterator[Any]:
+    """Values of one tag of a tagged PCollection (portable stand-in for ``with_outputs``)."""
+    if item[0] == tag:
+        yield item[1]
 
 
 class _BatchValidate(beam.DoFn):
@@ -328,10 +338,9 @@ def build_pipeline(
         | "SpreadFiles" >> beam.Reshuffle()
     )
     matched = files | "Paths" >> beam.Map(lambda f: f.metadata.path)
-    parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec)).with_outputs(
-        "deadletter", main="records")
-    chunks = parsed.records
-    dead = parsed.deadletter
+    parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec))
+    chunks = parsed | "Records" >> beam.FlatMap(_select, "records")
+    dead = parsed | "DeadLetter" >> beam.FlatMap(_select, "deadletter")
 
     ids = (
         (chunks | "ChunkIds" >> beam.Map(lambda kv: kv[1].column("contribution_id").to_pylist()),
