@@ -18,12 +18,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from eth_hash.auto import keccak
 from eth_utils import is_checksum_address, to_checksum_address
 
 from datanet.privacy.normalise import normalise
 from datanet.schemas.contribution import DEADLETTER_SCHEMA, record_schema
-from datanet.schemas.ids import contribution_ids
+from datanet.schemas.ids import contribution_ids, keccak
 from datanet.schemas.spec import DatanetSpec
 
 __all__ = [

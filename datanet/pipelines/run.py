@@ -291,9 +291,7 @@ class _BatchIdFn(beam.CombineFn):
         return out
 
     def extract_output(self, acc: set[bytes]) -> str:
-        from eth_hash.auto import keccak
-
-        from datanet.schemas.ids import datanet_key
+        from datanet.schemas.ids import datanet_key, keccak
 
         return "0x" + keccak(datanet_key(self.datanet_id) + b"".join(sorted(acc))).hex()
 

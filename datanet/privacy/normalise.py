@@ -2,7 +2,7 @@
 
 The normalised text feeds content_hash, dedup and PII detection, so fullwidth digits,
 zero-width joiners and bidi overrides cannot split a match. The original text is kept
-unchanged. Vectorised with pyarrow.compute (utf8proc NFKC + RE2).
+unchanged. Vectorised with pyarrow.compute (RE2); NFKC via unicodedata on non-ASCII rows only.
 """
 
 from __future__ import annotations
@@ -23,11 +23,24 @@ INVISIBLE_RE = (
 _WS_RE = r"\s+"
 
 
-def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """NFKC, strip invisible / bidi controls, fold runs of whitespace to one space, trim."""
-    out = pc.utf8_normalize(texts, "NFKC")
-    out = pc.replace_substring_regex(out, INVISIBLE_RE, "")
-    out = pc.replace_substring_regex(out, _WS_RE, " ")
+def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """NFKC, strip invisible / bidi controls, fold runs of whitespace to one space, trim.
+
+    NFKC and the invisible-character pass only run on non-ASCII rows (identity on ASCII).
+    """
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    non_ascii = pc.invert(pc.string_is_ascii(texts))
+    if pc.any(non_ascii).as_py():
+        # pyarrow 25's utf8_normalize leaves NFC/NFKC decomposed ('e' + U+0301), so NFKC goes
+        # through unicodedata, on the non-ASCII rows only.
+        subset = pa.array(
+            [unicodedata.normalize("NFKC", t) for t in pc.filter(texts, non_ascii).to_pylist()],
+            pa.string(),
+        )
+        subset = pc.replace_substring_regex(subset, INVISIBLE_RE, "")
+        texts = pc.replace_with_mask(texts, non_ascii, subset)
+    out = pc.replace_substring_regex(texts, _WS_RE, " ")
     return pc.utf8_trim_whitespace(out)
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "DEADLETTER_SCHEMA",
     "VOTE_SCHEMA",
     "DECISION_SCHEMA",
+    "TALLY_TYPE",
     "VERDICTS",
     "OUTCOMES",
     "record_schema",
@@ -76,7 +77,22 @@ VOTE_SCHEMA = pa.schema(
 
 OUTCOMES = ("accepted", "rejected", "needs_review")
 
-#: The policy's decision per record.
+#: The policy's weighted tally of one record: weights of accept / reject / abstain votes,
+#: ``cast`` = accept + reject, ``share`` = accept / cast (1.0 when nothing was cast), the
+#: number of votes, and which rule decided (``veto``, ``quorum`` or ``threshold``).
+TALLY_TYPE = pa.struct(
+    [
+        pa.field("accept", pa.float64()),
+        pa.field("reject", pa.float64()),
+        pa.field("abstain", pa.float64()),
+        pa.field("cast", pa.float64()),
+        pa.field("share", pa.float64()),
+        pa.field("votes", pa.int32()),
+        pa.field("decided_by", pa.string()),
+    ]
+)
+
+#: The policy's decision per record: outcome, every reason (sorted) and the weighted tally.
 DECISION_SCHEMA = pa.schema(
     [
         pa.field("contribution_id", pa.string(), nullable=False),
@@ -84,6 +100,7 @@ DECISION_SCHEMA = pa.schema(
         pa.field("reasons", pa.list_(pa.string()), nullable=False),
         pa.field("accept_weight", pa.float64(), nullable=False),
         pa.field("reject_weight", pa.float64(), nullable=False),
+        pa.field("tally", TALLY_TYPE, nullable=True),
     ]
 )
 

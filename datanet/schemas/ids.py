@@ -8,11 +8,10 @@ submission twice gets the same id; the same input twice gets the same batch id.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
-from eth_hash.auto import keccak
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
+    "keccak",
     "keccak_hex",
     "datanet_key",
     "content_hash",
@@ -22,6 +21,24 @@ __all__ = [
     "batch_id",
     "to_bytes32",
 ]
+
+
+def _pick_keccak() -> Callable[[bytes], bytes]:
+    """The fastest keccak256 available: safe-pysha3's C code (~3x eth_hash here), else eth_hash."""
+    try:
+        import sha3
+
+        if sha3.keccak_256(b"").hexdigest().startswith("c5d2460186f7233c"):
+            return lambda data: sha3.keccak_256(data).digest()
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
+    from eth_hash.auto import keccak as eth_keccak
+
+    return eth_keccak
+
+
+#: keccak256(bytes) -> 32 bytes.
+keccak = _pick_keccak()
 
 
 def keccak_hex(data: bytes) -> str:

@@ -29,6 +29,7 @@ __all__ = [
 #: name -> "module:Class" of validators that vote on one Arrow batch at a time, in run order.
 BATCH_VALIDATORS: dict[str, str] = {
     "limits": "datanet.validators.limits:LimitsValidator",
+    "signature": "datanet.validators.signature:SignatureValidator",
 }
 
 #: name -> "module:Class" of validators that need a keyed (GroupByKey) stage.

@@ -56,7 +56,7 @@ def test_every_record_ends_exactly_once(tiny_store, tmp_path):
     # votes: one per validator per surviving record
     con = connect(tiny_store)
     assert con.execute("SELECT validator, count(*) FROM votes GROUP BY 1 ORDER BY 1"
-                       ).fetchall() == [("exact_duplicate", 11), ("limits", 11)]
+                       ).fetchall() == [("exact_duplicate", 11), ("limits", 11), ("signature", 11)]
     dup_vote = json.loads(con.execute(
         "SELECT details FROM votes WHERE reason = 'exact_duplicate'").fetchone()[0])
     first = con.execute("SELECT contribution_id FROM accepted WHERE source_line = 1 "
