@@ -309,8 +309,9 @@ class StandardMerkleTree:
         return cls(nodes, values, tree_index, leaf_encoding)
 
     @classmethod
-    def load(cls, data: dict[str, Any]) -> StandardMerkleTree:
-        """Restore a tree from its ``standard-v1`` dump (and check it, like JS ``validate``)."""
+    def load(cls, data: dict[str, Any], *, validate: bool = True) -> StandardMerkleTree:
+        """Restore a tree from its ``standard-v1`` dump and check it (JS ``validate``);
+        ``validate=False`` skips the full re-hash when the caller checks the root itself."""
         if data.get("format") != FORMAT:
             raise AnchoringError(
                 f"Merkle dump format {data.get('format')!r} is not supported; "
@@ -330,13 +331,14 @@ class StandardMerkleTree:
             values = _WordValues(words)
         tree = cls(nodes, values, tree_index, encoding)
         tree._hex_nodes = [h.lower() for h in tree_hex]
-        tree.validate()
+        if validate:
+            tree.validate()
         return tree
 
     @classmethod
-    def loads(cls, text: str | bytes) -> StandardMerkleTree:
+    def loads(cls, text: str | bytes, *, validate: bool = True) -> StandardMerkleTree:
         """:meth:`load` from JSON text."""
-        return cls.load(json.loads(text))
+        return cls.load(json.loads(text), validate=validate)
 
     # accessors ------------------------------------------------------------------------
 

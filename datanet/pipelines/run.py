@@ -219,7 +219,7 @@ class _DecideWrite(beam.DoFn):
                 part = part.set_column(text_idx, part.schema.field(text_idx),
                                        pc.if_else(pii, pa.nulls(part.num_rows, pa.string()),
                                                   part.column("text")))
-            for col in ("reasons", "accept_weight", "reject_weight"):
+            for col in ("reasons", "accept_weight", "reject_weight", "tally"):
                 part = part.append_column(col, dec.column(col))
             yield from self._write(kind, batch_id, part)
             self.counters[label].inc(part.num_rows)

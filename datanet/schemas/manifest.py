@@ -16,7 +16,7 @@ __all__ = ["FileEntry", "Manifest", "MANIFEST_VERSION", "KINDS"]
 
 MANIFEST_VERSION = 1
 #: Data kinds every batch may have; ``index/<name>`` kinds are added by keyed validators.
-KINDS = ("accepted", "rejected", "quarantine", "deadletter", "votes")
+KINDS = ("accepted", "rejected", "quarantine", "deadletter", "votes", "external_votes")
 
 
 @dataclass(frozen=True)

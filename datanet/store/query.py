@@ -1,6 +1,7 @@
 """DuckDB views over a datanet's committed batches.
 
-Views: ``accepted``, ``rejected``, ``quarantine``, ``deadletter``, ``votes`` (Parquet files named
+Views: ``accepted``, ``rejected``, ``quarantine`` (still under review), ``deadletter``, ``votes``,
+``external_votes`` (Parquet files named
 by committed manifests only) and ``batches`` (one row per manifest). ``as_of`` shows the datanet
 as it was after batch ``as_of``.
 """
@@ -15,12 +16,18 @@ import duckdb
 import pyarrow as pa
 
 from datanet.errors import StoreError
-from datanet.schemas.contribution import DEADLETTER_SCHEMA, VOTE_SCHEMA, record_schema
+from datanet.schemas.contribution import (
+    DEADLETTER_SCHEMA,
+    TALLY_TYPE,
+    VOTE_SCHEMA,
+    record_schema,
+)
 from datanet.store.layout import DatanetStore
 
 __all__ = ["connect", "VIEWS"]
 
-VIEWS = ("accepted", "rejected", "quarantine", "deadletter", "votes", "batches")
+VIEWS = ("accepted", "rejected", "quarantine", "deadletter", "votes", "external_votes",
+         "batches")
 
 
 def _empty_schema(kind: str, store: DatanetStore) -> pa.Schema:
@@ -32,7 +39,12 @@ def _empty_schema(kind: str, store: DatanetStore) -> pa.Schema:
     if kind in ("rejected", "quarantine"):
         return (rec.append(pa.field("reasons", pa.list_(pa.string())))
                 .append(pa.field("accept_weight", pa.float64()))
-                .append(pa.field("reject_weight", pa.float64())))
+                .append(pa.field("reject_weight", pa.float64()))
+                .append(pa.field("tally", TALLY_TYPE)))
+    if kind == "external_votes":
+        from datanet.schemas.votes import EXTERNAL_VOTE_SCHEMA
+
+        return EXTERNAL_VOTE_SCHEMA
     if kind == "deadletter":
         return DEADLETTER_SCHEMA.append(pa.field("batch", pa.string()))
     return VOTE_SCHEMA.append(pa.field("batch", pa.string()))
@@ -58,14 +70,19 @@ def connect(path: str | Path | DatanetStore, *, as_of: int | None = None,
                          f"1..{len(store.manifests())}")
     con = duckdb.connect(database)
     for kind in VIEWS[:-1]:
+        view = "_quarantine_all" if kind == "quarantine" else kind
         paths = [store.abs(p) for m in manifests for p in m.paths(kind)]
         if paths:
             listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-            con.execute(f"CREATE VIEW {kind} AS SELECT * FROM read_parquet([{listing}], "
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{listing}], "
                         "union_by_name = true, hive_partitioning = false)")
         else:
             con.register(f"_empty_{kind}", _empty_schema(kind, store).empty_table())
-            con.execute(f"CREATE VIEW {kind} AS SELECT * FROM _empty_{kind}")
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM _empty_{kind}")
+    # a quarantined record re-decided by a later vote batch is no longer under review
+    con.execute("CREATE VIEW quarantine AS SELECT * FROM _quarantine_all q WHERE "
+                "q.contribution_id NOT IN (SELECT contribution_id FROM accepted UNION ALL "
+                "SELECT contribution_id FROM rejected)")
     rows = []
     for m in manifests:
         anchor = _anchor_state(store, m.batch_id)

@@ -681,11 +681,13 @@ def generate(out_dir: str | Path) -> dict[str, Any]:
     # sources for copies: clean, not flood, early enough to leave room for a later copy
     used: set[int] = set()
 
+    eligible = [(files.index(r.file), len(r["text"].split()), r) for r in clean
+                if r.info is None and r.ts < NOV - timedelta(days=3)]
+
     def source(copy_file: str, *, min_words: int = 0) -> _Rec:
         limit = files.index(copy_file)
-        pool = [r for r in clean if r.info is None and id(r) not in used
-                and files.index(r.file) <= limit and r.ts < NOV - timedelta(days=3)
-                and len(r["text"].split()) >= min_words]
+        pool = [r for fi, nw, r in eligible
+                if fi <= limit and nw >= min_words and id(r) not in used]
         r = rng.choice(pool)
         used.add(id(r))
         return r

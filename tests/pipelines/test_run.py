@@ -50,6 +50,9 @@ def test_every_record_ends_exactly_once(tiny_store, tmp_path):
                         (9, ["too_short"])]
     assert sorted(dead) == sorted([("invalid_json", 7), ("duplicate_submission", 8),
                                    ("missing_field", 5), ("bad_type", 6)])
+    tally = connect(tiny_store).execute(
+        "SELECT tally.decided_by, tally.reject FROM rejected WHERE source_line = 6").fetchone()
+    assert tally == ("veto", 1.0)
     m = result.manifest
     assert m.seq == 1 and m.merkle_root and m.leaf_count == 8 and m.prev_root is None
     assert sorted(m.sources) == sorted([inputs[0], str(tmp_path / "b.jsonl.gz")])
