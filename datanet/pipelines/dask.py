@@ -144,12 +144,41 @@ def _close_runner_clients(address: str) -> None:
         client.close()
 
 
+def _input_files(inputs: Sequence[str]) -> list[str]:
+    """Every file the patterns match, sorted (one Dask partition per file, see ``_run``)."""
+    from apache_beam.io.filesystem import BeamIOError
+    from apache_beam.io.filesystems import FileSystems
+
+    from datanet.errors import IntakeError
+
+    files: set[str] = set()
+    for pattern in inputs:
+        try:
+            found = FileSystems.match([pattern])[0].metadata_list
+        except BeamIOError as exc:
+            raise IntakeError(f"{pattern}: cannot be listed ({exc})") from None
+        if not found:
+            raise IntakeError(f"{pattern}: no input file matches")
+        files.update(m.path for m in found)
+    return sorted(files)
+
+
 def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[str]) -> Any:
     from datanet.pipelines.run import run_datanet
 
+    # The DaskRunner turns beam.Create into a dask bag of >= 128 elements per partition and
+    # Reshuffle into a no-op, so a glob (one element) would be parsed by one task and every
+    # later stage would keep that single partition. Listing the files here (the same
+    # FileSystems.match the pipeline's MatchAll does, so sources and rows are unchanged) and
+    # asking for one partition per file spreads parsing, and the shuffles after it, over the
+    # workers.
+    files = _input_files(inputs)
+    extra = list(beam_args)
+    if not any(a.startswith(("--dask_npartitions", "--dask_partition_size")) for a in extra):
+        extra.append(f"--dask_npartitions={len(files)}")
     try:
-        return run_datanet(store, inputs, runner=DASK_RUNNER,
-                           beam_args=dask_beam_args(address, beam_args))
+        return run_datanet(store, files, runner=DASK_RUNNER,
+                           beam_args=dask_beam_args(address, extra))
     except DatanetError:
         raise
     except Exception as exc:
