@@ -198,3 +198,41 @@ def test_killed_worker_with_retries_still_commits_the_correct_batch(tmp_path, bi
     assert outcome.committed
     assert len(store.manifests()) == 1
     assert _committed(store) == want
+
+
+# ---------------------------------------------------------------------------------------------
+# what the DaskRunner (Beam 2.77) cannot run correctly must not enter the graph
+
+
+def test_graph_avoids_what_the_dask_runner_mishandles(tmp_path):
+    """No multi-output ParDo (the DaskRunner hands every tag's elements to each consumer) and
+    no datanet DoFn with ``finish_bundle`` (the DaskRunner collects outputs before calling it)."""
+    import apache_beam as beam
+    from apache_beam.pipeline import PipelineVisitor
+
+    from datanet.pipelines.run import build_pipeline
+    from datanet.schemas.default_spec import default_spec_text
+
+    store = init_datanet(tmp_path / "dn", default_spec_text("guard"))
+    p = beam.Pipeline(runner="DirectRunner")
+    build_pipeline(p, store.spec, [str(tmp_path / "*.jsonl")], root=str(store.root),
+                   history=store.history(), listing_path=str(tmp_path / "files.json"))
+    pardos: list[str] = []
+    problems: list[str] = []
+
+    class Visitor(PipelineVisitor):
+        def visit_transform(self, node) -> None:
+            if not isinstance(node.transform, beam.ParDo):
+                return
+            pardos.append(node.full_label)
+            if len(node.outputs) > 1:
+                problems.append(f"{node.full_label}: {len(node.outputs)} outputs")
+            fn = type(node.transform.fn)
+            if fn.__module__.startswith("datanet") and \
+                    fn.finish_bundle is not beam.DoFn.finish_bundle:
+                problems.append(f"{node.full_label}: {fn.__name__}.finish_bundle")
+
+    p.visit(Visitor())
+    assert any("DecideWrite" in label for label in pardos)
+    assert any("Parse" in label for label in pardos)
+    assert problems == []
