@@ -7,6 +7,7 @@ and a re-run commits exactly one correct batch.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import threading
@@ -70,21 +71,30 @@ def test_example_datanet_identical_on_direct_and_dask(tmp_path):
     assert len(on_dask.manifests()) == 2
 
 
-def test_run_on_dask_starts_and_stops_its_own_cluster(tmp_path):
+def test_cli_runner_dask_starts_and_stops_its_own_cluster(tmp_path):
+    from typer.testing import CliRunner
+
+    from datanet.cli import app
+
     store = init_datanet(tmp_path / "dn", TINY_SPEC)
     path = write_jsonl(tmp_path / "in.jsonl", [record(i) for i in range(8)] + [b"{bad"])
     before = {t.name for t in threading.enumerate()}
-    result = run_on_dask(store, [str(path)], workers=2)
-    assert result.committed
-    assert result.counts == {"accepted": 8, "rejected": 0, "quarantine": 0, "deadletter": 1,
-                             "input": 9}
+    r = CliRunner().invoke(app, ["run", str(store.root), str(path), "--runner", "dask",
+                                 "--workers", "2", "--no-anchor"])
+    assert r.exit_code == 0, r.output
+    assert "9 records → 8 accepted, 0 rejected, 0 needs review, 1 dead-letter" in r.output
+    (manifest,) = store.manifests()
     reference = init_datanet(tmp_path / "ref", TINY_SPEC)
     assert run_datanet(reference, [str(path)], runner="DirectRunner").manifest.merkle_root == \
-        result.manifest.merkle_root
-    # the cluster is gone: no Dask client or scheduler thread keeps running
+        manifest.merkle_root
+    assert _committed(store) == _committed(reference)
+    # the cluster is gone: no worker process, no client / scheduler thread (distributed's
+    # process-wide offload pool is not part of a cluster)
     time.sleep(0.5)
+    assert multiprocessing.active_children() == []
     left = {t.name for t in threading.enumerate()} - before
-    assert not [n for n in left if "Dask" in n or "distributed" in n.lower()], left
+    assert not [n for n in left if ("Dask" in n or "distributed" in n.lower())
+                and not n.startswith("Dask-Offload")], left
 
 
 def test_dask_address_errors_are_explained():
