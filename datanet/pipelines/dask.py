@@ -176,9 +176,15 @@ def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[st
     extra = list(beam_args)
     if not any(a.startswith(("--dask_npartitions", "--dask_partition_size")) for a in extra):
         extra.append(f"--dask_npartitions={len(files)}")
+    import dask
+
     try:
-        return run_datanet(store, files, runner=DASK_RUNNER,
-                           beam_args=dask_beam_args(address, extra))
+        # The DaskRunner turns GroupByKey into Bag.groupby, whose shuffle falls back to a
+        # per-process on-disk store (wrong groups across worker processes) unless "tasks" is
+        # chosen, by config or by a default client at graph time: pin it.
+        with dask.config.set({"dataframe.shuffle.method": "tasks"}):
+            return run_datanet(store, files, runner=DASK_RUNNER,
+                               beam_args=dask_beam_args(address, extra))
     except DatanetError:
         raise
     except Exception as exc:
