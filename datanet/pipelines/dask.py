@@ -164,6 +164,8 @@ def _input_files(inputs: Sequence[str]) -> list[str]:
 
 
 def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[str]) -> Any:
+    import dask
+
     from datanet.pipelines.run import run_datanet
 
     # The DaskRunner turns beam.Create into a dask bag of >= 128 elements per partition and
@@ -176,8 +178,6 @@ def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[st
     extra = list(beam_args)
     if not any(a.startswith(("--dask_npartitions", "--dask_partition_size")) for a in extra):
         extra.append(f"--dask_npartitions={len(files)}")
-    import dask
-
     try:
         # The DaskRunner turns GroupByKey into Bag.groupby, whose shuffle falls back to a
         # per-process on-disk store (wrong groups across worker processes) unless "tasks" is

@@ -127,10 +127,9 @@ def _worker_pids(address: str) -> list[int]:
         return sorted(client.run(os.getpid).values())
 
 
-def _kill_when_reading(address: str, path: Path, killed: list[int], stop: threading.Event
+def _kill_when_reading(pids: list[int], path: Path, killed: list[int], stop: threading.Event
                        ) -> None:
     """SIGKILL the first worker process that has ``path`` open (it is inside a task)."""
-    pids = _worker_pids(address)
     target = os.path.realpath(path)
     while not stop.is_set():
         for pid in pids:
@@ -152,7 +151,8 @@ def _kill_when_reading(address: str, path: Path, killed: list[int], stop: thread
 def _run_with_kill(store, path: Path, address: str) -> tuple[object, list[int]]:
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(target=_kill_when_reading, args=(address, path, killed, stop))
+    killer = threading.Thread(target=_kill_when_reading,
+                              args=(_worker_pids(address), path, killed, stop))
     killer.start()
     try:
         try:
