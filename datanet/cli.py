@@ -201,7 +201,8 @@ def _register_plugins() -> None:
 
 
 _register_plugins()
-logging.getLogger("apache_beam").setLevel(logging.ERROR)
+for _noisy in ("apache_beam", "presidio-analyzer", "presidio-anonymizer"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 if __name__ == "__main__":
     app()

@@ -7,6 +7,8 @@ constructor arguments are stored in ``args``.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "DatanetError",
     "SpecError",
@@ -17,6 +19,10 @@ __all__ = [
     "AnchoringError",
     "SignatureError",
 ]
+
+
+#: Keys whose values are never echoed in messages (a private key pasted into a spec).
+_SECRET_RE = re.compile(r"(private|secret|password|passphrase|mnemonic|^key$)", re.I)
 
 
 class DatanetError(Exception):
@@ -35,7 +41,8 @@ class SpecError(DatanetError, ValueError):
         self.allowed = allowed
         self.source = source
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{key}={value!r} {allowed}")
+        shown = "<redacted>" if _SECRET_RE.search(key.rsplit(".", 1)[-1]) else repr(value)
+        super().__init__(f"{where}{key}={shown} {allowed}")
 
     def __reduce__(self):
         return (_rebuild_spec_error, (self.key, self.value, self.allowed, self.source))

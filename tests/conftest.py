@@ -30,7 +30,13 @@ choices = ["baking", "grilling"]
 type = "int"
 min = 1
 max = 5
-"""
+""" + "".join(
+    # the foundation tests exercise intake, limits, exact dedup, signatures and PII on short
+    # tips; the curation validators have their own tests
+    f"\n[validators.{name}]\nenabled = false\n"
+    for name in ("gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality", "spam",
+                 "language", "expectations", "near_duplicate", "flood")
+)
 
 TEXTS = [
     "Rest the dough for thirty minutes so the gluten relaxes before rolling it out.",

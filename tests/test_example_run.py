@@ -38,6 +38,9 @@ def test_every_example_line_is_accounted_for(example_datanet):
     row = _sql(example_datanet, "SELECT * FROM batches WHERE seq = 1")[0]
     assert row["input"] == expected["total_lines"] == 2000
     assert row["accepted"] + row["rejected"] + row["quarantine"] + row["deadletter"] == 2000
+    # every planted case caught (tests/validators/test_example_planted.py checks each kind)
+    assert (row["accepted"], row["rejected"], row["quarantine"], row["deadletter"]) == (
+        1708, 275, 0, 17)
 
 
 def test_example_deadletter_is_exactly_the_malformed_lines(example_datanet):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from eth_abi import encode as abi_encode
 
 from datanet.errors import AnchoringError
-from datanet.schemas.ids import datanet_key, to_bytes32
+from datanet.schemas.ids import datanet_key, keccak, to_bytes32
 
 __all__ = [
     "LEAF_ENCODING",
@@ -53,21 +53,8 @@ LEAF_FIELDS: tuple[str, ...] = (
 )
 
 
-def _pick_keccak() -> Callable[[bytes], bytes]:
-    """The fastest keccak256 available: pysha3 directly (~1.4 us/call here) else eth_hash."""
-    try:
-        import sha3  # safe-pysha3, installed with eth-hash[pysha3] / py-evm
+_keccak = keccak
 
-        if sha3.keccak_256(b"").hexdigest().startswith("c5d2460186f7233c"):
-            return lambda data: sha3.keccak_256(data).digest()
-    except ImportError:  # pragma: no cover - depends on the environment
-        pass
-    from eth_hash.auto import keccak
-
-    return keccak
-
-
-_keccak = _pick_keccak()
 
 
 def _hex(b: bytes) -> str:

@@ -1,91 +1,102 @@
 """Exact-duplicate keyed stage: group records by content_hash across the input and history.
 
-Records are keyed by ``content_hash`` (small tuples, no text), co-grouped with the committed
-accepted records of the datanet (read in the pipeline), resolved by
-:func:`datanet.validators.exact_duplicate.resolve_group`, and the votes routed back to their
-chunk. Second copies of the same contribution leave their chunk for dead-letter
-(``duplicate_submission``).
+Vectorised shuffle: each chunk is split into ``shards`` Arrow tables by content-hash prefix
+(``content_hash``, ``contribution_id``, ``submitted_at``, chunk, file, line: no text); history
+(the datanet's committed accepted records, read in the pipeline) is split the same way;
+``CoGroupByKey`` on the shard number brings every copy of a hash together, and
+:func:`datanet.validators.exact_duplicate.resolve_table` resolves a whole shard with Arrow
+sorts. Votes go back to their chunk (one table per chunk and shard). A shard is small
+(``records / shards`` rows of ids), and a GroupByKey per record is avoided entirely.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from datanet.pipelines.io import ReadParquetColumns
 from datanet.pipelines.stages import History, StageOutput
 from datanet.schemas.spec import DatanetSpec
-from datanet.validators.base import make_votes
-from datanet.validators.exact_duplicate import Candidate, resolve_group
+from datanet.validators import registry
+from datanet.validators.exact_duplicate import DROP_SCHEMA, resolve_table
 
-__all__ = ["ExactDuplicateStage", "DROP_SCHEMA"]
-
-NAME = "exact_duplicate"
-
-DROP_SCHEMA = pa.schema([
-    ("source_file", pa.string()), ("source_line", pa.int64()),
-    ("contribution_id", pa.string()), ("reason", pa.string()), ("message", pa.string()),
-])
+__all__ = ["ExactDuplicateStage", "shard_of"]
 
 
-def _candidates(item: tuple[str, pa.RecordBatch]) -> Iterator[tuple[str, Candidate]]:
-    key, batch = item
-    cols = batch.select(["content_hash", "contribution_id", "submitted_at", "source_file",
-                         "source_line"]).to_pydict()
-    ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
-    for h, cid, t, f, line in zip(cols["content_hash"], cols["contribution_id"], ts,
-                                  cols["source_file"], cols["source_line"], strict=True):
-        yield h, Candidate(cid, t, key, f, line)
+def shard_of(content_hash: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
+    """Shard number per row from the hash's first 4 hex digits (uniform: keccak output)."""
+    prefix = pc.utf8_slice_codeunits(content_hash, 2, 6)
+    values = np.array([int(p, 16) for p in prefix.to_pylist()], dtype=np.int64)
+    return values % shards
 
 
-def _history_pairs(batch: pa.RecordBatch) -> Iterator[tuple[str, tuple[str, str]]]:
-    d = batch.to_pydict()
-    for h, cid, b in zip(d["content_hash"], d["contribution_id"], d["batch"], strict=True):
-        yield h, (cid, b)
+def _split(table: pa.Table, shards: int) -> Iterator[tuple[int, pa.Table]]:
+    sh = shard_of(table.column("content_hash"), shards)
+    order = np.argsort(sh, kind="stable")
+    sorted_sh = sh[order]
+    bounds = np.flatnonzero(np.diff(sorted_sh)) + 1
+    for idx in np.split(order, bounds):
+        if idx.size:
+            yield int(sh[idx[0]]), table.take(pa.array(idx))
 
 
-def _resolve(item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[tuple[str, tuple]]:
+class _ShardNew(beam.DoFn):
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, item: tuple[str, pa.RecordBatch]) -> Iterator[tuple[int, pa.Table]]:
+        key, batch = item
+        n = batch.num_rows
+        table = pa.table({
+            "content_hash": batch.column("content_hash"),
+            "contribution_id": batch.column("contribution_id"),
+            "submitted_at": batch.column("submitted_at").cast(pa.int64()),
+            "chunk": pa.array([key] * n, pa.string()),
+            "source_file": batch.column("source_file"),
+            "source_line": batch.column("source_line"),
+        })
+        yield from _split(table, self.shards)
+
+
+class _ShardHistory(beam.DoFn):
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, batch: pa.RecordBatch) -> Iterator[tuple[int, pa.Table]]:
+        yield from _split(pa.Table.from_batches([batch]), self.shards)
+
+
+def _resolve(item: tuple[int, dict[str, Iterable[pa.Table]]]
+             ) -> Iterator[tuple[str, StageOutput]]:
     _, groups = item
     new = list(groups["new"])
     if not new:
         return
-    history = sorted(set(groups["history"]))
-    resolved, resubmitted = resolve_group(new, history)
-    for cand, verdict, details in resolved:
-        yield cand.chunk, ("vote", cand.contribution_id, verdict, details)
-    for cand in resubmitted:
-        yield cand.chunk, ("drop", cand.source_file, cand.source_line, cand.contribution_id)
-
-
-def _to_output(item: tuple[str, Iterable[tuple]]) -> tuple[str, StageOutput]:
-    chunk, rows = item
-    votes, drops = [], []
-    for row in rows:
-        (votes if row[0] == "vote" else drops).append(row)
-    votes.sort(key=lambda r: r[1])
-    table = make_votes(
-        [r[1] for r in votes], NAME, [r[2] for r in votes],
-        reasons=[None if r[2] == "accept" else "exact_duplicate" for r in votes],
-        details=[r[3] for r in votes],
+    history = list(groups["history"])
+    votes, drops = resolve_table(
+        pa.concat_tables(new),
+        pa.concat_tables(history) if history else None,
     )
-    drop_table = None
-    if drops:
-        drops.sort(key=lambda r: (r[1], r[2]))
-        drop_table = pa.table(
-            {
-                "source_file": [r[1] for r in drops],
-                "source_line": [r[2] for r in drops],
-                "contribution_id": [r[3] for r in drops],
-                "reason": ["duplicate_submission"] * len(drops),
-                "message": [f"{r[1]}:{r[2]}: the same contributor submitted the same text "
-                            f"again (contribution {r[3]})" for r in drops],
-            },
-            schema=DROP_SCHEMA,
-        )
-    return chunk, StageOutput(votes=table, drops=drop_table)
+    chunks = votes.column("chunk")
+    for chunk in pc.unique(chunks).to_pylist():
+        mine = votes.filter(pc.equal(chunks, chunk)).drop_columns(["chunk"])
+        chunk_drops = None
+        if drops is not None:
+            d = drops.filter(pc.equal(drops.column("chunk"), chunk))
+            chunk_drops = d.select(DROP_SCHEMA.names) if d.num_rows else None
+        yield chunk, StageOutput(votes=mine, drops=chunk_drops)
+    if drops is not None:
+        # chunks whose only rows were dropped still need their drops delivered
+        voted = set(chunks.to_pylist())
+        for chunk in pc.unique(drops.column("chunk")).to_pylist():
+            if chunk not in voted:
+                d = drops.filter(pc.equal(drops.column("chunk"), chunk))
+                yield chunk, StageOutput(votes=votes.schema.empty_table().drop_columns(
+                    ["chunk"]), drops=d.select(DROP_SCHEMA.names))
 
 
 class ExactDuplicateStage(beam.PTransform):
@@ -95,19 +106,19 @@ class ExactDuplicateStage(beam.PTransform):
         super().__init__()
         self.spec = spec
         self.history = history
+        self.shards = registry.validator_config(spec, "exact_duplicate").shards
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
-        new = chunks | "Candidates" >> beam.FlatMap(_candidates)
+        new = chunks | "ShardNew" >> beam.ParDo(_ShardNew(self.shards))
         hist = (
             chunks.pipeline
             | "ReadAccepted" >> ReadParquetColumns(
                 self.history.of("accepted"), columns=["content_hash", "contribution_id", "batch"])
-            | "HistoryPairs" >> beam.FlatMap(_history_pairs)
+            | "ShardHistory" >> beam.ParDo(_ShardHistory(self.shards))
         )
         return (
             {"new": new, "history": hist}
-            | "ByHash" >> beam.CoGroupByKey()
+            | "ByShard" >> beam.CoGroupByKey()
             | "Resolve" >> beam.FlatMap(_resolve)
-            | "ByChunk" >> beam.GroupByKey()
-            | "ToOutput" >> beam.Map(_to_output)
         )
+

@@ -379,6 +379,21 @@ def beam_options(runner: str, extra: Sequence[str] = ()) -> PipelineOptions:
     return PipelineOptions(flags)
 
 
+def _runner_object(runner: str) -> Any:
+    """The runner instance for ``runner``.
+
+    Beam 2.77's ``DirectRunner`` first tries the Prism runner, which downloads a binary from
+    GitHub at run time; ``DirectRunner`` here means Beam's in-process FnApiRunner (what
+    DirectRunner falls back to), which honours ``--direct_running_mode`` and
+    ``--direct_num_workers``. Other names are resolved by Beam from ``--runner``.
+    """
+    if runner in ("DirectRunner", "direct", "FnApiRunner"):
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return FnApiRunner()
+    return None
+
+
 def _check_inputs(inputs: Sequence[str]) -> list[str]:
     from apache_beam.io.filesystem import BeamIOError
 
@@ -416,7 +431,8 @@ def run_datanet(
     FileSystems.mkdirs(run_dir)
     listing_path = f"{run_dir}/files.json"
     try:
-        with beam.Pipeline(options=beam_options(runner, args)) as p:
+        with beam.Pipeline(runner=_runner_object(runner),
+                           options=beam_options(runner, args)) as p:
             build_pipeline(p, spec, inputs, root=str(store.root), history=history,
                            listing_path=listing_path)
         with FileSystems.open(listing_path) as fh:

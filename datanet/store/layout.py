@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -189,7 +188,7 @@ class DatanetStore:
             )
             if tree is not None:
                 _atomic_write(self.root / "trees" / f"{batch_id}.json",
-                              json.dumps(tree.dump(), indent=1))
+                              tree.dumps())
             final = self.root / "batches" / _manifest_name(seq, batch_id)
             tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}")
             tmp.parent.mkdir(parents=True, exist_ok=True)

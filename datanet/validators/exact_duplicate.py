@@ -1,75 +1,134 @@
 """Exact duplicates: the same normalised text (content_hash) within the input or in history.
 
-Beam-free resolution logic; ``pipelines.dedup`` groups records by content_hash across the
-whole input and joins the datanet's committed accepted records. Resolution: history wins,
-then the earliest ``submitted_at``, then the smallest contribution id. Losers get reason
-``exact_duplicate`` with the matched contribution id in the vote's details. A second copy of
-the very same contribution (same contributor and text → same contribution id) is not a new
-record: it goes to dead-letter as ``duplicate_submission``.
+Beam-free, vectorised resolution (:func:`resolve_table`); ``pipelines.dedup`` shards records by
+content hash across the whole input, joins the datanet's committed accepted records and calls
+it per shard. Resolution: history wins, then the earliest ``submitted_at``, then the smallest
+contribution id. Losers get reason ``exact_duplicate`` with the matched contribution id (and
+batch, for history) in the vote's details. A second copy of the very same contribution (same
+contributor and text → same contribution id) is not a new record: it leaves for dead-letter as
+``duplicate_submission``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datanet.schemas.config import check_range
+from datanet.schemas.contribution import VOTE_SCHEMA
 from datanet.validators.base import ValidationResult, Validator
 
-__all__ = ["ExactDuplicateConfig", "ExactDuplicateValidator", "Candidate", "resolve_group"]
+__all__ = ["ExactDuplicateConfig", "ExactDuplicateValidator", "resolve_table", "DROP_SCHEMA"]
+
+NAME = "exact_duplicate"
+
+#: Rows that must leave their chunk for dead-letter.
+DROP_SCHEMA = pa.schema([
+    ("source_file", pa.string()), ("source_line", pa.int64()),
+    ("contribution_id", pa.string()), ("reason", pa.string()), ("message", pa.string()),
+])
 
 
 @dataclass(frozen=True)
 class ExactDuplicateConfig:
-    """No settings: exact duplicates are always compared on the normalised text."""
+    """``shards``: hash-prefix shards of the keyed stage (parallelism of the shuffle)."""
+
+    shards: int = 32
+
+    def __post_init__(self) -> None:
+        check_range("validators.exact_duplicate.shards", self.shards, 1, 65536)
 
 
-class Candidate(NamedTuple):
-    """A record in a content-hash group (small: no text)."""
-
-    contribution_id: str
-    submitted_at: int  # microseconds since epoch
-    chunk: str
-    source_file: str
-    source_line: int
+def _np(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return col.to_numpy(zero_copy_only=False)
 
 
-class Resolution(NamedTuple):
-    """Outcome of one content-hash group."""
+def resolve_table(
+    new: pa.Table, history: pa.Table | None
+) -> tuple[pa.Table, pa.Table | None]:
+    """Resolve exact duplicates among ``new`` rows and against ``history``.
 
-    votes: list[tuple[str, str, dict[str, Any]]]  # (chunk, verdict, details) per record
-    resubmissions: list[Candidate]  # second copies of the same contribution id
-
-
-def resolve_group(
-    candidates: Iterable[Candidate], history: Sequence[tuple[str, str]]
-) -> tuple[list[tuple[Candidate, str, dict[str, Any] | None]], list[Candidate]]:
-    """Resolve one content-hash group.
-
-    ``history`` holds ``(contribution_id, batch_id)`` of committed accepted records with the
-    same hash. Returns ``[(candidate, verdict, details)]`` for every distinct contribution and
-    the list of resubmitted copies (same contribution id seen before in the input).
+    ``new``: content_hash, contribution_id, submitted_at (int64 µs), chunk, source_file,
+    source_line. ``history``: content_hash, contribution_id, batch of committed accepted
+    records. Returns (votes in VOTE_SCHEMA + ``chunk``, one per distinct contribution; drops in
+    DROP_SCHEMA + ``chunk`` for resubmitted copies, or None).
     """
-    ordered = sorted(candidates, key=lambda c: (c.source_file, c.source_line))
-    first: dict[str, Candidate] = {}
-    resubmitted: list[Candidate] = []
-    for c in ordered:
-        if c.contribution_id in first:
-            resubmitted.append(c)
+    # 1. resubmissions: the same contribution id twice → keep the first by file, line
+    order = pc.sort_indices(new, [("contribution_id", "ascending"),
+                                  ("source_file", "ascending"), ("source_line", "ascending")])
+    new = new.take(order)
+    cid = _np(new.column("contribution_id"))
+    first = np.ones(len(cid), dtype=bool)
+    first[1:] = cid[1:] != cid[:-1]
+    drops = None
+    if not first.all():
+        d = new.filter(pa.array(~first))
+        files, lines, ids = (d.column(c).to_pylist()
+                             for c in ("source_file", "source_line", "contribution_id"))
+        drops = pa.table({
+            "source_file": d.column("source_file"),
+            "source_line": d.column("source_line"),
+            "contribution_id": d.column("contribution_id"),
+            "reason": pa.array(["duplicate_submission"] * d.num_rows, pa.string()),
+            "message": pa.array([f"{f}:{ln}: the same contributor submitted the same text "
+                                 f"again (contribution {c})"
+                                 for f, ln, c in zip(files, lines, ids, strict=True)]),
+            "chunk": d.column("chunk"),
+        })
+        new = new.filter(pa.array(first))
+
+    # 2. groups of equal hashes, earliest submitted_at then smallest id first
+    order = pc.sort_indices(new, [("content_hash", "ascending"), ("submitted_at", "ascending"),
+                                  ("contribution_id", "ascending")])
+    new = new.take(order)
+    n = new.num_rows
+    h = _np(new.column("content_hash"))
+    cid = _np(new.column("contribution_id"))
+    start = np.ones(n, dtype=bool)
+    start[1:] = h[1:] != h[:-1]
+    winner = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+
+    # 3. history: smallest committed id per hash wins over everything new
+    hist_pos = np.full(n, -1)
+    hist_ids = hist_batches = np.array([], dtype=object)
+    if history is not None and history.num_rows:
+        history = history.take(pc.sort_indices(history, [("content_hash", "ascending"),
+                                                         ("contribution_id", "ascending")]))
+        hh = _np(history.column("content_hash"))
+        keep = np.ones(len(hh), dtype=bool)
+        keep[1:] = hh[1:] != hh[:-1]
+        history = history.filter(pa.array(keep))
+        hist_ids = _np(history.column("contribution_id"))
+        hist_batches = _np(history.column("batch"))
+        hist_pos = np.nan_to_num(
+            pc.index_in(new.column("content_hash"), value_set=history.column("content_hash"))
+            .to_numpy(zero_copy_only=False).astype(float), nan=-1).astype(np.int64)
+
+    in_history = hist_pos >= 0
+    accept = start & ~in_history
+    details: list[str | None] = [None] * n
+    for i in np.flatnonzero(~accept):
+        if in_history[i]:
+            j = hist_pos[i]
+            details[i] = json.dumps({"batch": hist_batches[j], "matched": hist_ids[j]},
+                                    sort_keys=True)
         else:
-            first[c.contribution_id] = c
-    distinct = sorted(first.values(), key=lambda c: (c.submitted_at, c.contribution_id))
-    out: list[tuple[Candidate, str, dict[str, Any] | None]] = []
-    if history:
-        hist_id, hist_batch = min(history)
-        for c in distinct:
-            out.append((c, "reject", {"matched": hist_id, "batch": hist_batch}))
-        return out, resubmitted
-    winner = distinct[0]
-    out.append((winner, "accept", None))
-    for c in distinct[1:]:
-        out.append((c, "reject", {"matched": winner.contribution_id}))
-    return out, resubmitted
+            details[i] = json.dumps({"matched": cid[winner[i]]}, sort_keys=True)
+    votes = pa.table({
+        "contribution_id": new.column("contribution_id"),
+        "validator": pa.array([NAME] * n, pa.string()),
+        "verdict": pa.array(np.where(accept, "accept", "reject"), pa.string()),
+        "score": pa.nulls(n, pa.float64()),
+        "reason": pa.array(np.where(accept, None, "exact_duplicate"), pa.string()),
+        "details": pa.array(details, pa.string()),
+        "chunk": new.column("chunk"),
+    })
+    return votes.cast(VOTE_SCHEMA.append(pa.field("chunk", pa.string()))), drops
 
 
 class ExactDuplicateValidator(Validator):
@@ -79,7 +138,7 @@ class ExactDuplicateValidator(Validator):
     and small tools.
     """
 
-    name = "exact_duplicate"
+    name = NAME
     config_cls = ExactDuplicateConfig
     reason_codes = ("exact_duplicate",)
     stage = "datanet.pipelines.dedup:ExactDuplicateStage"
@@ -87,33 +146,17 @@ class ExactDuplicateValidator(Validator):
     def __init__(self, config: ExactDuplicateConfig, spec: Any):
         self.config = config
 
-    def validate(self, batch: Any) -> ValidationResult:
-        from datanet.validators.base import make_votes
-
-        hashes = batch.column("content_hash").to_pylist()
-        ids = batch.column("contribution_id").to_pylist()
-        ts = batch.column("submitted_at").cast("int64").to_pylist()
-        groups: dict[str, list[Candidate]] = {}
-        for i, (h, cid, t) in enumerate(zip(hashes, ids, ts, strict=True)):
-            groups.setdefault(h, []).append(Candidate(cid, t, "", "", i))
-        verdict: dict[str, tuple[str, dict[str, Any] | None]] = {}
-        for group in groups.values():
-            resolved, _ = resolve_group(group, ())
-            for c, v, d in resolved:
-                verdict[c.contribution_id] = (v, d)
-        verdicts = [verdict[c][0] for c in ids]
-        return ValidationResult(
-            make_votes(
-                ids, self.name, verdicts,
-                reasons=[None if v == "accept" else "exact_duplicate" for v in verdicts],
-                details=[verdict[c][1] for c in ids],
-            )
-        )
-
-
-def reject_reason(verdict: str) -> str | None:
-    """Reason code for a verdict of this validator."""
-    return None if verdict == "accept" else "exact_duplicate"
-
-
-__all__ += ["reject_reason", "Resolution"]
+    def validate(self, batch: pa.RecordBatch) -> ValidationResult:
+        n = batch.num_rows
+        table = pa.table({
+            "content_hash": batch.column("content_hash"),
+            "contribution_id": batch.column("contribution_id"),
+            "submitted_at": batch.column("submitted_at").cast(pa.int64()),
+            "chunk": pa.array([""] * n, pa.string()),
+            "source_file": batch.column("source_file"),
+            "source_line": batch.column("source_line"),
+        })
+        votes, _ = resolve_table(table, None)
+        pos = pc.index_in(batch.column("contribution_id"), value_set=votes.column(
+            "contribution_id"))
+        return ValidationResult(votes.drop_columns(["chunk"]).take(pos))

@@ -29,12 +29,22 @@ __all__ = [
 #: name -> "module:Class" of validators that vote on one Arrow batch at a time, in run order.
 BATCH_VALIDATORS: dict[str, str] = {
     "limits": "datanet.validators.limits:LimitsValidator",
+    "gopher_quality": "datanet.validators.quality:GopherQualityValidator",
+    "gopher_repetition": "datanet.validators.quality:GopherRepetitionValidator",
+    "c4_quality": "datanet.validators.quality:C4QualityValidator",
+    "fineweb_quality": "datanet.validators.quality:FineWebQualityValidator",
+    "spam": "datanet.validators.spam:SpamValidator",
+    "language": "datanet.validators.language:LanguageValidator",
+    "expectations": "datanet.validators.gx:ExpectationsValidator",
     "signature": "datanet.validators.signature:SignatureValidator",
+    "pii": "datanet.validators.pii:PiiValidator",
 }
 
 #: name -> "module:Class" of validators that need a keyed (GroupByKey) stage.
 KEYED_VALIDATORS: dict[str, str] = {
     "exact_duplicate": "datanet.validators.exact_duplicate:ExactDuplicateValidator",
+    "near_duplicate": "datanet.validators.minhash:NearDuplicateValidator",
+    "flood": "datanet.validators.spam:FloodValidator",
 }
 
 

@@ -22,7 +22,8 @@ def _awkward_inputs(tmp_path):
                  text=" " + clean[0]["text"].replace(" ", "\u200b ", 1))
     resub = dict(clean[1])
     short = record(9, text="too short")
-    bad_choice = record(10, topic="frying")
+    bad_choice = record(10, topic="frying",
+                        text="Marinate tofu overnight in soy, ginger and garlic before grilling.")
     a = write_jsonl(tmp_path / "a.jsonl", [*clean[:5], dup, b"{nope", resub, short])
     b_path = tmp_path / "b.jsonl.gz"
     lines = [*clean[5:], bad_choice, {"text": "x" * 50}, {"contributor": ADDRS[0], "text": 7}]
@@ -59,7 +60,8 @@ def test_every_record_ends_exactly_once(tiny_store, tmp_path):
     # votes: one per validator per surviving record
     con = connect(tiny_store)
     assert con.execute("SELECT validator, count(*) FROM votes GROUP BY 1 ORDER BY 1"
-                       ).fetchall() == [("exact_duplicate", 11), ("limits", 11), ("signature", 11)]
+                       ).fetchall() == [("exact_duplicate", 11), ("limits", 11), ("pii", 11),
+                                        ("signature", 11)]
     dup_vote = json.loads(con.execute(
         "SELECT details FROM votes WHERE reason = 'exact_duplicate'").fetchone()[0])
     first = con.execute("SELECT contribution_id FROM accepted WHERE source_line = 1 "
@@ -133,3 +135,21 @@ def test_duckdb_can_read_committed_files_directly(tiny_store, tmp_path):
     files = tiny_store.files("accepted")
     n = duckdb.sql(f"SELECT count(*) FROM read_parquet({files!r})").fetchall()[0][0]
     assert n == 8
+
+
+def test_pipeline_runs_with_sockets_disabled(tiny_store, tmp_path, monkeypatch):
+    """No network at run time: Beam 2.77's DirectRunner would try Prism (a download) first."""
+    import pytest_socket
+    from apache_beam.runners.portability import prism_runner
+
+    prism_calls: list[object] = []
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline",
+                        lambda self, *a, **k: prism_calls.append(a))
+    inputs = _awkward_inputs(tmp_path)
+    pytest_socket.disable_socket(allow_unix_socket=True)
+    try:
+        result = run_datanet(tiny_store, inputs, runner="DirectRunner")
+    finally:
+        pytest_socket.enable_socket()
+    assert prism_calls == []
+    assert result.committed and result.counts["input"] == 15

@@ -73,3 +73,10 @@ def test_batch_id_is_order_independent_and_input_sensitive():
     assert batch_id("dn", ids) == batch_id("dn", list(reversed(ids)))
     assert batch_id("dn", ids) != batch_id("dn", ids[:4])
     assert batch_id("dn", ids) != batch_id("other", ids)
+
+
+def test_secret_looking_values_are_never_echoed():
+    with pytest.raises(SpecError) as err:
+        parse_spec({"id": "x", "anchoring": {"private_key": "0x" + "ab" * 32}})
+    assert "abab" not in str(err.value)
+    assert "anchoring.private_key=<redacted> is not a known key" in str(err.value)

@@ -1,0 +1,410 @@
+"""Fast, evasion-hardened PII detection with Presidio's AnalyzerEngine.
+
+Findings are those of ``AnalyzerEngine.analyze`` with the same recognizers, run on each
+record's detection view (:mod:`datanet.privacy.evasion`), with offsets mapped back to the
+original text. Speed comes from not running Presidio on text that cannot match:
+
+1. one vectorised RE2 pass over the batch (pyarrow) per *anchor group* selects the records
+   holding a necessary substring of some entity (``@`` for e-mail, 5+ digits for phone /
+   card / SSN, a dotted quad or ``h:h:`` for IP, ``CCdd`` + 9 alphanumerics for IBAN …);
+2. in those records, every anchor is widened by the longest match the group's recognizers
+   can make around it, snapped to whitespace, and overlapping windows are merged;
+3. all windows of the batch are joined with blank lines into one string and Presidio
+   analyses it once per group (``entities=`` the group's entities), so the engine's fixed
+   per-call cost is paid per batch, not per record;
+4. results are cut back into records and mapped view -> original.
+
+Entities without an anchor group, the spec's own recognizers and NER (a spaCy model named in
+the spec and installed) run on each record's whole detection view instead. One engine per
+worker: :meth:`PiiDetector.setup`. Nothing is downloaded: the NLP engine is Presidio's
+``NoOpNlpEngine`` unless the named spaCy model is installed, and e-mail validation uses
+tldextract's bundled suffix list.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datanet.errors import ValidatorError
+from datanet.privacy.evasion import detection_view, rewrite_steps
+from datanet.privacy.offsets import MappedText
+from datanet.privacy.recognizers import (
+    EthAddressRecognizer,
+    Mastercard2SeriesRecognizer,
+    OfflineEmailRecognizer,
+    RecognizerSpec,
+    custom_recognizers,
+)
+
+__all__ = ["Finding", "AnchorGroup", "ANCHOR_GROUPS", "PiiDetector", "ner_model_available"]
+
+LANGUAGE = "en"
+#: Joins windows in the batch buffer: blank lines end every Presidio pattern used here.
+_SEPARATOR = "\n\n;;;;\n\n"
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One detected entity in the ORIGINAL text: type, ``[start, end)`` and Presidio score."""
+
+    start: int
+    end: int
+    entity: str
+    score: float
+
+
+@dataclass(frozen=True)
+class AnchorGroup:
+    """A necessary substring of its entities' matches and how far a match can reach.
+
+    ``pattern`` is valid in both RE2 (pyarrow) and Python ``re``; ``left`` / ``right`` are
+    the characters a match of the group's recognizers can extend beyond an anchor.
+    """
+
+    name: str
+    pattern: str
+    entities: frozenset[str]
+    left: int
+    right: int
+    #: ``margin``: anchor +- left/right snapped to whitespace; ``phone``: see _PhoneRuns.
+    mode: str = "margin"
+
+
+# Reaches: the longest match of the group's Presidio patterns around the anchor, with slack.
+# Phone numbers with country code, brackets and extension are < 32 chars (E.164 has at most
+# 15 digits); IBANs at most 34 chars + 8 separators; IPv6 at most 45 chars + prefix length.
+ANCHOR_GROUPS: tuple[AnchorGroup, ...] = (
+    AnchorGroup("at", r"@", frozenset({"EMAIL_ADDRESS"}), 0, 0),
+    # python-phonenumbers' matcher: digit blocks joined by <= 4 punctuation characters (no
+    # newline); a VALID number in Presidio's 8 default regions has >= 4 digits (DE's shortest
+    # possible length, from the library's metadata).
+    AnchorGroup("phone", r"[0-9](?:[^0-9\n]{0,4}[0-9]){3,}", frozenset({"PHONE_NUMBER"}),
+                0, 0, mode="phone"),
+    AnchorGroup(
+        "digits",
+        r"[0-9](?:[^0-9A-Za-z]{0,3}[0-9]){4,}",
+        frozenset({"CREDIT_CARD", "US_SSN", "US_ITIN", "US_BANK_NUMBER", "UK_NHS"}),
+        32, 32,
+    ),
+    AnchorGroup(
+        "ip",
+        r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:",
+        frozenset({"IP_ADDRESS"}),
+        48, 48,
+    ),
+    AnchorGroup("iban", r"[A-Z]{2}[ \-]?[0-9]{2}(?:[ \-]?[A-Z0-9]){9}",
+                frozenset({"IBAN_CODE"}), 0, 48),
+    AnchorGroup("crypto", r"(?:bc1|[13])[a-zA-HJ-NP-Z0-9]{25}|0x[0-9a-fA-F]{40}",
+                frozenset({"CRYPTO"}), 0, 64),
+)
+
+
+def ner_model_available(name: str | None) -> bool:
+    """True when ``name`` is an installed spaCy package or a model directory."""
+    if not name:
+        return False
+    from pathlib import Path
+
+    import spacy.util
+
+    return bool(spacy.util.is_package(name) or Path(name).is_dir())
+
+
+def _snap_left(text: str, pos: int) -> int:
+    pos = max(pos, 0)
+    while pos > 0 and not text[pos - 1].isspace():
+        pos -= 1
+    return pos
+
+
+def _snap_right(text: str, pos: int) -> int:
+    n = len(text)
+    pos = min(pos, n)
+    while pos < n and not text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    windows.sort()
+    out: list[tuple[int, int]] = []
+    for s, e in windows:
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+@dataclass
+class _Stats:
+    records: int = 0
+    rewritten: int = 0
+    windowed_records: int = 0
+    window_chars: int = 0
+    full_records: int = 0
+    dropped_crossing: int = 0
+
+
+@dataclass
+class PiiDetector:
+    """Detect ``entities`` in batches of texts; picklable until :meth:`setup` runs."""
+
+    entities: frozenset[str]
+    score_threshold: float = 0.3
+    ner_model: str | None = None
+    recognizers: Mapping[str, RecognizerSpec] = field(default_factory=dict)
+    phone_regions: tuple[str, ...] = ()
+    windowed: bool = True
+    _engine: Any = field(default=None, init=False, repr=False)
+    _cache: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
+    stats: _Stats = field(default_factory=_Stats, init=False)
+
+    # --- setup -----------------------------------------------------------------------
+    @property
+    def ner_enabled(self) -> bool:
+        """NER runs only when a model is named and installed."""
+        return ner_model_available(self.ner_model)
+
+    def ner_status(self) -> str:
+        """One sentence for the run's report / manifest."""
+        if not self.ner_model:
+            return "disabled: no spaCy model named in [validators.pii].ner_model; patterns only"
+        if not self.ner_enabled:
+            return (f"disabled: spaCy model {self.ner_model!r} is not installed "
+                    "(install its package; nothing is downloaded at run time); patterns only")
+        return f"enabled: spaCy model {self.ner_model!r}"
+
+    def setup(self) -> None:
+        """Build the analyzer engine once per worker."""
+        if self._engine is None:
+            self._engine = self._build_engine()
+
+    @property
+    def engine(self) -> Any:
+        """The Presidio AnalyzerEngine (built on first use)."""
+        self.setup()
+        return self._engine
+
+    def _build_engine(self) -> Any:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NoOpNlpEngine, SpacyNlpEngine
+        from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+        models = [{"lang_code": LANGUAGE, "model_name": self.ner_model or "no_op"}]
+        nlp = SpacyNlpEngine(models=models) if self.ner_enabled else NoOpNlpEngine(models=models)
+        nlp.load()
+        registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+        registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=nlp)
+        keep = []
+        for rec in registry.recognizers:
+            ents = set(rec.supported_entities)
+            if type(rec).__name__ == "EmailRecognizer":
+                rec = OfflineEmailRecognizer()
+            if type(rec).__name__ == "PhoneRecognizer" and self.phone_regions:
+                rec = PhoneRecognizer(supported_regions=self.phone_regions)
+            if ents & self.entities or (self.ner_enabled and rec.name.endswith("SpacyRecognizer")):
+                keep.append(rec)
+        if "CRYPTO" in self.entities:
+            keep.append(EthAddressRecognizer())
+        if "CREDIT_CARD" in self.entities:
+            keep.append(Mastercard2SeriesRecognizer())
+        keep.extend(custom_recognizers(self.recognizers))
+        registry.recognizers = keep
+        supported = {e for r in keep for e in r.supported_entities}
+        missing = sorted(self.entities - supported)
+        if missing:
+            raise ValidatorError(
+                f"validators.pii.entities names {missing} but no recognizer supports them "
+                f"(supported: {', '.join(sorted(supported))}); add a "
+                f"[validators.pii.recognizers.{missing[0]}] table or a spaCy ner_model"
+            )
+        return AnalyzerEngine(registry=registry, nlp_engine=nlp,
+                              supported_languages=[LANGUAGE])
+
+    # --- routing ---------------------------------------------------------------------
+    def _plan(self) -> tuple[list[tuple[AnchorGroup, list[str]]], list[str]]:
+        """(anchor groups with the entities they serve, entities run on whole records)."""
+        if not self.windowed or self.ner_enabled:
+            return [], sorted(self.entities)
+        groups = []
+        covered: set[str] = set()
+        for g in ANCHOR_GROUPS:
+            ents = sorted((g.entities & self.entities) - set(self.recognizers))
+            if ents:
+                groups.append((g, ents))
+                covered.update(ents)
+        return groups, sorted(self.entities - covered)
+
+    def _analyze(self, text: str, entities: Sequence[str]) -> list[Any]:
+        return self.engine.analyze(text, language=LANGUAGE, entities=list(entities),
+                                   score_threshold=self.score_threshold)
+
+    # --- detection -------------------------------------------------------------------
+    def views(self, texts: Sequence[str], rewrite: np.ndarray) -> list[MappedText]:
+        """Detection views: the prefilter's rewrite steps per record (0: identity)."""
+        return [detection_view(t, int(r)) if r else MappedText.identity(t)
+                for t, r in zip(texts, rewrite, strict=True)]
+
+    def detect(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> list[list[Finding]]:
+        """Findings per text (original offsets, sorted), for a whole batch."""
+        arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(
+            list(texts), pa.string())
+        arr = pc.fill_null(arr, "")
+        py = arr.to_pylist()
+        n = len(py)
+        out: list[list[Finding]] = [[] for _ in range(n)]
+        if n == 0 or not self.entities:
+            return out
+        self.setup()
+        rewrite = rewrite_steps(arr)
+        views = self.views(py, rewrite)
+        self.stats.records += n
+        self.stats.rewritten += int((rewrite != 0).sum())
+        if any(not v.is_identity for v in views):
+            view_arr = pa.array([v.text for v in views], pa.string())
+        else:
+            view_arr = arr
+        groups, full = self._plan()
+        for group, ents in groups:
+            self._detect_group(group, ents, view_arr, views, out)
+        if full:
+            self.stats.full_records += n
+            for i, v in enumerate(views):
+                if v.text:
+                    out[i].extend(self._to_findings(self._analyze(v.text, full), v, 0))
+        for f in out:
+            f.sort()
+        return out
+
+    def _to_findings(self, results: Iterable[Any], view: MappedText, shift: int) -> list[Finding]:
+        found = []
+        for r in results:
+            s, e = view.span(r.start - shift, r.end - shift)
+            found.append(Finding(s, e, r.entity_type, float(r.score)))
+        return found
+
+    def _windows(self, group: AnchorGroup, text: str) -> list[tuple[int, int, str]]:
+        """``(start, end, key)`` windows of one view: the text Presidio must see there."""
+        if group.mode == "phone":
+            return _phone_windows(text)
+        anchor = _compiled(group.pattern)
+        spans = [(_snap_left(text, m.start() - group.left),
+                  _snap_right(text, m.end() + group.right)) for m in anchor.finditer(text)]
+        return [(s, e, text[s:e]) for s, e in _merge(spans)]
+
+    def _detect_group(self, group: AnchorGroup, entities: list[str], view_arr: Any,
+                      views: list[MappedText], out: list[list[Finding]]) -> None:
+        mask = pc.fill_null(pc.match_substring_regex(view_arr, group.pattern), False)
+        idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+        if idx.size == 0:
+            return
+        self.stats.windowed_records += int(idx.size)
+        cache = self._cache.setdefault(group.name, {})
+        if len(cache) > _CACHE_SIZE:
+            cache.clear()
+        todo: dict[str, list[tuple[int, int]]] = {}  # window key -> [(record, window start)]
+        hits: list[tuple[int, int, tuple[tuple[int, int, str, float], ...]]] = []
+        for i in idx:
+            for start, _end, key in self._windows(group, views[i].text):
+                found = cache.get(key)
+                if found is None:
+                    todo.setdefault(key, []).append((int(i), start))
+                else:
+                    hits.append((int(i), start, found))
+        if todo:
+            keys = list(todo)
+            step = len(_SEPARATOR)
+            starts = []
+            offset = 0
+            for k in keys:
+                starts.append(offset)
+                offset += len(k) + step
+            buffer = _SEPARATOR.join(keys)
+            self.stats.window_chars += len(buffer)
+            per_key: list[list[tuple[int, int, str, float]]] = [[] for _ in keys]
+            for r in self._analyze(buffer, entities):
+                k = bisect.bisect_right(starts, r.start) - 1
+                if k < 0 or r.end > starts[k] + len(keys[k]):
+                    self.stats.dropped_crossing += 1
+                    continue
+                per_key[k].append((r.start - starts[k], r.end - starts[k], r.entity_type,
+                                   float(r.score)))
+            for k, key in enumerate(keys):
+                found = tuple(per_key[k])
+                cache[key] = found
+                hits.extend((rec, start, found) for rec, start in todo[key])
+        for rec, start, found in hits:
+            view = views[rec]
+            for s, e, entity, score in found:
+                os_, oe = view.span(start + s, start + e)
+                out[rec].append(Finding(os_, oe, entity, score))
+
+
+_CACHE_SIZE = 200_000
+
+
+@lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@lru_cache(maxsize=1)
+def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Runs of python-phonenumbers candidate characters holding >= 4 digits, and its
+    extension pattern (both built from the library's own character classes)."""
+    from phonenumbers.phonenumbermatcher import _LEAD_CLASS_CHARS
+    from phonenumbers.phonenumberutil import (
+        _EXTN_PATTERNS_FOR_MATCHING,
+        _REGEX_FLAGS,
+        _VALID_PUNCTUATION,
+    )
+
+    chars = f"{_VALID_PUNCTUATION}{_LEAD_CLASS_CHARS}"
+    run = re.compile(f"(?:[{chars}]*\\d){{4,}}[{chars}\\d]*", re.UNICODE)
+    ext = re.compile(f"(?:{_EXTN_PATTERNS_FOR_MATCHING})", _REGEX_FLAGS)
+    return run, ext
+
+
+_TIME_SUFFIX = re.compile(r":[0-5]\d")
+
+
+def _context_char(char: str) -> str:
+    """The class of a neighbour that python-phonenumbers' VALID leniency looks at."""
+    from phonenumbers.phonenumbermatcher import PhoneNumberMatcher as M
+
+    if M._is_latin_letter(char):
+        return "a"
+    if M._is_invalid_punctuation_symbol(char):
+        return "%"
+    return "\n"
+
+
+def _phone_windows(text: str) -> list[tuple[int, int, str]]:
+    """Windows holding each candidate run whole, plus exactly the context the matcher reads:
+    the characters just before and after (canonicalised to their class, so equal runs share
+    a cache entry) and a ``:MM`` time-stamp suffix."""
+    run_re, ext_re = _phone_run_re()
+    out = []
+    n = len(text)
+    for m in run_re.finditer(text):
+        s, e = m.start(), m.end()
+        ext = ext_re.match(text, e)
+        if ext and ext.end() > e:
+            e = ext.end()
+        prefix = _context_char(text[s - 1]) if s > 0 else ""
+        suffix = ""
+        if e < n:
+            t = _TIME_SUFFIX.match(text, e)
+            suffix = t.group() if t else _context_char(text[e])
+        out.append((s - len(prefix), e, prefix + text[s:e] + suffix))
+    return out

@@ -1,0 +1,199 @@
+"""The detection view of a record: the text PII detection actually reads.
+
+Cheap evasions are undone before detection, with every character mapped back to the
+original text (:class:`~datanet.privacy.offsets.MappedText`):
+
+* Unicode: NFKC per grapheme cluster (fullwidth digits, ligatures, circled digits),
+  invisible / bidi controls removed (:data:`~datanet.privacy.normalise.INVISIBLE_RE`),
+  homoglyphs folded to the ASCII character they imitate (Unicode TR39 confusables, shipped
+  by ``confusable-homoglyphs``), any decimal digit to ASCII, non-ASCII spaces to ``' '``.
+* Spelled-out e-mail syntax: ``john at example dot com``, ``john [at] example [dot] com``,
+  ``john @ example . com`` become ``john@example.com``.
+* Spaced-out digits: ``4 1 1 1 1 1 1 1 …`` loses the spaces (separators ``-./`` stay);
+  seven or more spelled-out digits (``five zero three five …``) become digits.
+
+The view of a plain ASCII record without such patterns is the record itself (identity map),
+and :func:`rewrite_steps` finds the records (and the steps) that need the Python rewrite
+with vectorised RE2 passes over the batch.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import regex
+
+from datanet.privacy.normalise import INVISIBLE_RE
+from datanet.privacy.offsets import Edit, MappedText
+
+__all__ = ["detection_view", "needs_rewrite", "rewrite_steps", "fold_table", "STEP_HINTS_RE2"]
+
+# A grapheme-ish cluster that NFKC / folding may change: a non-ASCII character with its
+# combining marks, or an ASCII base followed by combining marks.
+_CLUSTER_RE = regex.compile(r"[^\x00-\x7f]\p{M}*|[\x00-\x7f]\p{M}+")
+_INVISIBLE = re.compile(INVISIBLE_RE)
+
+_AT_OBF = r"\s*[\(\[\{<]\s*at\s*[\)\]\}>]\s*|\s+@\s*|\s*@\s+"
+# A dot with a blank before it ("example . com"); ". " alone is a sentence end, not a dot.
+_DOT_OBF = r"\s*[\(\[\{<]\s*dot\s*[\)\]\}>]\s*|\s+dot\s+|\s+\.\s*"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_LOCAL = r"[a-z0-9][a-z0-9._%+-]*"
+_AT_ANY = re.compile(rf"{_AT_OBF}|\s+at\s+", re.IGNORECASE)
+#: the local part right before an at: words joined by (obfuscated) dots, ending the text.
+_LOCAL_BEFORE = re.compile(rf"(?<![\w.@]){_LOCAL}(?:(?:{_DOT_OBF}){_LOCAL})*\Z", re.IGNORECASE)
+#: the domain right after an at; not itself followed by another at
+#: ("a line at ravi dot walker at gmail dot com" is ravi.walker@gmail.com).
+_DOMAIN_AFTER = re.compile(
+    rf"{_LABEL}(?:(?:{_DOT_OBF}|\.){_LABEL})+(?![\w@])(?!(?:{_AT_OBF}|\s+at\s+)[a-z0-9])",
+    re.IGNORECASE,
+)
+_LOCAL_REACH = 128
+_DOT_ANY = re.compile(rf"{_DOT_OBF}|\.", re.IGNORECASE)
+_TLD = re.compile(r"[a-z]{2,24}", re.IGNORECASE)
+#: at least seven single digits separated by blanks (and optionally - . /).
+_SPACED_DIGITS = re.compile(r"(?<!\w)\d(?:[ \t]*[-./]?[ \t]*\d(?!\d)){6,}(?!\w)")
+_BLANKS = re.compile(r"[ \t]+")
+_DIGIT_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_WORD = "(?:" + "|".join(_DIGIT_WORDS) + ")"
+#: at least seven spelled-out digits in a row ("five zero three five five five ...").
+_SPELLED_DIGITS = re.compile(rf"\b{_WORD}(?:[\s,-]+{_WORD}){{6,}}\b", re.IGNORECASE)
+_ONE_WORD = re.compile(_WORD, re.IGNORECASE)
+
+
+
+@lru_cache(maxsize=1)
+def fold_table() -> dict[int, str]:
+    """``str.translate`` table: homoglyphs, non-ASCII digits and spaces to ASCII."""
+    from confusable_homoglyphs import confusables
+
+    table: dict[int, str] = {}
+    for target, glyphs in confusables.confusables_data.items():
+        if len(target) != 1 or not target.isascii() or not target.isprintable():
+            continue
+        if target.isspace():
+            continue
+        for glyph in glyphs:
+            char = glyph["c"]
+            if len(char) == 1 and not char.isascii():
+                table[ord(char)] = target
+    for code in range(0x80, 0x30000):
+        char = chr(code)
+        cat = unicodedata.category(char)
+        if cat == "Nd":
+            table[code] = str(unicodedata.decimal(char))
+        elif cat == "Zs" or char in "\u0085\u2028\u2029":
+            table[code] = " "
+    return table
+
+
+def _fold_cluster(cluster: str) -> str:
+    out = unicodedata.normalize("NFKC", cluster).translate(fold_table())
+    return _INVISIBLE.sub("", out)
+
+
+def _unicode_edits(text: str) -> list[Edit]:
+    edits: list[Edit] = []
+    for m in _CLUSTER_RE.finditer(text):
+        cluster = m.group()
+        folded = _fold_cluster(cluster)
+        if folded != cluster:
+            edits.append((m.start(), m.end(), folded))
+    return edits
+
+
+def _email_edits(text: str) -> list[Edit]:
+    edits: list[Edit] = []
+    last = 0
+    for at in _AT_ANY.finditer(text):
+        if at.start() < last:
+            continue
+        dom = _DOMAIN_AFTER.match(text, at.end())
+        if dom is None:
+            continue
+        lo = max(last, at.start() - _LOCAL_REACH)
+        local = _LOCAL_BEFORE.search(text[lo:at.start()])
+        if local is None:
+            continue
+        at_obfuscated = at.group().strip().lower() != "at"
+        dots = [(lo + local.start() + d.start(), lo + local.start() + d.end())
+                for d in _DOT_ANY.finditer(local.group()) if d.group() != "."]
+        dots += [(dom.start() + d.start(), dom.start() + d.end())
+                 for d in _DOT_ANY.finditer(dom.group()) if d.group() != "."]
+        labels = _DOT_ANY.split(dom.group())
+        if not (at_obfuscated or dots) or not _TLD.fullmatch(labels[-1]):
+            continue  # plain "at example.com" prose, or no TLD-like last label
+        edits.append((at.start(), at.end(), "@"))
+        edits.extend((s, e, ".") for s, e in sorted(dots))
+        last = dom.end()
+    return sorted(edits)
+
+
+def _digit_edits(text: str) -> list[Edit]:
+    edits: list[Edit] = []
+    for m in _SPACED_DIGITS.finditer(text):
+        base = m.start()
+        edits.extend((base + b.start(), base + b.end(), "") for b in _BLANKS.finditer(m.group()))
+    return edits
+
+
+def _spelled_edits(text: str) -> list[Edit]:
+    return [(m.start(), m.end(),
+             "".join(_DIGIT_WORDS[w.lower()] for w in _ONE_WORD.findall(m.group())))
+            for m in _SPELLED_DIGITS.finditer(text)]
+
+
+#: Rewrite steps, as bits: which cheap evasions a record may contain.
+UNICODE, SPELLED, EMAIL, SPACED = 1, 2, 4, 8
+ALL_STEPS = UNICODE | SPELLED | EMAIL | SPACED
+_WORDS_RE2 = "(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+#: RE2 (pyarrow) hint per step: true for every record the step could change.
+STEP_HINTS_RE2 = {
+    UNICODE: r"[^\x00-\x7f]",
+    SPELLED: rf"(?i)\b{_WORDS_RE2}[\s,-]+{_WORDS_RE2}[\s,-]+{_WORDS_RE2}\b",
+    EMAIL: r"(?i)[\(\[\{<]\s*(?:at|dot)\s*[\)\]\}>]|\sdot\s|\s@|@\s|\s\.",
+    SPACED: r"\d[ \t]+\d[ \t]+\d|\d[ \t]*[-./][ \t]*\d[ \t]+\d",
+}
+
+
+_STEP_HINTS_PY = {bit: re.compile(p) for bit, p in STEP_HINTS_RE2.items() if bit != UNICODE}
+
+
+def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
+    """The detection view of one original text, with offsets back to it.
+
+    ``steps`` (from :func:`rewrite_steps`) skips rewrites a record cannot need; for a record
+    with non-ASCII characters the hints are re-checked on the folded text (fullwidth
+    ``［ａｔ］`` only shows its hint once folded).
+    """
+    view = MappedText.identity(text)
+    if not text.isascii():
+        view = view.apply(_unicode_edits(text))
+        folded = view.text
+        steps = sum(bit for bit, hint in _STEP_HINTS_PY.items() if hint.search(folded))
+    if steps & SPELLED:
+        view = view.apply(_spelled_edits(view.text))
+    if steps & EMAIL:
+        view = view.apply(_email_edits(view.text))
+    if steps & SPACED:
+        view = view.apply(_digit_edits(view.text))
+    return view
+
+
+def rewrite_steps(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Vectorised: per record, the bitmask of rewrite steps it may need (RE2 prefilters)."""
+    out = np.zeros(len(texts), dtype=np.int64)
+    for bit, pattern in STEP_HINTS_RE2.items():
+        mask = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
+        out |= np.asarray(mask.to_numpy(zero_copy_only=False), dtype=np.int64) * bit
+    return out
+
+
+def needs_rewrite(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Vectorised: records whose detection view may differ from the text."""
+    return pa.array(rewrite_steps(texts) != 0)

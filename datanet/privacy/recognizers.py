@@ -1,0 +1,144 @@
+"""Presidio recognizers datanet adds or adjusts: offline e-mail validation, Ethereum
+wallets, and the spec's own regex / deny-list recognizers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, ClassVar
+
+from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+from datanet.schemas.config import check, check_range
+
+__all__ = [
+    "OfflineEmailRecognizer",
+    "EthAddressRecognizer",
+    "Mastercard2SeriesRecognizer",
+    "RecognizerSpec",
+    "custom_recognizer",
+    "offline_tld_extractor",
+]
+
+
+@lru_cache(maxsize=1)
+def offline_tld_extractor() -> Any:
+    """A tldextract extractor on the suffix list bundled with the package: never fetches.
+
+    ``tldextract.extract`` (what Presidio's EmailRecognizer calls) downloads the Public Suffix
+    List on first use; ``suffix_list_urls=()`` + no cache dir keeps it on the snapshot.
+    """
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's EmailRecognizer with the same pattern and check, minus the network."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return offline_tld_extractor()(pattern_text).fqdn != ""
+
+
+class EthAddressRecognizer(PatternRecognizer):
+    """Ethereum (EVM) wallet addresses as ``CRYPTO``; mixed case must pass EIP-55."""
+
+    PATTERNS: ClassVar[list[Pattern]] = [Pattern("Ethereum address", r"\b0x[0-9a-fA-F]{40}\b", 0.5)]
+
+    def __init__(self, supported_language: str = "en"):
+        super().__init__(
+            supported_entity="CRYPTO",
+            patterns=self.PATTERNS,
+            context=["wallet", "address", "eth", "ethereum"],
+            supported_language=supported_language,
+            name="EthAddressRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        body = pattern_text[2:]
+        if body.lower() == body or body.upper() == body:
+            return None  # not checksummed: keep the pattern score
+        from eth_utils import is_checksum_address
+
+        return bool(is_checksum_address(pattern_text))
+
+
+class Mastercard2SeriesRecognizer(PatternRecognizer):
+    """Mastercard's 2-series BINs (2221-2720, issued since 2017) as ``CREDIT_CARD``, Luhn
+    checked; Presidio's card pattern only knows cards starting 1, 3, 4, 5 or 6."""
+
+    PATTERNS: ClassVar[list[Pattern]] = [Pattern(
+        "Mastercard 2-series",
+        r"\b(2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720))[- ]?(\d{4})[- ]?(\d{4})[- ]?(\d{4})\b",
+        0.3,
+    )]
+
+    def __init__(self, supported_language: str = "en"):
+        super().__init__(
+            supported_entity="CREDIT_CARD",
+            patterns=self.PATTERNS,
+            context=["credit", "card", "mastercard", "cc"],
+            supported_language=supported_language,
+            name="Mastercard2SeriesRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        digits = [int(c) for c in pattern_text if c.isdigit()]
+        total = sum(digits[-1::-2]) + sum(sum(divmod(2 * d, 10)) for d in digits[-2::-2])
+        return total % 10 == 0
+
+
+@dataclass(frozen=True)
+class RecognizerSpec:
+    """``[validators.pii.recognizers.<ENTITY>]``: regexes and / or a deny list.
+
+    ``context`` words raise the score only when an NLP model (``ner_model``) provides
+    lemmas; Presidio's context enhancer reads them from the model's tokens.
+    """
+
+    patterns: tuple[str, ...] = ()
+    deny_list: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+    # Presidio's own medium-confidence patterns use 0.5 (e.g. EmailRecognizer, SSN5).
+    score: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_range("score", self.score, 0.0, 1.0)
+        check(bool(self.patterns or self.deny_list), "patterns", list(self.patterns),
+              "a recognizer needs at least one pattern or a deny_list")
+        import regex
+
+        for i, pattern in enumerate(self.patterns):
+            try:
+                regex.compile(pattern)
+            except regex.error as exc:
+                raise_spec(f"patterns[{i}]", pattern, f"must be a valid regular expression ({exc})")
+
+
+def raise_spec(key: str, value: object, allowed: str) -> None:
+    """Raise a SpecError (relative key; the config loader prefixes the table)."""
+    check(False, key, value, allowed)
+
+
+def custom_recognizer(entity: str, spec: RecognizerSpec) -> PatternRecognizer:
+    """A Presidio PatternRecognizer for one ``[validators.pii.recognizers.<ENTITY>]``."""
+    patterns = [Pattern(f"{entity} pattern {i}", p, spec.score)
+                for i, p in enumerate(spec.patterns)]
+    return PatternRecognizer(
+        supported_entity=entity,
+        name=f"spec:{entity}",
+        patterns=patterns or None,
+        deny_list=list(spec.deny_list) or None,
+        deny_list_score=spec.score,
+        context=list(spec.context) or None,
+    )
+
+
+def custom_recognizers(specs: Mapping[str, RecognizerSpec]) -> list[PatternRecognizer]:
+    """All of the spec's recognizers, in name order."""
+    return [custom_recognizer(name, specs[name]) for name in sorted(specs)]
+
+
+__all__ += ["custom_recognizers"]

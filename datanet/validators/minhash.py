@@ -1,0 +1,488 @@
+"""MinHash near-duplicate detection: vectorised signatures, bit-identical to datasketch.
+
+Signatures are computed for a whole Arrow batch at once (shingling with pyarrow.compute,
+hashing and the affine permutations with numpy), and equal what ``datasketch.MinHash``
+(scheme ``affine32``, its default) computes when fed the same shingles with the same
+``num_perm``, ``seed`` and hash function (:func:`hash_function` gives that callable):
+the permutation parameters and the MurmurHash3 pre-mix are datasketch's own.
+
+Hash functions:
+
+* ``tokenhash`` (default, fast): every token (a word: ``sum(byte_i * 0x9E3779B97F4A7C15**i)``
+  mod 2**64 over its UTF-8 bytes; or a character: its code point) is folded FNV-1a style
+  over the shingle's tokens in 64 bits, finalised with MurmurHash3 ``fmix64``, top 32 bits
+  kept. Computed on the Arrow buffers with numpy: no Python object per word or shingle.
+
+Words are maximal runs of ASCII letters / digits and non-ASCII characters (ASCII punctuation
+and whitespace separate them), lowercased first by default; a word shingle's bytes are its
+words joined by single spaces. ``strip_punctuation`` drops Unicode punctuation and symbols
+before character shingling.
+* ``sha1``: datasketch's default ``sha1_hash32`` of the shingle's UTF-8 bytes (one
+  hashlib call per distinct shingle of the batch: slower, but the datasketch default).
+
+LSH parameters (bands ``b`` x rows ``r``) come from ``datasketch.MinHashLSH`` for the
+threshold and ``num_perm`` unless set. The keyed Beam stage lives in
+``datanet.pipelines.near_dedup``; this module is Beam-free.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datanet.schemas.config import check, check_choice, check_range
+from datanet.validators.base import ValidationResult, Validator, make_votes
+
+__all__ = [
+    "MinHashConfig",
+    "MinHasher",
+    "NearDuplicateValidator",
+    "MINHASH_INDEX_SCHEMA",
+    "hash_function",
+    "lsh_params",
+    "shingles",
+    "rank_key",
+]
+
+_U64 = np.uint64
+_FNV_OFFSET = _U64(0xCBF29CE484222325)
+_FNV_PRIME = _U64(0x100000001B3)
+_M32 = _U64(0xFFFFFFFF)
+_BLOCK = 4096  # shingles per permutation block: (num_perm x block) uint32 stays in cache
+
+#: One row per record in ``index/minhash``: the signature (``num_perm`` little-endian uint32)
+#: and the parameters it was made with, so bands are re-derived and mismatches detected.
+MINHASH_INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("contribution_id", pa.string(), nullable=False),
+        pa.field("submitted_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("signature", pa.binary(), nullable=False),
+        pa.field("params", pa.string(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class MinHashConfig:
+    """``[validators.near_duplicate]``: MinHash + LSH near-duplicate settings."""
+
+    #: Estimated Jaccard at or above which two records are near-duplicates. 0.8 is the
+    #: issue's default and the usual choice (datatrove / NeMo Curator fuzzy dedup ~0.8).
+    threshold: float = 0.8
+    #: datasketch's default number of permutations.
+    num_perm: int = 128
+    #: datasketch's default seed.
+    seed: int = 1
+    shingle: Literal["word", "char"] = "word"
+    #: 5-word shingles as datatrove's MinhashConfig (n_grams=5); use ~5 for characters too.
+    shingle_size: int = 5
+    hash: Literal["tokenhash", "sha1"] = "tokenhash"
+    #: Lowercase and drop punctuation before shingling (datatrove's ``simplify_text``).
+    lowercase: bool = True
+    strip_punctuation: bool = True
+    #: LSH bands x rows; 0 = datasketch's optimal choice for ``threshold`` and ``num_perm``
+    #: under the weights below.
+    bands: int = 0
+    rows: int = 0
+    #: datasketch ``MinHashLSH(weights=(fp, fn))``. Candidates are verified by estimated
+    #: Jaccard, so false positives only cost a comparison: weight recall. (0.05, 0.95) gives
+    #: 16 x 8 for 0.8 / 128 (P(candidate | J=0.8) = 0.95; datasketch's (0.5, 0.5) gives
+    #: 9 x 13 and 0.40; datatrove uses 14 x 8 over 112 permutations, 0.92).
+    false_positive_weight: float = 0.05
+    false_negative_weight: float = 0.95
+
+    def __post_init__(self) -> None:
+        check_range("threshold", self.threshold, 0.01, 1.0)
+        check_range("num_perm", self.num_perm, 2, 4096)
+        check_range("seed", self.seed, 0, 2**32 - 1)
+        check_choice("shingle", self.shingle, ("word", "char"))
+        check_range("shingle_size", self.shingle_size, 1, 64)
+        check_choice("hash", self.hash, ("tokenhash", "sha1"))
+        check_range("bands", self.bands, 0, self.num_perm)
+        check_range("rows", self.rows, 0, self.num_perm)
+        check_range("false_positive_weight", self.false_positive_weight, 0.0, 1.0)
+        check_range("false_negative_weight", self.false_negative_weight, 0.0, 1.0)
+        check(abs(self.false_positive_weight + self.false_negative_weight - 1.0) < 1e-9,
+              "false_negative_weight", self.false_negative_weight,
+              "must add up to 1.0 with false_positive_weight")
+        if self.bands or self.rows:
+            check_range("rows", self.bands * self.rows, 1, self.num_perm)
+
+    @property
+    def params(self) -> str:
+        """A string naming every parameter a stored signature depends on."""
+        b, r = lsh_params(self)
+        return (f"affine32/p{self.num_perm}/s{self.seed}/{self.shingle}{self.shingle_size}/"
+                f"{self.hash}/l{int(self.lowercase)}{int(self.strip_punctuation)}/b{b}r{r}")
+
+
+@functools.lru_cache(maxsize=64)
+def _optimal(threshold: float, num_perm: int, weights: tuple[float, float]) -> tuple[int, int]:
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
+    return lsh.b, lsh.r
+
+
+def lsh_params(config: MinHashConfig) -> tuple[int, int]:
+    """(bands, rows): the config's, or datasketch's optimum for its threshold and num_perm."""
+    if config.bands and config.rows:
+        return config.bands, config.rows
+    return _optimal(config.threshold, config.num_perm,
+                    (config.false_positive_weight, config.false_negative_weight))
+
+
+@functools.lru_cache(maxsize=64)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
+    return a.astype(np.uint32), b.astype(np.uint32)
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> _U64(33))
+    h = h * _U64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> _U64(33))
+    h = h * _U64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> _U64(33))
+
+
+def _fold(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray, k: int) -> np.ndarray:
+    """FNV-1a over ``lengths[i]`` (<= k) 64-bit tokens from ``starts[i]``, then fmix64, >> 32."""
+    h = np.full(len(starts), _FNV_OFFSET, dtype=np.uint64)
+    last = len(tokens) - 1
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            tok = tokens[np.minimum(starts + j, last)] if last >= 0 else np.zeros_like(h)
+            step = (h ^ tok) * _FNV_PRIME
+            h = np.where(j < lengths, step, h)
+        return (_fmix64(h) >> _U64(32)).astype(np.uint32)
+
+
+def _fold_fast(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray, k: int) -> np.ndarray:
+    """:func:`_fold` over contiguous slices for full shingles, the gather path for short ones."""
+    full = lengths == k
+    n = len(tokens) - k + 1
+    if n <= 0 or not full.any():
+        return _fold(tokens, starts, lengths, k)
+    h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            h ^= tokens[j:j + n]
+            h *= _FNV_PRIME
+        every = (_fmix64(h) >> _U64(32)).astype(np.uint32)
+    out = np.empty(len(starts), dtype=np.uint32)
+    out[full] = every[starts[full]]
+    if not full.all():
+        out[~full] = _fold(tokens, starts[~full], lengths[~full], k)
+    return out
+
+
+#: Bytes that belong to words: ASCII letters and digits, and every byte of a non-ASCII
+#: character. ASCII punctuation and whitespace separate words.
+_WORD_BYTE = np.zeros(256, dtype=bool)
+for _lo, _hi in ((48, 57), (65, 90), (97, 122), (128, 255)):
+    _WORD_BYTE[_lo:_hi + 1] = True
+_WORD_RE = rb"[0-9A-Za-z\x80-\xff]+"
+_POLY = _U64(0x9E3779B97F4A7C15)
+
+
+def _word_hash(word: bytes) -> int:
+    """Reference of the vectorised word hash: sum(byte_i * POLY**i) mod 2**64."""
+    h, m = 0, 1
+    for byte in word:
+        h = (h + byte * m) & 0xFFFFFFFFFFFFFFFF
+        m = (m * int(_POLY)) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def _word_tokens(pre: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Split UTF-8 texts into words and hash each word, on the raw Arrow buffers."""
+    n = len(pre)
+    if pre.type != pa.string():
+        pre = pre.cast(pa.string())
+    offsets = np.frombuffer(pre.buffers()[1], dtype=np.int32)[pre.offset:pre.offset + n + 1]
+    data_buf = pre.buffers()[2]
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    if data_buf is None or hi == lo:
+        return np.zeros(0, np.uint64), np.zeros(n, np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[lo:hi]
+    rel = (offsets - lo).astype(np.int64)
+    isword = _WORD_BYTE[data]
+    prev = np.empty_like(isword)
+    prev[0] = False
+    prev[1:] = isword[:-1]
+    doc_first = rel[:-1][rel[:-1] < len(data)]
+    prev[doc_first] = False
+    start = isword & ~prev
+    word_starts = np.flatnonzero(start)
+    counts = np.bincount(np.searchsorted(rel, word_starts, side="right") - 1,
+                         minlength=n)[:n].astype(np.int64)
+    idx = np.flatnonzero(isword)
+    wid = np.cumsum(start)[idx] - 1
+    pos = idx - word_starts[wid]
+    powers = np.cumprod(np.full(int(pos.max()) + 1, _POLY, dtype=np.uint64))
+    powers = np.concatenate([[_U64(1)], powers[:-1]])
+    with np.errstate(over="ignore"):
+        vals = data[idx].astype(np.uint64) * powers[pos]
+    first = np.flatnonzero(pos == 0)
+    return np.add.reduceat(vals, first), counts
+
+
+def _preprocess(texts: pa.Array | pa.ChunkedArray, config: MinHashConfig) -> pa.Array:
+    out = texts
+    if config.lowercase:
+        out = pc.utf8_lower(out)
+    if config.strip_punctuation and config.shingle == "char":
+        out = pc.replace_substring_regex(out, r"[\pP\pS]", "")
+    if isinstance(out, pa.ChunkedArray):
+        out = out.combine_chunks()
+    return pc.fill_null(out, "")
+
+
+def _shingle_layout(counts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-shingle (token start, token count) and per-doc shingle counts."""
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    n_sh = np.where(counts >= k, counts - k + 1, np.where(counts > 0, 1, 0)).astype(np.int64)
+    total = int(n_sh.sum())
+    doc = np.repeat(np.arange(len(counts)), n_sh)
+    first = np.concatenate([[0], np.cumsum(n_sh)[:-1]]).astype(np.int64)
+    within = np.arange(total, dtype=np.int64) - np.repeat(first, n_sh)
+    starts = offsets[doc] + within
+    lengths = np.minimum(counts[doc], k)
+    return starts, lengths, n_sh
+
+
+class MinHasher:
+    """Vectorised MinHash of a batch of texts (datasketch ``affine32`` scheme)."""
+
+    def __init__(self, config: MinHashConfig):
+        self.config = config
+        self.a, self.b = _permutations(config.num_perm, config.seed)
+        self.bands, self.rows = lsh_params(config)
+        self.params = config.params
+
+    def _tokens(self, pre: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """64-bit token values (flat) and token counts per document."""
+        if self.config.shingle == "word":
+            return _word_tokens(pre)
+        counts = pc.utf8_length(pre).to_numpy(zero_copy_only=False).astype(np.int64)
+        joined = "".join(pre.to_pylist())
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+        return codes, counts
+
+    def _shingle_hashes(self, pre: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """32-bit hash per shingle (flat, grouped by doc) and shingle counts per doc."""
+        k = self.config.shingle_size
+        if self.config.hash == "tokenhash":
+            tokens, counts = self._tokens(pre)
+            starts, lengths, n_sh = _shingle_layout(counts, k)
+            return _fold_fast(tokens, starts, lengths, k), n_sh
+        per_doc = [shingles_of(t, self.config) for t in pre.to_pylist()]
+        n_sh = np.array([len(s) for s in per_doc], dtype=np.int64)
+        flat = [s for doc in per_doc for s in doc]
+        uniq: dict[bytes, int] = {}
+        codes = np.fromiter((uniq.setdefault(s, len(uniq)) for s in flat), np.int64, len(flat))
+        fn = hash_function(self.config)
+        table = np.fromiter((fn(s) for s in uniq), np.uint32, len(uniq))
+        return table[codes], n_sh
+
+    def signatures(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """``(n, num_perm)`` uint32 signatures; a text without shingles gets all 0xFFFFFFFF."""
+        from datasketch.minhash import _fmix
+
+        pre = _preprocess(texts, self.config)
+        hv, n_sh = self._shingle_hashes(pre)
+        n, p = len(pre), self.config.num_perm
+        sig = np.full((n, p), np.uint32(0xFFFFFFFF), dtype=np.uint32)
+        if len(hv) == 0:
+            return sig
+        hv = _fmix(hv.astype(np.uint32), 32)
+        doc_start = np.concatenate([[0], np.cumsum(n_sh)[:-1]])
+        has = n_sh > 0
+        # segment boundaries: every doc start and every block start
+        bounds = np.union1d(doc_start[has], np.arange(0, len(hv), _BLOCK))
+        seg_doc = np.searchsorted(doc_start[has], bounds, side="right") - 1
+        partial = np.empty((p, len(bounds)), dtype=np.uint32)
+        a, b = self.a[:, None], self.b[:, None]
+        buf = np.empty((p, _BLOCK), dtype=np.uint32)
+        for lo in range(0, len(hv), _BLOCK):
+            hi = min(lo + _BLOCK, len(hv))
+            view = buf[:, : hi - lo]
+            np.multiply(a, hv[None, lo:hi], out=view)
+            np.add(view, b, out=view)
+            s0, s1 = np.searchsorted(bounds, [lo, hi])
+            partial[:, s0:s1] = np.minimum.reduceat(view, bounds[s0:s1] - lo, axis=1)
+        first_seg = np.concatenate([[0], np.flatnonzero(np.diff(seg_doc)) + 1])
+        sig[has] = np.minimum.reduceat(partial, first_seg, axis=1).T
+        return sig
+
+    def band_keys(self, sig: np.ndarray) -> np.ndarray:
+        """``(n, bands)`` object array of bytes keys: band number + the band's raw values."""
+        n = sig.shape[0]
+        big = sig.astype(">u4")
+        keys = np.empty((n, self.bands), dtype=object)
+        for i in range(self.bands):
+            block = big[:, i * self.rows:(i + 1) * self.rows]
+            prefix = i.to_bytes(2, "big")
+            raw = block.tobytes()
+            width = self.rows * 4
+            for j in range(n):
+                keys[j, i] = prefix + raw[j * width:(j + 1) * width]
+        return keys
+
+
+def shingles_of(pre_text: str, config: MinHashConfig) -> list[bytes]:
+    """Shingles of one already-preprocessed text, as UTF-8 bytes (the datasketch input)."""
+    import re
+
+    k = config.shingle_size
+    if config.shingle == "word":
+        units: Sequence[bytes] = re.findall(_WORD_RE, pre_text.encode())
+        sep = b" "
+    else:
+        units = [c.encode() for c in pre_text]
+        sep = b""
+    if not units:
+        return []
+    if len(units) < k:
+        return [sep.join(units)]
+    return [sep.join(units[i:i + k]) for i in range(len(units) - k + 1)]
+
+
+def shingles(text: str, config: MinHashConfig) -> list[bytes]:
+    """Shingles of one normalised text exactly as :class:`MinHasher` sees them (reference)."""
+    return shingles_of(_preprocess(pa.array([text]), config)[0].as_py(), config)
+
+
+def hash_function(config: MinHashConfig) -> Callable[[bytes], int]:
+    """The shingle hash as a datasketch ``hashfunc`` (bytes -> 32-bit int)."""
+    if config.hash == "sha1":
+        from datasketch.hashfunc import sha1_hash32
+
+        return sha1_hash32
+
+    word = config.shingle == "word"
+
+    def tokenhash(data: bytes) -> int:
+        if word:
+            toks = np.array([_word_hash(w) for w in data.split(b" ")], dtype=np.uint64)
+        else:
+            toks = np.array([ord(c) for c in data.decode()], dtype=np.uint64)
+        return int(_fold(toks, np.zeros(1, np.int64), np.array([len(toks)]), len(toks))[0])
+
+    return tokenhash
+
+
+def rank_key(in_history: bool, submitted_at: int, contribution_id: str) -> tuple[int, int, str]:
+    """Resolution order: history first, then earliest submitted_at, then smallest id."""
+    return (0 if in_history else 1, submitted_at, contribution_id)
+
+
+def jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """datasketch's Jaccard estimate: the fraction of equal signature slots."""
+    return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
+
+
+__all__ += ["jaccard", "shingles_of"]
+
+
+def skip_exact_copies(spec: Any) -> bool:
+    """Identical texts are left to ``exact_duplicate`` when it is enabled (one reason each)."""
+    if spec is None:
+        return True
+    from datanet.validators.registry import is_enabled
+
+    return is_enabled(spec, "exact_duplicate")
+
+
+__all__ += ["skip_exact_copies"]
+
+
+class NearDuplicateValidator(Validator):
+    """Keyed validator: MinHash LSH near-duplicates; its Beam stage is ``stage``.
+
+    :meth:`validate` is the in-memory reference over one batch without history (tests and
+    small tools): datasketch's ``MinHashLSH`` over this module's signatures.
+    """
+
+    name: ClassVar[str] = "near_duplicate"
+    config_cls = MinHashConfig
+    reason_codes = ("near_duplicate",)
+    stage = "datanet.pipelines.near_dedup:NearDuplicateStage"
+
+    def __init__(self, config: MinHashConfig, spec: Any = None):
+        self.config = config
+        self.spec = spec
+        self.skip_exact = skip_exact_copies(spec)
+        self._hasher: MinHasher | None = None
+
+    def setup(self) -> None:
+        self._hasher = MinHasher(self.config)
+
+    @property
+    def hasher(self) -> MinHasher:
+        """The per-worker signature computer."""
+        if self._hasher is None:
+            self.setup()
+        assert self._hasher is not None
+        return self._hasher
+
+    def index_rows(self, batch: pa.RecordBatch, sig: np.ndarray) -> pa.Table:
+        """``index/minhash`` rows for every record of ``batch``."""
+        n = batch.num_rows
+        blob = sig.astype("<u4").tobytes()
+        width = sig.shape[1] * 4 if n else 0
+        sigs = pa.array([blob[i * width:(i + 1) * width] for i in range(n)], pa.binary())
+        return pa.Table.from_arrays(
+            [batch.column("contribution_id"), batch.column("submitted_at"),
+             batch.column("content_hash"), sigs,
+             pa.array([self.hasher.params] * n, pa.string())],
+            schema=MINHASH_INDEX_SCHEMA,
+        )
+
+    def validate(self, batch: pa.RecordBatch) -> ValidationResult:
+        from datasketch import LeanMinHash, MinHashLSH
+
+        hasher = self.hasher
+        sig = hasher.signatures(batch.column("text_norm"))
+        ids = batch.column("contribution_id").to_pylist()
+        ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
+        hashes = batch.column("content_hash").to_pylist()
+        order = sorted(range(len(ids)), key=lambda i: rank_key(False, ts[i], ids[i]))
+        lsh = MinHashLSH(threshold=self.config.threshold, num_perm=self.config.num_perm,
+                         params=(hasher.bands, hasher.rows))
+        empty = np.all(sig == np.uint32(0xFFFFFFFF), axis=1)
+        result: dict[int, tuple[str, float]] = {}
+        for i in order:
+            if empty[i]:
+                continue
+            m = LeanMinHash(seed=self.config.seed, hashvalues=sig[i], scheme="affine32")
+            best = None
+            for j in lsh.query(m):
+                if ids[j] == ids[i] or (self.skip_exact and hashes[j] == hashes[i]):
+                    continue
+                jac = jaccard(sig[i], sig[j])
+                if jac >= self.config.threshold:
+                    k = rank_key(False, ts[j], ids[j])
+                    if best is None or k < best[0]:
+                        best = (k, j, jac)
+            if best is not None:
+                result[i] = (ids[best[1]], best[2])
+            lsh.insert(i, m, check_duplication=False)
+        verdicts = ["reject" if i in result else "accept" for i in range(len(ids))]
+        return ValidationResult(make_votes(
+            ids, self.name, verdicts,
+            scores=[result[i][1] if i in result else None for i in range(len(ids))],
+            reasons=["near_duplicate" if i in result else None for i in range(len(ids))],
+            details=[{"matched": result[i][0], "jaccard": round(result[i][1], 4)}
+                     if i in result else None for i in range(len(ids))],
+        ))

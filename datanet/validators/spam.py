@@ -1,0 +1,346 @@
+"""Spam heuristics and flood control.
+
+:class:`SpamValidator` (batch) rejects link farms (``spam_links``), runs of one character
+(``spam_repeated_chars``), repeated tokens (``spam_repeated_tokens``), shouting
+(``spam_all_caps``), gibberish by character entropy and vowel-less words
+(``spam_gibberish``) and blocklisted phrases (``spam_blocklist``; a default list of
+crypto-scam / airdrop / "send ETH" and classic commercial spam patterns ships in
+``data/spam_blocklist.txt``). Rules run on the normalised text, so homoglyph and zero-width
+variants match. There is no published standard for these thresholds; each default is set so
+that normal prose passes with a wide margin (measured values are in the comments).
+
+:class:`FloodValidator` (keyed; Beam stage ``datanet.pipelines.flood:FloodStage``) caps the
+records one contributor may submit per batch and rejects every record of a contributor who
+posts more than ``max_records_per_hour`` in a rolling hour or a cluster of near-duplicates
+(``contributor_flood``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datanet.schemas.config import check, check_range
+from datanet.validators.base import RuleValidator, ValidationResult, Validator, first_reason
+from datanet.validators.textstats import TextStats, max_per_doc
+
+__all__ = [
+    "SpamConfig",
+    "SpamValidator",
+    "FloodConfig",
+    "FloodValidator",
+    "default_blocklist",
+    "char_entropy",
+    "max_char_run",
+    "ascii_case_counts",
+    "flood_reject",
+    "minhash_config",
+]
+
+SPAM_REASONS = ("spam_blocklist", "spam_links", "spam_repeated_chars", "spam_repeated_tokens",
+                "spam_all_caps", "spam_gibberish")
+_LINK_RE = (r"(?i)(?:https?://|\bwww\.)\S+|\b[a-z0-9-]{2,}\.(?:com|net|org|io|xyz|ru|cn|info|biz|top|"
+            r"click|link|ly|me|co|tk|gg|app|shop|site|online)\b")
+
+
+@functools.lru_cache(maxsize=1)
+def default_blocklist() -> tuple[str, ...]:
+    """The shipped blocklist patterns (comments and blank lines dropped)."""
+    text = resources.files("datanet.validators").joinpath("data/spam_blocklist.txt").read_text(
+        encoding="utf-8")
+    return tuple(line.strip() for line in text.splitlines()
+                 if line.strip() and not line.lstrip().startswith("#"))
+
+
+@dataclass(frozen=True)
+class SpamConfig:
+    """``[validators.spam]``."""
+
+    #: Regex patterns (RE2, case-insensitive); empty = the shipped default list.
+    blocklist: tuple[str, ...] = ()
+    #: Patterns added to the blocklist in use.
+    extra_blocklist: tuple[str, ...] = ()
+    #: A Q&A answer may cite a source or two; more than 3 links is a link farm.
+    max_links: int = 3
+    #: Links per word: 0.1 = one link every ten words.
+    max_link_ratio: float = 0.1
+    #: Longest run of one character ("!!!!!!!!!!", "aaaaaaaaaa"); prose stays under 4.
+    max_char_run: int = 10
+    #: The same word this many times in a row ("buy buy buy buy").
+    max_token_run: int = 4
+    #: Share of the words taken by the most frequent non-stop word (prose: < 0.1).
+    max_top_word_ratio: float = 0.3
+    #: Uppercase / all ASCII letters, checked from min_letters letters on (prose: ~0.03).
+    max_caps_ratio: float = 0.5
+    min_letters: int = 20
+    #: Shannon entropy of the characters in bits, checked from min_entropy_chars on. English
+    #: prose measures 4.0-4.5; one repeated syllable is below 3, random base64 above 5.5.
+    min_entropy: float = 3.0
+    max_entropy: float = 5.5
+    min_entropy_chars: int = 40
+    #: Share of alphabetic words (>= 4 letters) without a vowel (a e i o u y); prose ~0.
+    max_vowelless_ratio: float = 0.25
+    disable: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        import re
+
+        for i, pattern in enumerate((*self.blocklist, *self.extra_blocklist)):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                check(False, f"blocklist[{i}]", pattern, f"must be a valid regex ({exc})")
+        check_range("max_links", self.max_links, 0)
+        check_range("max_link_ratio", self.max_link_ratio, 0.0, 1.0)
+        check_range("max_char_run", self.max_char_run, 2)
+        check_range("max_token_run", self.max_token_run, 2)
+        check_range("max_top_word_ratio", self.max_top_word_ratio, 0.0, 1.0)
+        check_range("max_caps_ratio", self.max_caps_ratio, 0.0, 1.0)
+        check_range("min_letters", self.min_letters, 0)
+        check_range("min_entropy", self.min_entropy, 0.0, 8.0)
+        check_range("max_entropy", self.max_entropy, self.min_entropy, 8.0)
+        check_range("min_entropy_chars", self.min_entropy_chars, 0)
+        check_range("max_vowelless_ratio", self.max_vowelless_ratio, 0.0, 1.0)
+        for i, reason in enumerate(self.disable):
+            check(reason in SPAM_REASONS, f"disable[{i}]", reason,
+                  f"must be one of {', '.join(SPAM_REASONS)}")
+
+
+def _utf8(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, offsets relative to the first byte) of a string array."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1]
+    buf = arr.buffers()[2]
+    lo = int(offsets[0])
+    data = (np.frombuffer(buf, dtype=np.uint8)[lo:int(offsets[-1])] if buf is not None
+            else np.zeros(0, np.uint8))
+    return data, (offsets - lo).astype(np.int64)
+
+
+def char_entropy(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Shannon entropy (bits) of each text's UTF-8 byte distribution."""
+    data, offsets = _utf8(texts)
+    n = len(offsets) - 1
+    doc = np.repeat(np.arange(n), np.diff(offsets))
+    counts = np.bincount(doc * 256 + data, minlength=n * 256).reshape(n, 256).astype(float)
+    total = counts.sum(axis=1, keepdims=True)
+    p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.nansum(np.where(p > 0, p * np.log2(p), 0.0), axis=1)
+
+
+_UPPER = np.zeros(256, dtype=bool)
+_UPPER[65:91] = True
+_LETTER = _UPPER.copy()
+_LETTER[97:123] = True
+
+
+def ascii_case_counts(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Per text: (ASCII uppercase letters, ASCII letters), counted on the UTF-8 bytes."""
+    data, offsets = _utf8(texts)
+    n = len(offsets) - 1
+    doc = np.repeat(np.arange(n), np.diff(offsets))
+    return (np.bincount(doc[_UPPER[data]], minlength=n)[:n],
+            np.bincount(doc[_LETTER[data]], minlength=n)[:n])
+
+
+def max_char_run(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Longest run of one repeated byte in each text (ASCII characters in practice)."""
+    data, offsets = _utf8(texts)
+    n = len(offsets) - 1
+    out = np.zeros(n, dtype=np.int64)
+    if len(data) == 0:
+        return out
+    brk = np.ones(len(data), dtype=bool)
+    brk[1:] = data[1:] != data[:-1]
+    starts_doc = offsets[:-1][offsets[:-1] < len(data)]
+    brk[starts_doc] = True
+    run_starts = np.flatnonzero(brk)
+    lengths = np.diff(np.append(run_starts, len(data)))
+    doc = np.searchsorted(offsets, run_starts, side="right") - 1
+    return max_per_doc(doc, lengths, n).astype(np.int64)
+
+
+class SpamValidator(RuleValidator):
+    """Heuristic spam filter over the normalised text."""
+
+    name: ClassVar[str] = "spam"
+    config_cls = SpamConfig
+    reason_codes = SPAM_REASONS
+
+    def __init__(self, config: SpamConfig, spec: Any = None):
+        self.config = config
+        patterns = (*(config.blocklist or default_blocklist()), *config.extra_blocklist)
+        # matched against lowercased text, so no (slower) case-insensitive RE2 flag
+        self.blocklist_re = "|".join(f"(?:{p})" for p in patterns)
+
+    def reasons(self, batch: pa.RecordBatch) -> pa.Array:
+        c = self.config
+        s = TextStats(batch)
+        lower = pc.utf8_lower(s.norm)
+        links = pc.count_substring_regex(s.norm, _LINK_RE).to_numpy(zero_copy_only=False)
+        bare = s.bare_words
+        ids = np.asarray(pc.dictionary_encode(bare).indices.to_numpy(zero_copy_only=False),
+                         dtype=np.int64)
+        # consecutive equal words (ignoring the boundary between records)
+        same = np.zeros(len(ids), dtype=bool)
+        same[1:] = (ids[1:] == ids[:-1]) & (s.word_doc[1:] == s.word_doc[:-1])
+        run_id = np.cumsum(~same)
+        run_len = np.bincount(run_id)[run_id] if len(ids) else np.zeros(0, np.int64)
+        token_run = max_per_doc(s.word_doc, run_len, s.n)
+        from datanet.validators.quality import STOP_WORDS
+
+        content = ~pc.is_in(bare, value_set=pa.array(STOP_WORDS)).to_numpy(
+            zero_copy_only=False) & (pc.utf8_length(bare).to_numpy(zero_copy_only=False) > 0)
+        top = np.zeros(s.n)
+        if content.any():
+            key = s.word_doc[content].astype(np.int64) * (int(ids.max()) + 1) + ids[content]
+            uniq, counts = np.unique(key, return_counts=True)
+            top = max_per_doc(uniq // (int(ids.max()) + 1), counts, s.n)
+        upper, letters = ascii_case_counts(s.norm)
+        entropy = char_entropy(s.norm)
+        alpha4 = pc.match_substring_regex(bare, r"^[a-z]{4,}$").to_numpy(zero_copy_only=False)
+        vowelless = alpha4 & ~pc.match_substring_regex(bare, "[aeiouy]").to_numpy(
+            zero_copy_only=False)
+        vowelless_ratio = np.divide(s.per_doc(s.word_doc[vowelless]),
+                                    s.per_doc(s.word_doc[alpha4]),
+                                    out=np.zeros(s.n), where=s.per_doc(s.word_doc[alpha4]) > 0)
+        n_words = np.maximum(s.n_words, 1)
+        checked = s.chars >= c.min_entropy_chars
+        rules = [
+            ("spam_blocklist", pc.match_substring_regex(lower, self.blocklist_re)),
+            ("spam_links", (links > c.max_links) | (links / n_words > c.max_link_ratio)),
+            ("spam_repeated_chars", max_char_run(s.norm) >= c.max_char_run),
+            ("spam_repeated_tokens", (token_run >= c.max_token_run)
+             | ((s.n_words >= 10) & (top / n_words > c.max_top_word_ratio))),
+            ("spam_all_caps", (letters >= c.min_letters)
+             & (upper > c.max_caps_ratio * np.maximum(letters, 1))),
+            ("spam_gibberish", (checked & ((entropy < c.min_entropy) | (entropy > c.max_entropy)))
+             | (vowelless_ratio > c.max_vowelless_ratio)),
+        ]
+        off = set(c.disable)
+        return first_reason([(r, m) for r, m in rules if r not in off], s.n)
+
+
+# ---------------------------------------------------------------------------- flood control
+
+
+@dataclass(frozen=True)
+class FloodConfig:
+    """``[validators.flood]``: per-contributor caps within one batch."""
+
+    #: Records one contributor may submit per batch; later ones (by submitted_at, id) are
+    #: rejected. Generous: it stops a script dumping a file, not a prolific contributor.
+    max_records_per_contributor: int = 1000
+    #: Records one contributor may submit within any rolling hour; above it the contributor
+    #: is flooding and every record of theirs in the batch is rejected. A person writing
+    #: real answers does not post 20 in an hour; a script does.
+    max_records_per_hour: int = 20
+    #: A contributor with this many records that near-duplicate another of their own
+    #: records in the batch (MinHash settings of ``near_duplicate``) is flooding: every
+    #: record of theirs in the batch is rejected. 0 disables this check.
+    max_near_duplicates: int = 5
+
+    def __post_init__(self) -> None:
+        check_range("max_records_per_contributor", self.max_records_per_contributor, 1)
+        check_range("max_records_per_hour", self.max_records_per_hour, 1)
+        check_range("max_near_duplicates", self.max_near_duplicates, 0)
+
+
+def flood_reject(ranked_ids: list[str], sig: np.ndarray, config: FloodConfig,
+                 minhash: Any, submitted_at: list[int] | None = None,
+                 ) -> dict[str, dict[str, Any]]:
+    """Flood decisions for one contributor's records (ranked earliest first).
+
+    ``submitted_at`` (µs, same order) enables the hourly rate check. Returns
+    ``contribution_id -> details`` of the records to reject.
+    """
+    from datasketch import LeanMinHash, MinHashLSH
+
+    from datanet.validators.minhash import jaccard, lsh_params
+
+    out: dict[str, dict[str, Any]] = {}
+    n = len(ranked_ids)
+    if submitted_at is not None and n > config.max_records_per_hour:
+        ts = np.sort(np.asarray(submitted_at, dtype=np.int64))
+        in_hour = np.arange(n) - np.searchsorted(ts, ts - 3_600_000_000, side="left") + 1
+        peak = int(in_hour.max())
+        if peak > config.max_records_per_hour:
+            details = {"kind": "rate", "count": peak, "limit": config.max_records_per_hour}
+            return {cid: details for cid in ranked_ids}
+    if config.max_near_duplicates and n > config.max_near_duplicates:
+        lsh = MinHashLSH(threshold=minhash.threshold, num_perm=minhash.num_perm,
+                         params=lsh_params(minhash))
+        near = 0
+        empty = np.all(sig == np.uint32(0xFFFFFFFF), axis=1)
+        for i in range(n):
+            if empty[i]:
+                continue
+            m = LeanMinHash(seed=minhash.seed, hashvalues=sig[i], scheme="affine32")
+            if any(jaccard(sig[i], sig[j]) >= minhash.threshold for j in lsh.query(m)):
+                near += 1
+            lsh.insert(i, m, check_duplication=False)
+        if near >= config.max_near_duplicates:
+            details = {"kind": "near_duplicates", "count": near,
+                       "limit": config.max_near_duplicates}
+            return {cid: details for cid in ranked_ids}
+    cap = config.max_records_per_contributor
+    for cid in ranked_ids[cap:]:
+        out[cid] = {"kind": "records", "count": n, "limit": cap}
+    return out
+
+
+class FloodValidator(Validator):
+    """Keyed validator: flood control per contributor; its Beam stage is ``stage``.
+
+    :meth:`validate` is the in-memory reference over one batch.
+    """
+
+    name: ClassVar[str] = "flood"
+    config_cls = FloodConfig
+    reason_codes = ("contributor_flood",)
+    stage = "datanet.pipelines.flood:FloodStage"
+
+    def __init__(self, config: FloodConfig, spec: Any = None):
+        self.config = config
+        self.spec = spec
+        self.minhash = minhash_config(spec)
+
+    def validate(self, batch: pa.RecordBatch) -> ValidationResult:
+        from datanet.validators.base import make_votes
+        from datanet.validators.minhash import MinHasher, rank_key
+
+        sig = MinHasher(self.minhash).signatures(batch.column("text_norm"))
+        ids = batch.column("contribution_id").to_pylist()
+        who = batch.column("contributor").to_pylist()
+        ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
+        rejected: dict[str, dict[str, Any]] = {}
+        for contributor in sorted(set(who)):
+            rows = sorted((i for i in range(len(ids)) if who[i] == contributor),
+                          key=lambda i: rank_key(False, ts[i], ids[i]))
+            rejected.update(flood_reject([ids[i] for i in rows], sig[rows], self.config,
+                                         self.minhash, [ts[i] for i in rows]))
+        return ValidationResult(make_votes(
+            ids, self.name, ["reject" if c in rejected else "accept" for c in ids],
+            reasons=["contributor_flood" if c in rejected else None for c in ids],
+            details=[rejected.get(c) for c in ids],
+        ))
+
+
+def minhash_config(spec: Any) -> Any:
+    """The near-duplicate MinHash settings of the spec (defaults without a spec)."""
+    from datanet.validators.minhash import MinHashConfig
+
+    if spec is None:
+        return MinHashConfig()
+    from datanet.validators.registry import validator_config
+
+    return validator_config(spec, "near_duplicate")

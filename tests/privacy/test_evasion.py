@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from datanet.privacy.evasion import detection_view, needs_rewrite
+
+
+@pytest.mark.parametrize(
+    ("text", "view"),
+    [
+        ("mail john at example dot com now", "mail john@example.com now"),
+        ("mail john [at] example [dot] co [dot] uk", "mail john@example.co.uk"),
+        ("mail John (AT) Example (DOT) org", "mail John@Example.org"),
+        ("mail john @ example . com", "mail john@example.com"),
+        ("call ４１５-５５５-０１９９", "call 415-555-0199"),
+        ("card 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", "card 4111111111111111"),
+        ("ssn 1 2 3 - 4 5 - 6 7 8 9", "ssn 123-45-6789"),
+        ("j\u200bohn@exa\u200dmple.com", "john@example.com"),
+        ("jоhn@exаmple.com", "john@example.com"),  # Cyrillic о and а
+        ("ip ١٩٢.١٦٨.١.٢٠", "ip 192.168.1.20"),  # Arabic-Indic digits
+        ("call five zero three five five five zero one five three", "call 5035550153"),
+        ("ring Four-One-Five, five five five, oh one five nine", "ring 4155550159"),
+    ],
+)
+def test_obfuscations_are_decoded(text: str, view: str):
+    assert detection_view(text).text == view
+    assert needs_rewrite(pa.array([text])).to_pylist() == [True]
+
+
+def test_plain_prose_is_left_alone():
+    for text in ("we met at the cafe. It was fine", "look at example.com today",
+                 "crowding the pan at once. Next time", "ask at home. com is fine",
+                 "chapter 1 2 and 3"):
+        assert detection_view(text).text == text
+
+
+def test_plain_ascii_needs_no_rewrite():
+    assert needs_rewrite(pa.array(["just words and 2024", None])).to_pylist() == [False, False]
+
+
+def test_view_offsets_map_to_original():
+    text = "write to ｊｏｈｎ [at] exаmple [dot] com please"
+    view = detection_view(text)
+    start = view.text.index("john@example.com")
+    s, e = view.span(start, start + len("john@example.com"))
+    assert text[s:e] == "ｊｏｈｎ [at] exаmple [dot] com"

@@ -1,0 +1,137 @@
+"""Quality rules: per rule, a record that trips exactly that reason; good records pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from datanet.errors import SpecError
+from datanet.validators.registry import validator_class, validator_config
+from tests.validators.records import batch, spec
+from tests.validators.texts import GOOD
+
+BASE = GOOD[0]
+LONG = ("Season the pan well and heat it slowly so the surface browns evenly without any "
+        "scorching at the edges of the metal")  # 20 words, one line, no terminal punctuation
+#: passes every rule even at the tight test settings (no repeated n-gram at all)
+OK = ("Rest the steak for five minutes before slicing it, so the juices settle back into "
+      "the meat evenly and do not run out.")
+WORD = "Caramelised-onion-and-roasted-garlic-butter-" * 2  # one long token
+
+CASES = [
+    ("gopher_quality", "gopher_min_words",
+     "Rest the steak first.", {}),
+    ("gopher_quality", "gopher_max_words", BASE, {"max_words": 40}),
+    ("gopher_quality", "gopher_mean_word_length",
+     "If it is hot, do as I do: go to the pan, put an egg in it, and let it be. So it is, "
+     "and so we go on to eat it at once.", {}),
+    ("gopher_quality", "gopher_symbol_ratio",
+     BASE + " #steak #grill #dinner #beef #meat #bbq #food #cooking", {}),
+    ("gopher_quality", "gopher_bullet_lines",
+     "Shopping list for the roast dinner with the family:\n"
+     + "\n".join(f"- {x} for the roast and the gravy." for x in
+                 ("Potatoes", "Carrots", "Onions", "Garlic", "Rosemary", "Butter", "Flour",
+                  "Stock", "Wine", "Salt")), {}),
+    ("gopher_quality", "gopher_ellipsis_lines",
+     "I kept stirring the sauce over a low flame and it still would not thicken...\n"
+     "Then I added a spoon of flour mixed with a little of the cold water...\n"
+     "In the end it was a good sauce, thick and glossy, and the whole family liked it "
+     "with the roast chicken and the potatoes.", {}),
+    ("gopher_quality", "gopher_alpha_words",
+     "Combine 250 grams flour with 200 grams sugar, 150 grams butter and 100 grams "
+     "chocolate, then bake 180 degrees for 25 minutes, 190 degrees for 10 minutes, 170 "
+     "degrees for 5 minutes with the fan.", {}),
+    ("gopher_quality", "gopher_stop_words",
+     "Sear steaks quickly over high heat, flip once, then rest them briefly under foil; "
+     "slice across grain, season generously, serve warm alongside roasted potatoes plus "
+     "crisp green salad.", {}),
+    ("gopher_repetition", "gopher_dup_line_frac",
+     "Yes.\nYes.\nYes.\n" + BASE, {}),
+    ("gopher_repetition", "gopher_dup_para_frac",
+     "Yes.\nNo.\n\nYes.\nNo.\n\n" + (GOOD[1] + " " + BASE).replace(". ", ".\n"), {}),
+    ("gopher_repetition", "gopher_dup_line_char_frac",
+     f"{WORD}\n{WORD}\n{OK}", {"max_dup_line_frac": 1.0}),
+    ("gopher_repetition", "gopher_dup_para_char_frac",
+     f"{WORD}\n\n{WORD}\n\n{OK}", {"max_dup_line_frac": 1.0, "max_dup_line_char_frac": 1.0,
+                                      "max_dup_para_frac": 1.0}),
+    ("gopher_repetition", "gopher_top_2_gram",
+     "The olive oil: buy olive oil, cook using olive oil, dress salads in olive oil, fry "
+     "eggs inside olive oil and store olive oil in the dark.", {"min_words_for_ngrams": 0}),
+    ("gopher_repetition", "gopher_top_3_gram",
+     BASE + " Rest it for a while.", {"max_top_ngram_char_frac": [1.0, 0.0, 1.0],
+                                        "min_words_for_ngrams": 0}),
+    ("gopher_repetition", "gopher_top_4_gram",
+     BASE + " Rest it for about an hour.", {"max_top_ngram_char_frac": [1.0, 1.0, 0.0],
+                                              "min_words_for_ngrams": 0}),
+    ("gopher_repetition", "gopher_dup_5_gram",
+     BASE + " Rest it for about five hours.", {"max_dup_ngram_char_frac": [0.0, 1, 1, 1, 1, 1],
+                                                 "min_words_for_ngrams": 0}),
+    ("gopher_repetition", "gopher_dup_10_gram",
+     BASE + " " + " ".join(BASE.split()[:14]) + " and so on.",
+     {"max_dup_ngram_char_frac": [1, 1, 1, 1, 1, 0.1], "min_words_for_ngrams": 0}),
+    ("c4_quality", "c4_lorem_ipsum", BASE + " Lorem ipsum dolor sit amet.", {}),
+    ("c4_quality", "c4_curly_bracket", BASE + " Use {salt} to taste.", {}),
+    ("c4_quality", "c4_javascript", BASE + " Please enable JavaScript.", {"disable": []}),
+    ("c4_quality", "c4_policy", BASE + " Read our privacy policy.", {"disable": []}),
+    ("c4_quality", "c4_word_length", BASE + " " + "a" * 1001 + ".", {}),
+    ("c4_quality", "c4_min_sentences", LONG, {}),
+    ("fineweb_quality", "fineweb_line_punct_ratio", LONG, {}),
+    ("fineweb_quality", "fineweb_short_line_ratio",
+     "Ingredients.\nTwo eggs.\nSome milk.\n" + BASE, {}),
+    ("fineweb_quality", "fineweb_char_dup_ratio",
+     "Serves four.\nServes four.\n" + BASE, {"max_short_line_ratio": 1.0}),
+    ("fineweb_quality", "fineweb_list_ratio",
+     "\n".join(f"Add {x}." for x in ("salt", "oil", "rice", "beans", "fish", "garlic",
+                                       "onion", "pepper", "lemon", "thyme")),
+     {"max_short_line_ratio": 1.0}),
+]
+
+
+def _validator(name, table=None):
+    s = spec({name: table or {}})
+    return validator_class(name)(validator_config(s, name), s)
+
+
+@pytest.mark.parametrize(("name", "reason", "text", "table"), CASES,
+                         ids=[c[1] for c in CASES])
+def test_rule_trips_exactly_its_reason(name, reason, text, table):
+    votes = _validator(name, table).validate(batch([text, OK])).votes.to_pylist()
+    assert [(v["verdict"], v["reason"]) for v in votes] == [("reject", reason),
+                                                            ("accept", None)]
+    disabled = {**table, "disable": [*table.get("disable", ()), reason]}
+    votes = _validator(name, disabled).validate(batch([text])).votes.to_pylist()
+    assert votes[0]["verdict"] == "accept", votes[0]
+
+
+@pytest.mark.parametrize("name", ["gopher_quality", "gopher_repetition", "c4_quality",
+                                  "fineweb_quality"])
+def test_realistic_qa_paragraphs_pass_defaults(name):
+    votes = _validator(name).validate(batch(GOOD)).votes
+    assert votes.column("verdict").to_pylist() == ["accept"] * len(GOOD)
+
+
+def test_every_reason_code_has_a_case():
+    for name in ("gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality"):
+        codes = set(validator_class(name).reason_codes)
+        covered = {c[1] for c in CASES if c[0] == name}
+        missing = codes - covered - {"gopher_dup_6_gram",
+                                     "gopher_dup_7_gram", "gopher_dup_8_gram",
+                                     "gopher_dup_9_gram"}
+        assert not missing, missing
+
+
+def test_ngram_rules_apply_from_50_words():
+    short = ("Start with half the amount and add more after tasting. I already tried to start "
+             "with half the amount and add more after tasting, but no luck so far.")
+    assert len(short.split()) < 50
+    votes = _validator("gopher_repetition").validate(batch([short])).votes
+    assert votes.column("verdict").to_pylist() == ["accept"]
+    strict = _validator("gopher_repetition", {"min_words_for_ngrams": 10})
+    assert strict.validate(batch([short])).votes.column("reason").to_pylist() == [
+        "gopher_top_3_gram"]
+
+
+def test_bad_config_names_key_and_allowed_values():
+    with pytest.raises(SpecError, match=r"validators.c4_quality.disable\[0\]='nope' must be"):
+        spec({"c4_quality": {"disable": ["nope"]}})
+    with pytest.raises(SpecError, match=r"gopher_quality\.min_alpha_words_ratio=2\.0 must be"):
+        spec({"gopher_quality": {"min_alpha_words_ratio": 2.0}})

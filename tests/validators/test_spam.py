@@ -1,0 +1,169 @@
+"""Spam heuristics (one case per reason) and flood control (reference and Beam stage)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from datanet.errors import SpecError
+from datanet.pipelines.flood import FloodStage
+from datanet.pipelines.stages import History
+from datanet.validators.registry import validator_class, validator_config
+from datanet.validators.spam import (
+    FloodConfig,
+    FloodValidator,
+    SpamConfig,
+    SpamValidator,
+    char_entropy,
+    default_blocklist,
+    max_char_run,
+)
+from tests.validators.records import ALICE, BOB, batch, spec
+from tests.validators.texts import GOOD
+
+BASE = GOOD[2]
+
+CASES = [
+    ("spam_blocklist", BASE + " Claim your free ETH airdrop: send 0.1 ETH to get double back."),
+    ("spam_blocklist", BASE + " Ｃｌａｉｍ your ai\u200brdrop today."),  # fullwidth + zero-width
+    ("spam_blocklist", BASE + " DM me on Telegram for the recipe."),
+    ("spam_links", BASE + " See knives.com, pans.net, https://deals.org/x and www.promo.io."),
+    ("spam_repeated_chars", BASE + " So good!!!!!!!!!!!!"),
+    ("spam_repeated_tokens", BASE + " Yummy yummy yummy yummy."),
+    ("spam_repeated_tokens", "Cheap pans cheap knives: pans, pans, pans for pans lovers, the "
+                             "pans shop has pans and pans and pans."),
+    ("spam_all_caps", BASE.upper()),
+    ("spam_gibberish", "asdkj qwpoe zmxnc qwe asd zxc poi lkj mnb vcx qaz wsx edc rfv tgb yhn "
+                       "ujm ikl olp bnm"),
+    ("spam_gibberish", " ".join("ab" * i for i in range(1, 12))),
+    ("spam_gibberish", base64.b64encode(b"".join(hashlib.sha256(bytes([i])).digest()
+                                                 for i in range(5))).decode()),
+]
+
+
+@pytest.mark.parametrize(("reason", "text"), CASES, ids=[f"{c[0]}-{i}" for i, c in
+                                                        enumerate(CASES)])
+def test_rule_trips_exactly_its_reason(reason, text):
+    votes = SpamValidator(SpamConfig()).validate(batch([text, GOOD[0]])).votes.to_pylist()
+    assert [(v["verdict"], v["reason"]) for v in votes] == [("reject", reason),
+                                                            ("accept", None)]
+    solo = SpamValidator(SpamConfig(disable=(reason,))).validate(batch([text])).votes
+    assert solo.column("verdict").to_pylist() == ["accept"]
+
+
+def test_realistic_paragraphs_pass():
+    votes = SpamValidator(SpamConfig()).validate(batch(GOOD)).votes
+    assert votes.column("verdict").to_pylist() == ["accept"] * len(GOOD)
+
+
+def test_blocklist_configurable():
+    text = BASE + " Try our sous vide club."
+    assert SpamValidator(SpamConfig()).validate(batch([text])).votes.column(
+        "verdict").to_pylist() == ["accept"]
+    cfg = SpamConfig(extra_blocklist=(r"\bsous vide club\b",))
+    assert SpamValidator(cfg).validate(batch([text])).votes.column("reason").to_pylist() == [
+        "spam_blocklist"]
+    only = SpamConfig(blocklist=(r"\bfoil\b",))
+    assert SpamValidator(only).validate(batch([GOOD[0], CASES[0][1]])).votes.column(
+        "reason").to_pylist() == ["spam_blocklist", None]
+    assert len(default_blocklist()) >= 20
+
+
+def test_helpers_exact_values():
+    import pyarrow as pa
+
+    assert max_char_run(pa.array(["abbbc", "", "zz!!!!!"])).tolist() == [3, 0, 5]
+    assert char_entropy(pa.array(["aaaa", "abab", ""])).tolist() == [0.0, 1.0, 0.0]
+
+
+def test_bad_config():
+    with pytest.raises(SpecError, match=r"validators\.spam\.max_caps_ratio=2\.0 must be"):
+        spec({"spam": {"max_caps_ratio": 2}})
+    with pytest.raises(SpecError, match=r"validators\.spam\.blocklist\[0\]='\(' must be a valid"):
+        spec({"spam": {"blocklist": ["("]}})
+
+
+# ------------------------------------------------------------------------------- flood
+
+def _variants(n):
+    """``n`` near-duplicate rewrites of one paragraph (one word differs each)."""
+    words = GOOD[1].split()
+    return [" ".join([*words[:-4], f"variant{i}", *words[-3:]]) for i in range(n)]
+
+
+def test_flood_reference_record_cap_and_near_duplicate_cluster():
+    texts = [*_variants(6), *GOOD[:3], *GOOD[3:6]]
+    who = [BOB] * 6 + [ALICE] * 3 + ["0x" + "c3" * 20] * 3
+    b = batch(texts, contributors=who)
+    v = FloodValidator(FloodConfig(max_records_per_contributor=2), spec())
+    votes = v.validate(b).votes.to_pylist()
+    assert [x["verdict"] for x in votes] == ["reject"] * 6 + ["accept", "accept", "reject",
+                                                              "accept", "accept", "reject"]
+    assert json.loads(votes[0]["details"]) == {"kind": "near_duplicates", "count": 5,
+                                               "limit": 5}
+    assert {x["reason"] for x in votes if x["verdict"] == "reject"} == {"contributor_flood"}
+    assert json.loads(votes[8]["details"]) == {"kind": "records", "count": 3, "limit": 2}
+
+
+def test_flood_near_duplicate_threshold_exact():
+    six = batch(_variants(6), contributors=[BOB] * 6)
+    five = batch(_variants(5), contributors=[BOB] * 5)
+    v = FloodValidator(FloodConfig(), spec())
+    assert v.validate(six).votes.column("verdict").to_pylist() == ["reject"] * 6
+    assert json.loads(v.validate(six).votes.column("details")[0].as_py()) == {
+        "kind": "near_duplicates", "count": 5, "limit": 5}
+    assert v.validate(five).votes.column("verdict").to_pylist() == ["accept"] * 5
+
+
+_SINK: dict[str, list] = {}
+
+
+def _sink(element, token):
+    _SINK.setdefault(token, []).append(element)
+
+
+def test_flood_stage_groups_contributor_across_chunks():
+    v = _variants(6)
+    c1 = batch([v[0], v[1], v[2], GOOD[0]], contributors=[BOB, BOB, BOB, ALICE])
+    c2 = batch([v[3], v[4], v[5], GOOD[1]], contributors=[BOB, BOB, BOB, ALICE],
+               start_us=1_800_000_000_000_000)
+    token = "flood"
+    with TestPipeline(runner="DirectRunner") as p:
+        out = p | beam.Create([("c1", c1), ("c2", c2)]) | FloodStage(spec(), History())
+        _ = out | beam.Map(_sink, token)
+        assert_that(out | beam.Keys(), equal_to(["c1", "c2"]))
+    got = {k: so.votes.to_pylist() for k, so in _SINK.pop(token)}
+    for key in ("c1", "c2"):
+        assert [x["verdict"] for x in got[key]] == ["reject"] * 3 + ["accept"]
+        assert [x["validator"] for x in got[key]] == ["flood"] * 4
+        assert got[key][0]["reason"] == "contributor_flood"
+
+
+def test_registered():
+    s = spec()
+    assert validator_class("spam") is SpamValidator
+    assert validator_class("flood").stage == "datanet.pipelines.flood:FloodStage"
+    assert validator_config(s, "flood") == FloodConfig()
+
+
+def test_flood_hourly_rate():
+    texts = [f"{GOOD[i % len(GOOD)]} Note {i}." for i in range(21)]
+    v = FloodValidator(FloodConfig(max_near_duplicates=0), spec())
+    votes = v.validate(batch(texts, contributors=[BOB] * 21)).votes.to_pylist()
+    assert {x["verdict"] for x in votes} == {"reject"}
+    assert json.loads(votes[0]["details"]) == {"kind": "rate", "count": 21, "limit": 20}
+    assert v.validate(batch(texts[:20], contributors=[BOB] * 20)).votes.column(
+        "verdict").to_pylist() == ["accept"] * 20
+    # the same 21 records spread over 21 hours are not a flood
+    spread = batch(texts, contributors=[BOB] * 21)
+    hours = [1_700_000_000_000_000 + i * 3_600_000_001 for i in range(21)]
+    import pyarrow as pa
+
+    spread = spread.set_column(3, "submitted_at", pa.array(hours, pa.timestamp("us", tz="UTC")))
+    assert v.validate(spread).votes.column("verdict").to_pylist() == ["accept"] * 21
