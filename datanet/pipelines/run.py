@@ -37,6 +37,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from datanet.errors import DatanetError, IntakeError
 from datanet.pipelines.intake import iter_file_chunks
+from datanet.pipelines.io import select_tag
 from datanet.pipelines.stages import History, StageOutput, merge_stage_outputs
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry, Manifest
@@ -97,12 +98,6 @@ class _ParseFile(beam.DoFn):
                     self.dead.inc(dead.num_rows)
                     yield "deadletter", dead
                     self.records.inc(dead.num_rows)
-
-
-def _select(item: tuple[str, Any], tag: str) -> Iterator[Any]:
-    """Values of one tag of a tagged PCollection (portable stand-in for ``with_outputs``)."""
-    if item[0] == tag:
-        yield item[1]
 
 
 class _BatchValidate(beam.DoFn):
@@ -337,8 +332,8 @@ def build_pipeline(
     )
     matched = files | "Paths" >> beam.Map(lambda f: f.metadata.path)
     parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec))
-    chunks = parsed | "Records" >> beam.FlatMap(_select, "records")
-    dead = parsed | "DeadLetter" >> beam.FlatMap(_select, "deadletter")
+    chunks = parsed | "Records" >> beam.FlatMap(select_tag, "records")
+    dead = parsed | "DeadLetter" >> beam.FlatMap(select_tag, "deadletter")
 
     ids = (
         (chunks | "ChunkIds" >> beam.Map(lambda kv: kv[1].column("contribution_id").to_pylist()),

@@ -111,6 +111,11 @@ def test_dask_address_errors_are_explained():
 # a worker process dies mid-run
 
 
+#: the runner, not the validators, is under test here: intake, limits and exact dedup only
+BIG_SPEC = TINY_SPEC + "".join(f"\n[validators.{name}]\nenabled = false\n"
+                               for name in ("signature", "pii"))
+
+
 def _big_input(tmp_path: Path, n: int = 12000) -> Path:
     """One file large enough that parsing it takes a worker a visible moment."""
     filler = " and then keep stirring gently until the sauce coats the back of a spoon"
@@ -170,7 +175,7 @@ def big_reference(tmp_path_factory):
     """The big input and its DirectRunner result (committed rows and root)."""
     tmp = tmp_path_factory.mktemp("big")
     path = _big_input(tmp)
-    store = init_datanet(tmp / "direct", TINY_SPEC)
+    store = init_datanet(tmp / "direct", BIG_SPEC)
     result = run_datanet(store, [str(path)], runner="DirectRunner")
     assert result.counts == {"accepted": 11998, "rejected": 1, "quarantine": 0,
                              "deadletter": 1, "input": 12000}
@@ -180,7 +185,7 @@ def big_reference(tmp_path_factory):
 def test_killed_worker_without_retries_commits_nothing_and_rerun_commits_one_batch(
         tmp_path, big_reference):
     path, want = big_reference
-    store = init_datanet(tmp_path / "dn", TINY_SPEC)
+    store = init_datanet(tmp_path / "dn", BIG_SPEC)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             local_cluster(2) as address:
         outcome, killed = _run_with_kill(store, path, address)
@@ -198,7 +203,7 @@ def test_killed_worker_without_retries_commits_nothing_and_rerun_commits_one_bat
 
 def test_killed_worker_with_retries_still_commits_the_correct_batch(tmp_path, big_reference):
     path, want = big_reference
-    store = init_datanet(tmp_path / "dn", TINY_SPEC)
+    store = init_datanet(tmp_path / "dn", BIG_SPEC)
     with local_cluster(2) as address:
         before = _worker_pids(address)
         outcome, killed = _run_with_kill(store, path, address)
