@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
+from datanet.pipelines.io import select_tag
 from datanet.pipelines.stages import History, StageOutput
 from datanet.validators.base import make_votes
 from datanet.validators.minhash import MinHasher, rank_key
@@ -24,6 +25,7 @@ from datanet.validators.spam import FloodConfig, FloodValidator, flood_reject, m
 __all__ = ["FloodStage"]
 
 _CHUNK = "chunk"
+_MEMBERS = "members"
 
 
 class _KeyByContributor(beam.DoFn):
@@ -39,14 +41,14 @@ class _KeyByContributor(beam.DoFn):
         ids = batch.column("contribution_id").to_pylist()
         who = batch.column("contributor").to_pylist()
         ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
-        yield beam.pvalue.TaggedOutput(_CHUNK, (chunk, ids))
+        yield _CHUNK, (chunk, ids)
         if self.hasher is not None:
             sig = self.hasher.signatures(batch.column("text_norm")).astype("<u4")
             blobs = [row.tobytes() for row in sig]
         else:
             blobs = [b""] * len(ids)
         for i, cid in enumerate(ids):
-            yield who[i], (cid, ts[i], blobs[i], chunk)
+            yield _MEMBERS, (who[i], (cid, ts[i], blobs[i], chunk))
 
 
 class _Decide(beam.DoFn):
@@ -103,14 +105,15 @@ class FloodStage(beam.PTransform):
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
         keyed = chunks | "ByContributor" >> beam.ParDo(
-            _KeyByContributor(self.config, self.minhash)).with_outputs(_CHUNK, main="members")
+            _KeyByContributor(self.config, self.minhash))
         rejects = (
-            keyed.members
+            keyed
+            | "Members" >> beam.FlatMap(select_tag, _MEMBERS)
             | "GroupContributor" >> beam.GroupByKey()
             | "Decide" >> beam.ParDo(_Decide(self.config, self.minhash))
         )
         return (
-            {_CHUNK: keyed[_CHUNK], "reject": rejects}
+            {_CHUNK: keyed | "ChunkIds" >> beam.FlatMap(select_tag, _CHUNK), "reject": rejects}
             | "JoinChunks" >> beam.CoGroupByKey()
             | "Votes" >> beam.ParDo(_ChunkVotes())
         )

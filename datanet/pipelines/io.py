@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
 
-__all__ = ["ReadParquetColumns"]
+__all__ = ["ReadParquetColumns", "select_tag"]
+
+
+def select_tag(item: tuple[str, Any], tag: str) -> Iterator[Any]:
+    """Values of one tag of a ``(tag, value)`` PCollection: ``FlatMap(select_tag, "x")``.
+
+    The portable stand-in for ``ParDo(...).with_outputs(...)``: Beam's DaskRunner (2.77) hands
+    every output of a multi-output ParDo to the consumers of each tag.
+    """
+    if item[0] == tag:
+        yield item[1]
 
 
 class _ReadColumns(beam.DoFn):

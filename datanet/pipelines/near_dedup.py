@@ -22,6 +22,7 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
 from datanet.errors import ValidatorError
+from datanet.pipelines.io import select_tag
 from datanet.pipelines.stages import History, StageOutput
 from datanet.validators.base import make_votes
 from datanet.validators.minhash import (
@@ -36,6 +37,7 @@ from datanet.validators.minhash import (
 __all__ = ["NearDuplicateStage"]
 
 _CHUNK = "chunk"
+_BANDS = "bands"
 _EMPTY = np.uint32(0xFFFFFFFF)
 # A band member: (contribution_id, submitted_at µs, content_hash, signature bytes, chunk_key
 # or None for a committed record).
@@ -81,8 +83,9 @@ class _SignChunk(beam.DoFn):
         hashes = batch.column("content_hash").to_pylist()
         self.records.inc(len(ids))
         index = self.validator.index_rows(batch, sig)
-        yield beam.pvalue.TaggedOutput(_CHUNK, (chunk, (ids, index)))
-        yield from _emit_bands(hasher, sig, ids, ts, hashes, chunk)
+        yield _CHUNK, (chunk, (ids, index))
+        for member in _emit_bands(hasher, sig, ids, ts, hashes, chunk):
+            yield _BANDS, member
 
 
 class _HistoryBands(beam.DoFn):
@@ -198,9 +201,8 @@ class NearDuplicateStage(beam.PTransform):
         self.skip_exact = skip_exact_copies(spec)
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
-        signed = chunks | "Sign" >> beam.ParDo(
-            _SignChunk(self.config, self.spec)).with_outputs(_CHUNK, main="bands")
-        members = signed.bands
+        signed = chunks | "Sign" >> beam.ParDo(_SignChunk(self.config, self.spec))
+        members = signed | "Bands" >> beam.FlatMap(select_tag, _BANDS)
         if self.history_files:
             history = (
                 chunks.pipeline
@@ -219,7 +221,7 @@ class NearDuplicateStage(beam.PTransform):
             | "ToChunk" >> beam.Map(_to_chunk)
         )
         return (
-            {_CHUNK: signed[_CHUNK], "match": matches}
+            {_CHUNK: signed | "ChunkIds" >> beam.FlatMap(select_tag, _CHUNK), "match": matches}
             | "JoinChunks" >> beam.CoGroupByKey()
             | "Votes" >> beam.ParDo(_ChunkVotes())
         )

@@ -37,6 +37,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from datanet.errors import DatanetError, IntakeError
 from datanet.pipelines.intake import iter_file_chunks
+from datanet.pipelines.io import select_tag
 from datanet.pipelines.stages import History, StageOutput, merge_stage_outputs
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry, Manifest
@@ -72,7 +73,11 @@ class RunResult:
 
 
 class _ParseFile(beam.DoFn):
-    """A matched file → normalised record chunks + dead-letter batches."""
+    """A matched file → ``("records", (key, chunk))`` and ``("deadletter", batch)`` pairs.
+
+    One tagged main output instead of ``with_outputs``: Beam's DaskRunner (2.77) hands every
+    output of a multi-output ParDo to the consumers of each tag.
+    """
 
     def __init__(self, spec: DatanetSpec):
         self.spec = spec
@@ -88,10 +93,10 @@ class _ParseFile(beam.DoFn):
             ):
                 if batch is not None:
                     self.records.inc(batch.num_rows)
-                    yield key, batch
+                    yield "records", (key, batch)
                 if dead is not None:
                     self.dead.inc(dead.num_rows)
-                    yield beam.pvalue.TaggedOutput("deadletter", dead)
+                    yield "deadletter", dead
                     self.records.inc(dead.num_rows)
 
 
@@ -326,10 +331,9 @@ def build_pipeline(
         | "SpreadFiles" >> beam.Reshuffle()
     )
     matched = files | "Paths" >> beam.Map(lambda f: f.metadata.path)
-    parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec)).with_outputs(
-        "deadletter", main="records")
-    chunks = parsed.records
-    dead = parsed.deadletter
+    parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec))
+    chunks = parsed | "Records" >> beam.FlatMap(select_tag, "records")
+    dead = parsed | "DeadLetter" >> beam.FlatMap(select_tag, "deadletter")
 
     ids = (
         (chunks | "ChunkIds" >> beam.Map(lambda kv: kv[1].column("contribution_id").to_pylist()),

@@ -1,0 +1,172 @@
+"""Scale benchmark: the full pipeline on the DirectRunner and on a Dask cluster (DaskRunner).
+
+For each size (default 100k and 300k; add 1M with ``--sizes 100000,300000,1000000``), ~1 KB
+records from ``benchmarks/_data.py`` are written as ``--shards`` JSONL files, then each runner
+ingests them into a fresh datanet with the default spec (every registered validator on at its
+defaults), builds the batch's Merkle tree, commits, and anchors the root on the embedded chain.
+Each measurement runs in its own process so peak RSS is per run:
+
+- ``seconds``: ``run_datanet`` / ``run_on_dask`` wall time (cluster start-up excluded, reported
+  apart), ``records_per_s`` = input records / seconds; ``anchor_s`` the on-chain anchor;
+- ``driver_rss_mb``: peak RSS of the driver process (for Dask it hosts the scheduler);
+- ``worker_rss_mb``: peak RSS of each Dask worker process;
+- ``scaling``: time(largest) / time(smallest) per runner (linear ≈ the size ratio).
+
+    python benchmarks/scale.py --sizes 100000,300000 --workers 2 --out scale.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process in MB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _generate(data_dir: Path, n: int, shards: int, size: int) -> list[str]:
+    from _data import write_records
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    per = -(-n // shards)
+    paths = []
+    for i in range(shards):
+        lo, count = i * per, min(per, n - i * per)
+        if count <= 0:
+            break
+        paths.append(str(write_records(data_dir / f"part-{i:03d}.jsonl", count, size=size,
+                                       seed=0, start=lo)))
+    return paths
+
+
+def _one(args: argparse.Namespace) -> dict[str, Any]:
+    """One measurement (run in a child process)."""
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    from datanet.schemas.default_spec import default_spec_text
+    from datanet.store.layout import init_datanet
+
+    store = init_datanet(Path(args.store), default_spec_text("bench"))
+    inputs = sorted(str(p) for p in Path(args.data).glob("*.jsonl"))
+    out: dict[str, Any] = {"runner": args.runner, "records": args.records,
+                           "validators": sorted(store.spec.validators or {})}
+    if args.runner == "direct":
+        from datanet.pipelines.run import run_datanet
+
+        t0 = time.perf_counter()
+        result = run_datanet(store, inputs, runner="DirectRunner")
+        out["seconds"] = time.perf_counter() - t0
+    else:
+        from distributed import Client
+
+        from datanet.pipelines.dask import local_cluster, run_on_dask
+
+        t0 = time.perf_counter()
+        with local_cluster(args.workers) as address:
+            out["cluster_start_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            result = run_on_dask(store, inputs, address=address)
+            out["seconds"] = time.perf_counter() - t0
+            with Client(address, set_as_default=False) as client:
+                rss = client.run(_peak_rss_mb)
+            out["worker_rss_mb"] = [round(v) for _, v in sorted(rss.items())]
+    out["counts"] = result.counts
+    out["root"] = result.manifest.merkle_root if result.manifest else None
+    out["records_per_s"] = round(args.records / out["seconds"])
+    try:
+        from datanet.anchoring.outbox import anchor_pending
+
+        t0 = time.perf_counter()
+        states = anchor_pending(store)
+        out["anchor_s"] = round(time.perf_counter() - t0, 2)
+        out["anchor"] = [str(getattr(s, "status", s)) for s in states]
+    except ImportError:
+        out["anchor"] = "unavailable"
+    out["driver_rss_mb"] = round(_peak_rss_mb())
+    out["seconds"] = round(out["seconds"], 1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100000,300000",
+                    help="comma-separated record counts (default: %(default)s)")
+    ap.add_argument("--runners", default="direct,dask")
+    ap.add_argument("--workers", type=int, default=2, help="Dask worker processes")
+    ap.add_argument("--shards", type=int, default=8, help="input files per size")
+    ap.add_argument("--size", type=int, default=1024, help="bytes per record")
+    ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--keep", help="directory for data and datanets (default: a temp dir)")
+    # internal: one measurement in a child process
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--runner", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--store", help=argparse.SUPPRESS)
+    ap.add_argument("--records", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(_one(args)))
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    runners = args.runners.split(",")
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(dir=args.keep) as tmp:
+        for n in sizes:
+            data = Path(tmp) / f"data-{n}"
+            t0 = time.perf_counter()
+            _generate(data, n, args.shards, args.size)
+            mb = sum(p.stat().st_size for p in data.glob("*")) / 1e6
+            print(f"# {n} records, {mb:.0f} MB in {args.shards} files "
+                  f"({time.perf_counter() - t0:.0f}s to generate)", flush=True)
+            for runner in runners:
+                cmd = [sys.executable, __file__, "--one", "--runner", runner, "--data", str(data),
+                       "--store", str(Path(tmp) / f"dn-{runner}-{n}"), "--records", str(n),
+                       "--workers", str(args.workers)]
+                proc = subprocess.run(cmd, capture_output=True, text=True,
+                                      env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                if proc.returncode:
+                    print(proc.stderr[-3000:], file=sys.stderr)
+                    raise SystemExit(f"{runner} at {n} failed")
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                results.append(res)
+                print(json.dumps(res), flush=True)
+    _table(results, sizes, runners)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+def _table(results: list[dict[str, Any]], sizes: list[int], runners: list[str]) -> None:
+    print("\n| runner | records | seconds | records/s | driver RSS MB | worker RSS MB | root |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        workers = ", ".join(str(w) for w in r.get("worker_rss_mb", [])) or "-"
+        print(f"| {r['runner']} | {r['records']:,} | {r['seconds']} | {r['records_per_s']:,} | "
+              f"{r['driver_rss_mb']} | {workers} | {(r['root'] or '-')[:10]}… |")
+    if len(sizes) > 1:
+        for runner in runners:
+            t = {r["records"]: r["seconds"] for r in results if r["runner"] == runner}
+            if sizes[0] in t and sizes[-1] in t:
+                print(f"time({sizes[-1]:,}) / time({sizes[0]:,}) on {runner}: "
+                      f"{t[sizes[-1]] / t[sizes[0]]:.2f} (size ratio {sizes[-1] / sizes[0]:.0f})")
+    for n in sizes:
+        roots = {r["root"] for r in results if r["records"] == n}
+        print(f"{n:,}: {'same root on every runner' if len(roots) == 1 else 'ROOTS DIFFER'}")
+
+
+if __name__ == "__main__":
+    main()
