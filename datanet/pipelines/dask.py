@@ -146,21 +146,9 @@ def _close_runner_clients(address: str) -> None:
 
 def _input_files(inputs: Sequence[str]) -> list[str]:
     """Every file the patterns match, sorted (one Dask partition per file, see ``_run``)."""
-    from apache_beam.io.filesystem import BeamIOError
-    from apache_beam.io.filesystems import FileSystems
+    from datanet.pipelines.run import match_inputs
 
-    from datanet.errors import IntakeError
-
-    files: set[str] = set()
-    for pattern in inputs:
-        try:
-            found = FileSystems.match([pattern])[0].metadata_list
-        except BeamIOError as exc:
-            raise IntakeError(f"{pattern}: cannot be listed ({exc})") from None
-        if not found:
-            raise IntakeError(f"{pattern}: no input file matches")
-        files.update(m.path for m in found)
-    return sorted(files)
+    return match_inputs(inputs)
 
 
 def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[str]) -> Any:

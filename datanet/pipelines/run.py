@@ -47,7 +47,7 @@ from datanet.validators import registry
 from datanet.validators.base import ValidationResult
 from datanet.validators.policy import decide, policy_config
 
-__all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options"]
+__all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "match_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -389,10 +389,11 @@ def _runner_object(runner: str) -> Any:
     return None
 
 
-def _check_inputs(inputs: Sequence[str]) -> list[str]:
+def match_inputs(inputs: Sequence[str]) -> list[str]:
+    """Every file the patterns / URIs match, sorted; a pattern matching nothing is an error."""
     from apache_beam.io.filesystem import BeamIOError
 
-    out = []
+    files: set[str] = set()
     for pattern in inputs:
         try:
             found = FileSystems.match([pattern])[0].metadata_list
@@ -400,8 +401,13 @@ def _check_inputs(inputs: Sequence[str]) -> list[str]:
             raise IntakeError(f"{pattern}: cannot be listed ({exc})") from None
         if not found:
             raise IntakeError(f"{pattern}: no input file matches")
-        out.append(pattern)
-    return out
+        files.update(m.path for m in found)
+    return sorted(files)
+
+
+def _check_inputs(inputs: Sequence[str]) -> list[str]:
+    match_inputs(inputs)
+    return list(inputs)
 
 
 def run_datanet(
