@@ -16,6 +16,16 @@ from rich.table import Table
 
 from datanet.errors import DatanetError
 
+
+class _QuietOptionalGcp(logging.Filter):
+    """Beam logs 'apitools not found' on the root logger at import; we do not use GCP."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+logging.getLogger().addFilter(_QuietOptionalGcp())
+
 app = typer.Typer(
     name="datanet",
     help="Community-owned AI datasets: validated intake, DuckDB SQL, on-chain attribution.",
