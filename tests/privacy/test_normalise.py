@@ -33,3 +33,11 @@ def test_nfkc_composes_like_unicodedata():
         unicodedata.normalize("NFKC", t) for t in texts]
     assert normalise(pa.array(["caf\u00e9"])).to_pylist() == normalise(
         pa.array(["cafe\u0301"])).to_pylist()
+
+
+def test_whitespace_fold_matches_python_isspace():
+    every_space = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+    texts = [f"a{every_space}b", f"{every_space}lead", "x\u2003\u2003y", "tab\tonly", "  ",
+             "a \x0b b", "no_space"]
+    assert normalise(pa.array(texts)).to_pylist() == [normalise_text(t) for t in texts]
+    assert normalise(pa.array(texts)).to_pylist()[:3] == ["a b", "lead", "x y"]
