@@ -105,29 +105,23 @@ def run(
 
 def _run_with_runner(store, files, runner, beam_args, dask_address, workers, run_datanet):
     if runner and runner.lower() in ("dask", "daskrunner"):
-        try:
-            dask_mod = importlib.import_module("datanet.pipelines.dask")
-        except ModuleNotFoundError:
-            raise DatanetError("the dask runner integration is not installed") from None
-        return dask_mod.run_on_dask(store, files, beam_args=beam_args, address=dask_address,
-                                    workers=workers)
+        from datanet.pipelines.dask import run_on_dask
+
+        return run_on_dask(store, files, beam_args=beam_args, address=dask_address,
+                           workers=workers)
     return run_datanet(store, files, runner=runner, beam_args=beam_args)
 
 
 def _anchor(store) -> None:
-    try:
-        outbox = importlib.import_module("datanet.anchoring.outbox")
-    except ModuleNotFoundError:
-        console.print("[yellow]anchoring is not available in this build; skipped[/]")
-        return
+    from datanet.anchoring.outbox import anchor_pending
+
     try:
         with console.status("anchoring committed batches…"):
-            states = outbox.anchor_pending(store)
+            states = anchor_pending(store)
     except DatanetError as exc:
         _fail(exc)
     for st in states:
-        console.print(f"anchored batch {getattr(st, 'batch_id', st)}: "
-                      f"{getattr(st, 'status', '')}")
+        console.print(f"anchored batch {st.batch_id}: {st.status}")
 
 
 @app.command()
@@ -201,13 +195,7 @@ def sql(
 
 def _register_plugins() -> None:
     for name in _PLUGINS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(name).register(app)
 
 
 _register_plugins()

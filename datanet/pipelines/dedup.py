@@ -70,6 +70,15 @@ class _ShardHistory(beam.DoFn):
         yield from _split(pa.Table.from_batches([batch]), self.shards)
 
 
+def _by_chunk(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """Split rows by their ``chunk`` (sort once, slice) and drop that column."""
+    table = table.sort_by("chunk")
+    chunks = table.column("chunk").to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, chunks[1:] != chunks[:-1]])
+    for begin, end in zip(starts, np.r_[starts[1:], len(chunks)], strict=True):
+        yield chunks[begin], table.slice(begin, end - begin).drop_columns(["chunk"])
+
+
 def _resolve(item: tuple[int, dict[str, Iterable[pa.Table]]]
              ) -> Iterator[tuple[str, StageOutput]]:
     _, groups = item
@@ -81,22 +90,15 @@ def _resolve(item: tuple[int, dict[str, Iterable[pa.Table]]]
         pa.concat_tables(new),
         pa.concat_tables(history) if history else None,
     )
-    chunks = votes.column("chunk")
-    for chunk in pc.unique(chunks).to_pylist():
-        mine = votes.filter(pc.equal(chunks, chunk)).drop_columns(["chunk"])
-        chunk_drops = None
-        if drops is not None:
-            d = drops.filter(pc.equal(drops.column("chunk"), chunk))
-            chunk_drops = d.select(DROP_SCHEMA.names) if d.num_rows else None
-        yield chunk, StageOutput(votes=mine, drops=chunk_drops)
-    if drops is not None:
-        # chunks whose only rows were dropped still need their drops delivered
-        voted = set(chunks.to_pylist())
-        for chunk in pc.unique(drops.column("chunk")).to_pylist():
-            if chunk not in voted:
-                d = drops.filter(pc.equal(drops.column("chunk"), chunk))
-                yield chunk, StageOutput(votes=votes.schema.empty_table().drop_columns(
-                    ["chunk"]), drops=d.select(DROP_SCHEMA.names))
+    by_chunk = dict(_by_chunk(votes))
+    drops_by_chunk = dict(_by_chunk(drops)) if drops is not None else {}
+    empty = votes.schema.empty_table().drop_columns(["chunk"])
+    for chunk in sorted(by_chunk.keys() | drops_by_chunk.keys()):
+        chunk_drops = drops_by_chunk.get(chunk)
+        yield chunk, StageOutput(
+            votes=by_chunk.get(chunk, empty),
+            drops=chunk_drops.select(DROP_SCHEMA.names) if chunk_drops is not None else None,
+        )
 
 
 class ExactDuplicateStage(beam.PTransform):

@@ -18,7 +18,6 @@ files and commits in :mod:`datanet.store`. The Beam graph:
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
@@ -39,6 +38,8 @@ from datanet.errors import DatanetError, IntakeError
 from datanet.pipelines.intake import iter_file_chunks
 from datanet.pipelines.io import select_tag
 from datanet.pipelines.stages import History, StageOutput, merge_stage_outputs
+from datanet.privacy.reasons import drop_pii_text
+from datanet.schemas.config import load_target
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec
@@ -129,10 +130,6 @@ class _BatchValidate(beam.DoFn):
         yield key, (batch, pa.concat_tables(votes) if votes else None, reports)
 
 
-def _is_pii_reason(reasons: list[str] | None) -> bool:
-    return bool(reasons) and any(r.startswith("pii:") for r in reasons)
-
-
 class _DecideWrite(beam.DoFn):
     """Join a chunk with its keyed votes, decide, and write its Parquet files."""
 
@@ -155,49 +152,36 @@ class _DecideWrite(beam.DoFn):
             return
         (batch, batch_votes, reports), = main
         table = pa.Table.from_batches([batch])
-        outputs = [o for name in self.stage_names for o in groups[name]]
-        merged: StageOutput = merge_stage_outputs(outputs)
-        votes = [t for t in (batch_votes, merged.votes) if t is not None]
-        votes_t = pa.concat_tables(votes) if votes else None
+        merged: StageOutput = merge_stage_outputs(
+            [o for name in self.stage_names for o in groups[name]])
 
         if merged.drops is not None and merged.drops.num_rows:
-            drop_lines = merged.drops.column("source_line")
-            keep = pc.invert(pc.is_in(table.column("source_line"), value_set=drop_lines))
+            keep = pc.invert(pc.is_in(table.column("source_line").combine_chunks(),
+                                      value_set=merged.drops.column("source_line")))
             if batch_votes is not None:
                 # batch votes are one block of n rows per validator, in row order
                 n_blocks = batch_votes.num_rows // max(table.num_rows, 1)
-                batch_votes = batch_votes.filter(
-                    pa.concat_arrays([keep.combine_chunks()
-                                      if isinstance(keep, pa.ChunkedArray) else keep]
-                                     * n_blocks))
-                votes = [t for t in (batch_votes, merged.votes) if t is not None]
-                votes_t = pa.concat_tables(votes)
+                batch_votes = batch_votes.filter(pa.concat_arrays([keep] * n_blocks))
             table = table.filter(keep)
+            n = merged.drops.num_rows
             dead = pa.table({
                 "record_id": merged.drops.column("contribution_id"),
                 "source_file": merged.drops.column("source_file"),
                 "source_line": merged.drops.column("source_line"),
                 "reason": merged.drops.column("reason"),
-                "field": pa.nulls(merged.drops.num_rows, pa.string()),
+                "field": pa.nulls(n, pa.string()),
                 "message": merged.drops.column("message"),
-                "raw_bytes": pa.array([0] * merged.drops.num_rows, pa.int64()),
+                "raw_bytes": pa.array([0] * n, pa.int64()),
             }, schema=DEADLETTER_SCHEMA)
-            yield from self._write("deadletter", batch_id, dead.append_column(
-                "batch", pa.array([batch_id] * dead.num_rows, pa.string())))
-            self.counters["deadletter"].inc(dead.num_rows)
+            yield from self._write("deadletter", batch_id, dead)
+            self.counters["deadletter"].inc(n)
 
-        ids = table.column("contribution_id")
-        if votes_t is None:
-            from datanet.validators.base import empty_votes
-            votes_t = empty_votes()
-        decisions = decide(ids, votes_t, self.policy)
+        votes = pa.concat_tables([t for t in (batch_votes, merged.votes) if t is not None])
+        decisions = decide(table.column("contribution_id"), votes, self.policy)
         outcome = decisions.column("outcome")
-        bcol = pa.array([batch_id] * table.num_rows, pa.string())
         public = table.drop_columns([c for c in _PRIVATE_COLUMNS if c in table.column_names])
-        public = public.append_column("batch", bcol)
 
-        accepted_mask = pc.equal(outcome, "accepted")
-        accepted = public.filter(accepted_mask)
+        accepted = public.filter(pc.equal(outcome, "accepted"))
         yield from self._write("accepted", batch_id, accepted)
         self.counters["accepted"].inc(accepted.num_rows)
 
@@ -207,31 +191,20 @@ class _DecideWrite(beam.DoFn):
             if not part.num_rows:
                 continue
             dec = decisions.filter(mask)
-            reasons = dec.column("reasons")
             if kind == "rejected":
-                pii = pa.array([_is_pii_reason(r) for r in reasons.to_pylist()], pa.bool_())
-                text_idx = part.schema.get_field_index("text")
-                part = part.set_column(text_idx, part.schema.field(text_idx),
-                                       pc.if_else(pii, pa.nulls(part.num_rows, pa.string()),
-                                                  part.column("text")))
+                part = drop_pii_text(part, dec.column("reasons"))
             for col in ("reasons", "accept_weight", "reject_weight", "tally"):
                 part = part.append_column(col, dec.column(col))
             yield from self._write(kind, batch_id, part)
             self.counters[label].inc(part.num_rows)
 
-        if votes_t.num_rows:
-            votes_out = votes_t.append_column(
-                "batch", pa.array([batch_id] * votes_t.num_rows, pa.string()))
-            yield from self._write("votes", batch_id, votes_out)
+        yield from self._write("votes", batch_id, votes)
 
         accepted_ids = accepted.column("contribution_id")
         for kind, index_table in merged.index.items():
             rows = index_table.filter(
                 pc.is_in(index_table.column("contribution_id"), value_set=accepted_ids))
-            if rows.num_rows:
-                rows = rows.append_column("batch", pa.array([batch_id] * rows.num_rows,
-                                                            pa.string()))
-                yield from self._write(f"index/{kind}", batch_id, rows)
+            yield from self._write(f"index/{kind}", batch_id, rows)
         if reports:
             yield {"kind": "_report", "report": reports, "chunk": key}
 
@@ -260,9 +233,7 @@ class _WriteDeadletter(beam.DoFn):
     def process(self, dead: pa.RecordBatch, batch_id: str) -> Iterator[dict[str, Any]]:
         if _already_committed(self.root, batch_id, self._committed):
             return
-        table = pa.Table.from_batches([dead])
-        table = table.append_column("batch", pa.array([batch_id] * table.num_rows, pa.string()))
-        entry = write_table(self.root, "deadletter", batch_id, table)
+        entry = write_table(self.root, "deadletter", batch_id, pa.Table.from_batches([dead]))
         yield {"kind": "deadletter", **asdict(entry)}
 
 
@@ -312,9 +283,7 @@ class _WriteListing(beam.DoFn):
 def _keyed_stages(spec: DatanetSpec, history: History) -> list[tuple[str, beam.PTransform]]:
     stages = []
     for validator in registry.enabled_validators(spec, kind="keyed"):
-        module_name, cls_name = validator.stage.split(":")
-        cls = getattr(importlib.import_module(module_name), cls_name)
-        stages.append((validator.name, cls(spec, history)))
+        stages.append((validator.name, load_target(validator.stage)(spec, history)))
     return stages
 
 
@@ -405,11 +374,6 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
     return sorted(files)
 
 
-def _check_inputs(inputs: Sequence[str]) -> list[str]:
-    match_inputs(inputs)
-    return list(inputs)
-
-
 def run_datanet(
     store: Any,
     inputs: Sequence[str],
@@ -421,12 +385,12 @@ def run_datanet(
     """Run the pipeline over ``inputs`` and commit one batch (or nothing, on a re-run)."""
     start = time.monotonic()
     spec = store.spec
-    inputs = _check_inputs(inputs)
+    match_inputs(inputs)  # fail early, on the driver, with the pattern that matches nothing
     runner = runner or spec.pipeline.runner
     args = list(spec.pipeline.options) + list(beam_args)
     history_manifests = store.manifests()
     history_seq = history_manifests[-1].seq if history_manifests else 0
-    history = store.history()
+    history = store.history(history_manifests)
     run_id = uuid.uuid4().hex
     run_dir = store.abs(f"_runs/{run_id}")
     FileSystems.mkdirs(run_dir)

@@ -33,6 +33,12 @@ from typing import Any
 from datanet.errors import ValidatorError
 from datanet.privacy.detector import Finding
 from datanet.privacy.evasion import detection_view
+from datanet.privacy.reasons import (
+    PII_REASON_PREFIX,
+    contains_pii_reason,
+    drop_pii_text,
+    pii_reason,
+)
 from datanet.privacy.recognizers import RecognizerSpec
 from datanet.schemas.config import check, check_choice, check_range
 
@@ -42,13 +48,13 @@ __all__ = [
     "PiiConfig",
     "PII_REASON_PREFIX",
     "contains_pii_reason",
+    "drop_pii_text",
     "pii_reason",
     "Pseudonymiser",
     "apply_actions",
 ]
 
 ACTIONS = ("reject", "redact", "pseudonymise", "allow")
-PII_REASON_PREFIX = "pii:"
 
 #: Private by default (issue 4): contact details, payment and national identifiers, network
 #: addresses and wallets are rejected; URLs are allowed.
@@ -66,16 +72,6 @@ DEFAULT_ENTITY_POLICY: Mapping[str, str] = types.MappingProxyType({
 _ENTITY_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _NUMERIC_ENTITIES = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
                                "US_ITIN", "US_BANK_NUMBER", "UK_NHS"})
-
-
-def pii_reason(entity: str) -> str:
-    """The reject reason of an entity type: ``pii:<ENTITY>``."""
-    return f"{PII_REASON_PREFIX}{entity}"
-
-
-def contains_pii_reason(reasons: Sequence[str] | None) -> bool:
-    """True when any reason is a PII rejection (the writer then stores no text)."""
-    return any(r is not None and r.startswith(PII_REASON_PREFIX) for r in reasons or ())
 
 
 @dataclass(frozen=True)

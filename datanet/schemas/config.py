@@ -17,9 +17,17 @@ from typing import Any, TypeVar
 
 from datanet.errors import SpecError
 
-__all__ = ["config_from_mapping", "check", "check_range", "check_choice"]
+__all__ = ["config_from_mapping", "check", "check_range", "check_choice", "load_target"]
 
 T = TypeVar("T")
+
+
+def load_target(target: str) -> Any:
+    """Import ``"package.module:attribute"`` (registries name classes and hooks lazily)."""
+    import importlib
+
+    module_name, attr = target.split(":")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def check(ok: bool, key: str, value: object, allowed: str) -> None:

@@ -10,7 +10,6 @@ at load time with the dotted key, the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 import tomllib
 import types
@@ -20,7 +19,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from datanet.errors import SpecError
-from datanet.schemas.config import check, check_choice, check_range, config_from_mapping
+from datanet.schemas.config import (
+    check,
+    check_choice,
+    check_range,
+    config_from_mapping,
+    load_target,
+)
 
 __all__ = ["DatanetSpec", "Limits", "FieldSpec", "PipelineOptions", "load_spec", "parse_spec"]
 
@@ -154,15 +159,8 @@ class DatanetSpec:
     def validate(self) -> DatanetSpec:
         """Parse every owned section through its owner; raise SpecError on the first error."""
         for target in SECTION_VALIDATORS.values():
-            module_name, func_name = target.split(":")
             try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name == module_name:
-                    continue
-                raise
-            try:
-                getattr(module, func_name)(self)
+                load_target(target)(self)
             except SpecError as exc:
                 if self.source and not exc.source:
                     raise SpecError(exc.key, exc.value, exc.allowed, source=self.source) from None

@@ -34,7 +34,10 @@ def table_to_parquet_bytes(table: pa.Table) -> bytes:
 
 
 def write_table(root: str, kind: str, batch_id: str, table: pa.Table) -> FileEntry:
-    """Write ``table`` under ``root/<kind>/batch=<id>/`` and describe the file."""
+    """Write ``table`` plus a ``batch`` column under ``root/<kind>/batch=<id>/``; describe it."""
+    if "batch" in table.column_names:
+        table = table.drop_columns(["batch"])
+    table = table.append_column("batch", pa.array([batch_id] * table.num_rows, pa.string()))
     data = table_to_parquet_bytes(table)
     digest = hashlib.sha256(data).hexdigest()
     rel = f"{kind}/batch={batch_id}/part-{digest[:32]}.parquet"

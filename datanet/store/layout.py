@@ -112,10 +112,11 @@ class DatanetStore:
         """Absolute paths of committed files of one kind."""
         return [self.abs(p) for m in self.manifests(as_of=as_of) for p in m.paths(kind)]
 
-    def history(self) -> History:
-        """Committed files by kind, for the pipeline's keyed stages."""
+    def history(self, manifests: list[Manifest] | None = None) -> History:
+        """Committed files by kind, for the pipeline's keyed stages (of ``manifests`` if given,
+        so the caller's history and its sequence number come from one read)."""
         files: dict[str, list[str]] = {}
-        for m in self.manifests():
+        for m in self.manifests() if manifests is None else manifests:
             for kind, entries in m.files.items():
                 files.setdefault(kind, []).extend(self.abs(e.path) for e in entries)
         return History({k: tuple(v) for k, v in files.items()})

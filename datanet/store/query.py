@@ -31,23 +31,24 @@ VIEWS = ("accepted", "rejected", "quarantine", "deadletter", "votes", "external_
 
 
 def _empty_schema(kind: str, store: DatanetStore) -> pa.Schema:
-    rec = record_schema(store.spec.extra_fields).remove(
-        record_schema(store.spec.extra_fields).get_field_index("text_norm"))
-    rec = rec.append(pa.field("batch", pa.string()))
-    if kind == "accepted":
-        return rec
-    if kind in ("rejected", "quarantine"):
-        return (rec.append(pa.field("reasons", pa.list_(pa.string())))
-                .append(pa.field("accept_weight", pa.float64()))
-                .append(pa.field("reject_weight", pa.float64()))
-                .append(pa.field("tally", TALLY_TYPE)))
-    if kind == "external_votes":
+    """Columns of a kind's files when a datanet has none yet (``batch`` last, as written)."""
+    if kind in ("accepted", "rejected", "quarantine"):
+        schema = record_schema(store.spec.extra_fields)
+        schema = schema.remove(schema.get_field_index("text_norm"))
+        if kind != "accepted":
+            schema = (schema.append(pa.field("reasons", pa.list_(pa.string())))
+                      .append(pa.field("accept_weight", pa.float64()))
+                      .append(pa.field("reject_weight", pa.float64()))
+                      .append(pa.field("tally", TALLY_TYPE)))
+    elif kind == "external_votes":
         from datanet.schemas.votes import EXTERNAL_VOTE_SCHEMA
 
-        return EXTERNAL_VOTE_SCHEMA
-    if kind == "deadletter":
-        return DEADLETTER_SCHEMA.append(pa.field("batch", pa.string()))
-    return VOTE_SCHEMA.append(pa.field("batch", pa.string()))
+        schema = EXTERNAL_VOTE_SCHEMA
+    elif kind == "deadletter":
+        schema = DEADLETTER_SCHEMA
+    else:
+        schema = VOTE_SCHEMA
+    return schema.append(pa.field("batch", pa.string()))
 
 
 def _anchor_state(store: DatanetStore, batch_id: str) -> dict[str, Any]:

@@ -10,12 +10,11 @@ import and must not be paid for when off).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 from datanet.errors import SpecError
-from datanet.schemas.config import check
+from datanet.schemas.config import check, load_target
 
 __all__ = [
     "BATCH_VALIDATORS",
@@ -58,8 +57,7 @@ def validator_class(name: str) -> type:
     if target is None:
         raise SpecError(f"validators.{name}", name,
                         f"is not a known validator; known: {', '.join(sorted(_all()))}")
-    module_name, cls_name = target.split(":")
-    return getattr(importlib.import_module(module_name), cls_name)
+    return load_target(target)
 
 
 def _table(spec: Any, name: str) -> Mapping[str, Any]:

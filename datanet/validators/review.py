@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.contribution import VOTE_SCHEMA
 from datanet.schemas.ids import batch_id as make_batch_id
 from datanet.schemas.votes import VOTE_STATUSES
@@ -163,7 +164,6 @@ def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
         pc.is_in(new_votes.column("contribution_id"), value_set=open_ids))])
     decisions = decide(open_ids, all_votes, config)
     outcome = decisions.column("outcome")
-    bcol = lambda n: pa.array([batch] * n, pa.string())  # noqa: E731
 
     files: dict[str, list[Any]] = {}
 
@@ -175,25 +175,18 @@ def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
                                     if c in quarantine.column_names])
     accepted_mask = pc.equal(outcome, "accepted")
     accepted = base.filter(accepted_mask)
-    accepted = accepted.append_column("batch", bcol(accepted.num_rows))
     write("accepted", accepted)
 
     rejected_mask = pc.equal(outcome, "rejected")
     rejected = base.filter(rejected_mask)
     dec = decisions.filter(rejected_mask)
-    if rejected.num_rows:
-        pii = _pii_mask(dec)
-        text_idx = rejected.schema.get_field_index("text")
-        rejected = rejected.set_column(
-            text_idx, rejected.schema.field(text_idx),
-            pc.if_else(pii, pa.nulls(rejected.num_rows, pa.string()), rejected.column("text")))
-    rejected = rejected.append_column("batch", bcol(rejected.num_rows))
+    rejected = drop_pii_text(rejected, dec.column("reasons"))
     for col in _DECISION_COLUMNS:
         rejected = rejected.append_column(col, dec.column(col))
     write("rejected", rejected)
 
-    write("votes", new_votes.append_column("batch", bcol(new_votes.num_rows)))
-    write(EXTERNAL_VOTES_KIND, ledger.append_column("batch", bcol(ledger.num_rows)))
+    write("votes", new_votes)
+    write(EXTERNAL_VOTES_KIND, ledger)
 
     n_acc, n_rej = accepted.num_rows, rejected.num_rows
     still_open = len(open_ids) - n_acc - n_rej
@@ -219,9 +212,4 @@ def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
                         f"{n_rej} rejected, {still_open} still need review",
                         manifest, decisions)
 
-
-def _pii_mask(decisions: pa.Table) -> pa.Array:
-    """Per decision: does any reason come from PII detection (``pii:*``)? Then no text."""
-    return pa.array([any(r.startswith("pii:") for r in rs)
-                     for rs in decisions.column("reasons").to_pylist()], pa.bool_())
 
