@@ -1,13 +1,21 @@
-"""Beam-native MinHash LSH near-duplicate stage: band keys -> GroupByKey, incremental.
+"""Beam-native MinHash LSH near-duplicate stage: Arrow-sharded banding, exact verification.
 
-Every record's signature (``datanet.validators.minhash``, vectorised per chunk) is cut into
-LSH bands; each band becomes a key ``band number + band values`` and the records sharing a
-key meet in one GroupByKey group, together with the committed records of the datanet read
-from its ``index/minhash`` files (fileio inside the pipeline). Candidates in a group are
-checked by estimated Jaccard; a record loses to the best-ranked verified match ranked before
-it (history first, then earliest ``submitted_at``, then smallest contribution id). Nothing
-is held in one process but one band bucket, so it scales past one machine and runs on every
-runner (ParDo, GroupByKey, CoGroupByKey, CombinePerKey, Flatten, fileio only).
+1. **Bands.** Per chunk, one Arrow table of band rows (``band``: uint64 hash of band number +
+   band values; ``submitted_at``; the first 64 bits of ``contribution_id`` and
+   ``content_hash``; ``row`` in the chunk: no signature, no strings) split by ``band`` modulo
+   ``shards``; the committed records' ``index/minhash`` files are split the same way.
+2. **Candidates.** ``GroupByKey`` on the shard number; per shard, one numpy sort finds every
+   new record's earlier-ranked bucket mates (one per distinct content), as
+   ``(record, holder, row)`` pairs: the *holder* of a candidate is its chunk or index file.
+3. **Verification** (NeMo Curator's false-positive check). Pairs are rare: each holder gets
+   the rows it must show (``CoGroupByKey`` on the holder key) and sends their signatures and
+   shingle sets to the chunk of the record that asked; there the exact Jaccard of the shingle
+   sets decides, and a record loses to the best-ranked verified match ranked before it
+   (history first, then earliest ``submitted_at``, then smallest contribution id).
+
+Nothing in one process but one shard's band rows (36 bytes per record and band), and only
+ParDo, GroupByKey, CoGroupByKey, Flatten and fileio: it runs alike on every runner (DaskRunner
+included: no multi-output ParDo, see :func:`datanet.pipelines.io.select_tag`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
@@ -26,44 +36,109 @@ from datanet.pipelines.io import select_tag
 from datanet.pipelines.stages import History, StageOutput
 from datanet.validators.base import make_votes
 from datanet.validators.minhash import (
-    MINHASH_INDEX_SCHEMA,
     MinHashConfig,
     MinHasher,
     NearDuplicateValidator,
-    rank_key,
+    exact_jaccard,
     skip_exact_copies,
 )
 
-__all__ = ["NearDuplicateStage"]
+__all__ = ["NearDuplicateStage", "band_rows", "candidate_pairs", "hex64"]
 
-_CHUNK = "chunk"
-_BANDS = "bands"
 _EMPTY = np.uint32(0xFFFFFFFF)
-# A band member: (contribution_id, submitted_at µs, content_hash, signature bytes, chunk_key
-# or None for a committed record).
-Member = tuple[str, int, str, bytes, Any]
+_NEW, _HISTORY = "c:", "h:"  # holder key prefixes: a chunk key or an index file path
+_CAND_COLUMNS = ["contribution_id", "submitted_at", "signature", "shingles"]
+
+_HEX = np.full(256, 0, dtype=np.uint64)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX[_c] = 10 + _i
 
 
-def _sig_matrix(blobs: list[bytes], num_perm: int) -> np.ndarray:
-    return np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(blobs), num_perm)
+def hex64(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """First 64 bits of ``0x``-prefixed hex strings (keccak ids) as uint64, on the buffers."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    n = len(col)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + n]
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)
+    nibbles = _HEX[data[offsets[:, None].astype(np.int64) + 2 + np.arange(16)]]
+    return (nibbles << (np.uint64(4) * np.arange(15, -1, -1, dtype=np.uint64))).sum(
+        axis=1, dtype=np.uint64)
 
 
-def _emit_bands(hasher: MinHasher, sig: np.ndarray, ids: list[str], ts: list[int],
-                hashes: list[str], chunk: Any) -> Iterator[tuple[bytes, Member]]:
-    keep = ~np.all(sig == _EMPTY, axis=1)
-    if not keep.any():
-        return
-    rows = np.flatnonzero(keep)
-    keys = hasher.band_keys(sig[rows])
-    blob = sig.astype("<u4")
-    for n, i in enumerate(rows):
-        member = (ids[i], ts[i], hashes[i], blob[i].tobytes(), chunk)
-        for key in keys[n]:
-            yield key, member
+def band_rows(hasher: MinHasher, sig: np.ndarray, ids: pa.Array | pa.ChunkedArray,
+              submitted_at: pa.Array | pa.ChunkedArray,
+              hashes: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """One row per record with shingles and band: band hash, rank fields, 64-bit refs, row."""
+    rows = np.flatnonzero(~np.all(sig == _EMPTY, axis=1))
+    bands = hasher.bands
+    ts = pc.cast(submitted_at, pa.int64()).to_numpy(zero_copy_only=False)
+    return pa.table({
+        "band": hasher.band_hashes(sig[rows]).ravel(),
+        "submitted_at": np.repeat(ts[rows], bands),
+        "id64": np.repeat(hex64(ids)[rows], bands),
+        "ch64": np.repeat(hex64(hashes)[rows], bands),
+        "row": np.repeat(rows.astype(np.int32), bands),
+    })
+
+
+def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.ndarray,
+                    ch64: np.ndarray, *, skip_exact: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(later, earlier)`` row pairs: every new row with each earlier-ranked bucket mate.
+
+    Within a bucket (equal ``band``) rows are ranked history first, then ``ts``, then id;
+    only the first row of each content hash is a candidate (its copies have the same
+    shingles); a pair of one id, or of one content when ``skip_exact``, is no candidate.
+    Distinct pairs, sorted.
+    """
+    n = len(band)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.lexsort((id64, ts, new, band))
+    b = band[order]
+    starts = np.r_[True, b[1:] != b[:-1]]
+    group = np.cumsum(starts) - 1
+    by_content = np.lexsort((np.arange(n), ch64[order], b))
+    cb, cc = b[by_content], ch64[order][by_content]
+    rep = np.zeros(n, dtype=bool)
+    rep[by_content[np.r_[True, (cb[1:] != cb[:-1]) | (cc[1:] != cc[:-1])]]] = True
+    reps_before = np.cumsum(rep) - rep  # reps at sorted positions < i
+    first_rep = reps_before[np.flatnonzero(starts)][group]  # reps before the bucket
+    count = np.where(new[order], reps_before - first_rep, 0)
+    total = int(count.sum())
+    later = np.repeat(np.arange(n), count)
+    within = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    earlier = np.flatnonzero(rep)[np.repeat(first_rep, count) + within]
+    later, earlier = order[later], order[earlier]
+    keep = id64[later] != id64[earlier]
+    if skip_exact:
+        keep &= ch64[later] != ch64[earlier]
+    key = np.unique(later[keep].astype(np.int64) * n + earlier[keep])
+    return key // n, key % n
+
+
+def _split(table: pa.Table, shard: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """Rows of ``table`` per shard number (one stable sort, then slices)."""
+    order = np.argsort(shard, kind="stable")
+    sorted_shard = shard[order]
+    bounds = np.flatnonzero(np.diff(sorted_shard)) + 1
+    for idx in np.split(order, bounds):
+        if idx.size:
+            yield int(shard[idx[0]]), table.take(pa.array(idx))
+
+
+def _shard_bands(holder: str, table: pa.Table, shards: int) -> Iterator[tuple[int, Any]]:
+    band = table.column("band").to_numpy()
+    for shard, part in _split(table, (band % np.uint64(shards)).astype(np.int64)):
+        yield shard, (holder, part)
 
 
 class _SignChunk(beam.DoFn):
-    """Signatures of one chunk: band members (main) and the chunk's ids + index rows."""
+    """Per chunk: its index rows (signatures + shingle sets) and its sharded band rows."""
 
     def __init__(self, config: MinHashConfig, spec: Any):
         self.config = config
@@ -74,22 +149,31 @@ class _SignChunk(beam.DoFn):
         self.validator = NearDuplicateValidator(self.config, self.spec)
         self.validator.setup()
 
-    def process(self, element: tuple[Any, pa.RecordBatch]) -> Iterator[Any]:
+    def process(self, element: tuple[str, pa.RecordBatch]) -> Iterator[Any]:
         chunk, batch = element
         hasher = self.validator.hasher
-        sig = hasher.signatures(batch.column("text_norm"))
-        ids = batch.column("contribution_id").to_pylist()
-        ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
-        hashes = batch.column("content_hash").to_pylist()
-        self.records.inc(len(ids))
-        index = self.validator.index_rows(batch, sig)
-        yield _CHUNK, (chunk, (ids, index))
-        for member in _emit_bands(hasher, sig, ids, ts, hashes, chunk):
-            yield _BANDS, member
+        sig, sets = hasher.sketch(batch.column("text_norm"))
+        self.records.inc(batch.num_rows)
+        yield "index", (chunk, self.validator.index_rows(batch, sig, sets))
+        table = band_rows(hasher, sig, batch.column("contribution_id"),
+                          batch.column("submitted_at"), batch.column("content_hash"))
+        for item in _shard_bands(_NEW + chunk, table, self.config.shards):
+            yield "bands", item
+
+
+def _read_index(path: str, data: bytes | None = None,
+                columns: list[str] | None = None) -> pa.Table:
+    if data is None:
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            data = fh.read()
+    return pq.read_table(pa.BufferReader(data), columns=columns)
 
 
 class _HistoryBands(beam.DoFn):
-    """Band members of committed records from one ``index/minhash`` Parquet file."""
+    """Sharded band rows of the committed records of one ``index/minhash`` file."""
 
     def __init__(self, config: MinHashConfig):
         self.config = config
@@ -97,93 +181,192 @@ class _HistoryBands(beam.DoFn):
     def setup(self) -> None:
         self.hasher = MinHasher(self.config)
 
-    def process(self, readable: fileio.ReadableFile) -> Iterator[tuple[bytes, Member]]:
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(pa.BufferReader(readable.read()), schema=MINHASH_INDEX_SCHEMA)
+    def process(self, readable: fileio.ReadableFile) -> Iterator[tuple[int, Any]]:
+        path = readable.metadata.path
+        table = _read_index(path, readable.read())
         if table.num_rows == 0:
             return
+        if "shingles" not in table.column_names:
+            raise ValidatorError(
+                f"{path}: index/minhash has no 'shingles' column (written before candidates "
+                "were verified by exact Jaccard); rebuild the index from the accepted records")
         params = set(table.column("params").to_pylist())
         if params != {self.hasher.params}:
             raise ValidatorError(
-                f"{readable.metadata.path}: index/minhash was built with {sorted(params)} but "
+                f"{path}: index/minhash was built with {sorted(params)} but "
                 f"validators.near_duplicate now gives {self.hasher.params!r}; restore the "
                 "previous MinHash settings or rebuild the index from the accepted records")
-        sig = _sig_matrix(table.column("signature").to_pylist(), self.config.num_perm)
-        yield from _emit_bands(
-            self.hasher, sig, table.column("contribution_id").to_pylist(),
-            table.column("submitted_at").cast(pa.int64()).to_pylist(),
-            table.column("content_hash").to_pylist(), None)
+        sig = _sig_matrix(table.column("signature"), self.config.num_perm)
+        bands = band_rows(self.hasher, sig, table.column("contribution_id"),
+                          table.column("submitted_at"), table.column("content_hash"))
+        yield from _shard_bands(_HISTORY + path, bands, self.config.shards)
 
 
-class _VerifyBand(beam.DoFn):
-    """In one band bucket, match every new record to the best earlier verified candidate."""
+def _sig_matrix(col: pa.Array | pa.ChunkedArray, num_perm: int) -> np.ndarray:
+    """``(n, num_perm)`` uint32 from a binary column of little-endian signatures."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    n = len(col)
+    if n == 0:
+        return np.zeros((0, num_perm), dtype=np.uint32)
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + n + 1]
+    raw = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return raw.view("<u4").reshape(n, num_perm)
 
-    def __init__(self, threshold: float, num_perm: int, skip_exact: bool):
-        self.threshold = threshold
-        self.num_perm = num_perm
+
+class _FindCandidates(beam.DoFn):
+    """One shard: candidate pairs, as ``pairs`` per asking chunk and ``wants`` per holder."""
+
+    def __init__(self, skip_exact: bool):
         self.skip_exact = skip_exact
-        self.pairs = Metrics.counter("near_duplicate", "candidate_checks")
+        self.pairs = Metrics.counter("near_duplicate", "candidate_pairs")
 
-    def process(self, element: tuple[bytes, Iterable[Member]]) -> Iterator[Any]:
-        _, members_it = element
-        # tuples may arrive as lists on some runners (Dask): normalise before de-duplicating
-        members = sorted({tuple(m) for m in members_it},
-                         key=lambda m: rank_key(m[4] is None, m[1], m[0]))
-        if len(members) < 2 or all(m[4] is None for m in members):
+    def process(self, element: tuple[int, Iterable[Any]]) -> Iterator[Any]:
+        _, parts = element
+        holders: list[str] = []
+        tables: list[pa.Table] = []
+        for holder, table in parts:  # (holder, table) may arrive as a list (Dask)
+            holders.append(holder)
+            tables.append(table)
+        is_new = np.array([h.startswith(_NEW) for h in holders])
+        if not is_new.any():
             return
-        sig = _sig_matrix([m[3] for m in members], self.num_perm)
-        reps: list[int] = []  # earliest member of each distinct content hash, in rank order
-        seen: dict[str, int] = {}
-        for i, m in enumerate(members):
-            if m[4] is not None and reps:
-                cands = [r for r in reps if not (
-                    members[r][0] == m[0] or (self.skip_exact and members[r][2] == m[2]))]
-                if cands:
-                    self.pairs.inc(len(cands))
-                    jac = np.count_nonzero(sig[cands] == sig[i], axis=1) / self.num_perm
-                    hit = np.flatnonzero(jac >= self.threshold)
-                    if len(hit):
-                        w = members[cands[hit[0]]]
-                        yield ((m[4], m[0]),
-                               (rank_key(w[4] is None, w[1], w[0]), float(jac[hit[0]])))
-            if m[2] not in seen:
-                seen[m[2]] = i
-                reps.append(i)
+        src = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
+        rows = pa.concat_tables(tables)
+        later, earlier = candidate_pairs(
+            rows.column("band").to_numpy(), is_new[src],
+            rows.column("submitted_at").to_numpy(), rows.column("id64").to_numpy(),
+            rows.column("ch64").to_numpy(), skip_exact=self.skip_exact)
+        if not len(later):
+            return
+        self.pairs.inc(len(later))
+        row = rows.column("row").to_numpy()
+        names = np.array(holders, dtype=object)
+        pairs = pa.table({
+            "asker": names[src[later]], "row": row[later],
+            "holder": names[src[earlier]], "cand_row": row[earlier],
+        })
+        for asker, part in _group_by(pairs, "asker"):
+            yield "pairs", (asker[len(_NEW):], part.drop_columns(["asker"]))
+        for holder, part in _group_by(pairs, "holder"):
+            yield "wants", (holder, pa.table({
+                "cand_row": part.column("cand_row"),
+                "dest": pc.utf8_slice_codeunits(part.column("asker"), len(_NEW))}))
 
 
-def _to_chunk(kv: tuple[tuple[Any, str], tuple[tuple[int, int, str], float]]) -> Any:
-    (chunk, cid), (winner, jac) = kv
-    return chunk, (cid, winner[2], jac, winner[0] == 0)
+def _group_by(table: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:
+    """Rows per distinct value of a string column (sort once, slice), in value order."""
+    table = table.sort_by(column)
+    values = table.column(column).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    for begin, end in zip(starts, np.r_[starts[1:], len(values)], strict=True):
+        yield values[begin], table.slice(begin, end - begin)
+
+
+def _holder_key(item: tuple[str, pa.Table]) -> tuple[str, pa.Table]:
+    return _NEW + item[0], item[1]
+
+
+def _serve(item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[tuple[str, pa.Table]]:
+    """A holder sends the signatures and shingle sets of wanted rows to the asking chunks."""
+    holder, grouped = item
+    wants = list(grouped["wants"])
+    if not wants:
+        return
+    if holder.startswith(_NEW):
+        index = next(iter(grouped["index"])).select(_CAND_COLUMNS)
+    else:
+        index = _read_index(holder[len(_HISTORY):], columns=_CAND_COLUMNS)
+    wanted = pa.concat_tables(wants).group_by(["dest", "cand_row"]).aggregate([])
+    for dest, part in _group_by(wanted, "dest"):
+        rows = np.unique(part.column("cand_row").to_numpy())
+        out = index.take(pa.array(rows))
+        n = len(rows)
+        yield dest, pa.table({
+            "holder": pa.array([holder] * n, pa.string()),
+            "cand_row": pa.array(rows, pa.int32()),
+            "cand_id": out.column("contribution_id"),
+            "cand_at": pc.cast(out.column("submitted_at"), pa.int64()),
+            "cand_history": pa.array([holder.startswith(_HISTORY)] * n, pa.bool_()),
+            "cand_signature": out.column("signature"),
+            "cand_shingles": out.column("shingles"),
+        })
 
 
 class _ChunkVotes(beam.DoFn):
-    """One ``near_duplicate`` vote per record of a chunk, plus its index rows."""
+    """One ``near_duplicate`` vote per record of a chunk (exact Jaccard), plus its index."""
 
-    def __init__(self) -> None:
+    def __init__(self, threshold: float, num_perm: int):
+        self.threshold = threshold
+        self.num_perm = num_perm
         self.rejected = Metrics.counter("near_duplicate", "rejected")
+        self.unverified = Metrics.counter("near_duplicate", "candidates_below_threshold")
 
-    def process(self, element: tuple[Any, dict[str, list[Any]]]) -> Iterator[Any]:
+    def process(self, element: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
         chunk, grouped = element
-        for ids, index in grouped[_CHUNK]:
-            matches = {m[0]: m for m in grouped["match"]}
-            found = [matches.get(cid) for cid in ids]
-            self.rejected.inc(sum(m is not None for m in found))
+        for index in grouped["index"]:
+            found = self._matches(index, list(grouped["pairs"]), list(grouped["cands"]))
+            ids = index.column("contribution_id").to_pylist()
+            hits = [found.get(i) for i in range(len(ids))]
+            self.rejected.inc(len(found))
             votes = make_votes(
                 ids, NearDuplicateValidator.name,
-                ["reject" if m else "accept" for m in found],
-                scores=[round(m[2], 6) if m else None for m in found],
-                reasons=["near_duplicate" if m else None for m in found],
-                details=[{"matched": m[1], "jaccard": round(m[2], 4), "history": m[3]}
-                         if m else None for m in found],
+                ["reject" if m else "accept" for m in hits],
+                scores=[round(m["jaccard"], 6) if m else None for m in hits],
+                reasons=["near_duplicate" if m else None for m in hits],
+                details=hits,
             )
             yield chunk, StageOutput(votes=votes, index={"minhash": index})
+
+    def _matches(self, index: pa.Table, pairs: list[pa.Table],
+                 cands: list[pa.Table]) -> dict[int, dict[str, Any]]:
+        """Row -> details of its best-ranked verified match (rows without one are absent)."""
+        if not pairs or not cands:
+            return {}
+        cand = pa.concat_tables(cands)
+        slots = cand.select(["holder", "cand_row"]).append_column(
+            "slot", pa.array(np.arange(cand.num_rows, dtype=np.int64)))
+        # Acero joins no list columns: join the slot, then take the candidate's columns
+        pair = (pa.concat_tables(pairs).group_by(["row", "holder", "cand_row"]).aggregate([])
+                .join(slots, keys=["holder", "cand_row"], join_type="inner")
+                .sort_by([("row", "ascending"), ("slot", "ascending")]))
+        got = cand.take(pair.column("slot"))
+        pair = pair.select(["row"])
+        for name in got.column_names:
+            pair = pair.append_column(name, got.column(name))
+        row = pa.array(pair.column("row").to_numpy(), pa.int64())
+        new_sig = _sig_matrix(index.column("signature").take(row), self.num_perm)
+        cand_sig = _sig_matrix(pair.column("cand_signature"), self.num_perm)
+        estimated = np.count_nonzero(new_sig == cand_sig, axis=1) / self.num_perm
+        exact = exact_jaccard(index.column("shingles").take(row), pair.column("cand_shingles"))
+        same = pc.equal(index.column("contribution_id").take(row), pair.column("cand_id"))
+        ok = (exact >= self.threshold) & ~same.to_numpy(zero_copy_only=False)
+        self.unverified.inc(int((~ok).sum()))
+        if not ok.any():
+            return {}
+        keep = pa.array(ok)
+        best = pa.table({
+            "row": pair.column("row").filter(keep),
+            "rank": pc.invert(pair.column("cand_history")).filter(keep),
+            "cand_at": pair.column("cand_at").filter(keep),
+            "cand_id": pair.column("cand_id").filter(keep),
+            "jaccard": pa.array(exact[ok]),
+            "estimated": pa.array(estimated[ok]),
+            "history": pair.column("cand_history").filter(keep),
+        }).sort_by([("row", "ascending"), ("rank", "ascending"), ("cand_at", "ascending"),
+                    ("cand_id", "ascending")]).to_pylist()
+        out: dict[int, dict[str, Any]] = {}
+        for m in best:
+            out.setdefault(m["row"], {
+                "matched": m["cand_id"], "jaccard": round(m["jaccard"], 4),
+                "estimated_jaccard": round(m["estimated"], 4), "history": m["history"]})
+        return out
 
 
 class NearDuplicateStage(beam.PTransform):
     """``PCollection[(chunk_key, RecordBatch)]`` -> ``PCollection[(chunk_key, StageOutput)]``.
 
-    ``history.of("index/minhash")`` lists the committed band-index files the new records are
+    ``history.of("index/minhash")`` lists the committed index files the new records are
     checked against; the output's ``index["minhash"]`` holds every record's index row (the
     writer keeps the accepted ones).
     """
@@ -202,26 +385,31 @@ class NearDuplicateStage(beam.PTransform):
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
         signed = chunks | "Sign" >> beam.ParDo(_SignChunk(self.config, self.spec))
-        members = signed | "Bands" >> beam.FlatMap(select_tag, _BANDS)
+        index = signed | "Index" >> beam.FlatMap(select_tag, "index")
+        bands = signed | "Bands" >> beam.FlatMap(select_tag, "bands")
         if self.history_files:
             history = (
                 chunks.pipeline
-                | "HistoryFiles" >> beam.Create(list(self.history_files))
+                | "HistoryFiles" >> beam.Create(list(self.history_files), reshuffle=False)
                 | "MatchHistory" >> fileio.MatchAll()
                 | "OpenHistory" >> fileio.ReadMatches()
                 | "HistoryBands" >> beam.ParDo(_HistoryBands(self.config))
             )
-            members = (members, history) | "AllMembers" >> beam.Flatten()
-        matches = (
-            members
-            | "ByBand" >> beam.GroupByKey()
-            | "Verify" >> beam.ParDo(_VerifyBand(self.config.threshold, self.config.num_perm,
-                                                 self.skip_exact))
-            | "BestMatch" >> beam.CombinePerKey(min)
-            | "ToChunk" >> beam.Map(_to_chunk)
+            bands = (bands, history) | "AllBands" >> beam.Flatten()
+        found = (
+            bands
+            | "ByShard" >> beam.GroupByKey()
+            | "Candidates" >> beam.ParDo(_FindCandidates(self.skip_exact))
+        )
+        cands = (
+            {"index": index | "ByHolder" >> beam.Map(_holder_key),
+             "wants": found | "Wants" >> beam.FlatMap(select_tag, "wants")}
+            | "JoinHolders" >> beam.CoGroupByKey()
+            | "Serve" >> beam.FlatMap(_serve)
         )
         return (
-            {_CHUNK: signed | "ChunkIds" >> beam.FlatMap(select_tag, _CHUNK), "match": matches}
+            {"index": index, "pairs": found | "Pairs" >> beam.FlatMap(select_tag, "pairs"),
+             "cands": cands}
             | "JoinChunks" >> beam.CoGroupByKey()
-            | "Votes" >> beam.ParDo(_ChunkVotes())
+            | "Votes" >> beam.ParDo(_ChunkVotes(self.config.threshold, self.config.num_perm))
         )

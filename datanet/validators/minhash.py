@@ -47,6 +47,8 @@ __all__ = [
     "hash_function",
     "lsh_params",
     "shingles",
+    "shingle_sets",
+    "exact_jaccard",
     "rank_key",
 ]
 
@@ -56,14 +58,17 @@ _FNV_PRIME = _U64(0x100000001B3)
 _M32 = _U64(0xFFFFFFFF)
 _BLOCK = 4096  # shingles per permutation block: (num_perm x block) uint32 stays in cache
 
-#: One row per record in ``index/minhash``: the signature (``num_perm`` little-endian uint32)
-#: and the parameters it was made with, so bands are re-derived and mismatches detected.
+#: One row per record in ``index/minhash``: the signature (``num_perm`` little-endian uint32),
+#: the record's sorted distinct shingle hashes (exact Jaccard of LSH candidates without
+#: re-reading text) and the parameters both were made with, so bands are re-derived and
+#: mismatches detected.
 MINHASH_INDEX_SCHEMA = pa.schema(
     [
         pa.field("contribution_id", pa.string(), nullable=False),
         pa.field("submitted_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("content_hash", pa.string(), nullable=False),
         pa.field("signature", pa.binary(), nullable=False),
+        pa.field("shingles", pa.list_(pa.uint32()), nullable=False),
         pa.field("params", pa.string(), nullable=False),
     ]
 )
@@ -91,15 +96,19 @@ class MinHashConfig:
     #: under the weights below.
     bands: int = 0
     rows: int = 0
-    #: datasketch ``MinHashLSH(weights=(fp, fn))``. Candidates are verified by estimated
-    #: Jaccard, so false positives only cost a comparison: weight recall. (0.05, 0.95) gives
-    #: 16 x 8 for 0.8 / 128 (P(candidate | J=0.8) = 0.95; datasketch's (0.5, 0.5) gives
-    #: 9 x 13 and 0.40; datatrove uses 14 x 8 over 112 permutations, 0.92).
+    #: datasketch ``MinHashLSH(weights=(fp, fn))``. Candidates are verified by exact Jaccard
+    #: of their shingle sets, so false positives only cost a comparison: weight recall.
+    #: (0.05, 0.95) gives 16 x 8 for 0.8 / 128 (P(candidate | J=0.8) = 0.95; datasketch's
+    #: (0.5, 0.5) gives 9 x 13 and 0.40; datatrove uses 14 x 8 over 112 permutations, 0.92).
     false_positive_weight: float = 0.05
     false_negative_weight: float = 0.95
+    #: Band-hash shards of the Beam stage's shuffle (parallelism of candidate search), as
+    #: ``exact_duplicate.shards``; not part of :attr:`params` (stored rows do not depend on it).
+    shards: int = 32
 
     def __post_init__(self) -> None:
         check_range("threshold", self.threshold, 0.01, 1.0)
+        check_range("shards", self.shards, 1, 65536)
         check_range("num_perm", self.num_perm, 2, 4096)
         check_range("seed", self.seed, 0, 2**32 - 1)
         check_choice("shingle", self.shingle, ("word", "char"))
@@ -295,13 +304,22 @@ class MinHasher:
         table = np.fromiter((fn(s) for s in uniq), np.uint32, len(uniq))
         return table[codes], n_sh
 
+    def _hashes(self, texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+        return self._shingle_hashes(_preprocess(texts, self.config))
+
     def signatures(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """``(n, num_perm)`` uint32 signatures; a text without shingles gets all 0xFFFFFFFF."""
+        return self._minhash(*self._hashes(texts))
+
+    def sketch(self, texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.ListArray]:
+        """Signatures and each text's sorted distinct shingle hashes (for exact Jaccard)."""
+        hv, n_sh = self._hashes(texts)
+        return self._minhash(hv, n_sh), shingle_sets(hv, n_sh)
+
+    def _minhash(self, hv: np.ndarray, n_sh: np.ndarray) -> np.ndarray:
         from datasketch.minhash import _fmix
 
-        pre = _preprocess(texts, self.config)
-        hv, n_sh = self._shingle_hashes(pre)
-        n, p = len(pre), self.config.num_perm
+        n, p = len(n_sh), self.config.num_perm
         sig = np.full((n, p), np.uint32(0xFFFFFFFF), dtype=np.uint32)
         if len(hv) == 0:
             return sig
@@ -325,19 +343,50 @@ class MinHasher:
         sig[has] = np.minimum.reduceat(partial, first_seg, axis=1).T
         return sig
 
-    def band_keys(self, sig: np.ndarray) -> np.ndarray:
-        """``(n, bands)`` object array of bytes keys: band number + the band's raw values."""
+    def band_hashes(self, sig: np.ndarray) -> np.ndarray:
+        """``(n, bands)`` uint64 hash of band number + the band's values (the LSH bucket).
+
+        FNV-1a over the band number and its ``rows`` values, finalised with ``fmix64``. A
+        collision only adds a candidate pair, which exact verification then rejects.
+        """
         n = sig.shape[0]
-        big = sig.astype(">u4")
-        keys = np.empty((n, self.bands), dtype=object)
-        for i in range(self.bands):
-            block = big[:, i * self.rows:(i + 1) * self.rows]
-            prefix = i.to_bytes(2, "big")
-            raw = block.tobytes()
-            width = self.rows * 4
-            for j in range(n):
-                keys[j, i] = prefix + raw[j * width:(j + 1) * width]
-        return keys
+        block = sig[:, :self.bands * self.rows].reshape(n, self.bands, self.rows)
+        h = np.empty((n, self.bands), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            h[:] = (_FNV_OFFSET ^ np.arange(self.bands, dtype=np.uint64)) * _FNV_PRIME
+            for j in range(self.rows):
+                h ^= block[:, :, j]
+                h *= _FNV_PRIME
+            return _fmix64(h)
+
+
+def shingle_sets(hv: np.ndarray, n_sh: np.ndarray) -> pa.ListArray:
+    """``list<uint32>`` per document: its sorted distinct shingle hashes."""
+    doc = np.repeat(np.arange(len(n_sh), dtype=np.uint64), n_sh)
+    keys = np.unique((doc << _U64(32)) | hv.astype(np.uint64))
+    counts = np.bincount((keys >> _U64(32)).astype(np.int64), minlength=len(n_sh))
+    offsets = np.zeros(len(n_sh) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets),
+                                    pa.array((keys & _M32).astype(np.uint32)))
+
+
+def exact_jaccard(left: pa.Array | pa.ChunkedArray,
+                  right: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Row-wise Jaccard of two equally long ``list<uint32>`` columns of distinct hashes."""
+    sides = []
+    for col in (left, right):
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.uint64)
+        row = np.repeat(np.arange(len(col), dtype=np.uint64), lengths)
+        sides.append((lengths, (row << _U64(32)) | values))
+    keys = np.sort(np.concatenate([sides[0][1], sides[1][1]]))
+    same = keys[1:][keys[1:] == keys[:-1]]
+    inter = np.bincount((same >> _U64(32)).astype(np.int64), minlength=len(sides[0][0]))
+    union = sides[0][0] + sides[1][0] - inter
+    return np.divide(inter, union, out=np.zeros(len(union)), where=union > 0)
 
 
 def shingles_of(pre_text: str, config: MinHashConfig) -> list[bytes]:
@@ -436,15 +485,15 @@ class NearDuplicateValidator(Validator):
         assert self._hasher is not None
         return self._hasher
 
-    def index_rows(self, batch: pa.RecordBatch, sig: np.ndarray) -> pa.Table:
+    def index_rows(self, batch: pa.RecordBatch, sig: np.ndarray,
+                   shingle_hashes: pa.ListArray) -> pa.Table:
         """``index/minhash`` rows for every record of ``batch``."""
         n = batch.num_rows
-        blob = sig.astype("<u4").tobytes()
-        width = sig.shape[1] * 4 if n else 0
-        sigs = pa.array([blob[i * width:(i + 1) * width] for i in range(n)], pa.binary())
+        sigs = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(sig.shape[1] * 4), n, [None, pa.py_buffer(sig.astype("<u4").tobytes())])
         return pa.Table.from_arrays(
             [batch.column("contribution_id"), batch.column("submitted_at"),
-             batch.column("content_hash"), sigs,
+             batch.column("content_hash"), sigs.cast(pa.binary()), shingle_hashes,
              pa.array([self.hasher.params] * n, pa.string())],
             schema=MINHASH_INDEX_SCHEMA,
         )
@@ -453,7 +502,7 @@ class NearDuplicateValidator(Validator):
         from datasketch import LeanMinHash, MinHashLSH
 
         hasher = self.hasher
-        sig = hasher.signatures(batch.column("text_norm"))
+        sig, sets = hasher.sketch(batch.column("text_norm"))
         ids = batch.column("contribution_id").to_pylist()
         ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
         hashes = batch.column("content_hash").to_pylist()
@@ -461,28 +510,28 @@ class NearDuplicateValidator(Validator):
         lsh = MinHashLSH(threshold=self.config.threshold, num_perm=self.config.num_perm,
                          params=(hasher.bands, hasher.rows))
         empty = np.all(sig == np.uint32(0xFFFFFFFF), axis=1)
-        result: dict[int, tuple[str, float]] = {}
+        result: dict[int, tuple[str, float, float]] = {}
         for i in order:
             if empty[i]:
                 continue
             m = LeanMinHash(seed=self.config.seed, hashvalues=sig[i], scheme="affine32")
-            best = None
-            for j in lsh.query(m):
-                if ids[j] == ids[i] or (self.skip_exact and hashes[j] == hashes[i]):
-                    continue
-                jac = jaccard(sig[i], sig[j])
-                if jac >= self.config.threshold:
-                    k = rank_key(False, ts[j], ids[j])
-                    if best is None or k < best[0]:
-                        best = (k, j, jac)
-            if best is not None:
-                result[i] = (ids[best[1]], best[2])
+            cands = [j for j in lsh.query(m) if not (
+                ids[j] == ids[i] or (self.skip_exact and hashes[j] == hashes[i]))]
+            if cands:
+                exact = exact_jaccard(sets.take(pa.array([i] * len(cands))),
+                                      sets.take(pa.array(cands)))
+                hits = [(rank_key(False, ts[j], ids[j]), j, float(jac))
+                        for j, jac in zip(cands, exact, strict=True)
+                        if jac >= self.config.threshold]
+                if hits:
+                    _, j, jac = min(hits)
+                    result[i] = (ids[j], jac, jaccard(sig[i], sig[j]))
             lsh.insert(i, m, check_duplication=False)
-        verdicts = ["reject" if i in result else "accept" for i in range(len(ids))]
+        found = [result.get(i) for i in range(len(ids))]
         return ValidationResult(make_votes(
-            ids, self.name, verdicts,
-            scores=[result[i][1] if i in result else None for i in range(len(ids))],
-            reasons=["near_duplicate" if i in result else None for i in range(len(ids))],
-            details=[{"matched": result[i][0], "jaccard": round(result[i][1], 4)}
-                     if i in result else None for i in range(len(ids))],
+            ids, self.name, ["reject" if f else "accept" for f in found],
+            scores=[round(f[1], 6) if f else None for f in found],
+            reasons=["near_duplicate" if f else None for f in found],
+            details=[{"matched": f[0], "jaccard": round(f[1], 4),
+                      "estimated_jaccard": round(f[2], 4)} if f else None for f in found],
         ))
