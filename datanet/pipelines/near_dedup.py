@@ -312,15 +312,15 @@ class _ChunkVotes(beam.DoFn):
             votes = make_votes(
                 ids, NearDuplicateValidator.name,
                 ["reject" if m else "accept" for m in hits],
-                scores=[round(m["jaccard"], 6) if m else None for m in hits],
+                scores=[m[0] if m else None for m in hits],
                 reasons=["near_duplicate" if m else None for m in hits],
-                details=hits,
+                details=[m[1] if m else None for m in hits],
             )
             yield chunk, StageOutput(votes=votes, index={"minhash": index})
 
     def _matches(self, index: pa.Table, pairs: list[pa.Table],
-                 cands: list[pa.Table]) -> dict[int, dict[str, Any]]:
-        """Row -> details of its best-ranked verified match (rows without one are absent)."""
+                 cands: list[pa.Table]) -> dict[int, tuple[float, dict[str, Any]]]:
+        """Row -> (score, details) of its best-ranked verified match (others are absent)."""
         if not pairs or not cands:
             return {}
         cand = pa.concat_tables(cands)
@@ -355,11 +355,11 @@ class _ChunkVotes(beam.DoFn):
             "history": pair.column("cand_history").filter(keep),
         }).sort_by([("row", "ascending"), ("rank", "ascending"), ("cand_at", "ascending"),
                     ("cand_id", "ascending")]).to_pylist()
-        out: dict[int, dict[str, Any]] = {}
+        out: dict[int, tuple[float, dict[str, Any]]] = {}
         for m in best:
-            out.setdefault(m["row"], {
+            out.setdefault(m["row"], (round(m["jaccard"], 6), {
                 "matched": m["cand_id"], "jaccard": round(m["jaccard"], 4),
-                "estimated_jaccard": round(m["estimated"], 4), "history": m["history"]})
+                "estimated_jaccard": round(m["estimated"], 4), "history": m["history"]}))
         return out
 
 

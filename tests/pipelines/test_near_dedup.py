@@ -5,13 +5,24 @@ from __future__ import annotations
 import json
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from datanet.pipelines.near_dedup import NearDuplicateStage
+from datanet.pipelines.near_dedup import NearDuplicateStage, candidate_pairs, hex64
 from datanet.pipelines.stages import History
+from datanet.privacy.normalise import normalise_text
+from datanet.validators.minhash import (
+    MinHashConfig,
+    MinHasher,
+    NearDuplicateValidator,
+    hash_function,
+    jaccard,
+    shingles,
+)
 from tests.validators.records import BOB, batch, spec
 from tests.validators.texts import GOOD
 
@@ -93,3 +104,94 @@ def test_history_with_other_params_fails_loudly(tmp_path):
     with pytest.raises(Exception, match="index/minhash was built with"):
         _stage_votes([("b", batch(GOOD[2:4]))], History({"index/minhash": (str(path),)}),
                      validators={"near_duplicate": {"seed": 99}})
+
+
+def _edit(text: str, edits: dict[int, str]) -> str:
+    words = text.split()
+    for pos, word in edits.items():
+        words[pos] = word
+    return " ".join(words)
+
+
+def _true_jaccard(a: str, b: str) -> float:
+    sa, sb = set(shingles(normalise_text(a), MinHashConfig())), set(
+        shingles(normalise_text(b), MinHashConfig()))
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_exact_jaccard_decides_where_the_estimate_disagrees():
+    # found by search over word edits of the fixture texts (128 perms, seed 1, 16 x 8 bands)
+    below = _edit(GOOD[1], {2: "really", 14: "truly"})  # exact 0.7838, estimated 0.8438
+    above = _edit(GOOD[0], {18: "really"})  # exact 0.8276, estimated 0.7422
+    texts = [GOOD[0], GOOD[1], below, above]
+    sig = MinHasher(MinHashConfig()).signatures(pa.array([normalise_text(t) for t in texts]))
+    assert (jaccard(sig[1], sig[2]), round(_true_jaccard(GOOD[1], below), 4)) == (0.84375, 0.7838)
+    assert (jaccard(sig[0], sig[3]), round(_true_jaccard(GOOD[0], above), 4)) == (0.7421875, 0.8276)
+    b = batch(texts)
+    votes = dict(_stage_votes([("c", b)]))["c"].votes.to_pylist()
+    assert [v["verdict"] for v in votes] == ["accept", "accept", "accept", "reject"]
+    assert votes[3]["score"] == round(_true_jaccard(GOOD[0], above), 6)
+    assert json.loads(votes[3]["details"]) == {
+        "matched": b.column("contribution_id")[0].as_py(), "jaccard": 0.8276,
+        "estimated_jaccard": 0.7422, "history": False}
+    # the in-memory reference validator verifies the same way
+    ref = NearDuplicateValidator(MinHashConfig(), spec()).validate(b).votes.to_pylist()
+    assert [v["verdict"] for v in ref] == ["accept", "accept", "accept", "reject"]
+    assert json.loads(ref[3]["details"])["jaccard"] == 0.8276
+
+
+def test_best_ranked_verified_match_wins_and_shards_do_not_matter():
+    earliest = _edit(GOOD[1], {2: "really", 14: "truly"})  # candidate, exact 0.7838: no match
+    middle = _edit(GOOD[1], {50: "really"})
+    assert round(_true_jaccard(GOOD[1], earliest), 4) == 0.7838
+    assert _true_jaccard(GOOD[1], middle) >= 0.8 > _true_jaccard(earliest, middle)
+    c1 = batch([GOOD[1], GOOD[3]], start_us=50_000_000)
+    c2 = batch([earliest, middle], contributors=[BOB, BOB], start_us=1_000_000)
+    outs = []
+    for shards in (1, 7, 32):
+        rows = dict(_stage_votes([("c1", c1), ("c2", c2)],
+                                 validators={"near_duplicate": {"shards": shards}}))
+        outs.append({k: v.votes.to_pylist() for k, v in rows.items()})
+    assert outs[0] == outs[1] == outs[2]
+    got = outs[0]
+    assert [v["verdict"] for v in got["c2"]] == ["accept", "accept"]
+    assert [v["verdict"] for v in got["c1"]] == ["reject", "accept"]
+    d = json.loads(got["c1"][0]["details"])
+    assert d["matched"] == c2.column("contribution_id")[1].as_py()
+    assert d["jaccard"] == round(_true_jaccard(GOOD[1], middle), 4)
+
+
+def test_history_without_shingle_sets_fails_with_a_clear_message(tmp_path):
+    committed = dict(_stage_votes([("a", batch(GOOD[:2]))]))
+    path = tmp_path / "part-0.parquet"
+    pq.write_table(committed["a"].index["minhash"].drop_columns(["shingles"]), path)
+    with pytest.raises(Exception, match="index/minhash has no 'shingles' column"):
+        _stage_votes([("b", batch(GOOD[2:4]))], History({"index/minhash": (str(path),)}))
+
+
+def test_candidate_pairs_ranks_history_first_and_skips_copies():
+    # rows: 0 new t=5, 1 history t=9, 2 new t=1 (copy of 0's content), 3 new t=7, 4 other band
+    band = np.array([1, 1, 1, 1, 2], dtype=np.uint64)
+    new = np.array([True, False, True, True, True])
+    ts = np.array([5, 9, 1, 7, 0])
+    id64 = np.array([10, 11, 12, 13, 14], dtype=np.uint64)
+    ch64 = np.array([100, 101, 100, 103, 104], dtype=np.uint64)
+    later, earlier = candidate_pairs(band, new, ts, id64, ch64, skip_exact=True)
+    # rank order in band 1: 1 (history), 2, 0, 3; 0 is a copy of 2 (not a candidate)
+    assert list(zip(later.tolist(), earlier.tolist(), strict=True)) == [
+        (0, 1), (2, 1), (3, 1), (3, 2)]
+    later, earlier = candidate_pairs(band, new, ts, id64, ch64, skip_exact=False)
+    assert list(zip(later.tolist(), earlier.tolist(), strict=True)) == [
+        (0, 1), (0, 2), (2, 1), (3, 1), (3, 2)]
+
+
+def test_hex64_and_shingle_sets():
+    ids = pa.array(["0x" + "0123456789abcdef" + "f" * 48, "0xFFFFFFFFFFFFFFFF" + "0" * 48])
+    assert hex64(ids.slice(1)).tolist() == [0xFFFFFFFFFFFFFFFF]
+    assert hex64(ids).tolist() == [0x0123456789ABCDEF, 0xFFFFFFFFFFFFFFFF]
+    config = MinHashConfig()
+    texts = [normalise_text(t) for t in (GOOD[0], "", "a b c a b c a b c")]
+    _, sets = MinHasher(config).sketch(pa.array(texts))
+    fn = hash_function(config)
+    assert sets.to_pylist() == [sorted({fn(s) for s in shingles(t, config)}) for t in texts]
+    assert [len(s) for s in sets.to_pylist()] == [len(set(shingles(texts[0], config))), 0, 3]
