@@ -34,6 +34,7 @@ from apache_beam.metrics import Metrics
 from datanet.errors import ValidatorError
 from datanet.pipelines.io import select_tag
 from datanet.pipelines.stages import History, StageOutput
+from datanet.schemas.contribution import VOTE_SCHEMA
 from datanet.validators.base import make_votes
 from datanet.validators.minhash import (
     MinHashConfig,
@@ -154,21 +155,19 @@ class _SignChunk(beam.DoFn):
         hasher = self.validator.hasher
         sig, sets = hasher.sketch(batch.column("text_norm"))
         self.records.inc(batch.num_rows)
-        yield "index", (chunk, self.validator.index_rows(batch, sig, sets))
+        index = self.validator.index_rows(batch, sig, sets)
+        # the index rows leave the stage here (the votes follow, see _ChunkVotes)
+        yield "out", (chunk, StageOutput(votes=VOTE_SCHEMA.empty_table(),
+                                         index={"minhash": index}))
+        yield "ids", (chunk, index.select(["contribution_id"]))
+        yield "index", (chunk, index.select(_CAND_COLUMNS))
         table = band_rows(hasher, sig, batch.column("contribution_id"),
                           batch.column("submitted_at"), batch.column("content_hash"))
         for item in _shard_bands(_NEW + chunk, table, self.config.shards):
             yield "bands", item
 
 
-def _read_index(path: str, data: bytes | None = None,
-                columns: list[str] | None = None) -> pa.Table:
-    if data is None:
-        from apache_beam.io.filesystem import CompressionTypes
-        from apache_beam.io.filesystems import FileSystems
-
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            data = fh.read()
+def _read_index(data: bytes, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(pa.BufferReader(data), columns=columns)
 
 
@@ -183,7 +182,7 @@ class _HistoryBands(beam.DoFn):
 
     def process(self, readable: fileio.ReadableFile) -> Iterator[tuple[int, Any]]:
         path = readable.metadata.path
-        table = _read_index(path, readable.read())
+        table = _read_index(readable.read())
         if table.num_rows == 0:
             return
         if "shingles" not in table.column_names:
@@ -248,10 +247,16 @@ class _FindCandidates(beam.DoFn):
         })
         for asker, part in _group_by(pairs, "asker"):
             yield "pairs", (asker[len(_NEW):], part.drop_columns(["asker"]))
-        for holder, part in _group_by(pairs, "holder"):
-            yield "wants", (holder, pa.table({
-                "cand_row": part.column("cand_row"),
-                "dest": pc.utf8_slice_codeunits(part.column("asker"), len(_NEW))}))
+        wants = pa.table({
+            "holder": pa.concat_arrays([pairs.column("holder").combine_chunks(),
+                                        pairs.column("asker").combine_chunks()]),
+            "cand_row": pa.concat_arrays([pairs.column("cand_row").combine_chunks(),
+                                          pairs.column("row").combine_chunks()]),
+            "dest": pc.utf8_slice_codeunits(
+                pa.concat_arrays([pairs.column("asker").combine_chunks()] * 2), len(_NEW)),
+        })
+        for holder, part in _group_by(wants, "holder"):
+            yield "wants", (holder, part.drop_columns(["holder"]))
 
 
 def _group_by(table: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:
@@ -263,21 +268,14 @@ def _group_by(table: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:
         yield values[begin], table.slice(begin, end - begin)
 
 
-def _holder_key(item: tuple[str, pa.Table]) -> tuple[str, pa.Table]:
-    return _NEW + item[0], item[1]
+def _wanted(holder: str, wants: Iterable[Any]) -> pa.Table | None:
+    """Distinct ``(dest, cand_row)`` a holder must show (from the side input), or None."""
+    parts = [table for key, table in wants if key == holder]
+    return pa.concat_tables(parts).group_by(["dest", "cand_row"]).aggregate([]) if parts else None
 
 
-def _serve(item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[tuple[str, pa.Table]]:
-    """A holder sends the signatures and shingle sets of wanted rows to the asking chunks."""
-    holder, grouped = item
-    wants = list(grouped["wants"])
-    if not wants:
-        return
-    if holder.startswith(_NEW):
-        index = next(iter(grouped["index"])).select(_CAND_COLUMNS)
-    else:
-        index = _read_index(holder[len(_HISTORY):], columns=_CAND_COLUMNS)
-    wanted = pa.concat_tables(wants).group_by(["dest", "cand_row"]).aggregate([])
+def _serve(holder: str, index: pa.Table, wanted: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """Signatures and shingle sets of the wanted rows, to each asking chunk."""
     for dest, part in _group_by(wanted, "dest"):
         rows = np.unique(part.column("cand_row").to_numpy())
         out = index.take(pa.array(rows))
@@ -293,6 +291,22 @@ def _serve(item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[tuple[str, pa
         })
 
 
+def _serve_chunk(item: tuple[str, pa.Table], wants: Iterable[Any]
+                 ) -> Iterator[tuple[str, pa.Table]]:
+    holder = _NEW + item[0]
+    wanted = _wanted(holder, wants)
+    if wanted is not None:
+        yield from _serve(holder, item[1], wanted)
+
+
+def _serve_history(readable: fileio.ReadableFile, wants: Iterable[Any]
+                   ) -> Iterator[tuple[str, pa.Table]]:
+    holder = _HISTORY + readable.metadata.path
+    wanted = _wanted(holder, wants)
+    if wanted is not None:
+        yield from _serve(holder, _read_index(readable.read(), _CAND_COLUMNS), wanted)
+
+
 class _ChunkVotes(beam.DoFn):
     """One ``near_duplicate`` vote per record of a chunk (exact Jaccard), plus its index."""
 
@@ -304,9 +318,9 @@ class _ChunkVotes(beam.DoFn):
 
     def process(self, element: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
         chunk, grouped = element
-        for index in grouped["index"]:
-            found = self._matches(index, list(grouped["pairs"]), list(grouped["cands"]))
-            ids = index.column("contribution_id").to_pylist()
+        for ids_table in grouped["ids"]:
+            found = self._matches(_NEW + chunk, list(grouped["pairs"]), list(grouped["cands"]))
+            ids = ids_table.column("contribution_id").to_pylist()
             hits = [found.get(i) for i in range(len(ids))]
             self.rejected.inc(len(found))
             votes = make_votes(
@@ -316,30 +330,29 @@ class _ChunkVotes(beam.DoFn):
                 reasons=["near_duplicate" if m else None for m in hits],
                 details=[m[1] if m else None for m in hits],
             )
-            yield chunk, StageOutput(votes=votes, index={"minhash": index})
+            yield chunk, StageOutput(votes=votes)
 
-    def _matches(self, index: pa.Table, pairs: list[pa.Table],
-                 cands: list[pa.Table]) -> dict[int, tuple[float, dict[str, Any]]]:
+    def _matches(self, own: str, pairs: list[pa.Table], cands: list[pa.Table]
+                 ) -> dict[int, tuple[float, dict[str, Any]]]:
         """Row -> (score, details) of its best-ranked verified match (others are absent)."""
         if not pairs or not cands:
             return {}
         cand = pa.concat_tables(cands)
         slots = cand.select(["holder", "cand_row"]).append_column(
             "slot", pa.array(np.arange(cand.num_rows, dtype=np.int64)))
-        # Acero joins no list columns: join the slot, then take the candidate's columns
-        pair = (pa.concat_tables(pairs).group_by(["row", "holder", "cand_row"]).aggregate([])
-                .join(slots, keys=["holder", "cand_row"], join_type="inner")
-                .sort_by([("row", "ascending"), ("slot", "ascending")]))
+        pair = pa.concat_tables(pairs).group_by(["row", "holder", "cand_row"]).aggregate([])
+        # Acero joins no list columns: join slots, then take the rows' columns
+        pair = pair.join(slots, keys=["holder", "cand_row"], join_type="inner")
+        pair = pair.append_column("own", pa.array([own] * pair.num_rows, pa.string())).join(
+            slots.rename_columns(["own", "row", "own_slot"]), keys=["own", "row"],
+            join_type="inner").sort_by([("row", "ascending"), ("slot", "ascending")])
+        new = cand.take(pair.column("own_slot"))
         got = cand.take(pair.column("slot"))
-        pair = pair.select(["row"])
-        for name in got.column_names:
-            pair = pair.append_column(name, got.column(name))
-        row = pa.array(pair.column("row").to_numpy(), pa.int64())
-        new_sig = _sig_matrix(index.column("signature").take(row), self.num_perm)
-        cand_sig = _sig_matrix(pair.column("cand_signature"), self.num_perm)
+        new_sig = _sig_matrix(new.column("cand_signature"), self.num_perm)
+        cand_sig = _sig_matrix(got.column("cand_signature"), self.num_perm)
         estimated = np.count_nonzero(new_sig == cand_sig, axis=1) / self.num_perm
-        exact = exact_jaccard(index.column("shingles").take(row), pair.column("cand_shingles"))
-        same = pc.equal(index.column("contribution_id").take(row), pair.column("cand_id"))
+        exact = exact_jaccard(new.column("cand_shingles"), got.column("cand_shingles"))
+        same = pc.equal(new.column("cand_id"), got.column("cand_id"))
         ok = (exact >= self.threshold) & ~same.to_numpy(zero_copy_only=False)
         self.unverified.inc(int((~ok).sum()))
         if not ok.any():
@@ -347,12 +360,12 @@ class _ChunkVotes(beam.DoFn):
         keep = pa.array(ok)
         best = pa.table({
             "row": pair.column("row").filter(keep),
-            "rank": pc.invert(pair.column("cand_history")).filter(keep),
-            "cand_at": pair.column("cand_at").filter(keep),
-            "cand_id": pair.column("cand_id").filter(keep),
+            "rank": pc.invert(got.column("cand_history")).filter(keep),
+            "cand_at": got.column("cand_at").filter(keep),
+            "cand_id": got.column("cand_id").filter(keep),
             "jaccard": pa.array(exact[ok]),
             "estimated": pa.array(estimated[ok]),
-            "history": pair.column("cand_history").filter(keep),
+            "history": got.column("cand_history").filter(keep),
         }).sort_by([("row", "ascending"), ("rank", "ascending"), ("cand_at", "ascending"),
                     ("cand_id", "ascending")]).to_pylist()
         out: dict[int, tuple[float, dict[str, Any]]] = {}
@@ -385,31 +398,33 @@ class NearDuplicateStage(beam.PTransform):
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
         signed = chunks | "Sign" >> beam.ParDo(_SignChunk(self.config, self.spec))
-        index = signed | "Index" >> beam.FlatMap(select_tag, "index")
         bands = signed | "Bands" >> beam.FlatMap(select_tag, "bands")
         if self.history_files:
-            history = (
+            files = (
                 chunks.pipeline
                 | "HistoryFiles" >> beam.Create(list(self.history_files), reshuffle=False)
                 | "MatchHistory" >> fileio.MatchAll()
                 | "OpenHistory" >> fileio.ReadMatches()
-                | "HistoryBands" >> beam.ParDo(_HistoryBands(self.config))
             )
+            history = files | "HistoryBands" >> beam.ParDo(_HistoryBands(self.config))
             bands = (bands, history) | "AllBands" >> beam.Flatten()
         found = (
             bands
             | "ByShard" >> beam.GroupByKey()
             | "Candidates" >> beam.ParDo(_FindCandidates(self.skip_exact))
         )
-        cands = (
-            {"index": index | "ByHolder" >> beam.Map(_holder_key),
-             "wants": found | "Wants" >> beam.FlatMap(select_tag, "wants")}
-            | "JoinHolders" >> beam.CoGroupByKey()
-            | "Serve" >> beam.FlatMap(_serve)
-        )
-        return (
-            {"index": index, "pairs": found | "Pairs" >> beam.FlatMap(select_tag, "pairs"),
+        wants = beam.pvalue.AsList(found | "Wants" >> beam.FlatMap(select_tag, "wants"))
+        cands = (signed | "Index" >> beam.FlatMap(select_tag, "index")
+                 | "ServeChunks" >> beam.FlatMap(_serve_chunk, wants))
+        if self.history_files:
+            served = files | "ServeHistory" >> beam.FlatMap(_serve_history, wants)
+            cands = (cands, served) | "AllCands" >> beam.Flatten()
+        votes = (
+            {"ids": signed | "Ids" >> beam.FlatMap(select_tag, "ids"),
+             "pairs": found | "Pairs" >> beam.FlatMap(select_tag, "pairs"),
              "cands": cands}
             | "JoinChunks" >> beam.CoGroupByKey()
             | "Votes" >> beam.ParDo(_ChunkVotes(self.config.threshold, self.config.num_perm))
         )
+        out = signed | "Out" >> beam.FlatMap(select_tag, "out")
+        return (votes, out) | "Outputs" >> beam.Flatten()

@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from datanet.pipelines.near_dedup import NearDuplicateStage, candidate_pairs, hex64
-from datanet.pipelines.stages import History
+from datanet.pipelines.stages import History, merge_stage_outputs
 from datanet.privacy.normalise import normalise_text
 from datanet.validators.minhash import (
     MinHashConfig,
@@ -43,14 +43,19 @@ def _sink(element, token):
 
 
 def _stage_votes(chunks, history=None, validators=None):
+    """``[(chunk, StageOutput)]``, one merged output per chunk (the stage emits several)."""
     token = str(len(_SINK))
     _SINK[token] = []
     with TestPipeline(runner="DirectRunner") as p:
         res = (p | beam.Create(chunks)
                | NearDuplicateStage(spec(validators), history or History()))
         _ = res | beam.Map(_sink, token)
-        assert_that(res | beam.Keys(), equal_to([k for k, _ in chunks]))
-    return _SINK.pop(token)
+        assert_that(res | "Chunks" >> beam.Keys() | beam.Distinct(),
+                    equal_to([k for k, _ in chunks]))
+    outputs: dict[str, list] = {}
+    for key, out in _SINK.pop(token):
+        outputs.setdefault(key, []).append(out)
+    return [(key, merge_stage_outputs(outs)) for key, outs in sorted(outputs.items())]
 
 
 def test_stage_within_one_input_homoglyph_and_zero_width():
