@@ -137,7 +137,7 @@ def lsh_quality(seed: int = 7, num_perm: int = 128) -> None:
     # the stage: band rows -> candidate pairs -> exact Jaccard of the shingle-hash sets
     t = time.perf_counter()
     sig, sets = hasher.sketch(pa.array(docs))
-    ids = pa.array([f"0x{i:064x}" for i in range(len(docs))])  # rank = position
+    ids = pa.array([f"0x{i:016x}" + "0" * 48 for i in range(len(docs))])  # rank = position
     bands = band_rows(hasher, sig, ids, pa.array(np.arange(len(docs)), pa.int64()), ids)
     row = bands.column("row").to_numpy()
     later, earlier = candidate_pairs(

@@ -118,7 +118,8 @@ def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.
     keep = id64[later] != id64[earlier]
     if skip_exact:
         keep &= ch64[later] != ch64[earlier]
-    key = np.unique(later[keep].astype(np.int64) * n + earlier[keep])
+    key = np.sort(later[keep].astype(np.int64) * n + earlier[keep])
+    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
     return key // n, key % n
 
 

@@ -363,7 +363,8 @@ class MinHasher:
 def shingle_sets(hv: np.ndarray, n_sh: np.ndarray) -> pa.ListArray:
     """``list<uint32>`` per document: its sorted distinct shingle hashes."""
     doc = np.repeat(np.arange(len(n_sh), dtype=np.uint64), n_sh)
-    keys = np.unique((doc << _U64(32)) | hv.astype(np.uint64))
+    keys = np.sort((doc << _U64(32)) | hv.astype(np.uint64))  # np.unique is 20x slower here
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
     counts = np.bincount((keys >> _U64(32)).astype(np.int64), minlength=len(n_sh))
     offsets = np.zeros(len(n_sh) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
