@@ -7,15 +7,20 @@
 2. **Candidates.** ``GroupByKey`` on the shard number; per shard, one numpy sort finds every
    new record's earlier-ranked bucket mates (one per distinct content), as
    ``(record, holder, row)`` pairs: the *holder* of a candidate is its chunk or index file.
-3. **Verification** (NeMo Curator's false-positive check). Pairs are rare: each holder gets
-   the rows it must show (``CoGroupByKey`` on the holder key) and sends their signatures and
-   shingle sets to the chunk of the record that asked; there the exact Jaccard of the shingle
-   sets decides, and a record loses to the best-ranked verified match ranked before it
-   (history first, then earliest ``submitted_at``, then smallest contribution id).
+3. **Verification** (NeMo Curator's false-positive check). Pairs are rare, so the list of
+   wanted ``(holder, row, asking chunk)`` is a side input: each chunk (ParDo over the
+   signing output) and each index file (read again only if it holds a wanted row) sends the
+   signatures and shingle sets of its wanted rows to the asking chunk. There
+   (``CoGroupByKey`` on the chunk key) the exact Jaccard of the shingle sets decides, and a
+   record loses to the best-ranked verified match ranked before it (history first, then
+   earliest ``submitted_at``, then smallest contribution id).
 
-Nothing in one process but one shard's band rows (36 bytes per record and band), and only
-ParDo, GroupByKey, CoGroupByKey, Flatten and fileio: it runs alike on every runner (DaskRunner
-included: no multi-output ParDo, see :func:`datanet.pipelines.io.select_tag`).
+The stage emits two outputs per chunk: its index rows, straight from signing, and its votes.
+Only one shard's band rows (36 bytes per record and band) and the wanted-rows list (one row
+per candidate pair and side) are ever held in one place; no signature or text goes through
+a shuffle. Only ParDo, side inputs, GroupByKey, CoGroupByKey, Flatten and fileio: it runs
+alike on every runner (DaskRunner included: no multi-output ParDo, see
+:func:`datanet.pipelines.io.select_tag`).
 """
 
 from __future__ import annotations
