@@ -15,6 +15,7 @@ from datanet.validators.minhash import (
     MinHashConfig,
     MinHasher,
     NearDuplicateValidator,
+    exact_jaccard,
     hash_function,
     lsh_params,
     shingles,
@@ -81,3 +82,21 @@ def test_registered_and_on_by_default():
     names = [v.name for v in enabled_validators(spec(), kind="keyed")]
     assert "near_duplicate" in names
     assert NearDuplicateValidator.stage == "datanet.pipelines.near_dedup:NearDuplicateStage"
+
+
+def test_exact_jaccard_rowwise_over_list_columns():
+    rng = np.random.default_rng(3)
+    left, right = [], []
+    for _ in range(50):
+        a = np.unique(rng.integers(0, 60, rng.integers(0, 40))).astype(np.uint32)
+        b = np.unique(rng.integers(0, 60, rng.integers(0, 40))).astype(np.uint32)
+        left.append(a.tolist())
+        right.append(b.tolist())
+    left[0] = right[0] = []  # two empty sets: 0.0, not a division by zero
+    typ = pa.list_(pa.uint32())
+    got = exact_jaccard(pa.array(left, typ), pa.chunked_array([pa.array(right, typ)]))
+    want = [len(set(a) & set(b)) / len(set(a) | set(b)) if a or b else 0.0
+            for a, b in zip(left, right, strict=True)]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    sliced = exact_jaccard(pa.array(left, typ).slice(10, 5), pa.array(right, typ).slice(10, 5))
+    np.testing.assert_allclose(sliced, want[10:15], rtol=0, atol=1e-12)
