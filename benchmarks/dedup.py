@@ -140,10 +140,10 @@ def lsh_quality(seed: int = 7, num_perm: int = 128) -> None:
     ids = pa.array([f"0x{i:016x}" + "0" * 48 for i in range(len(docs))])  # rank = position
     bands = band_rows(hasher, sig, ids, pa.array(np.arange(len(docs)), pa.int64()), ids)
     row = bands.column("row").to_numpy()
-    later, earlier = candidate_pairs(
+    later, earlier, _ = candidate_pairs(
         bands.column("band").to_numpy(), np.ones(len(row), bool),
         bands.column("submitted_at").to_numpy(), bands.column("id64").to_numpy(),
-        bands.column("ch64").to_numpy(), skip_exact=True)
+        bands.column("ch64").to_numpy(), skip_exact=True, max_candidates=cfg.max_candidates)
     a, b = row[later], row[earlier]
     exact = exact_jaccard(sets.take(pa.array(a)), sets.take(pa.array(b)))
     dt = time.perf_counter() - t

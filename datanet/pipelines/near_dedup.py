@@ -93,17 +93,19 @@ def band_rows(hasher: MinHasher, sig: np.ndarray, ids: pa.Array | pa.ChunkedArra
 
 
 def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.ndarray,
-                    ch64: np.ndarray, *, skip_exact: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(later, earlier)`` row pairs: every new row with each earlier-ranked bucket mate.
+                    ch64: np.ndarray, *, skip_exact: bool, max_candidates: int = 32
+                    ) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(later, earlier, capped)``: every new row with each earlier-ranked bucket mate.
 
     Within a bucket (equal ``band``) rows are ranked history first, then ``ts``, then id;
     only the first row of each content hash is a candidate (its copies have the same
-    shingles); a pair of one id, or of one content when ``skip_exact``, is no candidate.
-    Distinct pairs, sorted.
+    shingles), and only the ``max_candidates`` best-ranked ones (``capped`` counts the
+    others left out); a pair of one id, or of one content when ``skip_exact``, is no
+    candidate. Distinct pairs, sorted.
     """
     n = len(band)
     if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
     order = np.lexsort((id64, ts, new, band))
     b = band[order]
     starts = np.r_[True, b[1:] != b[:-1]]
@@ -114,7 +116,8 @@ def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.
     rep[by_content[np.r_[True, (cb[1:] != cb[:-1]) | (cc[1:] != cc[:-1])]]] = True
     reps_before = np.cumsum(rep) - rep  # reps at sorted positions < i
     first_rep = reps_before[np.flatnonzero(starts)][group]  # reps before the bucket
-    count = np.where(new[order], reps_before - first_rep, 0)
+    every = np.where(new[order], reps_before - first_rep, 0)
+    count = np.minimum(every, max_candidates)
     total = int(count.sum())
     later = np.repeat(np.arange(n), count)
     within = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
@@ -125,7 +128,7 @@ def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.
         keep &= ch64[later] != ch64[earlier]
     key = np.sort(later[keep].astype(np.int64) * n + earlier[keep])
     key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
-    return key // n, key % n
+    return key // n, key % n, int(every.sum()) - total
 
 
 def _split(table: pa.Table, shard: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
@@ -222,9 +225,11 @@ def _sig_matrix(col: pa.Array | pa.ChunkedArray, num_perm: int) -> np.ndarray:
 class _FindCandidates(beam.DoFn):
     """One shard: candidate pairs, as ``pairs`` per asking chunk and ``wants`` per holder."""
 
-    def __init__(self, skip_exact: bool):
+    def __init__(self, skip_exact: bool, max_candidates: int):
         self.skip_exact = skip_exact
+        self.max_candidates = max_candidates
         self.pairs = Metrics.counter("near_duplicate", "candidate_pairs")
+        self.capped = Metrics.counter("near_duplicate", "candidates_capped")
 
     def process(self, element: tuple[int, Iterable[Any]]) -> Iterator[Any]:
         _, parts = element
@@ -238,10 +243,12 @@ class _FindCandidates(beam.DoFn):
             return
         src = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
         rows = pa.concat_tables(tables)
-        later, earlier = candidate_pairs(
+        later, earlier, capped = candidate_pairs(
             rows.column("band").to_numpy(), is_new[src],
             rows.column("submitted_at").to_numpy(), rows.column("id64").to_numpy(),
-            rows.column("ch64").to_numpy(), skip_exact=self.skip_exact)
+            rows.column("ch64").to_numpy(), skip_exact=self.skip_exact,
+            max_candidates=self.max_candidates)
+        self.capped.inc(capped)
         if not len(later):
             return
         self.pairs.inc(len(later))
@@ -417,7 +424,8 @@ class NearDuplicateStage(beam.PTransform):
         found = (
             bands
             | "ByShard" >> beam.GroupByKey()
-            | "Candidates" >> beam.ParDo(_FindCandidates(self.skip_exact))
+            | "Candidates" >> beam.ParDo(_FindCandidates(self.skip_exact,
+                                                             self.config.max_candidates))
         )
         wants = beam.pvalue.AsList(found | "Wants" >> beam.FlatMap(select_tag, "wants"))
         cands = (signed | "Index" >> beam.FlatMap(select_tag, "index")

@@ -105,10 +105,16 @@ class MinHashConfig:
     #: Band-hash shards of the Beam stage's shuffle (parallelism of candidate search), as
     #: ``exact_duplicate.shards``; not part of :attr:`params` (stored rows do not depend on it).
     shards: int = 32
+    #: A record is verified against at most this many best-ranked earlier texts of each LSH
+    #: bucket it is in, so a huge cluster (templated spam) costs pairs linear in its size,
+    #: not quadratic. NeMo Curator's false-positive check compares each bucket member with 2
+    #: anchors; 32 keeps the resolution rule exact for any bucket of up to 33 distinct texts.
+    max_candidates: int = 32
 
     def __post_init__(self) -> None:
         check_range("threshold", self.threshold, 0.01, 1.0)
         check_range("shards", self.shards, 1, 65536)
+        check_range("max_candidates", self.max_candidates, 1, 1_000_000)
         check_range("num_perm", self.num_perm, 2, 4096)
         check_range("seed", self.seed, 0, 2**32 - 1)
         check_choice("shingle", self.shingle, ("word", "char"))

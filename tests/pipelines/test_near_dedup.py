@@ -181,13 +181,19 @@ def test_candidate_pairs_ranks_history_first_and_skips_copies():
     ts = np.array([5, 9, 1, 7, 0])
     id64 = np.array([10, 11, 12, 13, 14], dtype=np.uint64)
     ch64 = np.array([100, 101, 100, 103, 104], dtype=np.uint64)
-    later, earlier = candidate_pairs(band, new, ts, id64, ch64, skip_exact=True)
+    later, earlier, capped = candidate_pairs(band, new, ts, id64, ch64, skip_exact=True)
     # rank order in band 1: 1 (history), 2, 0, 3; 0 is a copy of 2 (not a candidate)
     assert list(zip(later.tolist(), earlier.tolist(), strict=True)) == [
         (0, 1), (2, 1), (3, 1), (3, 2)]
-    later, earlier = candidate_pairs(band, new, ts, id64, ch64, skip_exact=False)
+    assert capped == 0
+    later, earlier, capped = candidate_pairs(band, new, ts, id64, ch64, skip_exact=False)
     assert list(zip(later.tolist(), earlier.tolist(), strict=True)) == [
         (0, 1), (0, 2), (2, 1), (3, 1), (3, 2)]
+    # only the best-ranked earlier text of each bucket: 3 is not paired with 2 any more
+    later, earlier, capped = candidate_pairs(band, new, ts, id64, ch64, skip_exact=True,
+                                             max_candidates=1)
+    assert list(zip(later.tolist(), earlier.tolist(), strict=True)) == [(0, 1), (2, 1), (3, 1)]
+    assert capped == 2  # (3, 2) and (0, 2), counted before the copy filter
 
 
 def test_hex64_and_shingle_sets():
