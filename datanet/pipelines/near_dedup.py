@@ -93,7 +93,7 @@ def band_rows(hasher: MinHasher, sig: np.ndarray, ids: pa.Array | pa.ChunkedArra
 
 
 def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.ndarray,
-                    ch64: np.ndarray, *, skip_exact: bool, max_candidates: int = 32
+                    ch64: np.ndarray, *, skip_exact: bool, max_candidates: int = 8
                     ) -> tuple[np.ndarray, np.ndarray, int]:
     """``(later, earlier, capped)``: every new row with each earlier-ranked bucket mate.
 
@@ -223,7 +223,7 @@ def _sig_matrix(col: pa.Array | pa.ChunkedArray, num_perm: int) -> np.ndarray:
 
 
 class _FindCandidates(beam.DoFn):
-    """One shard: candidate pairs, as ``pairs`` per asking chunk and ``wants`` per holder."""
+    """One shard: its candidate pairs ``(row, holder, cand_row)``, keyed by asking chunk."""
 
     def __init__(self, skip_exact: bool, max_candidates: int):
         self.skip_exact = skip_exact
@@ -259,17 +259,28 @@ class _FindCandidates(beam.DoFn):
             "holder": names[src[earlier]], "cand_row": row[earlier],
         })
         for asker, part in _group_by(pairs, "asker"):
-            yield "pairs", (asker[len(_NEW):], part.drop_columns(["asker"]))
-        wants = pa.table({
-            "holder": pa.concat_arrays([pairs.column("holder").combine_chunks(),
-                                        pairs.column("asker").combine_chunks()]),
-            "cand_row": pa.concat_arrays([pairs.column("cand_row").combine_chunks(),
-                                          pairs.column("row").combine_chunks()]),
-            "dest": pc.utf8_slice_codeunits(
-                pa.concat_arrays([pairs.column("asker").combine_chunks()] * 2), len(_NEW)),
-        })
-        for holder, part in _group_by(wants, "holder"):
-            yield "wants", (holder, part.drop_columns(["holder"]))
+            yield asker[len(_NEW):], part.drop_columns(["asker"])
+
+
+def _distinct_pairs(item: tuple[str, Iterable[pa.Table]]) -> Iterator[Any]:
+    """A chunk's pairs from every shard, once each (a pair is found in up to ``bands``
+    shards): ``pairs`` for its votes and ``wants`` per holder (its own rows included)."""
+    chunk, tables = item
+    pairs = (pa.concat_tables(list(tables)).group_by(["row", "holder", "cand_row"])
+             .aggregate([]).sort_by([("row", "ascending"), ("holder", "ascending"),
+                                     ("cand_row", "ascending")]))
+    yield "pairs", (chunk, pairs)
+    own = _NEW + chunk
+    wants = pa.table({
+        "holder": pa.concat_arrays([pairs.column("holder").combine_chunks(),
+                                    pa.array([own] * pairs.num_rows, pa.string())]),
+        "cand_row": pa.concat_arrays([pairs.column("cand_row").combine_chunks(),
+                                      pairs.column("row").combine_chunks()]),
+    })
+    for holder, part in _group_by(wants, "holder"):
+        rows = np.unique(part.column("cand_row").to_numpy())
+        yield "wants", (holder, pa.table({"cand_row": rows,
+                                          "dest": pa.array([chunk] * len(rows), pa.string())}))
 
 
 def _group_by(table: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:
@@ -353,7 +364,7 @@ class _ChunkVotes(beam.DoFn):
         cand = pa.concat_tables(cands)
         slots = cand.select(["holder", "cand_row"]).append_column(
             "slot", pa.array(np.arange(cand.num_rows, dtype=np.int64)))
-        pair = pa.concat_tables(pairs).group_by(["row", "holder", "cand_row"]).aggregate([])
+        pair = pa.concat_tables(pairs)
         # Acero joins no list columns: join slots, then take the rows' columns
         pair = pair.join(slots, keys=["holder", "cand_row"], join_type="inner")
         pair = pair.append_column("own", pa.array([own] * pair.num_rows, pa.string())).join(
@@ -426,6 +437,8 @@ class NearDuplicateStage(beam.PTransform):
             | "ByShard" >> beam.GroupByKey()
             | "Candidates" >> beam.ParDo(_FindCandidates(self.skip_exact,
                                                              self.config.max_candidates))
+            | "ByAsker" >> beam.GroupByKey()
+            | "DistinctPairs" >> beam.FlatMap(_distinct_pairs)
         )
         wants = beam.pvalue.AsList(found | "Wants" >> beam.FlatMap(select_tag, "wants"))
         cands = (signed | "Index" >> beam.FlatMap(select_tag, "index")

@@ -108,8 +108,10 @@ class MinHashConfig:
     #: A record is verified against at most this many best-ranked earlier texts of each LSH
     #: bucket it is in, so a huge cluster (templated spam) costs pairs linear in its size,
     #: not quadratic. NeMo Curator's false-positive check compares each bucket member with 2
-    #: anchors; 32 keeps the resolution rule exact for any bucket of up to 33 distinct texts.
-    max_candidates: int = 32
+    #: anchors; 8 keeps the resolution rule exact for buckets of up to 9 distinct texts and,
+    #: measured on a 5000-record template cluster, costs about what the previous
+    #: estimate-in-bucket stage did (591 vs 539 MB peak RSS; 32 would cost 1135 MB).
+    max_candidates: int = 8
 
     def __post_init__(self) -> None:
         check_range("threshold", self.threshold, 0.01, 1.0)
