@@ -5,8 +5,10 @@
    ``content_hash``; ``row`` in the chunk: no signature, no strings) split by ``band`` modulo
    ``shards``; the committed records' ``index/minhash`` files are split the same way.
 2. **Candidates.** ``GroupByKey`` on the shard number; per shard, one numpy sort finds every
-   new record's earlier-ranked bucket mates (one per distinct content), as
-   ``(record, holder, row)`` pairs: the *holder* of a candidate is its chunk or index file.
+   new record's earlier-ranked bucket mates (one per distinct content, at most
+   ``max_candidates`` per bucket), as ``(record, holder, row)`` pairs: the *holder* of a
+   candidate is its chunk or index file. A ``GroupByKey`` on the asking chunk drops the
+   pairs found in several bands.
 3. **Verification** (NeMo Curator's false-positive check). Pairs are rare, so the list of
    wanted ``(holder, row, asking chunk)`` is a side input: each chunk (ParDo over the
    signing output) and each index file (read again only if it holds a wanted row) sends the
