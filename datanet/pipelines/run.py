@@ -5,7 +5,9 @@ files and commits in :mod:`datanet.store`. The Beam graph:
 
 1. ``MatchAll`` + ``ReadMatches`` the inputs; parse each file into ``(chunk_key,
    RecordBatch)`` chunks (normalised, hashed) and a dead-letter output.
-2. Batch validators vote per chunk (may replace ``text``, e.g. redaction).
+2. Batch validators vote per chunk (may replace ``text``, e.g. redaction); the validated chunk
+   and its votes are spilled to scratch Parquet in ``_runs/<run_id>/chunks/`` and only their
+   paths go on (no runner then holds every record's text in memory).
 3. Every enabled keyed validator's stage (duplicates, flood…) votes across chunks and history.
 4. ``CoGroupByKey`` on the chunk key joins a chunk with all of its votes; the policy decides;
    accepted / rejected / quarantine / votes / dead-letter / index rows are written as
@@ -102,10 +104,18 @@ class _ParseFile(beam.DoFn):
 
 
 class _BatchValidate(beam.DoFn):
-    """Run every enabled batch validator on a chunk: ``(key, (batch, votes, reports))``."""
+    """Run every enabled batch validator on a chunk and spill the result: ``(key, ChunkRef)``.
 
-    def __init__(self, spec: DatanetSpec):
+    The validated chunk and its votes go to Parquet files in the run's scratch directory and
+    only their paths travel to the final join, so no runner holds every record's text in
+    memory (FnApiRunner keeps whole PCollections). What is spilled holds no PII the policy
+    rejects or redacts: ``text_norm`` is dropped and the pii validator has already replaced
+    every finding it acts on in ``text``.
+    """
+
+    def __init__(self, spec: DatanetSpec, scratch: str):
         self.spec = spec
+        self.scratch = scratch
         self.validators: list[Any] = []
 
     def setup(self) -> None:
@@ -127,7 +137,51 @@ class _BatchValidate(beam.DoFn):
                 idx = batch.schema.get_field_index("text")
                 batch = batch.set_column(idx, "text", pa.array(result.text, pa.string()))
         reports = {v.name: v.report() for v in self.validators if v.report()}
-        yield key, (batch, pa.concat_tables(votes) if votes else None, reports)
+        table = pa.Table.from_batches([batch]).drop_columns(
+            [c for c in _PRIVATE_COLUMNS if c in batch.schema.names])
+        vote_table = pa.concat_tables(votes) if votes else None
+        yield key, ChunkRef(
+            records=spill_table(self.scratch, key, "records", table),
+            votes=spill_table(self.scratch, key, "votes", vote_table)
+            if vote_table is not None else None,
+            reports=reports)
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """A validated chunk spilled to scratch Parquet: what the final join carries."""
+
+    records: str
+    votes: str | None
+    reports: dict[str, Any]
+
+    def load(self) -> tuple[pa.Table, pa.Table | None]:
+        """The chunk's records and batch votes."""
+        return read_spilled(self.records), read_spilled(self.votes) if self.votes else None
+
+
+def spill_table(scratch: str, key: str, kind: str, table: pa.Table) -> str:
+    """Write ``table`` to ``scratch/<sha256(key)>-<kind>.parquet`` (tmp + rename); its path."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.parquet")
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="lz4")
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with FileSystems.create(tmp) as fh:
+        fh.write(sink.getvalue().to_pybytes())
+    FileSystems.rename([tmp], [path])
+    return path
+
+
+def read_spilled(path: str) -> pa.Table:
+    """A table written by :func:`spill_table`."""
+    import pyarrow.parquet as pq
+
+    with FileSystems.open(path) as fh:
+        return pq.read_table(pa.BufferReader(fh.read()))
 
 
 class _DecideWrite(beam.DoFn):
@@ -150,8 +204,9 @@ class _DecideWrite(beam.DoFn):
         main = list(groups["records"])
         if not main or _already_committed(self.root, batch_id, self._committed):
             return
-        (batch, batch_votes, reports), = main
-        table = pa.Table.from_batches([batch])
+        ref: ChunkRef = main[0]
+        table, batch_votes = ref.load()
+        reports = ref.reports
         merged: StageOutput = merge_stage_outputs(
             [o for name in self.stage_names for o in groups[name]])
 
@@ -289,9 +344,10 @@ def _keyed_stages(spec: DatanetSpec, history: History) -> list[tuple[str, beam.P
 
 def build_pipeline(
     p: beam.Pipeline, spec: DatanetSpec, inputs: Sequence[str], *, root: str,
-    history: History, listing_path: str,
+    history: History, listing_path: str, scratch: str | None = None,
 ) -> None:
-    """Add the datanet graph to ``p``."""
+    """Add the datanet graph to ``p``; chunks spill to ``scratch`` (default: beside the listing)."""
+    scratch = scratch or FileSystems.join(listing_path.rsplit("/", 1)[0], "chunks")
     files = (
         p
         | "Inputs" >> beam.Create(list(inputs), reshuffle=False).with_output_types(str)
@@ -312,7 +368,7 @@ def build_pipeline(
     batch_id = ids | "BatchId" >> beam.CombineGlobally(_BatchIdFn(spec.id))
     batch_id_si = beam.pvalue.AsSingleton(batch_id)
 
-    validated = chunks | "BatchValidators" >> beam.ParDo(_BatchValidate(spec))
+    validated = chunks | "BatchValidators" >> beam.ParDo(_BatchValidate(spec, scratch))
     groups: dict[str, beam.PCollection] = {"records": validated}
     names = []
     for name, stage in _keyed_stages(spec, history):
