@@ -24,18 +24,20 @@ from datanet.schemas.spec import DatanetSpec
 from datanet.validators import registry
 from datanet.validators.exact_duplicate import DROP_SCHEMA, resolve_table
 
-__all__ = ["ExactDuplicateStage", "shard_of"]
+__all__ = ["ExactDuplicateStage", "shard_of", "split_by_shard", "by_chunk"]
 
 
-def shard_of(content_hash: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
-    """Shard number per row from the hash's first 4 hex digits (uniform: keccak output)."""
-    prefix = pc.utf8_slice_codeunits(content_hash, 2, 6)
+def shard_of(hex_values: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
+    """Shard number per row from a ``0x`` hex value's first 4 digits (hashes, addresses)."""
+    prefix = pc.utf8_slice_codeunits(hex_values, 2, 6)
     values = np.array([int(p, 16) for p in prefix.to_pylist()], dtype=np.int64)
     return values % shards
 
 
-def _split(table: pa.Table, shards: int) -> Iterator[tuple[int, pa.Table]]:
-    sh = shard_of(table.column("content_hash"), shards)
+def split_by_shard(table: pa.Table, column: str, shards: int
+                   ) -> Iterator[tuple[int, pa.Table]]:
+    """``(shard, rows)`` parts of ``table`` by :func:`shard_of` of its hex ``column``."""
+    sh = shard_of(table.column(column), shards)
     order = np.argsort(sh, kind="stable")
     sorted_sh = sh[order]
     bounds = np.flatnonzero(np.diff(sorted_sh)) + 1
@@ -59,7 +61,7 @@ class _ShardNew(beam.DoFn):
             "source_file": batch.column("source_file"),
             "source_line": batch.column("source_line"),
         })
-        yield from _split(table, self.shards)
+        yield from split_by_shard(table, "content_hash", self.shards)
 
 
 class _ShardHistory(beam.DoFn):
@@ -67,16 +69,21 @@ class _ShardHistory(beam.DoFn):
         self.shards = shards
 
     def process(self, batch: pa.RecordBatch) -> Iterator[tuple[int, pa.Table]]:
-        yield from _split(pa.Table.from_batches([batch]), self.shards)
+        yield from split_by_shard(pa.Table.from_batches([batch]), "content_hash", self.shards)
 
 
-def _by_chunk(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """Split rows by their ``chunk`` (sort once, slice) and drop that column."""
-    table = table.sort_by("chunk")
-    chunks = table.column("chunk").to_numpy(zero_copy_only=False)
+def by_chunk(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """Split rows by their ``chunk`` and drop that column.
+
+    Each part is a compact copy (``take``), not a slice: pickling a slice serialises its
+    parent's whole buffers, which made every chunk carry its shard's votes.
+    """
+    order = pc.sort_indices(table, [("chunk", "ascending")]).to_numpy()
+    chunks = table.column("chunk").to_numpy(zero_copy_only=False)[order]
     starts = np.flatnonzero(np.r_[True, chunks[1:] != chunks[:-1]])
+    table = table.drop_columns(["chunk"])
     for begin, end in zip(starts, np.r_[starts[1:], len(chunks)], strict=True):
-        yield chunks[begin], table.slice(begin, end - begin).drop_columns(["chunk"])
+        yield chunks[begin], table.take(pa.array(order[begin:end]))
 
 
 def _resolve(item: tuple[int, dict[str, Iterable[pa.Table]]]
@@ -90,13 +97,13 @@ def _resolve(item: tuple[int, dict[str, Iterable[pa.Table]]]
         pa.concat_tables(new),
         pa.concat_tables(history) if history else None,
     )
-    by_chunk = dict(_by_chunk(votes))
-    drops_by_chunk = dict(_by_chunk(drops)) if drops is not None else {}
+    votes_by_chunk = dict(by_chunk(votes))
+    drops_by_chunk = dict(by_chunk(drops)) if drops is not None else {}
     empty = votes.schema.empty_table().drop_columns(["chunk"])
-    for chunk in sorted(by_chunk.keys() | drops_by_chunk.keys()):
+    for chunk in sorted(votes_by_chunk.keys() | drops_by_chunk.keys()):
         chunk_drops = drops_by_chunk.get(chunk)
         yield chunk, StageOutput(
-            votes=by_chunk.get(chunk, empty),
+            votes=votes_by_chunk.get(chunk, empty),
             drops=chunk_drops.select(DROP_SCHEMA.names) if chunk_drops is not None else None,
         )
 

@@ -1,9 +1,10 @@
-"""Flood-control keyed stage: GroupByKey by contributor across the whole input.
+"""Flood-control keyed stage: an Arrow shuffle by contributor across the whole input.
 
-Per chunk, every record's contributor, rank and MinHash signature is keyed by contributor;
-each contributor's group is decided by :func:`datanet.validators.spam.flood_reject` (record
-cap, near-duplicate cluster), and the decisions are routed back to their chunks
-(CoGroupByKey) as one ``flood`` vote per record.
+Per chunk, each record's contributor, id, submitted_at and (when the near-duplicate check is
+on) MinHash signature form one Arrow table (:func:`datanet.validators.spam.flood_members`),
+split into ``shards`` tables by contributor; ``GroupByKey`` on the shard number brings every
+record of a contributor together, :func:`datanet.validators.spam.flood_votes` decides a whole
+shard, and the votes go back to their chunks. No per-record element crosses the shuffle.
 """
 
 from __future__ import annotations
@@ -12,86 +13,55 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
-from apache_beam.metrics import Metrics
 
-from datanet.pipelines.io import select_tag
+from datanet.pipelines.dedup import by_chunk, split_by_shard
 from datanet.pipelines.stages import History, StageOutput
-from datanet.validators.base import make_votes
-from datanet.validators.minhash import MinHasher, rank_key
-from datanet.validators.spam import FloodConfig, FloodValidator, flood_reject, minhash_config
+from datanet.validators.spam import (
+    FloodConfig,
+    FloodValidator,
+    flood_members,
+    flood_votes,
+    minhash_config,
+)
 
 __all__ = ["FloodStage"]
 
-_CHUNK = "chunk"
-_MEMBERS = "members"
 
-
-class _KeyByContributor(beam.DoFn):
-    def __init__(self, config: FloodConfig, minhash: Any):
+class _ShardMembers(beam.DoFn):
+    def __init__(self, config: FloodConfig, minhash: Any, shards: int):
         self.config = config
         self.minhash = minhash
+        self.shards = shards
 
-    def setup(self) -> None:
-        self.hasher = MinHasher(self.minhash) if self.config.max_near_duplicates else None
-
-    def process(self, element: tuple[Any, pa.RecordBatch]) -> Iterator[Any]:
+    def process(self, element: tuple[str, pa.RecordBatch]) -> Iterator[tuple[int, pa.Table]]:
         chunk, batch = element
-        ids = batch.column("contribution_id").to_pylist()
-        who = batch.column("contributor").to_pylist()
-        ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
-        yield _CHUNK, (chunk, ids)
-        if self.hasher is not None:
-            sig = self.hasher.signatures(batch.column("text_norm")).astype("<u4")
-            blobs = [row.tobytes() for row in sig]
-        else:
-            blobs = [b""] * len(ids)
-        for i, cid in enumerate(ids):
-            yield _MEMBERS, (who[i], (cid, ts[i], blobs[i], chunk))
+        members = flood_members(batch, self.config, self.minhash)
+        members = members.append_column("chunk", pa.array([chunk] * batch.num_rows, pa.string()))
+        yield from split_by_shard(members, "contributor", self.shards)
 
 
-class _Decide(beam.DoFn):
+class _DecideShard(beam.DoFn):
     def __init__(self, config: FloodConfig, minhash: Any):
         self.config = config
         self.minhash = minhash
-        self.flooders = Metrics.counter("flood", "contributors_flagged")
 
-    def process(self, element: tuple[str, Iterable[Any]]) -> Iterator[Any]:
-        _, members = element
-        # tuples may arrive as lists on some runners (Dask): normalise before de-duplicating
-        ranked = sorted({tuple(m) for m in members}, key=lambda m: rank_key(False, m[1], m[0]))
-        ids = [m[0] for m in ranked]
-        if self.config.max_near_duplicates and len(ranked) > self.config.max_near_duplicates:
-            sig = np.frombuffer(b"".join(m[2] for m in ranked), dtype="<u4").reshape(
-                len(ranked), self.minhash.num_perm)
-        else:
-            sig = np.zeros((len(ranked), 0), dtype=np.uint32)
-        rejected = flood_reject(ids, sig, self.config, self.minhash, [m[1] for m in ranked])
-        if rejected:
-            self.flooders.inc()
-        for m in ranked:
-            if m[0] in rejected:
-                yield m[3], (m[0], rejected[m[0]])
-
-
-class _ChunkVotes(beam.DoFn):
-    def process(self, element: tuple[Any, dict[str, list[Any]]]) -> Iterator[Any]:
-        chunk, grouped = element
-        rejected = dict(grouped["reject"])
-        for ids in grouped[_CHUNK]:
-            votes = make_votes(
-                ids, FloodValidator.name,
-                ["reject" if c in rejected else "accept" for c in ids],
-                reasons=["contributor_flood" if c in rejected else None for c in ids],
-                details=[rejected.get(c) for c in ids],
-            )
-            yield chunk, StageOutput(votes=votes)
+    def process(self, element: tuple[int, Iterable[pa.Table]]
+                ) -> Iterator[tuple[str, StageOutput]]:
+        _, tables = element
+        members = pa.concat_tables(list(tables))
+        votes = flood_votes(members.drop_columns(["chunk"]), self.config, self.minhash)
+        votes = votes.append_column("chunk", members.column("chunk"))
+        for chunk, part in by_chunk(votes):
+            yield chunk, StageOutput(votes=part)
 
 
 class FloodStage(beam.PTransform):
     """``PCollection[(chunk_key, RecordBatch)]`` -> ``PCollection[(chunk_key, StageOutput)]``
     with one ``flood`` vote per record (reason ``contributor_flood``)."""
+
+    #: Contributor shards of the shuffle (its parallelism); any value gives the same votes.
+    shards = 32
 
     def __init__(self, spec: Any, history: History | None = None, *,
                  config: FloodConfig | None = None):
@@ -104,16 +74,10 @@ class FloodStage(beam.PTransform):
         self.minhash = minhash_config(spec)
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
-        keyed = chunks | "ByContributor" >> beam.ParDo(
-            _KeyByContributor(self.config, self.minhash))
-        rejects = (
-            keyed
-            | "Members" >> beam.FlatMap(select_tag, _MEMBERS)
-            | "GroupContributor" >> beam.GroupByKey()
-            | "Decide" >> beam.ParDo(_Decide(self.config, self.minhash))
-        )
         return (
-            {_CHUNK: keyed | "ChunkIds" >> beam.FlatMap(select_tag, _CHUNK), "reject": rejects}
-            | "JoinChunks" >> beam.CoGroupByKey()
-            | "Votes" >> beam.ParDo(_ChunkVotes())
+            chunks
+            | "ShardByContributor" >> beam.ParDo(
+                _ShardMembers(self.config, self.minhash, self.shards))
+            | "GroupShard" >> beam.GroupByKey()
+            | "Decide" >> beam.ParDo(_DecideShard(self.config, self.minhash))
         )

@@ -5,7 +5,9 @@ files and commits in :mod:`datanet.store`. The Beam graph:
 
 1. ``MatchAll`` + ``ReadMatches`` the inputs; parse each file into ``(chunk_key,
    RecordBatch)`` chunks (normalised, hashed) and a dead-letter output.
-2. Batch validators vote per chunk (may replace ``text``, e.g. redaction).
+2. Batch validators vote per chunk (may replace ``text``, e.g. redaction); the validated chunk
+   and its votes are spilled to scratch Parquet in ``_runs/<run_id>/chunks/`` and only their
+   paths go on (no runner then holds every record's text in memory).
 3. Every enabled keyed validator's stage (duplicates, flood…) votes across chunks and history.
 4. ``CoGroupByKey`` on the chunk key joins a chunk with all of its votes; the policy decides;
    accepted / rejected / quarantine / votes / dead-letter / index rows are written as
@@ -74,7 +76,7 @@ class RunResult:
 
 
 class _ParseFile(beam.DoFn):
-    """A matched file → ``("records", (key, chunk))`` and ``("deadletter", batch)`` pairs.
+    """A matched file → ``("records", (key, chunk))`` and ``("deadletter", (key, rows))`` pairs.
 
     One tagged main output instead of ``with_outputs``: Beam's DaskRunner (2.77) hands every
     output of a multi-output ParDo to the consumers of each tag.
@@ -97,15 +99,23 @@ class _ParseFile(beam.DoFn):
                     yield "records", (key, batch)
                 if dead is not None:
                     self.dead.inc(dead.num_rows)
-                    yield "deadletter", dead
+                    yield "deadletter", (key, dead)
                     self.records.inc(dead.num_rows)
 
 
 class _BatchValidate(beam.DoFn):
-    """Run every enabled batch validator on a chunk: ``(key, (batch, votes, reports))``."""
+    """Run every enabled batch validator on a chunk and spill the result: ``(key, ChunkRef)``.
 
-    def __init__(self, spec: DatanetSpec):
+    The validated chunk and its votes go to Parquet files in the run's scratch directory and
+    only their paths travel to the final join, so no runner holds every record's text in
+    memory (FnApiRunner keeps whole PCollections). What is spilled holds no PII the policy
+    rejects or redacts: ``text_norm`` is dropped and the pii validator has already replaced
+    every finding it acts on in ``text``.
+    """
+
+    def __init__(self, spec: DatanetSpec, scratch: str):
         self.spec = spec
+        self.scratch = scratch
         self.validators: list[Any] = []
 
     def setup(self) -> None:
@@ -127,7 +137,51 @@ class _BatchValidate(beam.DoFn):
                 idx = batch.schema.get_field_index("text")
                 batch = batch.set_column(idx, "text", pa.array(result.text, pa.string()))
         reports = {v.name: v.report() for v in self.validators if v.report()}
-        yield key, (batch, pa.concat_tables(votes) if votes else None, reports)
+        table = pa.Table.from_batches([batch]).drop_columns(
+            [c for c in _PRIVATE_COLUMNS if c in batch.schema.names])
+        vote_table = pa.concat_tables(votes) if votes else None
+        yield key, ChunkRef(
+            records=spill_table(self.scratch, key, "records", table),
+            votes=spill_table(self.scratch, key, "votes", vote_table)
+            if vote_table is not None else None,
+            reports=reports)
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """A validated chunk spilled to scratch Parquet: what the final join carries."""
+
+    records: str
+    votes: str | None
+    reports: dict[str, Any]
+
+    def load(self) -> tuple[pa.Table, pa.Table | None]:
+        """The chunk's records and batch votes."""
+        return read_spilled(self.records), read_spilled(self.votes) if self.votes else None
+
+
+def spill_table(scratch: str, key: str, kind: str, table: pa.Table) -> str:
+    """Write ``table`` to ``scratch/<sha256(key)>-<kind>.parquet`` (tmp + rename); its path."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.parquet")
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="lz4")
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with FileSystems.create(tmp) as fh:
+        fh.write(sink.getvalue().to_pybytes())
+    FileSystems.rename([tmp], [path])
+    return path
+
+
+def read_spilled(path: str) -> pa.Table:
+    """A table written by :func:`spill_table`."""
+    import pyarrow.parquet as pq
+
+    with FileSystems.open(path) as fh:
+        return pq.read_table(pa.BufferReader(fh.read()))
 
 
 class _DecideWrite(beam.DoFn):
@@ -144,14 +198,20 @@ class _DecideWrite(beam.DoFn):
         self.policy = policy_config(self.spec)
         self._committed: dict[str, bool] = {}
 
-    def process(self, item: tuple[str, dict[str, Iterable[Any]]], batch_id: str
-                ) -> Iterator[dict[str, Any]]:
+    def process(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[dict[str, Any]]:
         key, groups = item
-        main = list(groups["records"])
-        if not main or _already_committed(self.root, batch_id, self._committed):
+        batch_id, = set(groups["batch"])
+        if _already_committed(self.root, batch_id, self._committed):
             return
-        (batch, batch_votes, reports), = main
-        table = pa.Table.from_batches([batch])
+        dead_rows = list(groups["deadletter"])
+        if dead_rows:
+            yield from self._write("deadletter", batch_id, pa.Table.from_batches(dead_rows))
+        main = list(groups["records"])
+        if not main:
+            return
+        ref: ChunkRef = main[0]
+        table, batch_votes = ref.load()
+        reports = ref.reports
         merged: StageOutput = merge_stage_outputs(
             [o for name in self.stage_names for o in groups[name]])
 
@@ -223,52 +283,55 @@ def _already_committed(root: str, batch_id: str, cache: dict[str, bool]) -> bool
     return cache[batch_id]
 
 
-class _WriteDeadletter(beam.DoFn):
-    def __init__(self, root: str):
-        self.root = root
-
-    def setup(self) -> None:
-        self._committed: dict[str, bool] = {}
-
-    def process(self, dead: pa.RecordBatch, batch_id: str) -> Iterator[dict[str, Any]]:
-        if _already_committed(self.root, batch_id, self._committed):
-            return
-        entry = write_table(self.root, "deadletter", batch_id, pa.Table.from_batches([dead]))
-        yield {"kind": "deadletter", **asdict(entry)}
-
-
 class _BatchIdFn(beam.CombineFn):
-    """Batch id = keccak(datanet key ‖ sorted distinct record ids)."""
+    """``(batch id, chunk keys)``: batch id = keccak(datanet key ‖ sorted distinct record ids).
+
+    Inputs are ``(chunk key, ids as an Arrow array)``; ids stay Arrow until the final sort.
+    """
 
     def __init__(self, datanet_id: str):
         self.datanet_id = datanet_id
 
-    def create_accumulator(self) -> set[bytes]:
-        return set()
+    def create_accumulator(self) -> tuple[list[pa.Array], set[str]]:
+        return [], set()
 
-    def add_input(self, acc: set[bytes], ids: list[str]) -> set[bytes]:
-        acc.update(bytes.fromhex(i[2:]) for i in ids)
+    def add_input(self, acc: tuple[list[pa.Array], set[str]],
+                  item: tuple[str, pa.Array]) -> tuple[list[pa.Array], set[str]]:
+        key, ids = item
+        acc[0].append(pc.unique(ids))
+        acc[1].add(key)
         return acc
 
-    def merge_accumulators(self, accs: Iterable[set[bytes]]) -> set[bytes]:
-        out: set[bytes] = set()
-        for a in accs:
-            out |= a
-        return out
+    def merge_accumulators(self, accs: Iterable[tuple[list[pa.Array], set[str]]]
+                           ) -> tuple[list[pa.Array], set[str]]:
+        arrays: list[pa.Array] = []
+        keys: set[str] = set()
+        for a, k in accs:
+            arrays += a
+            keys |= k
+        return arrays, keys
 
-    def extract_output(self, acc: set[bytes]) -> str:
+    def extract_output(self, acc: tuple[list[pa.Array], set[str]]) -> tuple[str, list[str]]:
         from datanet.schemas.ids import datanet_key, keccak
 
-        return "0x" + keccak(datanet_key(self.datanet_id) + b"".join(sorted(acc))).hex()
+        arrays, keys = acc
+        ids = pc.unique(pa.concat_arrays(arrays)) if arrays else pa.array([], pa.string())
+        # ids are "0x" + 64 lowercase hex digits: sorting the text sorts the bytes
+        digits = pc.utf8_slice_codeunits(ids.take(pc.sort_indices(ids)), 2)
+        body = bytes.fromhex("".join(digits.to_pylist()))
+        return "0x" + keccak(datanet_key(self.datanet_id) + body).hex(), sorted(keys)
 
 
 class _WriteListing(beam.DoFn):
     def __init__(self, path: str):
         self.path = path
 
-    def process(self, entries: list[dict[str, Any]], batch_id: str,
-                inputs: list[str]) -> Iterator[str]:
-        body = json.dumps({"batch_id": batch_id, "entries": entries, "inputs": sorted(inputs)},
+    def process(self, item: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[str]:
+        _, groups = item
+        (batch_id, _keys), = groups["batch"]
+        entries = [e for part in groups["files"] for e in part]
+        inputs = sorted(i for part in groups["inputs"] for i in part)
+        body = json.dumps({"batch_id": batch_id, "entries": entries, "inputs": inputs},
                           sort_keys=True).encode()
         tmp = f"{self.path}.tmp"
         with FileSystems.create(tmp) as fh:
@@ -289,9 +352,10 @@ def _keyed_stages(spec: DatanetSpec, history: History) -> list[tuple[str, beam.P
 
 def build_pipeline(
     p: beam.Pipeline, spec: DatanetSpec, inputs: Sequence[str], *, root: str,
-    history: History, listing_path: str,
+    history: History, listing_path: str, scratch: str | None = None,
 ) -> None:
-    """Add the datanet graph to ``p``."""
+    """Add the datanet graph to ``p``; chunks spill to ``scratch`` (default: beside the listing)."""
+    scratch = scratch or FileSystems.join(listing_path.rsplit("/", 1)[0], "chunks")
     files = (
         p
         | "Inputs" >> beam.Create(list(inputs), reshuffle=False).with_output_types(str)
@@ -304,32 +368,36 @@ def build_pipeline(
     chunks = parsed | "Records" >> beam.FlatMap(select_tag, "records")
     dead = parsed | "DeadLetter" >> beam.FlatMap(select_tag, "deadletter")
 
+    # The batch id reaches the writers through joins, not side inputs: Beam's DaskRunner
+    # recomputes a side input's whole upstream (every file's parse) in each consuming task.
     ids = (
-        (chunks | "ChunkIds" >> beam.Map(lambda kv: kv[1].column("contribution_id").to_pylist()),
-         dead | "DeadIds" >> beam.Map(lambda b: b.column("record_id").to_pylist()))
+        (chunks | "ChunkIds" >> beam.Map(lambda kv: (kv[0], kv[1].column("contribution_id"))),
+         dead | "DeadIds" >> beam.Map(lambda kv: (kv[0], kv[1].column("record_id"))))
         | "AllIds" >> beam.Flatten()
     )
-    batch_id = ids | "BatchId" >> beam.CombineGlobally(_BatchIdFn(spec.id))
-    batch_id_si = beam.pvalue.AsSingleton(batch_id)
+    batch = ids | "BatchId" >> beam.CombineGlobally(_BatchIdFn(spec.id))
+    batch_of_chunk = batch | "BatchIdPerChunk" >> beam.FlatMap(
+        lambda b: ((key, b[0]) for key in b[1]))
 
-    validated = chunks | "BatchValidators" >> beam.ParDo(_BatchValidate(spec))
-    groups: dict[str, beam.PCollection] = {"records": validated}
+    validated = chunks | "BatchValidators" >> beam.ParDo(_BatchValidate(spec, scratch))
+    groups: dict[str, beam.PCollection] = {
+        "records": validated, "deadletter": dead, "batch": batch_of_chunk}
     names = []
     for name, stage in _keyed_stages(spec, history):
         groups[name] = chunks | f"Stage_{name}" >> stage
         names.append(name)
     joined = groups | "JoinChunk" >> beam.CoGroupByKey()
-    written = joined | "DecideWrite" >> beam.ParDo(
-        _DecideWrite(spec, root, names), batch_id=batch_id_si)
-    dead_written = dead | "WriteDeadletter" >> beam.ParDo(
-        _WriteDeadletter(root), batch_id=batch_id_si)
+    written = joined | "DecideWrite" >> beam.ParDo(_DecideWrite(spec, root, names))
     _ = (
-        (written, dead_written)
-        | "AllFiles" >> beam.Flatten()
-        | "ListFiles" >> beam.combiners.ToList()
-        | "WriteListing" >> beam.ParDo(
-            _WriteListing(listing_path), batch_id=batch_id_si,
-            inputs=beam.pvalue.AsList(matched))
+        {
+            "files": written | "ListFiles" >> beam.combiners.ToList()
+            | "KeyFiles" >> beam.Map(lambda entries: (0, entries)),
+            "batch": batch | "KeyBatch" >> beam.Map(lambda b: (0, b)),
+            "inputs": matched | "ListInputs" >> beam.combiners.ToList()
+            | "KeyInputs" >> beam.Map(lambda paths: (0, paths)),
+        }
+        | "JoinListing" >> beam.CoGroupByKey()
+        | "WriteListing" >> beam.ParDo(_WriteListing(listing_path))
     )
 
 

@@ -35,6 +35,8 @@ __all__ = [
     "SpamValidator",
     "FloodConfig",
     "FloodValidator",
+    "flood_members",
+    "flood_votes",
     "default_blocklist",
     "char_entropy",
     "max_char_run",
@@ -315,24 +317,68 @@ class FloodValidator(Validator):
         self.minhash = minhash_config(spec)
 
     def validate(self, batch: pa.RecordBatch) -> ValidationResult:
-        from datanet.validators.base import make_votes
-        from datanet.validators.minhash import MinHasher, rank_key
+        members = flood_members(batch, self.config, self.minhash)
+        return ValidationResult(flood_votes(members, self.config, self.minhash))
 
-        sig = MinHasher(self.minhash).signatures(batch.column("text_norm"))
-        ids = batch.column("contribution_id").to_pylist()
-        who = batch.column("contributor").to_pylist()
-        ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
-        rejected: dict[str, dict[str, Any]] = {}
-        for contributor in sorted(set(who)):
-            rows = sorted((i for i in range(len(ids)) if who[i] == contributor),
-                          key=lambda i: rank_key(False, ts[i], ids[i]))
-            rejected.update(flood_reject([ids[i] for i in rows], sig[rows], self.config,
-                                         self.minhash, [ts[i] for i in rows]))
-        return ValidationResult(make_votes(
-            ids, self.name, ["reject" if c in rejected else "accept" for c in ids],
-            reasons=["contributor_flood" if c in rejected else None for c in ids],
-            details=[rejected.get(c) for c in ids],
-        ))
+
+def flood_members(batch: pa.RecordBatch | pa.Table, config: FloodConfig,
+                  minhash: Any) -> pa.Table:
+    """What flood control needs of each record: contributor, id, submitted_at (µs) and, when
+    the near-duplicate check is on, the MinHash signature (``fixed_size_binary``)."""
+    from datanet.validators.minhash import MinHasher
+
+    table = pa.table({
+        "contributor": batch.column("contributor"),
+        "contribution_id": batch.column("contribution_id"),
+        "submitted_at": batch.column("submitted_at").cast(pa.int64()),
+    })
+    if config.max_near_duplicates:
+        sig = MinHasher(minhash).signatures(batch.column("text_norm")).astype("<u4")
+        width = sig.shape[1] * 4
+        table = table.append_column("signature", pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(width), len(sig), [None, pa.py_buffer(sig.tobytes())]))
+    return table
+
+
+def flood_votes(members: pa.Table, config: FloodConfig, minhash: Any) -> pa.Table:
+    """One ``flood`` vote per row of ``members`` (see :func:`flood_members`), in row order.
+
+    Contributors are grouped with one Arrow sort; only those with more records than the
+    smallest limit (a handful, normally) go through :func:`flood_reject`.
+    """
+    from datanet.validators.base import make_votes
+
+    n = members.num_rows
+    order = pc.sort_indices(members, [("contributor", "ascending"),
+                                      ("submitted_at", "ascending"),
+                                      ("contribution_id", "ascending")]).to_numpy()
+    who = members.column("contributor").to_numpy(zero_copy_only=False)[order]
+    starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]]) if n else np.array([], int)
+    smallest = min(config.max_records_per_contributor, config.max_records_per_hour,
+                   config.max_near_duplicates or config.max_records_per_contributor)
+    verdicts = np.full(n, "accept", dtype=object)
+    reasons = np.full(n, None, dtype=object)
+    details = np.full(n, None, dtype=object)
+    for begin, end in zip(starts, np.r_[starts[1:], n], strict=True):
+        if end - begin <= smallest:
+            continue
+        rows = order[begin:end]
+        group = members.take(pa.array(rows))
+        ids = group.column("contribution_id").to_pylist()
+        if "signature" in group.column_names:
+            sig = np.frombuffer(b"".join(group.column("signature").to_pylist()),
+                                dtype="<u4").reshape(len(rows), minhash.num_perm)
+        else:
+            sig = np.zeros((len(rows), 0), dtype=np.uint32)
+        rejected = flood_reject(ids, sig, config, minhash,
+                                group.column("submitted_at").to_pylist())
+        for row, cid in zip(rows, ids, strict=True):
+            if cid in rejected:
+                verdicts[row] = "reject"
+                reasons[row] = "contributor_flood"
+                details[row] = rejected[cid]
+    return make_votes(members.column("contribution_id"), FloodValidator.name,
+                      verdicts.tolist(), reasons=reasons.tolist(), details=details.tolist())
 
 
 def minhash_config(spec: Any) -> Any:

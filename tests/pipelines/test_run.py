@@ -153,3 +153,44 @@ def test_pipeline_runs_with_sockets_disabled(tiny_store, tmp_path, monkeypatch):
         pytest_socket.enable_socket()
     assert prism_calls == []
     assert result.committed and result.counts["input"] == 15
+
+
+def test_spilled_chunk_holds_no_pii(tiny_store, tmp_path):
+    """Validated chunks travel to the final join as scratch Parquet (FnApiRunner would hold
+    every record's text in memory); the spill holds no PII the policy rejects: no
+    ``text_norm``, and ``text`` as scrubbed by the pii validator."""
+    from datanet.pipelines.intake import iter_file_chunks
+    from datanet.pipelines.run import ChunkRef, _BatchValidate
+
+    email = "jane.doe@example.org"
+    texts = [f"Email me the recipe at {email} before the weekend please.", TEXTS[1]]
+    src = write_jsonl(tmp_path / "in.jsonl", [record(i, text=t) for i, t in enumerate(texts)])
+    with open(src, "rb") as fh:
+        [(key, batch, _)] = [c for c in iter_file_chunks(tiny_store.spec, str(src), fh,
+                                                             default_time_us=0)
+                             if c[1] is not None]
+    fn = _BatchValidate(tiny_store.spec, str(tmp_path / "scratch"))
+    fn.setup()
+    [(out_key, ref)] = list(fn.process((key, batch)))
+    assert out_key == key and isinstance(ref, ChunkRef)
+    spilled = list((tmp_path / "scratch").iterdir())
+    assert sorted(p.name.rsplit("-", 1)[1] for p in spilled) == ["records.parquet",
+                                                                 "votes.parquet"]
+    for path in spilled:
+        assert email.encode() not in path.read_bytes()
+        assert email not in json.dumps(pq.read_table(path).to_pylist(), default=str)
+    scrubbed = [texts[0].replace(email, "<EMAIL_ADDRESS>"), texts[1]]
+    assert pq.read_table(ref.records).column("text").to_pylist() == scrubbed
+    assert "text_norm" not in pq.read_table(ref.records).column_names
+    records, votes = ref.load()
+    assert records.column("text").to_pylist() == scrubbed
+    ids = batch.column("contribution_id").to_pylist()
+    assert records.column("contribution_id").to_pylist() == ids
+    assert sorted(set(votes.column("validator").to_pylist())) == ["limits", "pii", "signature"]
+
+
+def test_run_leaves_no_scratch(tiny_store, tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", [record(i) for i in range(4)])
+    result = run_datanet(tiny_store, [str(src)], runner="DirectRunner")
+    assert result.counts["accepted"] == 4
+    assert list((tiny_store.root / "_runs").iterdir()) == []
