@@ -39,6 +39,7 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
 from datanet.errors import ValidatorError
+from datanet.pipelines.dedup import by_chunk
 from datanet.pipelines.io import select_tag
 from datanet.pipelines.stages import History, StageOutput
 from datanet.schemas.contribution import VOTE_SCHEMA
@@ -257,11 +258,11 @@ class _FindCandidates(beam.DoFn):
         row = rows.column("row").to_numpy()
         names = np.array(holders, dtype=object)
         pairs = pa.table({
-            "asker": names[src[later]], "row": row[later],
+            "chunk": names[src[later]], "row": row[later],
             "holder": names[src[earlier]], "cand_row": row[earlier],
         })
-        for asker, part in _group_by(pairs, "asker"):
-            yield asker[len(_NEW):], part.drop_columns(["asker"])
+        for asker, part in by_chunk(pairs):
+            yield asker[len(_NEW):], part
 
 
 def _distinct_pairs(item: tuple[str, Iterable[pa.Table]]) -> Iterator[Any]:
@@ -286,7 +287,11 @@ def _distinct_pairs(item: tuple[str, Iterable[pa.Table]]) -> Iterator[Any]:
 
 
 def _group_by(table: pa.Table, column: str) -> Iterator[tuple[str, pa.Table]]:
-    """Rows per distinct value of a string column (sort once, slice), in value order."""
+    """Rows per distinct value of a string column (sort once, slice), in value order.
+
+    Slices share their parent's buffers: only for reading, never to be emitted (pickling a
+    slice serialises the whole parent).
+    """
     table = table.sort_by(column)
     values = table.column(column).to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
