@@ -1,7 +1,10 @@
-"""Small Beam building blocks shared by stages: reading committed Parquet inside a pipeline."""
+"""Small Beam building blocks shared by stages: committed Parquet read inside a pipeline, and
+scratch Parquet that stands in for what a runner would otherwise hold in memory."""
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -9,8 +12,9 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 
-__all__ = ["ReadParquetColumns", "select_tag"]
+__all__ = ["ReadParquetColumns", "select_tag", "spill_table", "read_spilled"]
 
 
 def select_tag(item: tuple[str, Any], tag: str) -> Iterator[Any]:
@@ -58,3 +62,25 @@ class ReadParquetColumns(beam.PTransform):
             | "Open" >> fileio.ReadMatches()
             | "Read" >> beam.ParDo(_ReadColumns(self.columns, self.batch_rows))
         )
+
+
+def spill_table(scratch: str, key: str, kind: str, table: pa.Table) -> str:
+    """Write ``table`` to ``scratch/<sha256(key)>-<kind>.parquet`` (tmp + rename); its path.
+
+    Deterministic name: a retried bundle rewrites the same file. The run's driver removes the
+    scratch directory when the run ends.
+    """
+    path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.parquet")
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="lz4")
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with FileSystems.create(tmp) as fh:
+        fh.write(sink.getvalue().to_pybytes())
+    FileSystems.rename([tmp], [path])
+    return path
+
+
+def read_spilled(path: str) -> pa.Table:
+    """A table written by :func:`spill_table`."""
+    with FileSystems.open(path) as fh:
+        return pq.read_table(pa.BufferReader(fh.read()))

@@ -40,7 +40,7 @@ from apache_beam.metrics import Metrics
 
 from datanet.errors import ValidatorError
 from datanet.pipelines.dedup import by_chunk
-from datanet.pipelines.io import select_tag
+from datanet.pipelines.io import read_spilled, select_tag, spill_table
 from datanet.pipelines.stages import History, StageOutput
 from datanet.schemas.contribution import VOTE_SCHEMA
 from datanet.validators.base import make_votes
@@ -153,9 +153,10 @@ def _shard_bands(holder: str, table: pa.Table, shards: int) -> Iterator[tuple[in
 class _SignChunk(beam.DoFn):
     """Per chunk: its index rows (signatures + shingle sets) and its sharded band rows."""
 
-    def __init__(self, config: MinHashConfig, spec: Any):
+    def __init__(self, config: MinHashConfig, spec: Any, scratch: str | None):
         self.config = config
         self.spec = spec
+        self.scratch = scratch
         self.records = Metrics.counter("near_duplicate", "records")
 
     def setup(self) -> None:
@@ -168,11 +169,16 @@ class _SignChunk(beam.DoFn):
         sig, sets = hasher.sketch(batch.column("text_norm"))
         self.records.inc(batch.num_rows)
         index = self.validator.index_rows(batch, sig, sets)
-        # the index rows leave the stage here (the votes follow, see _ChunkVotes)
+        # the index rows leave the stage here (the votes follow, see _ChunkVotes), spilled to
+        # the run's scratch when there is one: ~1.2 KB per record the runner need not hold
+        held: pa.Table | str = index.select(_CAND_COLUMNS)
+        out: pa.Table | str = index
+        if self.scratch:
+            out = held = spill_table(self.scratch, chunk, "minhash-index", index)
         yield "out", (chunk, StageOutput(votes=VOTE_SCHEMA.empty_table(),
-                                         index={"minhash": index}))
+                                         index={"minhash": out}))
         yield "ids", (chunk, index.select(["contribution_id"]))
-        yield "index", (chunk, index.select(_CAND_COLUMNS))
+        yield "index", (chunk, held)
         table = band_rows(hasher, sig, batch.column("contribution_id"),
                           batch.column("submitted_at"), batch.column("content_hash"))
         for item in _shard_bands(_NEW + chunk, table, self.config.shards):
@@ -322,12 +328,15 @@ def _serve(holder: str, index: pa.Table, wanted: pa.Table) -> Iterator[tuple[str
         })
 
 
-def _serve_chunk(item: tuple[str, pa.Table], wants: Iterable[Any]
+def _serve_chunk(item: tuple[str, pa.Table | str], wants: Iterable[Any]
                  ) -> Iterator[tuple[str, pa.Table]]:
     holder = _NEW + item[0]
     wanted = _wanted(holder, wants)
     if wanted is not None:
-        yield from _serve(holder, item[1], wanted)
+        rows = item[1]
+        if isinstance(rows, str):
+            rows = read_spilled(rows).select(_CAND_COLUMNS)
+        yield from _serve(holder, rows, wanted)
 
 
 def _serve_history(readable: fileio.ReadableFile, wants: Iterable[Any]
@@ -425,10 +434,11 @@ class NearDuplicateStage(beam.PTransform):
         self.spec = spec
         self.config = config
         self.history_files = (history or History()).of("index/minhash")
+        self.scratch = (history or History()).scratch
         self.skip_exact = skip_exact_copies(spec)
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
-        signed = chunks | "Sign" >> beam.ParDo(_SignChunk(self.config, self.spec))
+        signed = chunks | "Sign" >> beam.ParDo(_SignChunk(self.config, self.spec, self.scratch))
         bands = signed | "Bands" >> beam.FlatMap(select_tag, "bands")
         if self.history_files:
             files = (

@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import apache_beam as beam
@@ -38,7 +38,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from datanet.errors import DatanetError, IntakeError
 from datanet.pipelines.intake import iter_file_chunks
-from datanet.pipelines.io import select_tag
+from datanet.pipelines.io import read_spilled, select_tag, spill_table
 from datanet.pipelines.stages import History, StageOutput, merge_stage_outputs
 from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.config import load_target
@@ -158,30 +158,6 @@ class ChunkRef:
     def load(self) -> tuple[pa.Table, pa.Table | None]:
         """The chunk's records and batch votes."""
         return read_spilled(self.records), read_spilled(self.votes) if self.votes else None
-
-
-def spill_table(scratch: str, key: str, kind: str, table: pa.Table) -> str:
-    """Write ``table`` to ``scratch/<sha256(key)>-<kind>.parquet`` (tmp + rename); its path."""
-    import hashlib
-
-    import pyarrow.parquet as pq
-
-    path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.parquet")
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="lz4")
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(tmp) as fh:
-        fh.write(sink.getvalue().to_pybytes())
-    FileSystems.rename([tmp], [path])
-    return path
-
-
-def read_spilled(path: str) -> pa.Table:
-    """A table written by :func:`spill_table`."""
-    import pyarrow.parquet as pq
-
-    with FileSystems.open(path) as fh:
-        return pq.read_table(pa.BufferReader(fh.read()))
 
 
 class _DecideWrite(beam.DoFn):
@@ -356,6 +332,7 @@ def build_pipeline(
 ) -> None:
     """Add the datanet graph to ``p``; chunks spill to ``scratch`` (default: beside the listing)."""
     scratch = scratch or FileSystems.join(listing_path.rsplit("/", 1)[0], "chunks")
+    history = replace(history, scratch=scratch)
     files = (
         p
         | "Inputs" >> beam.Create(list(inputs), reshuffle=False).with_output_types(str)

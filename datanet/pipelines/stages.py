@@ -27,7 +27,8 @@ __all__ = ["StageOutput", "History", "merge_stage_outputs"]
 class StageOutput:
     """What a keyed stage returns for one chunk.
 
-    ``index``: ``kind -> table`` of rows keyed by ``contribution_id``; the writer keeps only
+    ``index``: ``kind -> table`` of rows keyed by ``contribution_id`` (or the path of that table
+    spilled with :func:`datanet.pipelines.io.spill_table`); the writer keeps only
     rows of records that end up accepted and writes them to ``index/<kind>/batch=<id>/``,
     listed in the batch manifest under ``index/<kind>`` (so history grows only on commit).
     ``drops``: ``(source_file, source_line, contribution_id, reason, message)`` rows of records
@@ -35,7 +36,7 @@ class StageOutput:
     """
 
     votes: pa.Table
-    index: Mapping[str, pa.Table] = field(default_factory=dict)
+    index: Mapping[str, pa.Table | str] = field(default_factory=dict)
     drops: pa.Table | None = None
 
 
@@ -44,10 +45,12 @@ class History:
     """Committed files of the datanet, by manifest kind (``accepted``, ``index/minhash`` …).
 
     Paths are absolute paths / URIs readable with Beam FileSystems. Stages read them inside
-    the pipeline (fileio), never on the driver.
+    the pipeline (fileio), never on the driver. ``scratch``: the run's scratch directory,
+    where a stage may spill per-chunk tables instead of carrying them to the writer.
     """
 
     files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    scratch: str | None = None
 
     def of(self, kind: str) -> tuple[str, ...]:
         """Paths of one kind (empty when the datanet has none)."""
@@ -62,6 +65,10 @@ def merge_stage_outputs(outputs: list[StageOutput]) -> StageOutput:
     index: dict[str, list[pa.Table]] = {}
     for o in outputs:
         for kind, table in o.index.items():
+            if isinstance(table, str):
+                from datanet.pipelines.io import read_spilled
+
+                table = read_spilled(table)
             index.setdefault(kind, []).append(table)
     drops = [o.drops for o in outputs if o.drops is not None and o.drops.num_rows]
     return StageOutput(

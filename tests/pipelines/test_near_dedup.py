@@ -206,3 +206,18 @@ def test_hex64_and_shingle_sets():
     fn = hash_function(config)
     assert sets.to_pylist() == [sorted({fn(s) for s in shingles(t, config)}) for t in texts]
     assert [len(s) for s in sets.to_pylist()] == [len(set(shingles(texts[0], config))), 0, 3]
+
+
+def test_index_rows_spill_to_the_runs_scratch(tmp_path):
+    """With a scratch directory the index rows travel as a spilled file: same votes, same rows."""
+    base = GOOD[4]
+    chunks = [("c1", batch([base, GOOD[5]], start_us=1_000_000)),
+              ("c2", batch([_near(base), GOOD[6]], contributors=[BOB] * 2, start_us=5_000_000))]
+    in_memory = dict(_stage_votes(chunks))
+    spilled = dict(_stage_votes(chunks, History(scratch=str(tmp_path))))
+    assert sorted(p.name.split("-", 1)[1] for p in tmp_path.iterdir()) == [
+        "minhash-index.parquet"] * 2
+    for key in ("c1", "c2"):
+        assert spilled[key].votes.to_pylist() == in_memory[key].votes.to_pylist()
+        assert spilled[key].index["minhash"].equals(in_memory[key].index["minhash"])
+    assert [v["verdict"] for v in spilled["c2"].votes.to_pylist()] == ["reject", "accept"]
