@@ -24,26 +24,42 @@ from datanet.schemas.spec import DatanetSpec
 from datanet.validators import registry
 from datanet.validators.exact_duplicate import DROP_SCHEMA, resolve_table
 
-__all__ = ["ExactDuplicateStage", "shard_of", "split_by_shard", "by_chunk"]
+__all__ = ["ExactDuplicateStage", "hex64", "shard_of", "split_by_shard", "by_chunk"]
+
+
+_HEX = np.full(256, 0, dtype=np.uint64)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX[_c] = 10 + _i
+
+
+def hex64(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """First 64 bits of ``0x``-prefixed hex strings (keccak ids) as uint64, on the buffers."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    n = len(col)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + n]
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)
+    nibbles = _HEX[data[offsets[:, None].astype(np.int64) + 2 + np.arange(16)]]
+    return (nibbles << (np.uint64(4) * np.arange(15, -1, -1, dtype=np.uint64))).sum(
+        axis=1, dtype=np.uint64)
 
 
 def shard_of(hex_values: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
-    """Shard number per row from a ``0x`` hex value's first 4 digits (hashes, addresses)."""
-    prefix = pc.utf8_slice_codeunits(hex_values, 2, 6)
-    values = np.array([int(p, 16) for p in prefix.to_pylist()], dtype=np.int64)
-    return values % shards
+    """Shard number per row of ``0x`` hex values (hashes, addresses): first 64 bits mod shards."""
+    return (hex64(hex_values) % np.uint64(shards)).astype(np.int64)
 
 
-def split_by_shard(table: pa.Table, column: str, shards: int
-                   ) -> Iterator[tuple[int, pa.Table]]:
-    """``(shard, rows)`` parts of ``table`` by :func:`shard_of` of its hex ``column``."""
-    sh = shard_of(table.column(column), shards)
-    order = np.argsort(sh, kind="stable")
-    sorted_sh = sh[order]
-    bounds = np.flatnonzero(np.diff(sorted_sh)) + 1
+def split_by_shard(table: pa.Table, shard: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """``(shard, rows)`` parts of ``table`` by a shard number per row (compact copies)."""
+    order = np.argsort(shard, kind="stable")
+    bounds = np.flatnonzero(np.diff(shard[order])) + 1
     for idx in np.split(order, bounds):
         if idx.size:
-            yield int(sh[idx[0]]), table.take(pa.array(idx))
+            yield int(shard[idx[0]]), table.take(pa.array(idx))
 
 
 class _ShardNew(beam.DoFn):
@@ -61,7 +77,7 @@ class _ShardNew(beam.DoFn):
             "source_file": batch.column("source_file"),
             "source_line": batch.column("source_line"),
         })
-        yield from split_by_shard(table, "content_hash", self.shards)
+        yield from split_by_shard(table, shard_of(table.column("content_hash"), self.shards))
 
 
 class _ShardHistory(beam.DoFn):
@@ -69,7 +85,8 @@ class _ShardHistory(beam.DoFn):
         self.shards = shards
 
     def process(self, batch: pa.RecordBatch) -> Iterator[tuple[int, pa.Table]]:
-        yield from split_by_shard(pa.Table.from_batches([batch]), "content_hash", self.shards)
+        table = pa.Table.from_batches([batch])
+        yield from split_by_shard(table, shard_of(table.column("content_hash"), self.shards))
 
 
 def by_chunk(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:

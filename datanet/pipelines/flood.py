@@ -15,7 +15,7 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
-from datanet.pipelines.dedup import by_chunk, split_by_shard
+from datanet.pipelines.dedup import by_chunk, shard_of, split_by_shard
 from datanet.pipelines.stages import History, StageOutput
 from datanet.validators.spam import (
     FloodConfig,
@@ -38,7 +38,7 @@ class _ShardMembers(beam.DoFn):
         chunk, batch = element
         members = flood_members(batch, self.config, self.minhash)
         members = members.append_column("chunk", pa.array([chunk] * batch.num_rows, pa.string()))
-        yield from split_by_shard(members, "contributor", self.shards)
+        yield from split_by_shard(members, shard_of(members.column("contributor"), self.shards))
 
 
 class _DecideShard(beam.DoFn):

@@ -39,7 +39,7 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
 from datanet.errors import ValidatorError
-from datanet.pipelines.dedup import by_chunk
+from datanet.pipelines.dedup import by_chunk, hex64, split_by_shard
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
 from datanet.pipelines.stages import History, StageOutput
 from datanet.schemas.contribution import VOTE_SCHEMA
@@ -57,27 +57,6 @@ __all__ = ["NearDuplicateStage", "band_rows", "candidate_pairs", "hex64"]
 _EMPTY = np.uint32(0xFFFFFFFF)
 _NEW, _HISTORY = "c:", "h:"  # holder key prefixes: a chunk key or an index file path
 _CAND_COLUMNS = ["contribution_id", "submitted_at", "signature", "shingles"]
-
-_HEX = np.full(256, 0, dtype=np.uint64)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _HEX[_c] = _i
-for _i, _c in enumerate(b"ABCDEF"):
-    _HEX[_c] = 10 + _i
-
-
-def hex64(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """First 64 bits of ``0x``-prefixed hex strings (keccak ids) as uint64, on the buffers."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    n = len(col)
-    if n == 0:
-        return np.zeros(0, dtype=np.uint64)
-    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + n]
-    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)
-    nibbles = _HEX[data[offsets[:, None].astype(np.int64) + 2 + np.arange(16)]]
-    return (nibbles << (np.uint64(4) * np.arange(15, -1, -1, dtype=np.uint64))).sum(
-        axis=1, dtype=np.uint64)
-
 
 def band_rows(hasher: MinHasher, sig: np.ndarray, ids: pa.Array | pa.ChunkedArray,
               submitted_at: pa.Array | pa.ChunkedArray,
@@ -134,19 +113,9 @@ def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.
     return key // n, key % n, int(every.sum()) - total
 
 
-def _split(table: pa.Table, shard: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
-    """Rows of ``table`` per shard number (one stable sort, then slices)."""
-    order = np.argsort(shard, kind="stable")
-    sorted_shard = shard[order]
-    bounds = np.flatnonzero(np.diff(sorted_shard)) + 1
-    for idx in np.split(order, bounds):
-        if idx.size:
-            yield int(shard[idx[0]]), table.take(pa.array(idx))
-
-
 def _shard_bands(holder: str, table: pa.Table, shards: int) -> Iterator[tuple[int, Any]]:
     band = table.column("band").to_numpy()
-    for shard, part in _split(table, (band % np.uint64(shards)).astype(np.int64)):
+    for shard, part in split_by_shard(table, (band % np.uint64(shards)).astype(np.int64)):
         yield shard, (holder, part)
 
 

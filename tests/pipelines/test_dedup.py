@@ -6,12 +6,13 @@ import pickle
 
 import pyarrow as pa
 
-from datanet.pipelines.dedup import by_chunk, split_by_shard
+from datanet.pipelines.dedup import by_chunk, shard_of, split_by_shard
 
 
 def _table(n: int) -> pa.Table:
     return pa.table({
-        "content_hash": [f"0x{i * 7919 % 65536:04x}" + "ab" * 30 for i in range(n)],
+        "content_hash": [f"0x{i * 0x9E3779B97F4A7C15 % 2**64:016x}" + "ab" * 24
+                         for i in range(n)],
         "chunk": [f"file.jsonl#{i % 5}" for i in range(n)],
         "payload": ["x" * 200] * n,
     })
@@ -33,9 +34,10 @@ def test_by_chunk_parts_pickle_only_their_rows():
 
 def test_split_by_shard_is_a_partition_by_hex_prefix():
     table = _table(4000)
-    parts = dict(split_by_shard(table, "content_hash", 16))
+    parts = dict(split_by_shard(table, shard_of(table.column("content_hash"), 16)))
+    assert len(parts) == 16
     for shard, part in parts.items():
-        assert {int(h[2:6], 16) % 16 for h in part.column("content_hash").to_pylist()} == {shard}
+        assert {int(h[2:18], 16) % 16 for h in part.column("content_hash").to_pylist()} == {shard}
         assert len(pickle.dumps(part)) < 1.05 * len(pickle.dumps(pa.table(part.to_pydict())))
     assert sorted(h for p in parts.values() for h in p.column("content_hash").to_pylist()) == \
         sorted(table.column("content_hash").to_pylist())
