@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.errors import ValidatorError
-from datanet.privacy.evasion import detection_view, fold_table, rewrite_steps
+from datanet.privacy.evasion import detection_views, fold_table, rewrite_steps
 from datanet.privacy.offsets import MappedText
 from datanet.privacy.phone import PhoneFinder
 from datanet.privacy.recognizers import (
@@ -284,8 +284,7 @@ class PiiDetector:
     # --- detection -------------------------------------------------------------------
     def views(self, texts: Sequence[str], rewrite: np.ndarray) -> list[MappedText]:
         """Detection views: the prefilter's rewrite steps per record (0: identity)."""
-        return [detection_view(t, int(r)) if r else MappedText.identity(t)
-                for t, r in zip(texts, rewrite, strict=True)]
+        return detection_views(texts, rewrite)
 
     def detect(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> list[list[Finding]]:
         """Findings per text (original offsets, sorted), for a whole batch."""
@@ -336,23 +335,28 @@ class PiiDetector:
 
     def _detect_group(self, group: AnchorGroup, entities: list[str], view_arr: Any,
                       views: list[MappedText], out: list[list[Finding]]) -> None:
-        mask = pc.fill_null(pc.match_substring_regex(view_arr, group.pattern), False)
-        idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-        if idx.size == 0:
+        if group.mode == "phone":
+            lists = _phone_window_lists(view_arr, [v.text for v in views])
+            idx = [i for i, w in enumerate(lists) if w]
+        else:
+            mask = pc.fill_null(pc.match_substring_regex(view_arr, group.pattern), False)
+            idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False)).tolist()
+            lists = {i: self._windows(group, views[i].text) for i in idx}
+        if not idx:
             return
-        self.stats.windowed_records += int(idx.size)
+        self.stats.windowed_records += len(idx)
         cache = self._cache.setdefault(group.name, {})
         if len(cache) > _CACHE_SIZE:
             cache.clear()
         todo: dict[str, list[tuple[int, int]]] = {}  # window key -> [(record, window start)]
         hits: list[tuple[int, int, tuple[tuple[int, int, str, float], ...]]] = []
         for i in idx:
-            for start, _end, key in self._windows(group, views[i].text):
+            for start, _end, key in lists[i]:
                 found = cache.get(key)
                 if found is None:
-                    todo.setdefault(key, []).append((int(i), start))
-                else:
-                    hits.append((int(i), start, found))
+                    todo.setdefault(key, []).append((i, start))
+                elif found:
+                    hits.append((i, start, found))
         if todo and group.mode == "phone" and self._phone_finder() is not None:
             for key, found in self._phone_keys(list(todo)).items():
                 cache[key] = found
@@ -499,4 +503,83 @@ def _phone_windows(text: str) -> list[tuple[int, int, str, int]]:
             t = _TIME_SUFFIX.match(text, e)
             suffix = t.group() if t else _context_char(text[e])
         out.append((s - len(prefix), e, prefix + text[s:e] + suffix, len(prefix)))
+    return out
+
+
+#: ASCII characters at which the matcher's extension pattern can start (read off
+#: ``_EXTN_PATTERNS_FOR_MATCHING``: ``;ext=``, ``[ \t,]*`` then ``e?xt`` / ``anexo`` / ``x``
+#: / ``#`` / ``~`` / ``int``, or ``[- ]+``; matched case-insensitively).
+_EXT_FIRST = frozenset(";\t ,-#~eExXaAiI")
+
+
+@lru_cache(maxsize=1)
+def _ascii_tables() -> tuple[np.ndarray, tuple[str, ...]]:
+    """Byte classes for ASCII views (0: ends a candidate run, 1: run punctuation, 2: digit)
+    and the context class of every ASCII character, both from the library's own sets."""
+    _, _, punct = _phone_run_re()
+    cls = np.zeros(256, dtype=np.uint8)
+    for char in punct:
+        if char.isascii():
+            cls[ord(char)] = 1
+    cls[ord("0"):ord("9") + 1] = 2
+    return cls, tuple(_context_char(chr(c)) for c in range(128))
+
+
+def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray,
+                        texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+    """:func:`_phone_windows` of every text of the batch: ASCII texts are segmented with
+    numpy over the Arrow buffer (a candidate run is a maximal run of digits and run
+    punctuation holding >= 4 digits), the others with the regex."""
+    n = len(texts)
+    out: list[list[tuple[int, int, str]]] = [[] for _ in range(n)]
+    if n == 0:
+        return out
+    arr = view_arr.combine_chunks() if isinstance(view_arr, pa.ChunkedArray) else view_arr
+    arr = pc.fill_null(arr.cast(pa.large_string()), "")
+    is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~is_ascii):
+        out[i] = [(s, e, key) for s, e, key, _ in _phone_windows(texts[i])]
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
+    base = int(offsets[0])
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[base:int(offsets[-1])]
+    offsets = offsets - base
+    cls_table, context = _ascii_tables()
+    cls = cls_table[data]
+    digits = np.flatnonzero(cls == 2)
+    if digits.size == 0:
+        return out
+    rec = np.searchsorted(offsets, digits, side="right") - 1
+    keep = is_ascii[rec]
+    digits, rec = digits[keep], rec[keep]
+    if digits.size == 0:
+        return out
+    run = cls > 0
+    edges = np.flatnonzero(run[1:] != run[:-1]) + 1
+    seg = np.searchsorted(edges, digits, side="right")
+    new = np.ones(digits.size, dtype=bool)
+    new[1:] = (seg[1:] != seg[:-1]) | (rec[1:] != rec[:-1])
+    first = np.flatnonzero(new)
+    count = np.diff(np.append(first, digits.size))
+    first = first[count >= 4]
+    if first.size == 0:
+        return out
+    seg, rec = seg[first], rec[first]
+    padded = np.concatenate(([0], edges, [data.size]))
+    lo = np.maximum(padded[seg], offsets[rec]) - offsets[rec]
+    hi = np.minimum(padded[seg + 1], offsets[rec + 1]) - offsets[rec]
+    run_re, ext_re, _ = _phone_run_re()
+    del run_re
+    for r, s, e in zip(rec.tolist(), lo.tolist(), hi.tolist(), strict=True):
+        text = texts[r]
+        size = len(text)
+        if e < size and text[e] in _EXT_FIRST:
+            ext = ext_re.match(text, e)
+            if ext and ext.end() > e:
+                e = ext.end()
+        prefix = context[ord(text[s - 1])] if s > 0 else ""
+        suffix = ""
+        if e < size:
+            t = _TIME_SUFFIX.match(text, e) if text[e] == ":" else None
+            suffix = t.group() if t else context[ord(text[e])]
+        out[r].append((s - len(prefix), e, prefix + text[s:e] + suffix))
     return out
