@@ -65,6 +65,23 @@ class _Region:
     #: RE2 pattern some substring of the digits must match (None: no such necessary
     #: condition, because a national-prefix transform rule may insert digits)
     screen: str | None
+    #: RE2 pattern a whole-candidate core's digits must match (see :data:`_WHOLE`): a
+    #: number-type pattern of the calling code in full, or a country code, national prefix
+    #: or international prefix at the start (None: no such necessary condition)
+    whole_screen: str | None = None
+
+
+#: A core that python-phonenumbers' matcher reads as ONE candidate and no inner match: digit
+#: blocks (<= 20 digits, the matcher's _DIGIT_BLOCK_LIMIT) joined by single ASCII hyphens
+#: (no blank beside them, so _INNER_MATCHES' hyphen rule does not apply), at most 20 of them
+#: (its _BLOCK_LIMIT), with blanks / full stops only around it (trimmed: never part of a
+#: candidate). The matcher then parses exactly the whole digit string, so the filter only
+#: asks about that string, not about every block-aligned substring.
+_WHOLE = re.compile(r"[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*")
+#: Longest number-type union put in an RE2 screen: beyond it (the 25 regions of +1) RE2's
+#: per-string cost grows past the Python work it saves; the general descs stand in.
+_TYPES_RE2_MAX = 4000
+_WHOLE_RE2 = r"^[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*$"
 
 
 @dataclass(frozen=True)
@@ -164,10 +181,33 @@ class PhoneFinder:
                             or re.fullmatch(r"[\\$]\d", m.national_prefix_transform_rule)
                             for m in mds)
             screen = None
+            whole_screen = None
             if substring and general:
                 screen = f"(?:{general})"
                 if md.international_prefix:
                     screen = f"(?:{md.international_prefix})|{screen}"
+                # _number_ok's ways to a valid nsn from the whole digit string N, each of which
+                # needs the nsn to fit one number-type pattern T of the calling code: N itself;
+                # N minus the calling code; either of those minus a national prefix (stripped
+                # by npfp: any match length is covered, RE2 asks for existence; a transform
+                # rule may take the nsn from inside the prefix match, so then only the prefix
+                # is required); or an international prefix (then any calling code follows).
+                types = [d.national_number_pattern for m in others for t in _TYPES
+                         if (d := getattr(m, t, None)) is not None and d.national_number_pattern]
+                t_any = "(?:" + "|".join(f"(?:{t})" for t in types) + ")" if types else "(?!)"
+                if len(t_any) > _TYPES_RE2_MAX:  # a valid nsn fits the general desc too
+                    t_any = f"(?:{general})"
+                heads = ["", f"(?:{cc})"]
+                alts = [f"^{h}{t_any}$" for h in heads]
+                for m in mds:
+                    npfp = m.national_prefix_for_parsing
+                    if not npfp:
+                        continue
+                    tail = "" if m.national_prefix_transform_rule else f"{t_any}$"
+                    alts += [f"^{h}(?:{npfp}){tail}" for h in heads]
+                if md.international_prefix:
+                    alts.append(f"^(?:{md.international_prefix})")
+                whole_screen = "|".join(alts)
             self._info.append(_Region(
                 code=code,
                 cc=str(cc),
@@ -182,6 +222,7 @@ class PhoneFinder:
                 np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
                                  if m.national_prefix_for_parsing else None for m in mds),
                 screen=screen,
+                whole_screen=whole_screen,
                 substring=substring,
                 type_checks=tuple(_type_checks(m) for m in others),
             ))
@@ -194,36 +235,59 @@ class PhoneFinder:
     def screen(self, cores: Sequence[str]) -> list[frozenset[str] | None]:
         """Vectorised (RE2 over the batch) first cut per core: the regions in which some
         substring of its digits is a possible national number (general desc of the calling
-        code's regions) or an international prefix; ``None``: not screened (all regions)."""
+        code's regions) or an international prefix — for a whole-candidate core
+        (:data:`_WHOLE`), in which its whole digit string fits a number type or starts with a
+        prefix; ``None``: not screened (all regions)."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         if not self.filtering or not cores:
             return [None] * len(cores)
-        digits = pa.array(cores, pa.string())
-        digits = pc.replace_substring_regex(digits, r"[^0-9]+", "")
+        arr = pa.array(cores, pa.string())
+        digits = pc.replace_substring_regex(arr, r"[^0-9]+", "")
+        whole = pc.match_substring_regex(arr, _WHOLE_RE2).to_numpy(zero_copy_only=False)
         keep = np.zeros((len(cores), len(self._info)), dtype=bool)
+        for rows in (np.flatnonzero(whole), np.flatnonzero(~whole)):
+            if rows.size:
+                keep[rows] = self._screen_rows(pc.take(digits, pa.array(rows)),
+                                               bool(whole[rows[0]]))
+        out: list[frozenset[str] | None] = []
+        codes = [r.code for r in self._info]
+        every = (1 << len(codes)) - 1
+        sets: dict[int, frozenset[str] | None] = {every: None}
+        weights = 1 << np.arange(len(codes), dtype=np.int64)
+        for bits in (keep.astype(np.int64) @ weights).tolist():
+            got = sets.get(bits, ())
+            if got == ():
+                got = sets[bits] = frozenset(c for k, c in enumerate(codes) if bits >> k & 1)
+            out.append(got)
+        return out
+
+    def _screen_rows(self, digits: Any, whole: bool) -> Any:
+        """Region mask for digit strings, all whole-candidate cores or all not."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keep = np.ones((len(digits), len(self._info)), dtype=bool)
         done: dict[str, np.ndarray] = {}  # regions sharing a calling code share a screen
         for k, region in enumerate(self._info):
-            if region.screen is None:
-                keep[:, k] = True
+            pattern = region.whole_screen if whole else region.screen
+            if pattern is None:
                 continue
-            if region.screen not in done:
+            if pattern not in done:
                 try:
-                    hit = pc.match_substring_regex(digits, region.screen)
+                    hit = pc.match_substring_regex(digits, pattern)
                 except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
-                    region.screen = None
-                    keep[:, k] = True
+                    if whole:
+                        region.whole_screen = None
+                    else:
+                        region.screen = None
                     continue
-                done[region.screen] = hit.to_numpy(zero_copy_only=False)
-            keep[:, k] = done[region.screen]
-        codes = [r.code for r in self._info]
-        out: list[frozenset[str] | None] = []
-        for row in keep:
-            allowed = frozenset(c for c, ok in zip(codes, row, strict=True) if ok)
-            out.append(None if row.all() else allowed)
-        return out
+                done[pattern] = hit.to_numpy(zero_copy_only=False)
+            keep[:, k] = done[pattern]
+        return keep
 
     def candidate_regions(self, core: str,
                           screened: frozenset[str] | None = None) -> tuple[str, ...]:
@@ -244,7 +308,12 @@ class PhoneFinder:
             digits.append(block)
             pos += len(block)
         joined = "".join(digits)
-        at = tuple(starts)
+        if _WHOLE.fullmatch(core):
+            starts = [0]  # the matcher parses the whole string only: _may_match's b = 0, j = end
+            whole = True
+        else:
+            whole = False
+        at = (*starts, -1) if whole else tuple(starts)
         if len(self._cache) > 200_000:
             self._cache.clear()
         out = []
@@ -254,13 +323,14 @@ class PhoneFinder:
             key = (joined, at, region.code)
             ok = self._cache.get(key)
             if ok is None:
-                ok = self._cache[key] = self._may_match(region, joined, starts)
+                ok = self._cache[key] = self._may_match(region, joined, starts, whole)
             if ok:
                 out.append(region.code)
         return tuple(out)
 
-    def _may_match(self, region: _Region, digits: str, starts: list[int]) -> bool:
-        ends = [*starts[1:], len(digits)]
+    def _may_match(self, region: _Region, digits: str, starts: list[int],
+                   whole: bool = False) -> bool:
+        ends = [len(digits)] if whole else [*starts[1:], len(digits)]
         # Without digit-inserting transform rules the nsn is a substring of the number, so
         # the number is at least as long as the shortest possible nsn.
         shortest = 2

@@ -86,8 +86,8 @@ def test_find_matches_presidio_recognizer() -> None:
     assert ours == theirs == [(2, 16), (20, 44)]
 
 
-@pytest.mark.parametrize(("regions", "findings", "runs"), [(DEFAULT, 378, 1676),
-                                                          (EXTRA, 392, 1777)])
+@pytest.mark.parametrize(("regions", "findings", "runs"), [(DEFAULT, 378, 1675),
+                                                          (EXTRA, 392, 1769)])
 def test_detector_phone_path_equals_whole_record_presidio(regions: tuple[str, ...],
                                                           findings: int, runs: int) -> None:
     from datanet.privacy.detector import PiiDetector
@@ -102,3 +102,49 @@ def test_detector_phone_path_equals_whole_record_presidio(regions: tuple[str, ..
     assert sum(len(f) for f in found) == findings
     # 407 windows x 8 regions = 3256 matcher runs without the filter
     assert (fast.stats.phone_windows, fast.stats.phone_region_runs) == (407, runs)
+
+
+def _whole_candidates() -> list[str]:
+    """Texts whose windows are whole-candidate cores (digits joined by single hyphens)."""
+    import random
+
+    rng = random.Random(7)
+    out = []
+    for region in DEFAULT + EXTRA:
+        for kind in TYPES:
+            num = phonenumbers.example_number_for_type(region, kind)
+            if num is None:
+                continue
+            for fmt in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
+                text = phonenumbers.format_number(num, fmt).lstrip("+")
+                digits = "".join(c if c.isdigit() else " " for c in text).split()
+                out.append(f"call {'-'.join(digits)} now")
+                out.append(f"call {''.join(digits)}.")
+    for _ in range(300):
+        n = rng.randint(4, 16)
+        digits = "".join(rng.choice("0123456789") for _ in range(n))
+        cut = sorted(rng.sample(range(1, n), k=rng.randint(0, min(3, n - 1))))
+        parts = [digits[i:j] for i, j in zip([0, *cut], [*cut, n], strict=True)]
+        out.append(f"ref {'-'.join(parts)} ok")
+    out += [f"on {rng.randint(1900, 2099)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}."
+            for _ in range(100)]
+    return out
+
+
+@pytest.mark.parametrize("regions", [DEFAULT, EXTRA])
+def test_screened_filter_is_a_superset_on_whole_candidates(regions: tuple[str, ...]) -> None:
+    from datanet.privacy.phone import _WHOLE
+
+    finder = PhoneFinder(regions, 1, 0.4, "PHONE_NUMBER")
+    keys = [key for text in _whole_candidates() for _s, _e, key, _p in _phone_windows(text)]
+    cores = [key[slice(*_core_bounds(key))] for key in keys]
+    assert sum(bool(_WHOLE.fullmatch(c)) for c in cores) == len(cores)
+    kept = matched_total = 0
+    for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
+        allowed = set(finder.candidate_regions(core, screened))
+        kept += len(allowed)
+        for region in regions:
+            matched = bool(list(phonenumbers.PhoneNumberMatcher(key, region, leniency=1)))
+            matched_total += matched
+            assert region in allowed or not matched, (key, region)
+    assert matched_total > 20 and kept < len(cores) * len(regions) // 2
