@@ -216,8 +216,15 @@ class PiiDetector:
             if "CRYPTO" in self.entities:
                 import eth_utils  # noqa: F401  (EIP-55 checks; its first import takes ~0.2 s)
             if "PHONE_NUMBER" in self.entities:
+                import phonenumbers
+
+                # Keep every compiled metadata regex (python-phonenumbers' own switch; the re
+                # module's 512-entry cache thrashes over 8 regions' metadata). Process-wide.
+                phonenumbers.enable_pattern_cache()
                 _phone_run_re()
-                self._phone_finder()
+                finder = self._phone_finder()
+                if finder is not None:
+                    finder.warm_up()
 
     @property
     def engine(self) -> Any:

@@ -231,6 +231,27 @@ class PhoneFinder:
         self._strips: dict[str, dict[str, tuple[str, ...]]] = {}
         self._numbers: dict[str, dict[tuple[str, bool], bool]] = {}
 
+    def warm_up(self) -> None:
+        """Load the regions' metadata and compile their patterns once per worker: filter
+        and match each region's example numbers, then forget the results."""
+        import phonenumbers
+        from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+        cores = []
+        for code in self.regions:
+            for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE):
+                num = phonenumbers.example_number_for_type(code, kind)
+                if num is not None:
+                    for fmt in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
+                        cores.append(f" {phonenumbers.format_number(num, fmt)} ")
+        cores += [" 2019-03-12 ", " 45123 "]
+        for core, screened in zip(cores, self.screen(cores), strict=True):
+            self.find(core, self.candidate_regions(core, screened))
+        self._cache.clear()
+        self._types.clear()
+        self._strips.clear()
+        self._numbers.clear()
+
     # --- filter ------------------------------------------------------------------------
     def screen(self, cores: Sequence[str]) -> list[frozenset[str] | None]:
         """Vectorised (RE2 over the batch) first cut per core: the regions in which some
