@@ -313,8 +313,17 @@ class PiiDetector:
         else:
             view_arr = arr
         groups, full = self._plan()
+        # One RE2 pass over the batch for the anchors of all margin groups but "@" (a
+        # memchr-fast literal): each group's own pass then reads only the records it found.
+        margin = [g.pattern for g, _ in groups if g.mode == "margin" and g.pattern != "@"]
+        subset = None
+        if len(margin) > 1:
+            hit = pc.fill_null(pc.match_substring_regex(
+                view_arr, "|".join(f"(?:{p})" for p in margin)), False)
+            subset = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
         for group, ents in groups:
-            self._detect_group(group, ents, view_arr, views, out)
+            rows = subset if group.mode == "margin" and group.pattern != "@" else None
+            self._detect_group(group, ents, view_arr, views, out, rows)
         if full:
             self.stats.full_records += n
             for i, v in enumerate(views):
@@ -341,13 +350,19 @@ class PiiDetector:
         return [(s, e, text[s:e]) for s, e in _merge(spans)]
 
     def _detect_group(self, group: AnchorGroup, entities: list[str], view_arr: Any,
-                      views: list[MappedText], out: list[list[Finding]]) -> None:
+                      views: list[MappedText], out: list[list[Finding]],
+                      rows: np.ndarray | None = None) -> None:
         if group.mode == "phone":
             lists = _phone_window_lists(view_arr, [v.text for v in views])
             idx = [i for i, w in enumerate(lists) if w]
         else:
-            mask = pc.fill_null(pc.match_substring_regex(view_arr, group.pattern), False)
-            idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False)).tolist()
+            if rows is None:
+                rows = np.arange(len(views))
+            if rows.size == 0:
+                return
+            sub = view_arr if rows.size == len(views) else pc.take(view_arr, pa.array(rows))
+            mask = pc.fill_null(pc.match_substring_regex(sub, group.pattern), False)
+            idx = rows[np.flatnonzero(mask.to_numpy(zero_copy_only=False))].tolist()
             lists = {i: self._windows(group, views[i].text) for i in idx}
         if not idx:
             return
@@ -426,7 +441,7 @@ class PiiDetector:
             regions = finder.candidate_regions(core, screened)
             self.stats.phone_windows += 1
             self.stats.phone_region_runs += len(regions)
-            found = finder.find(key, regions) if regions else []
+            found = finder.find(key, regions, _core_bounds(key)) if regions else []
             out[key] = tuple((s, e, finder.entity, finder.score) for s, e in found)
         return out
 

@@ -100,13 +100,21 @@ def _fold_cluster(cluster: str) -> str:
     return _INVISIBLE.sub("", out)
 
 
+#: Runs of non-ASCII characters: clusters live inside them (plus the ASCII base before).
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
 def _unicode_edits(text: str) -> list[Edit]:
     edits: list[Edit] = []
-    for m in _CLUSTER_RE.finditer(text):
-        cluster = m.group()
-        folded = _fold_cluster(cluster)
-        if folded != cluster:
-            edits.append((m.start(), m.end(), folded))
+    # Combining marks are non-ASCII, so every cluster lies in a non-ASCII run or starts at
+    # the ASCII character just before one: scan only there (``re`` skips ASCII fast).
+    for run in _NON_ASCII_RUN.finditer(text):
+        lo = max(run.start() - 1, 0)
+        for m in _CLUSTER_RE.finditer(text, lo, run.end()):
+            cluster = m.group()
+            folded = _fold_cluster(cluster)
+            if folded != cluster:
+                edits.append((m.start(), m.end(), folded))
     return edits
 
 

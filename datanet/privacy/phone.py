@@ -440,15 +440,32 @@ class PhoneFinder:
         return not lib.first_group_only(rule.national_prefix_formatting_rule)
 
     # --- matching ----------------------------------------------------------------------
-    def find(self, window: str, regions: Sequence[str]) -> list[tuple[int, int]]:
+    def find(self, window: str, regions: Sequence[str],
+             core: tuple[int, int] | None = None) -> list[tuple[int, int]]:
         """Spans the recognizer reports in ``window`` (its regions, duplicates and
-        contained spans removed as ``EntityRecognizer.remove_duplicates`` does)."""
+        contained spans removed as ``EntityRecognizer.remove_duplicates`` does).
+
+        ``core``: the ``[lo, hi)`` holding every candidate of the window. A match starts at a
+        candidate's first character (lead class or digit) or inside it, and ends at a digit,
+        letter or ``#`` (the matcher trims the rest), so once one region's match spans from
+        the core's first such start to its last such end, every other region's matches lie
+        inside it and would be dropped as contained: the remaining regions are skipped.
+        """
         import phonenumbers
 
+        first = last = -1
+        if core is not None:
+            lo, hi = core
+            starts = [i for i in range(lo, hi) if _can_start(window[i])]
+            ends = [i + 1 for i in range(lo, hi) if _can_end(window[i])]
+            if starts and ends:
+                first, last = starts[0], ends[-1]
         spans: set[tuple[int, int]] = set()
         for region in regions:
             for m in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
                 spans.add((m.start, m.end))
+            if first >= 0 and any(s <= first and e >= last for s, e in spans):
+                break
         ordered = sorted(spans, key=lambda s: (s[0], -(s[1] - s[0])))
         kept: list[tuple[int, int]] = []
         for s, e in ordered:
@@ -456,3 +473,21 @@ class PhoneFinder:
                 continue
             kept.append((s, e))
         return sorted(kept)
+
+
+@lru_cache(maxsize=1)
+def _lead_class() -> re.Pattern[str]:
+    from phonenumbers.phonenumbermatcher import _LEAD_CLASS_CHARS
+
+    return re.compile(f"[{_LEAD_CLASS_CHARS}]|\\d", re.UNICODE)
+
+
+def _can_start(char: str) -> bool:
+    """May a match of the matcher start here (its candidates start at a lead-class
+    character or a digit; inner matches start later)."""
+    return _lead_class().match(char) is not None
+
+
+def _can_end(char: str) -> bool:
+    """May a match end with this character (a superset of ``[\\p{N}\\p{L}#]``)."""
+    return char.isalpha() or char.isnumeric() or char == "#"
