@@ -17,10 +17,17 @@ ends at one (the matcher's candidates, inner matches and extensions are cut at p
 and ``nsn`` is that digit string, optionally minus the country code, optionally with the
 national prefix stripped by the library's own ``_maybe_strip_national_prefix_carrier_code``.
 The filter tries every such ``nsn`` against the metadata's general and number-type
-descriptions (what ``_number_type_helper`` checks, precompiled), after a vectorised RE2
-screen of the whole batch (some substring of the digits must fit the general desc); it answers
-"maybe" for anything outside those assumptions, so it only ever removes regions in which the
-matcher has nothing to find. Survivors run the real matcher, one region at a time.
+descriptions (what ``_number_type_helper`` checks, precompiled); it answers "maybe" for
+anything outside those assumptions, so it only ever removes regions in which the matcher has
+nothing to find. Survivors run the real matcher, one region at a time, until one region's
+match covers the whole window (see :meth:`PhoneFinder.find`).
+
+Most candidates in prose are *whole candidates* (:data:`_WHOLE`: years, amounts, dates,
+order numbers — digit blocks joined by single hyphens), which the matcher parses as one
+string with no inner matches. For them only that whole digit string is tried, after a
+vectorised, anchored RE2 screen of the batch: the string must fit a number-type pattern of
+the calling code, start with the calling code / a national prefix followed by one, or start
+with an international prefix (shorter than any national number: only the last).
 """
 
 from __future__ import annotations
@@ -62,13 +69,12 @@ class _Region:
     substring: bool
     #: per region of the calling code: its general desc and number-type descs, compiled
     type_checks: tuple
-    #: RE2 pattern some substring of the digits must match (None: no such necessary
-    #: condition, because a national-prefix transform rule may insert digits)
-    screen: str | None
     #: RE2 pattern a whole-candidate core's digits must match (see :data:`_WHOLE`): a
     #: number-type pattern of the calling code in full, or a country code, national prefix
     #: or international prefix at the start (None: no such necessary condition)
     whole_screen: str | None = None
+    #: ``^(?:international prefix)`` (None: the region has none)
+    idd_screen: str | None = None
 
 
 #: A core that python-phonenumbers' matcher reads as ONE candidate and no inner match: digit
@@ -180,12 +186,8 @@ class PhoneFinder:
             substring = all(not m.national_prefix_transform_rule
                             or re.fullmatch(r"[\\$]\d", m.national_prefix_transform_rule)
                             for m in mds)
-            screen = None
             whole_screen = None
             if substring and general:
-                screen = f"(?:{general})"
-                if md.international_prefix:
-                    screen = f"(?:{md.international_prefix})|{screen}"
                 # _number_ok's ways to a valid nsn from the whole digit string N, each of which
                 # needs the nsn to fit one number-type pattern T of the calling code: N itself;
                 # N minus the calling code; either of those minus a national prefix (stripped
@@ -221,8 +223,8 @@ class PhoneFinder:
                 general=re.compile(general or "(?!)"),
                 np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
                                  if m.national_prefix_for_parsing else None for m in mds),
-                screen=screen,
                 whole_screen=whole_screen,
+                idd_screen=f"^(?:{md.international_prefix})" if md.international_prefix else None,
                 substring=substring,
                 type_checks=tuple(_type_checks(m) for m in others),
             ))
@@ -268,11 +270,12 @@ class PhoneFinder:
         arr = pa.array(cores, pa.string())
         digits = pc.replace_substring_regex(arr, r"[^0-9]+", "")
         whole = pc.match_substring_regex(arr, _WHOLE_RE2).to_numpy(zero_copy_only=False)
-        keep = np.zeros((len(cores), len(self._info)), dtype=bool)
-        for rows in (np.flatnonzero(whole), np.flatnonzero(~whole)):
-            if rows.size:
-                keep[rows] = self._screen_rows(pc.take(digits, pa.array(rows)),
-                                               bool(whole[rows[0]]))
+        # Cores that are not whole candidates go unscreened: an unanchored RE2 search of the
+        # general descs costs more per core than the Python filter it would spare.
+        keep = np.ones((len(cores), len(self._info)), dtype=bool)
+        rows = np.flatnonzero(whole)
+        if rows.size:
+            keep[rows] = self._screen_whole(pc.take(digits, pa.array(rows)))
         out: list[frozenset[str] | None] = []
         codes = [r.code for r in self._info]
         every = (1 << len(codes)) - 1
@@ -285,29 +288,38 @@ class PhoneFinder:
             out.append(got)
         return out
 
-    def _screen_rows(self, digits: Any, whole: bool) -> Any:
-        """Region mask for digit strings, all whole-candidate cores or all not."""
+    def _screen_whole(self, digits: Any) -> Any:
+        """Region mask for the digit strings of whole-candidate cores."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         keep = np.ones((len(digits), len(self._info)), dtype=bool)
-        done: dict[str, np.ndarray] = {}  # regions sharing a calling code share a screen
+        lengths = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
+        done: dict[tuple[str, int], np.ndarray] = {}  # regions of one calling code alike
         for k, region in enumerate(self._info):
-            pattern = region.whole_screen if whole else region.screen
-            if pattern is None:
+            if region.whole_screen is None:
                 continue
-            if pattern not in done:
+            # Shorter than any nsn (a substring of the number): only an international prefix
+            # can still lead to a valid number (as in _may_match).
+            shortest = max(2, min(region.lengths)) if region.substring and region.lengths else 0
+            key = (region.whole_screen, shortest)
+            if key not in done:
+                short = lengths < shortest
+                hit = np.zeros(len(digits), dtype=bool)
                 try:
-                    hit = pc.match_substring_regex(digits, pattern)
+                    for mask, pattern in ((~short, region.whole_screen),
+                                          (short, region.idd_screen)):
+                        rows = np.flatnonzero(mask)
+                        if rows.size and pattern:
+                            sub = pc.take(digits, pa.array(rows))
+                            hit[rows] = pc.match_substring_regex(sub, pattern).to_numpy(
+                                zero_copy_only=False)
                 except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
-                    if whole:
-                        region.whole_screen = None
-                    else:
-                        region.screen = None
+                    region.whole_screen = None
                     continue
-                done[pattern] = hit.to_numpy(zero_copy_only=False)
-            keep[:, k] = done[pattern]
+                done[key] = hit
+            keep[:, k] = done[key]
         return keep
 
     def candidate_regions(self, core: str,
