@@ -47,6 +47,7 @@ from datanet.privacy.recognizers import (
     Mastercard2SeriesRecognizer,
     OfflineEmailRecognizer,
     RecognizerSpec,
+    TokenlessContextEnhancer,
     custom_recognizers,
     offline_tld_extractor,
 )
@@ -265,8 +266,12 @@ class PiiDetector:
                 f"(supported: {', '.join(sorted(supported))}); add a "
                 f"[validators.pii.recognizers.{missing[0]}] table or a spaCy ner_model"
             )
-        return AnalyzerEngine(registry=registry, nlp_engine=nlp,
-                              supported_languages=[LANGUAGE])
+        engine = AnalyzerEngine(registry=registry, nlp_engine=nlp,
+                                supported_languages=[LANGUAGE])
+        # In place of the default LemmaContextAwareEnhancer() (set after construction: the
+        # constructor warns about any lemma enhancer passed alongside NoOpNlpEngine).
+        engine.context_aware_enhancer = TokenlessContextEnhancer()
+        return engine
 
     # --- routing ---------------------------------------------------------------------
     def _plan(self) -> tuple[list[tuple[AnchorGroup, list[str]]], list[str]]:
