@@ -4,25 +4,36 @@ Findings are those of ``AnalyzerEngine.analyze`` with the same recognizers, run 
 record's detection view (:mod:`datanet.privacy.evasion`), with offsets mapped back to the
 original text. Speed comes from not running Presidio on text that cannot match:
 
-1. one vectorised RE2 pass over the batch (pyarrow) per *anchor group* selects the records
-   holding a necessary substring of some entity (``@`` for e-mail, 5+ digits for phone /
-   card / SSN, a dotted quad or ``h:h:`` for IP, ``CCdd`` + 9 alphanumerics for IBAN …);
+1. vectorised RE2 passes over the batch select the records needing a rewrite (non-ASCII,
+   spelled-out e-mail syntax, spaced digits; :func:`~datanet.privacy.evasion.rewrite_steps`)
+   and, one pass for all *anchor groups* and then one per group on the records it found,
+   the records holding a necessary substring of some entity (``@`` for e-mail, as many
+   digits as the group's entities hold at least (9: SSN, card), a dotted quad or ``h:h:``
+   for IP, ``CCdd`` + 9 alphanumerics for IBAN);
 2. in those records, every anchor is widened by the longest match the group's recognizers
    can make around it, snapped to whitespace, and overlapping windows are merged;
 3. all windows of the batch are joined with blank lines into one string and Presidio
    analyses it once per group (``entities=`` the group's entities), so the engine's fixed
-   per-call cost is paid per batch, not per record;
-4. results are cut back into records and mapped view -> original.
+   per-call cost is paid per batch, not per record; identical windows are analysed once
+   (a per-worker cache keyed by the window text);
+4. results are cut back into records and mapped view -> original (lazily: only findings
+   are mapped, :class:`~datanet.privacy.offsets.MappedText`).
 
-Phone windows skip the engine: :class:`datanet.privacy.phone.PhoneFinder` proves from the
-phonenumbers metadata which of the recognizer's regions cannot match a window (years, order
-numbers, dates) and runs the recognizer's own matcher / leniency only in the others.
+Phone windows skip the engine. Candidate runs (digits and the matcher's punctuation) are
+found with numpy over the batch's Arrow buffer; :class:`datanet.privacy.phone.PhoneFinder`
+proves from the phonenumbers metadata which of the recognizer's regions cannot match a
+window (years, order numbers, dates: an anchored RE2 screen of the batch, then per window)
+and runs the recognizer's own matcher / leniency only in the others, stopping once one
+region's match covers the window.
 
 Entities without an anchor group, the spec's own recognizers and NER (a spaCy model named in
 the spec and installed) run on each record's whole detection view instead. One engine per
-worker: :meth:`PiiDetector.setup`. Nothing is downloaded: the NLP engine is Presidio's
-``NoOpNlpEngine`` unless the named spaCy model is installed, and e-mail validation uses
-tldextract's bundled suffix list.
+worker: :meth:`PiiDetector.setup`, which also loads the phone regions' metadata and turns on
+python-phonenumbers' own pattern cache (a process-wide switch). The engine's context
+enhancer skips its deep copy of the results when it cannot change a score
+(:class:`~datanet.privacy.recognizers.TokenlessContextEnhancer`). Nothing is downloaded:
+the NLP engine is Presidio's ``NoOpNlpEngine`` unless the named spaCy model is installed,
+and e-mail validation uses tldextract's bundled suffix list.
 """
 
 from __future__ import annotations
@@ -346,9 +357,8 @@ class PiiDetector:
         return found
 
     def _windows(self, group: AnchorGroup, text: str) -> list[tuple[int, int, str]]:
-        """``(start, end, key)`` windows of one view: the text Presidio must see there."""
-        if group.mode == "phone":
-            return [(s, e, key) for s, e, key, _ in _phone_windows(text)]
+        """``(start, end, key)`` windows of one view for a margin group: the text Presidio
+        must see there (phone windows: :func:`_phone_window_lists`)."""
         anchor = _compiled(group.pattern)
         spans = [(_snap_left(text, m.start() - group.left),
                   _snap_right(text, m.end() + group.right)) for m in anchor.finditer(text)]
