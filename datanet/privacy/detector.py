@@ -356,12 +356,23 @@ class PiiDetector:
             found.append(Finding(s, e, r.entity_type, float(r.score)))
         return found
 
-    def _windows(self, group: AnchorGroup, text: str) -> list[tuple[int, int, str]]:
+    def _windows(self, group: AnchorGroup, text: str,
+                 marked: str | None = None) -> list[tuple[int, int, str]]:
         """``(start, end, key)`` windows of one view for a margin group: the text Presidio
-        must see there (phone windows: :func:`_phone_window_lists`)."""
-        anchor = _compiled(group.pattern)
-        spans = [(_snap_left(text, m.start() - group.left),
-                  _snap_right(text, m.end() + group.right)) for m in anchor.finditer(text)]
+        must see there (phone windows: :func:`_phone_window_lists`). ``marked``: the text
+        with every anchor match wrapped in :data:`_MARK_START` / :data:`_MARK_END`."""
+        if marked is None or _MARK_START in text or _MARK_END in text:
+            anchors = [(m.start(), m.end()) for m in _compiled(group.pattern).finditer(text)]
+        else:
+            anchors = []
+            pos = 0
+            while (a := marked.find(_MARK_START, pos)) >= 0:
+                b = marked.find(_MARK_END, a)
+                shift = 2 * len(anchors)
+                anchors.append((a - shift, b - shift - 1))
+                pos = b + 1
+        spans = [(_snap_left(text, s - group.left), _snap_right(text, e + group.right))
+                 for s, e in anchors]
         return [(s, e, text[s:e]) for s, e in _merge(spans)]
 
     def _detect_group(self, group: AnchorGroup, entities: list[str], view_arr: Any,
@@ -377,8 +388,14 @@ class PiiDetector:
                 return
             sub = view_arr if rows.size == len(views) else pc.take(view_arr, pa.array(rows))
             mask = pc.fill_null(pc.match_substring_regex(sub, group.pattern), False)
-            idx = rows[np.flatnonzero(mask.to_numpy(zero_copy_only=False))].tolist()
-            lists = {i: self._windows(group, views[i].text) for i in idx}
+            found = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+            idx = rows[found].tolist()
+            # RE2 marks every anchor match (non-overlapping, leftmost-first, as re.finditer
+            # reports them) in one pass; Python only finds the marks.
+            marked = pc.replace_substring_regex(pc.take(sub, pa.array(found)), group.pattern,
+                                                f"{_MARK_START}\\0{_MARK_END}").to_pylist()
+            lists = {i: self._windows(group, views[i].text, m) for i, m in zip(idx, marked,
+                                                                              strict=True)}
         if not idx:
             return
         self.stats.windowed_records += len(idx)
@@ -462,6 +479,8 @@ class PiiDetector:
 
 
 _CACHE_SIZE = 200_000
+#: Marks around anchor matches (control characters; a text holding one is scanned in Python).
+_MARK_START, _MARK_END = "\x02", "\x03"
 
 
 @lru_cache(maxsize=64)

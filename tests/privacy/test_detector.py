@@ -149,3 +149,26 @@ def test_tokenless_enhancer_equals_presidio_enhancer() -> None:
     assert found[0] == found[1]
     assert {r[3] for doc in found[1] for r in doc if r[0] == "ODD"} == {0.2}  # no boost
     assert sum(len(doc) for doc in found[1]) >= 7
+
+
+def test_margin_windows_from_re2_marks_equal_finditer() -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from datanet.privacy import detector
+
+    det = PiiDetector(frozenset({"CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "CRYPTO"}))
+    texts = ["ip 1.2.3.4 and ::1 or fe80::1:2, card 4111 1111 1111 1111 and 4111-1111",
+             "\u00e9 DE89 3704 0044 0532 0130 00 \u00fc 0x" + "ab" * 20 + " \u00e8 10.0.0.1",
+             "a mark \x02 inside 192.168.0.1", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"]
+    groups, _ = det._plan()
+    seen = 0
+    for group, _ents in groups:
+        marked = pc.replace_substring_regex(
+            pa.array(texts), group.pattern,
+            f"{detector._MARK_START}\\0{detector._MARK_END}").to_pylist()
+        for text, mark in zip(texts, marked, strict=True):
+            windows = det._windows(group, text, mark)
+            assert windows == det._windows(group, text)
+            seen += len(windows)
+    assert seen >= 6
