@@ -609,20 +609,29 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray,
     digits, rec = digits[keep], rec[keep]
     if digits.size == 0:
         return out
-    run = cls > 0
-    edges = np.flatnonzero(run[1:] != run[:-1]) + 1
-    seg = np.searchsorted(edges, digits, side="right")
+    # Consecutive digits share a run unless a class-0 character lies between them.
+    gap = np.logical_or.reduceat(cls == 0, digits)
     new = np.ones(digits.size, dtype=bool)
-    new[1:] = (seg[1:] != seg[:-1]) | (rec[1:] != rec[:-1])
+    new[1:] = gap[:-1] | (rec[1:] != rec[:-1])
     first = np.flatnonzero(new)
-    count = np.diff(np.append(first, digits.size))
-    first = first[count >= 4]
-    if first.size == 0:
+    last = np.append(first[1:], digits.size) - 1
+    keep = last - first >= 3  # >= 4 digits
+    if not keep.any():
         return out
-    seg, rec = seg[first], rec[first]
-    padded = np.concatenate(([0], edges, [data.size]))
-    lo = np.maximum(padded[seg], offsets[rec]) - offsets[rec]
-    hi = np.minimum(padded[seg + 1], offsets[rec + 1]) - offsets[rec]
+    rec = rec[first[keep]]
+    lo, hi = digits[first[keep]], digits[last[keep]] + 1
+    # Widen over run punctuation on both sides, inside the record.
+    for step, edge in ((-1, offsets[rec]), (1, offsets[rec + 1])):
+        pos = lo if step < 0 else hi
+        active = np.ones(pos.size, dtype=bool)
+        while True:
+            nxt = pos + (step if step < 0 else 0)
+            active &= (pos > edge) if step < 0 else (pos < edge)
+            active[active] = cls[nxt[active]] == 1
+            if not active.any():
+                break
+            pos[active] += step
+    lo, hi = lo - offsets[rec], hi - offsets[rec]
     run_re, ext_re, _ = _phone_run_re()
     del run_re
     for r, s, e in zip(rec.tolist(), lo.tolist(), hi.tolist(), strict=True):
