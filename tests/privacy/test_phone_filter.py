@@ -148,3 +148,17 @@ def test_screened_filter_is_a_superset_on_whole_candidates(regions: tuple[str, .
             matched_total += matched
             assert region in allowed or not matched, (key, region)
     assert matched_total > 20 and kept < len(cores) * len(regions) // 2
+
+
+def test_numpy_phone_windows_equal_the_regex_windows() -> None:
+    import pyarrow as pa
+
+    from datanet.privacy.detector import _phone_window_lists
+
+    texts = [*EVERYDAY, *_examples(DEFAULT)[:60], "", "1234", "12-34 ext. 55x",
+             "call 555-1234:30 now", "a(555) 123 4567 x12;ext=4", "\u0664\u0662 1234 5678",
+             "xxxxx9999", "1234 5678\n9999:2", "(  555)--123...4567  ", "ends with 12345"]
+    arr = pa.array(["pad", *texts, "pad"])
+    expected = [[(s, e, key) for s, e, key, _ in _phone_windows(t)] for t in texts]
+    assert _phone_window_lists(arr.slice(1, len(texts)), texts) == expected
+    assert sum(map(len, expected)) > 60
