@@ -230,9 +230,12 @@ class PiiDetector:
             if "PHONE_NUMBER" in self.entities:
                 import phonenumbers
 
-                # Keep every compiled metadata regex (python-phonenumbers' own switch; the re
-                # module's 512-entry cache thrashes over 8 regions' metadata). Process-wide.
-                phonenumbers.enable_pattern_cache()
+                # Keep every compiled metadata regex (python-phonenumbers' own switch, since
+                # 9.0.x; the re module's 512-entry cache thrashes over 8 regions' metadata).
+                # Process-wide; older releases simply lack it.
+                cache_patterns = getattr(phonenumbers, "enable_pattern_cache", None)
+                if cache_patterns is not None:
+                    cache_patterns()
                 _phone_run_re()
                 finder = self._phone_finder()
                 if finder is not None:
