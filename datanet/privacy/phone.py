@@ -190,10 +190,11 @@ class PhoneFinder:
             if substring and general:
                 # _number_ok's ways to a valid nsn from the whole digit string N, each of which
                 # needs the nsn to fit one number-type pattern T of the calling code: N itself;
-                # N minus the calling code; either of those minus a national prefix (stripped
-                # by npfp: any match length is covered, RE2 asks for existence; a transform
-                # rule may take the nsn from inside the prefix match, so then only the prefix
-                # is required); or an international prefix (then any calling code follows).
+                # N minus a national prefix; N minus the calling code, then minus a national
+                # prefix once or twice (_cc_path_ok). A prefix is stripped by some npfp (RE2
+                # asks whether any match length works); a transform rule may take the nsn from
+                # inside the prefix match, so then only the prefix is required. Or N starts
+                # with an international prefix (then any calling code follows).
                 types = [d.national_number_pattern for m in others for t in _TYPES
                          if (d := getattr(m, t, None)) is not None and d.national_number_pattern]
                 t_any = "(?:" + "|".join(f"(?:{t})" for t in types) + ")" if types else "(?!)"
@@ -201,12 +202,14 @@ class PhoneFinder:
                     t_any = f"(?:{general})"
                 heads = ["", f"(?:{cc})"]
                 alts = [f"^{h}{t_any}$" for h in heads]
-                for m in mds:
-                    npfp = m.national_prefix_for_parsing
-                    if not npfp:
-                        continue
-                    tail = "" if m.national_prefix_transform_rule else f"{t_any}$"
+                npfps = [(m.national_prefix_for_parsing, bool(m.national_prefix_transform_rule))
+                         for m in mds if m.national_prefix_for_parsing]
+                for npfp, transform in npfps:
+                    tail = "" if transform else f"{t_any}$"
                     alts += [f"^{h}(?:{npfp}){tail}" for h in heads]
+                    for npfp2, transform2 in ([] if transform else npfps):
+                        tail2 = "" if transform2 else f"{t_any}$"
+                        alts.append(f"^(?:{cc})(?:{npfp})(?:{npfp2}){tail2}")
                 if md.international_prefix:
                     alts.append(f"^(?:{md.international_prefix})")
                 whole_screen = "|".join(alts)
@@ -392,10 +395,8 @@ class PhoneFinder:
         if self._nsn_ok(region, number) and (
                 np_at_start or not self._needs_np(region, number)):
             ok = True
-        elif number.startswith(region.cc) and (
-                self._nsn_ok(region, number[len(region.cc):])
-                or any(self._nsn_ok(region, n)
-                       for n in self._stripped(region, number[len(region.cc):]))):
+        elif number.startswith(region.cc) and self._cc_path_ok(region,
+                                                                number[len(region.cc):]):
             ok = True
         elif any(self._nsn_ok(region, n) for n in self._stripped(region, number)):
             ok = True
@@ -403,6 +404,18 @@ class PhoneFinder:
             memo.clear()
         memo[key] = ok
         return ok
+
+    def _cc_path_ok(self, region: _Region, rest: str) -> bool:
+        """Whether the digits after a leading calling code (no plus sign) can be a valid nsn:
+        ``parse`` strips a national prefix there (``_maybe_extract_country_code``) and may
+        strip one again (``parse`` itself): ``4900283217839419`` is DE ``283217839419``."""
+        if self._nsn_ok(region, rest):
+            return True
+        for once in self._stripped(region, rest):
+            if self._nsn_ok(region, once) or any(
+                    self._nsn_ok(region, twice) for twice in self._stripped(region, once)):
+                return True
+        return False
 
     def _stripped(self, region: _Region, number: str) -> tuple[str, ...]:
         """``number`` minus a national prefix / carrier code, as the library strips it with

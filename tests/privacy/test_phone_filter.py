@@ -120,6 +120,10 @@ def _whole_candidates() -> list[str]:
                 digits = "".join(c if c.isdigit() else " " for c in text).split()
                 out.append(f"call {'-'.join(digits)} now")
                 out.append(f"call {''.join(digits)}.")
+            # calling code without "+", then national prefixes (parse strips up to two)
+            cc = str(num.country_code)
+            nsn = str(num.national_number)
+            out += [f"ref {cc}{zeros}{nsn} ok" for zeros in ("0", "00", "000")]
     for _ in range(300):
         n = rng.randint(4, 16)
         digits = "".join(rng.choice("0123456789") for _ in range(n))
@@ -162,3 +166,17 @@ def test_numpy_phone_windows_equal_the_regex_windows() -> None:
     expected = [[(s, e, key) for s, e, key, _ in _phone_windows(t)] for t in texts]
     assert _phone_window_lists(arr.slice(1, len(texts)), texts) == expected
     assert sum(map(len, expected)) > 60
+
+
+def test_calling_code_then_two_national_prefixes() -> None:
+    """parse("4900283217839419", "DE") strips the calling code and the national prefix "0"
+    twice: a valid DE number, which the filter must keep (found by the benchmark)."""
+    from datanet.privacy.detector import PiiDetector
+
+    text = "Ref 4900283217839419 thanks."
+    finder = PhoneFinder(DEFAULT, 1, 0.4, "PHONE_NUMBER")
+    core = " 4900283217839419 "
+    assert finder.candidate_regions(core, finder.screen([core])[0]) == ("DE",)
+    fast = PiiDetector(frozenset({"PHONE_NUMBER"})).detect([text])
+    assert fast == PiiDetector(frozenset({"PHONE_NUMBER"}), windowed=False).detect([text])
+    assert [(f.start, f.end) for f in fast[0]] == [(4, 20)]
