@@ -78,7 +78,10 @@ class Corpus:
         while True:
             raw = self.fake.numerify(self.rng.choice(
                 ["(###) ###-####", "###-###-####", "###.###.####", "+1 ### ### ####"]))
-            num = phonenumbers.parse(raw, "US")
+            try:  # "011 ..." reads as the US international prefix + a calling code
+                num = phonenumbers.parse(raw, "US")
+            except phonenumbers.NumberParseException:
+                continue
             if phonenumbers.is_valid_number(num):
                 return raw
 
