@@ -109,13 +109,26 @@ def _unicode_edits(text: str) -> list[Edit]:
     # Combining marks are non-ASCII, so every cluster lies in a non-ASCII run or starts at
     # the ASCII character just before one: scan only there (``re`` skips ASCII fast).
     for run in _NON_ASCII_RUN.finditer(text):
-        lo = max(run.start() - 1, 0)
-        for m in _CLUSTER_RE.finditer(text, lo, run.end()):
-            cluster = m.group()
-            folded = _fold_cluster(cluster)
-            if folded != cluster:
-                edits.append((m.start(), m.end(), folded))
+        if _has_mark(run.group()):
+            lo = max(run.start() - 1, 0)
+            for m in _CLUSTER_RE.finditer(text, lo, run.end()):
+                cluster = m.group()
+                folded = _fold_cluster(cluster)
+                if folded != cluster:
+                    edits.append((m.start(), m.end(), folded))
+        else:  # no combining mark: every character is a cluster of its own
+            for pos, char in enumerate(run.group(), run.start()):
+                folded = _fold_cluster(char)
+                if folded != char:
+                    edits.append((pos, pos + 1, folded))
     return edits
+
+
+_MARK_RE = regex.compile(r"\p{M}")
+
+
+def _has_mark(run: str) -> bool:
+    return _MARK_RE.search(run) is not None
 
 
 def _email_edits(text: str) -> list[Edit]:
