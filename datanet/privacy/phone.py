@@ -87,6 +87,13 @@ _WHOLE = re.compile(r"[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*")
 #: Longest number-type union put in an RE2 screen: beyond it (the 25 regions of +1) RE2's
 #: per-string cost grows past the Python work it saves; the general descs stand in.
 _TYPES_RE2_MAX = 4000
+#: A core of digit blocks joined by single blanks, or by single full stops (blanks / stops
+#: around it): the matcher's candidate is the whole run; its inner matches (_INNER_MATCHES
+#: ``\s+(\S+)`` / ``\.+\s*([^.]+)``) are the first block and each later block alone, and
+#: after an inner match the next candidate is the rest of the run. So the digit strings
+#: parsed are one block, or a block and all blocks after it (mode ``_SPLIT_MODE``).
+_SPLIT = re.compile(r"[ .]*[0-9]{1,20}(?:(?: [0-9]{1,20}){1,19}|(?:\.[0-9]{1,20}){1,19})[ .]*")
+_ANY_MODE, _WHOLE_MODE, _SPLIT_MODE = -1, -2, -3
 _WHOLE_RE2 = r"^[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*$"
 
 
@@ -346,10 +353,12 @@ class PhoneFinder:
         joined = "".join(digits)
         if _WHOLE.fullmatch(core):
             starts = [0]  # the matcher parses the whole string only: _may_match's b = 0, j = end
-            whole = True
+            mode = _WHOLE_MODE
+        elif _SPLIT.fullmatch(core):
+            mode = _SPLIT_MODE
         else:
-            whole = False
-        at = (*starts, -1) if whole else tuple(starts)
+            mode = _ANY_MODE
+        at = (*starts, mode)
         if len(self._cache) > 200_000:
             self._cache.clear()
         out = []
@@ -359,25 +368,29 @@ class PhoneFinder:
             key = (joined, at, region.code)
             ok = self._cache.get(key)
             if ok is None:
-                ok = self._cache[key] = self._may_match(region, joined, starts, whole)
+                ok = self._cache[key] = self._may_match(region, joined, starts, mode)
             if ok:
                 out.append(region.code)
         return tuple(out)
 
     def _may_match(self, region: _Region, digits: str, starts: list[int],
-                   whole: bool = False) -> bool:
-        ends = [len(digits)] if whole else [*starts[1:], len(digits)]
+                   mode: int = 0) -> bool:
+        """Whether some digit string the matcher parses in the core can be valid for
+        ``region``: the digits from block start ``b`` to block end ``j`` (``mode``: which
+        ``(b, j)`` the matcher can produce, see :data:`_SPLIT`)."""
+        n = len(digits)
+        ends = [n] if mode == _WHOLE_MODE else [*starts[1:], n]
         # Without digit-inserting transform rules the nsn is a substring of the number, so
         # the number is at least as long as the shortest possible nsn.
         shortest = 2
         if region.substring and region.lengths:
             shortest = max(2, min(region.lengths))
-        for b in starts:
+        for i, b in enumerate(starts):
             if region.idd is not None and region.idd.match(digits, b):
                 return True  # international prefix: any country code
             np_at_start = region.np_conservative or bool(
                 region.np_prefix is not None and region.np_prefix.match(digits, b))
-            for j in ends:
+            for j in ((ends[i], n) if mode == _SPLIT_MODE else ends):
                 if j - b >= shortest and self._number_ok(region, digits[b:j], np_at_start):
                     return True
         return False
