@@ -27,7 +27,9 @@ order numbers — digit blocks joined by single hyphens), which the matcher pars
 string with no inner matches. For them only that whole digit string is tried, after a
 vectorised, anchored RE2 screen of the batch: the string must fit a number-type pattern of
 the calling code, start with the calling code / a national prefix followed by one, or start
-with an international prefix (shorter than any national number: only the last).
+with an international prefix (shorter than any national number: only the last). Blocks
+joined by single blanks or full stops (:data:`_SPLIT`: cards, IPs, spaced phone numbers) are
+parsed as single blocks or a block and the rest, so only those strings are tried.
 """
 
 from __future__ import annotations
@@ -266,11 +268,9 @@ class PhoneFinder:
 
     # --- filter ------------------------------------------------------------------------
     def screen(self, cores: Sequence[str]) -> list[frozenset[str] | None]:
-        """Vectorised (RE2 over the batch) first cut per core: the regions in which some
-        substring of its digits is a possible national number (general desc of the calling
-        code's regions) or an international prefix — for a whole-candidate core
-        (:data:`_WHOLE`), in which its whole digit string fits a number type or starts with a
-        prefix; ``None``: not screened (all regions)."""
+        """Vectorised (RE2 over the batch) first cut per core: for a whole-candidate core
+        (:data:`_WHOLE`), the regions in which its digit string fits a number type or starts
+        with a prefix that can lead to one; ``None``: not screened (all regions)."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -374,7 +374,7 @@ class PhoneFinder:
         return tuple(out)
 
     def _may_match(self, region: _Region, digits: str, starts: list[int],
-                   mode: int = 0) -> bool:
+                   mode: int = _ANY_MODE) -> bool:
         """Whether some digit string the matcher parses in the core can be valid for
         ``region``: the digits from block start ``b`` to block end ``j`` (``mode``: which
         ``(b, j)`` the matcher can produce, see :data:`_SPLIT`)."""
