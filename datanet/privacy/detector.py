@@ -472,12 +472,15 @@ class PiiDetector:
             return {k: () for k in keys}
         out = {}
         cores = [key[slice(*_core_bounds(key))] for key in keys]
+        runs = finder.runs
         for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
-            regions = finder.candidate_regions(core, screened)
-            self.stats.phone_windows += 1
-            self.stats.phone_region_runs += len(regions)
-            found = finder.find(key, regions, _core_bounds(key)) if regions else []
+            # Regions are filtered as the matcher asks for them: a match covering the window
+            # ends both the matching and the filtering.
+            regions = finder.iter_candidate_regions(core, screened)
+            found = finder.find(key, regions, _core_bounds(key))
             out[key] = tuple((s, e, finder.entity, finder.score) for s, e in found)
+        self.stats.phone_windows += len(keys)
+        self.stats.phone_region_runs += finder.runs - runs
         return out
 
 

@@ -35,7 +35,7 @@ parsed as single blocks or a block and the rest, so only those strings are tried
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -244,6 +244,8 @@ class PhoneFinder:
         self._types: dict[str, dict[str, bool]] = {}
         self._strips: dict[str, dict[str, tuple[str, ...]]] = {}
         self._numbers: dict[str, dict[tuple[str, bool], bool]] = {}
+        #: matcher runs so far (one per window and region)
+        self.runs = 0
 
     def warm_up(self) -> None:
         """Load the regions' metadata and compile their patterns once per worker: filter
@@ -265,6 +267,7 @@ class PhoneFinder:
         self._types.clear()
         self._strips.clear()
         self._numbers.clear()
+        self.runs = 0
 
     # --- filter ------------------------------------------------------------------------
     def screen(self, cores: Sequence[str]) -> list[frozenset[str] | None]:
@@ -336,17 +339,25 @@ class PhoneFinder:
                           screened: frozenset[str] | None = None) -> tuple[str, ...]:
         """Regions whose matcher may match inside ``core`` (the window minus its context);
         ``screened``: the regions :meth:`screen` left for it."""
+        return tuple(self.iter_candidate_regions(core, screened))
+
+    def iter_candidate_regions(self, core: str, screened: frozenset[str] | None = None,
+                               ) -> Iterator[str]:
+        """:meth:`candidate_regions`, each region decided only when it is asked for (so
+        :meth:`find` stopping early also skips the filter of the remaining regions)."""
         if not self.filtering or _SPECIAL.search(core) or not core.isascii():
-            return self.regions
+            yield from self.regions
+            return
         if screened is not None and not screened:
-            return ()
+            return
         digits: list[str] = []
         starts: list[int] = []
         pos = 0
         for m in _BLOCK.finditer(core):
             block = m.group()
             if len(block) > _MAX_BLOCK:
-                return self.regions
+                yield from self.regions
+                return
             starts.append(pos)
             digits.append(block)
             pos += len(block)
@@ -361,7 +372,6 @@ class PhoneFinder:
         at = (*starts, mode)
         if len(self._cache) > 200_000:
             self._cache.clear()
-        out = []
         for region in self._info:
             if screened is not None and region.code not in screened:
                 continue
@@ -370,8 +380,7 @@ class PhoneFinder:
             if ok is None:
                 ok = self._cache[key] = self._may_match(region, joined, starts, mode)
             if ok:
-                out.append(region.code)
-        return tuple(out)
+                yield region.code
 
     def _may_match(self, region: _Region, digits: str, starts: list[int],
                    mode: int = _ANY_MODE) -> bool:
@@ -478,7 +487,7 @@ class PhoneFinder:
         return not lib.first_group_only(rule.national_prefix_formatting_rule)
 
     # --- matching ----------------------------------------------------------------------
-    def find(self, window: str, regions: Sequence[str],
+    def find(self, window: str, regions: Iterable[str],
              core: tuple[int, int] | None = None) -> list[tuple[int, int]]:
         """Spans the recognizer reports in ``window`` (its regions, duplicates and
         contained spans removed as ``EntityRecognizer.remove_duplicates`` does).
@@ -500,6 +509,7 @@ class PhoneFinder:
                 first, last = starts[0], ends[-1]
         spans: set[tuple[int, int]] = set()
         for region in regions:
+            self.runs += 1
             for m in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
                 spans.add((m.start, m.end))
             if first >= 0 and any(s <= first and e >= last for s, e in spans):
