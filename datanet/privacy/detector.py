@@ -471,13 +471,15 @@ class PiiDetector:
         if finder.score < self.score_threshold:  # Presidio drops scores below the threshold
             return {k: () for k in keys}
         out = {}
-        cores = [key[slice(*_core_bounds(key))] for key in keys]
+        bounds = [_core_bounds(key) for key in keys]
+        cores = [key[lo:hi] for key, (lo, hi) in zip(keys, bounds, strict=True)]
         runs = finder.runs
-        for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
+        for key, core, screened, core_at in zip(keys, cores, finder.screen(cores), bounds,
+                                                strict=True):
             # Regions are filtered as the matcher asks for them: a match covering the window
             # ends both the matching and the filtering.
             regions = finder.iter_candidate_regions(core, screened)
-            found = finder.find(key, regions, _core_bounds(key))
+            found = finder.find(key, regions, core_at)
             out[key] = tuple((s, e, finder.entity, finder.score) for s, e in found)
         self.stats.phone_windows += len(keys)
         self.stats.phone_region_runs += finder.runs - runs
