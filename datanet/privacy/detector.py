@@ -4,25 +4,36 @@ Findings are those of ``AnalyzerEngine.analyze`` with the same recognizers, run 
 record's detection view (:mod:`datanet.privacy.evasion`), with offsets mapped back to the
 original text. Speed comes from not running Presidio on text that cannot match:
 
-1. one vectorised RE2 pass over the batch (pyarrow) per *anchor group* selects the records
-   holding a necessary substring of some entity (``@`` for e-mail, 5+ digits for phone /
-   card / SSN, a dotted quad or ``h:h:`` for IP, ``CCdd`` + 9 alphanumerics for IBAN …);
+1. vectorised RE2 passes over the batch select the records needing a rewrite (non-ASCII,
+   spelled-out e-mail syntax, spaced digits; :func:`~datanet.privacy.evasion.rewrite_steps`)
+   and, one pass for all *anchor groups* and then one per group on the records it found,
+   the records holding a necessary substring of some entity (``@`` for e-mail, as many
+   digits as the group's entities hold at least (9: SSN, card), a dotted quad or ``h:h:``
+   for IP, ``CCdd`` + 9 alphanumerics for IBAN);
 2. in those records, every anchor is widened by the longest match the group's recognizers
    can make around it, snapped to whitespace, and overlapping windows are merged;
 3. all windows of the batch are joined with blank lines into one string and Presidio
    analyses it once per group (``entities=`` the group's entities), so the engine's fixed
-   per-call cost is paid per batch, not per record;
-4. results are cut back into records and mapped view -> original.
+   per-call cost is paid per batch, not per record; identical windows are analysed once
+   (a per-worker cache keyed by the window text);
+4. results are cut back into records and mapped view -> original (lazily: only findings
+   are mapped, :class:`~datanet.privacy.offsets.MappedText`).
 
-Phone windows skip the engine: :class:`datanet.privacy.phone.PhoneFinder` proves from the
-phonenumbers metadata which of the recognizer's regions cannot match a window (years, order
-numbers, dates) and runs the recognizer's own matcher / leniency only in the others.
+Phone windows skip the engine. Candidate runs (digits and the matcher's punctuation) are
+found with numpy over the batch's Arrow buffer; :class:`datanet.privacy.phone.PhoneFinder`
+proves from the phonenumbers metadata which of the recognizer's regions cannot match a
+window (years, order numbers, dates: an anchored RE2 screen of the batch, then per window)
+and runs the recognizer's own matcher / leniency only in the others, stopping once one
+region's match covers the window.
 
 Entities without an anchor group, the spec's own recognizers and NER (a spaCy model named in
 the spec and installed) run on each record's whole detection view instead. One engine per
-worker: :meth:`PiiDetector.setup`. Nothing is downloaded: the NLP engine is Presidio's
-``NoOpNlpEngine`` unless the named spaCy model is installed, and e-mail validation uses
-tldextract's bundled suffix list.
+worker: :meth:`PiiDetector.setup`, which also loads the phone regions' metadata and turns on
+python-phonenumbers' own pattern cache (a process-wide switch). The engine's context
+enhancer skips its deep copy of the results when it cannot change a score
+(:class:`~datanet.privacy.recognizers.TokenlessContextEnhancer`). Nothing is downloaded:
+the NLP engine is Presidio's ``NoOpNlpEngine`` unless the named spaCy model is installed,
+and e-mail validation uses tldextract's bundled suffix list.
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.errors import ValidatorError
-from datanet.privacy.evasion import detection_view, fold_table, rewrite_steps
+from datanet.privacy.evasion import detection_views, fold_table, rewrite_steps
 from datanet.privacy.offsets import MappedText
 from datanet.privacy.phone import PhoneFinder
 from datanet.privacy.recognizers import (
@@ -47,6 +58,7 @@ from datanet.privacy.recognizers import (
     Mastercard2SeriesRecognizer,
     OfflineEmailRecognizer,
     RecognizerSpec,
+    TokenlessContextEnhancer,
     custom_recognizers,
     offline_tld_extractor,
 )
@@ -216,8 +228,18 @@ class PiiDetector:
             if "CRYPTO" in self.entities:
                 import eth_utils  # noqa: F401  (EIP-55 checks; its first import takes ~0.2 s)
             if "PHONE_NUMBER" in self.entities:
+                import phonenumbers
+
+                # Keep every compiled metadata regex (python-phonenumbers' own switch, since
+                # 9.0.x; the re module's 512-entry cache thrashes over 8 regions' metadata).
+                # Process-wide; older releases simply lack it.
+                cache_patterns = getattr(phonenumbers, "enable_pattern_cache", None)
+                if cache_patterns is not None:
+                    cache_patterns()
                 _phone_run_re()
-                self._phone_finder()
+                finder = self._phone_finder()
+                if finder is not None:
+                    finder.warm_up()
 
     @property
     def engine(self) -> Any:
@@ -258,8 +280,12 @@ class PiiDetector:
                 f"(supported: {', '.join(sorted(supported))}); add a "
                 f"[validators.pii.recognizers.{missing[0]}] table or a spaCy ner_model"
             )
-        return AnalyzerEngine(registry=registry, nlp_engine=nlp,
-                              supported_languages=[LANGUAGE])
+        engine = AnalyzerEngine(registry=registry, nlp_engine=nlp,
+                                supported_languages=[LANGUAGE])
+        # In place of the default LemmaContextAwareEnhancer() (set after construction: the
+        # constructor warns about any lemma enhancer passed alongside NoOpNlpEngine).
+        engine.context_aware_enhancer = TokenlessContextEnhancer()
+        return engine
 
     # --- routing ---------------------------------------------------------------------
     def _plan(self) -> tuple[list[tuple[AnchorGroup, list[str]]], list[str]]:
@@ -284,8 +310,7 @@ class PiiDetector:
     # --- detection -------------------------------------------------------------------
     def views(self, texts: Sequence[str], rewrite: np.ndarray) -> list[MappedText]:
         """Detection views: the prefilter's rewrite steps per record (0: identity)."""
-        return [detection_view(t, int(r)) if r else MappedText.identity(t)
-                for t, r in zip(texts, rewrite, strict=True)]
+        return detection_views(texts, rewrite)
 
     def detect(self, texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> list[list[Finding]]:
         """Findings per text (original offsets, sorted), for a whole batch."""
@@ -307,8 +332,17 @@ class PiiDetector:
         else:
             view_arr = arr
         groups, full = self._plan()
+        # One RE2 pass over the batch for the anchors of all margin groups but "@" (a
+        # memchr-fast literal): each group's own pass then reads only the records it found.
+        margin = [g.pattern for g, _ in groups if g.mode == "margin" and g.pattern != "@"]
+        subset = None
+        if len(margin) > 1:
+            hit = pc.fill_null(pc.match_substring_regex(
+                view_arr, "|".join(f"(?:{p})" for p in margin)), False)
+            subset = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
         for group, ents in groups:
-            self._detect_group(group, ents, view_arr, views, out)
+            rows = subset if group.mode == "margin" and group.pattern != "@" else None
+            self._detect_group(group, ents, view_arr, views, out, rows)
         if full:
             self.stats.full_records += n
             for i, v in enumerate(views):
@@ -325,34 +359,61 @@ class PiiDetector:
             found.append(Finding(s, e, r.entity_type, float(r.score)))
         return found
 
-    def _windows(self, group: AnchorGroup, text: str) -> list[tuple[int, int, str]]:
-        """``(start, end, key)`` windows of one view: the text Presidio must see there."""
-        if group.mode == "phone":
-            return [(s, e, key) for s, e, key, _ in _phone_windows(text)]
-        anchor = _compiled(group.pattern)
-        spans = [(_snap_left(text, m.start() - group.left),
-                  _snap_right(text, m.end() + group.right)) for m in anchor.finditer(text)]
+    def _windows(self, group: AnchorGroup, text: str,
+                 marked: str | None = None) -> list[tuple[int, int, str]]:
+        """``(start, end, key)`` windows of one view for a margin group: the text Presidio
+        must see there (phone windows: :func:`_phone_window_lists`). ``marked``: the text
+        with every anchor match wrapped in :data:`_MARK_START` / :data:`_MARK_END`."""
+        if marked is None or _MARK_START in text or _MARK_END in text:
+            anchors = [(m.start(), m.end()) for m in _compiled(group.pattern).finditer(text)]
+        else:
+            anchors = []
+            pos = 0
+            while (a := marked.find(_MARK_START, pos)) >= 0:
+                b = marked.find(_MARK_END, a)
+                shift = 2 * len(anchors)
+                anchors.append((a - shift, b - shift - 1))
+                pos = b + 1
+        spans = [(_snap_left(text, s - group.left), _snap_right(text, e + group.right))
+                 for s, e in anchors]
         return [(s, e, text[s:e]) for s, e in _merge(spans)]
 
     def _detect_group(self, group: AnchorGroup, entities: list[str], view_arr: Any,
-                      views: list[MappedText], out: list[list[Finding]]) -> None:
-        mask = pc.fill_null(pc.match_substring_regex(view_arr, group.pattern), False)
-        idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-        if idx.size == 0:
+                      views: list[MappedText], out: list[list[Finding]],
+                      rows: np.ndarray | None = None) -> None:
+        if group.mode == "phone":
+            lists = _phone_window_lists(view_arr, [v.text for v in views])
+            idx = [i for i, w in enumerate(lists) if w]
+        else:
+            if rows is None:
+                rows = np.arange(len(views))
+            if rows.size == 0:
+                return
+            sub = view_arr if rows.size == len(views) else pc.take(view_arr, pa.array(rows))
+            mask = pc.fill_null(pc.match_substring_regex(sub, group.pattern), False)
+            found = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+            idx = rows[found].tolist()
+            # RE2 marks every anchor match (non-overlapping, leftmost-first, as re.finditer
+            # reports them) in one pass; Python only finds the marks.
+            marked = pc.replace_substring_regex(pc.take(sub, pa.array(found)), group.pattern,
+                                                f"{_MARK_START}\\0{_MARK_END}").to_pylist()
+            lists = {i: self._windows(group, views[i].text, m) for i, m in zip(idx, marked,
+                                                                              strict=True)}
+        if not idx:
             return
-        self.stats.windowed_records += int(idx.size)
+        self.stats.windowed_records += len(idx)
         cache = self._cache.setdefault(group.name, {})
         if len(cache) > _CACHE_SIZE:
             cache.clear()
         todo: dict[str, list[tuple[int, int]]] = {}  # window key -> [(record, window start)]
         hits: list[tuple[int, int, tuple[tuple[int, int, str, float], ...]]] = []
         for i in idx:
-            for start, _end, key in self._windows(group, views[i].text):
+            for start, _end, key in lists[i]:
                 found = cache.get(key)
                 if found is None:
-                    todo.setdefault(key, []).append((int(i), start))
-                else:
-                    hits.append((int(i), start, found))
+                    todo.setdefault(key, []).append((i, start))
+                elif found:
+                    hits.append((i, start, found))
         if todo and group.mode == "phone" and self._phone_finder() is not None:
             for key, found in self._phone_keys(list(todo)).items():
                 cache[key] = found
@@ -410,17 +471,24 @@ class PiiDetector:
         if finder.score < self.score_threshold:  # Presidio drops scores below the threshold
             return {k: () for k in keys}
         out = {}
-        cores = [key[slice(*_core_bounds(key))] for key in keys]
-        for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
-            regions = finder.candidate_regions(core, screened)
-            self.stats.phone_windows += 1
-            self.stats.phone_region_runs += len(regions)
-            found = finder.find(key, regions) if regions else []
+        bounds = [_core_bounds(key) for key in keys]
+        cores = [key[lo:hi] for key, (lo, hi) in zip(keys, bounds, strict=True)]
+        runs = finder.runs
+        for key, core, screened, core_at in zip(keys, cores, finder.screen(cores), bounds,
+                                                strict=True):
+            # Regions are filtered as the matcher asks for them: a match covering the window
+            # ends both the matching and the filtering.
+            regions = finder.iter_candidate_regions(core, screened)
+            found = finder.find(key, regions, core_at)
             out[key] = tuple((s, e, finder.entity, finder.score) for s, e in found)
+        self.stats.phone_windows += len(keys)
+        self.stats.phone_region_runs += finder.runs - runs
         return out
 
 
 _CACHE_SIZE = 200_000
+#: Marks around anchor matches (control characters; a text holding one is scanned in Python).
+_MARK_START, _MARK_END = "\x02", "\x03"
 
 
 @lru_cache(maxsize=64)
@@ -499,4 +567,92 @@ def _phone_windows(text: str) -> list[tuple[int, int, str, int]]:
             t = _TIME_SUFFIX.match(text, e)
             suffix = t.group() if t else _context_char(text[e])
         out.append((s - len(prefix), e, prefix + text[s:e] + suffix, len(prefix)))
+    return out
+
+
+#: ASCII characters at which the matcher's extension pattern can start (read off
+#: ``_EXTN_PATTERNS_FOR_MATCHING``: ``;ext=``, ``[ \t,]*`` then ``e?xt`` / ``anexo`` / ``x``
+#: / ``#`` / ``~`` / ``int``, or ``[- ]+``; matched case-insensitively).
+_EXT_FIRST = frozenset(";\t ,-#~eExXaAiI")
+
+
+@lru_cache(maxsize=1)
+def _ascii_tables() -> tuple[np.ndarray, tuple[str, ...]]:
+    """Byte classes for ASCII views (0: ends a candidate run, 1: run punctuation, 2: digit)
+    and the context class of every ASCII character, both from the library's own sets."""
+    _, _, punct = _phone_run_re()
+    cls = np.zeros(256, dtype=np.uint8)
+    for char in punct:
+        if char.isascii():
+            cls[ord(char)] = 1
+    cls[ord("0"):ord("9") + 1] = 2
+    return cls, tuple(_context_char(chr(c)) for c in range(128))
+
+
+def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray,
+                        texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+    """:func:`_phone_windows` of every text of the batch: ASCII texts are segmented with
+    numpy over the Arrow buffer (a candidate run is a maximal run of digits and run
+    punctuation holding >= 4 digits), the others with the regex."""
+    n = len(texts)
+    out: list[list[tuple[int, int, str]]] = [[] for _ in range(n)]
+    if n == 0:
+        return out
+    arr = view_arr.combine_chunks() if isinstance(view_arr, pa.ChunkedArray) else view_arr
+    arr = pc.fill_null(arr.cast(pa.large_string()), "")
+    is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~is_ascii):
+        out[i] = [(s, e, key) for s, e, key, _ in _phone_windows(texts[i])]
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
+    base = int(offsets[0])
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[base:int(offsets[-1])]
+    offsets = offsets - base
+    cls_table, context = _ascii_tables()
+    cls = cls_table[data]
+    digits = np.flatnonzero(cls == 2)
+    if digits.size == 0:
+        return out
+    rec = np.searchsorted(offsets, digits, side="right") - 1
+    keep = is_ascii[rec]
+    digits, rec = digits[keep], rec[keep]
+    if digits.size == 0:
+        return out
+    # Consecutive digits share a run unless a class-0 character lies between them.
+    gap = np.logical_or.reduceat(cls == 0, digits)
+    new = np.ones(digits.size, dtype=bool)
+    new[1:] = gap[:-1] | (rec[1:] != rec[:-1])
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], digits.size) - 1
+    keep = last - first >= 3  # >= 4 digits
+    if not keep.any():
+        return out
+    rec = rec[first[keep]]
+    lo, hi = digits[first[keep]], digits[last[keep]] + 1
+    # Widen over run punctuation on both sides, inside the record.
+    for step, edge in ((-1, offsets[rec]), (1, offsets[rec + 1])):
+        pos = lo if step < 0 else hi
+        active = np.ones(pos.size, dtype=bool)
+        while True:
+            nxt = pos + (step if step < 0 else 0)
+            active &= (pos > edge) if step < 0 else (pos < edge)
+            active[active] = cls[nxt[active]] == 1
+            if not active.any():
+                break
+            pos[active] += step
+    lo, hi = lo - offsets[rec], hi - offsets[rec]
+    run_re, ext_re, _ = _phone_run_re()
+    del run_re
+    for r, s, e in zip(rec.tolist(), lo.tolist(), hi.tolist(), strict=True):
+        text = texts[r]
+        size = len(text)
+        if e < size and text[e] in _EXT_FIRST:
+            ext = ext_re.match(text, e)
+            if ext and ext.end() > e:
+                e = ext.end()
+        prefix = context[ord(text[s - 1])] if s > 0 else ""
+        suffix = ""
+        if e < size:
+            t = _TIME_SUFFIX.match(text, e) if text[e] == ":" else None
+            suffix = t.group() if t else context[ord(text[e])]
+        out[r].append((s - len(prefix), e, prefix + text[s:e] + suffix))
     return out

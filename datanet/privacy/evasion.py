@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -31,7 +32,8 @@ import regex
 from datanet.privacy.normalise import INVISIBLE_RE
 from datanet.privacy.offsets import Edit, MappedText
 
-__all__ = ["detection_view", "needs_rewrite", "rewrite_steps", "fold_table", "STEP_HINTS_RE2"]
+__all__ = ["detection_view", "detection_views", "needs_rewrite", "rewrite_steps", "fold_table",
+           "STEP_HINTS_RE2"]
 
 # A grapheme-ish cluster that NFKC / folding may change: a non-ASCII character with its
 # combining marks, or an ASCII base followed by combining marks.
@@ -92,19 +94,41 @@ def fold_table() -> dict[int, str]:
     return table
 
 
+@lru_cache(maxsize=65536)
 def _fold_cluster(cluster: str) -> str:
     out = unicodedata.normalize("NFKC", cluster).translate(fold_table())
     return _INVISIBLE.sub("", out)
 
 
+#: Runs of non-ASCII characters: clusters live inside them (plus the ASCII base before).
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
 def _unicode_edits(text: str) -> list[Edit]:
     edits: list[Edit] = []
-    for m in _CLUSTER_RE.finditer(text):
-        cluster = m.group()
-        folded = _fold_cluster(cluster)
-        if folded != cluster:
-            edits.append((m.start(), m.end(), folded))
+    # Combining marks are non-ASCII, so every cluster lies in a non-ASCII run or starts at
+    # the ASCII character just before one: scan only there (``re`` skips ASCII fast).
+    for run in _NON_ASCII_RUN.finditer(text):
+        if _has_mark(run.group()):
+            lo = max(run.start() - 1, 0)
+            for m in _CLUSTER_RE.finditer(text, lo, run.end()):
+                cluster = m.group()
+                folded = _fold_cluster(cluster)
+                if folded != cluster:
+                    edits.append((m.start(), m.end(), folded))
+        else:  # no combining mark: every character is a cluster of its own
+            for pos, char in enumerate(run.group(), run.start()):
+                folded = _fold_cluster(char)
+                if folded != char:
+                    edits.append((pos, pos + 1, folded))
     return edits
+
+
+_MARK_RE = regex.compile(r"\p{M}")
+
+
+def _has_mark(run: str) -> bool:
+    return _MARK_RE.search(run) is not None
 
 
 def _email_edits(text: str) -> list[Edit]:
@@ -162,6 +186,7 @@ STEP_HINTS_RE2 = {
 
 
 _STEP_HINTS_PY = {bit: re.compile(p) for bit, p in STEP_HINTS_RE2.items() if bit != UNICODE}
+_RE_ONLY_SPACE = re.compile(r"[\x0b\x1c-\x1f]")
 
 
 def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
@@ -171,11 +196,18 @@ def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
     with non-ASCII characters the hints are re-checked on the folded text (fullwidth
     ``［ａｔ］`` only shows its hint once folded).
     """
-    view = MappedText.identity(text)
     if not text.isascii():
-        view = view.apply(_unicode_edits(text))
-        folded = view.text
-        steps = sum(bit for bit, hint in _STEP_HINTS_PY.items() if hint.search(folded))
+        view = _folded(text)
+        steps = sum(bit for bit, hint in _STEP_HINTS_PY.items() if hint.search(view.text))
+        return _rewrite(view, steps)
+    return _rewrite(MappedText.identity(text), steps)
+
+
+def _folded(text: str) -> MappedText:
+    return MappedText.identity(text).apply(_unicode_edits(text))
+
+
+def _rewrite(view: MappedText, steps: int) -> MappedText:
     if steps & SPELLED:
         view = view.apply(_spelled_edits(view.text))
     if steps & EMAIL:
@@ -185,12 +217,55 @@ def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
     return view
 
 
+def detection_views(texts: Sequence[str], steps: np.ndarray) -> list[MappedText]:
+    """:func:`detection_view` of a batch, ``steps`` from :func:`rewrite_steps`: the
+    re-check of the hints on folded non-ASCII records is one vectorised RE2 pass."""
+    out = [MappedText.identity(t) for t in texts]
+    todo = np.flatnonzero(steps)
+    if todo.size == 0:
+        return out
+    folded = [int(i) for i in todo if steps[i] & UNICODE]
+    for i in folded:
+        out[i] = _folded(texts[i])
+    new_steps = {int(i): int(steps[i]) for i in todo}
+    if folded:
+        # RE2 and ``re`` read ASCII alike, bar the whitespace ``re``'s \s adds (\v, \x1c-\x1f)
+        again = _hint_steps(pa.array([out[i].text for i in folded], pa.string()), ascii=True)
+        for i, bits in zip(folded, again, strict=True):
+            text = out[i].text
+            if not text.isascii() or _RE_ONLY_SPACE.search(text):
+                bits = sum(bit for bit, hint in _STEP_HINTS_PY.items() if hint.search(text))
+            new_steps[i] = int(bits)
+    for i, bits in new_steps.items():
+        if bits & ~UNICODE:
+            out[i] = _rewrite(out[i], bits)
+    return out
+
+
 def rewrite_steps(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Vectorised: per record, the bitmask of rewrite steps it may need (RE2 prefilters)."""
+    return _hint_steps(texts, ascii=False)
+
+
+#: One RE2 pass finds the records with any ASCII hint; the per-step passes run on those only.
+_ANY_HINT_RE2 = "|".join(f"(?:{STEP_HINTS_RE2[bit]})" for bit in (SPELLED, EMAIL, SPACED))
+
+
+def _hint_steps(texts: pa.Array | pa.ChunkedArray, ascii: bool) -> np.ndarray:
+    """Step bits per record; ``ascii``: skip the UNICODE test (texts already folded)."""
     out = np.zeros(len(texts), dtype=np.int64)
-    for bit, pattern in STEP_HINTS_RE2.items():
-        mask = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
-        out |= np.asarray(mask.to_numpy(zero_copy_only=False), dtype=np.int64) * bit
+    if len(texts) == 0:
+        return out
+    if not ascii:
+        non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(texts), True))
+        out |= np.asarray(non_ascii.to_numpy(zero_copy_only=False), dtype=np.int64) * UNICODE
+    hit = pc.fill_null(pc.match_substring_regex(texts, _ANY_HINT_RE2), False)
+    idx = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+    if idx.size:
+        sub = pc.take(texts, pa.array(idx))
+        for bit in (SPELLED, EMAIL, SPACED):
+            mask = pc.fill_null(pc.match_substring_regex(sub, STEP_HINTS_RE2[bit]), False)
+            out[idx] |= np.asarray(mask.to_numpy(zero_copy_only=False), dtype=np.int64) * bit
     return out
 
 

@@ -4,15 +4,18 @@ the span of the original text it came from.
 Detection runs on a rewritten view of a record (NFKC, homoglyphs folded, obfuscations
 decoded); redaction and the offsets reported in votes must refer to the original ``text``.
 A rewrite is expressed as non-overlapping edits ``(start, end, replacement)``;
-:meth:`MappedText.apply` composes the maps, so a chain of rewrites stays traceable.
+:meth:`MappedText.apply` chains them, so a series of rewrites stays traceable.
+
+The map is lazy: a derived text keeps its parent and its edit table, and :meth:`span`
+walks the chain with a binary search per level. Building a view therefore costs string
+work only, and only the (few) findings pay for mapping.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import numpy as np
 
 __all__ = ["MappedText", "Edit"]
 
@@ -22,16 +25,20 @@ Edit = tuple[int, int, str]
 
 @dataclass(frozen=True)
 class MappedText:
-    """``text`` plus, for each of its characters, the original span ``[starts[i], ends[i])``.
+    """``text`` plus, for each of its characters, the original span it came from.
 
-    ``starts`` / ``ends`` are ``None`` for the identity map (the common, untouched case), so
-    an unchanged record costs no arrays.
+    A character copied by an edit maps where its parent character maps; a replacement's
+    characters map to the span of the text it replaced (a pure insertion: to the position
+    of the next character, or the end).
     """
 
     text: str
     original_length: int
-    starts: np.ndarray | None = None
-    ends: np.ndarray | None = None
+    parent: MappedText | None = None
+    #: per edit, in order: (start, end) of its replacement here, (start, end) in the parent
+    edits: tuple[tuple[int, int, int, int], ...] = ()
+    #: the edits' starts here (for bisect)
+    edit_starts: tuple[int, ...] = ()
 
     @classmethod
     def identity(cls, text: str) -> MappedText:
@@ -41,54 +48,52 @@ class MappedText:
     @property
     def is_identity(self) -> bool:
         """True when no edit changed the text."""
-        return self.starts is None
+        return self.parent is None
 
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.starts is None or self.ends is None:
-            n = len(self.text)
-            return np.arange(n, dtype=np.int64), np.arange(1, n + 1, dtype=np.int64)
-        return self.starts, self.ends
+    def _locate(self, i: int) -> tuple[int, int]:
+        """Original ``(start, end)`` of character ``i`` of ``text``."""
+        if self.parent is None:
+            return i, i + 1
+        k = bisect.bisect_right(self.edit_starts, i) - 1
+        if k >= 0:
+            _, new_end, old_start, old_end = self.edits[k]
+            if i < new_end:  # a replacement character
+                return self.parent._replaced(old_start, old_end)
+            i += old_end - new_end
+        return self.parent._locate(i)
+
+    def _replaced(self, start: int, end: int) -> tuple[int, int]:
+        """Original span of ``text[start:end]`` (empty: the next character's start)."""
+        if start < end:
+            return self._locate(start)[0], self._locate(end - 1)[1]
+        pos = self._locate(start)[0] if start < len(self.text) else self.original_length
+        return pos, pos
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original ``[start, end)`` covering the derived span ``[start, end)``."""
-        if self.starts is None or self.ends is None:
+        if self.parent is None:
             return start, end
-        if end <= start:
-            pos = int(self.starts[start]) if start < len(self.text) else self.original_length
-            return pos, pos
-        return int(self.starts[start]), int(self.ends[end - 1])
+        return self._replaced(start, end)
 
     def apply(self, edits: Iterable[Edit]) -> MappedText:
         """A new MappedText with ``edits`` (sorted, non-overlapping) applied to ``text``."""
         edits = sorted(edits)
         if not edits:
             return self
-        starts, ends = self._arrays()
+        n = len(self.text)
         pieces: list[str] = []
-        new_starts: list[np.ndarray] = []
-        new_ends: list[np.ndarray] = []
+        table: list[tuple[int, int, int, int]] = []
         pos = 0
+        out = 0
         for s, e, repl in edits:
-            if s < pos or e < s or e > len(self.text):
+            if s < pos or e < s or e > n:
                 raise ValueError(f"edit ({s}, {e}) overlaps a previous edit or is out of range")
             pieces.append(self.text[pos:s])
-            new_starts.append(starts[pos:s])
-            new_ends.append(ends[pos:s])
-            if repl:
-                if s < e:
-                    lo, hi = starts[s], ends[e - 1]
-                else:  # pure insertion: attach to the next character (or the end)
-                    lo = hi = starts[s] if s < len(self.text) else self.original_length
-                pieces.append(repl)
-                new_starts.append(np.full(len(repl), lo, dtype=np.int64))
-                new_ends.append(np.full(len(repl), hi, dtype=np.int64))
+            out += s - pos
+            table.append((out, out + len(repl), s, e))
+            pieces.append(repl)
+            out += len(repl)
             pos = e
         pieces.append(self.text[pos:])
-        new_starts.append(starts[pos:])
-        new_ends.append(ends[pos:])
-        return MappedText(
-            "".join(pieces),
-            self.original_length,
-            np.concatenate(new_starts).astype(np.int64, copy=False),
-            np.concatenate(new_ends).astype(np.int64, copy=False),
-        )
+        return MappedText("".join(pieces), self.original_length, self, tuple(table),
+                          tuple(t[0] for t in table))

@@ -17,16 +17,25 @@ ends at one (the matcher's candidates, inner matches and extensions are cut at p
 and ``nsn`` is that digit string, optionally minus the country code, optionally with the
 national prefix stripped by the library's own ``_maybe_strip_national_prefix_carrier_code``.
 The filter tries every such ``nsn`` against the metadata's general and number-type
-descriptions (what ``_number_type_helper`` checks, precompiled), after a vectorised RE2
-screen of the whole batch (some substring of the digits must fit the general desc); it answers
-"maybe" for anything outside those assumptions, so it only ever removes regions in which the
-matcher has nothing to find. Survivors run the real matcher, one region at a time.
+descriptions (what ``_number_type_helper`` checks, precompiled); it answers "maybe" for
+anything outside those assumptions, so it only ever removes regions in which the matcher has
+nothing to find. Survivors run the real matcher, one region at a time, until one region's
+match covers the whole window (see :meth:`PhoneFinder.find`).
+
+Most candidates in prose are *whole candidates* (:data:`_WHOLE`: years, amounts, dates,
+order numbers — digit blocks joined by single hyphens), which the matcher parses as one
+string with no inner matches. For them only that whole digit string is tried, after a
+vectorised, anchored RE2 screen of the batch: the string must fit a number-type pattern of
+the calling code, start with the calling code / a national prefix followed by one, or start
+with an international prefix (shorter than any national number: only the last). Blocks
+joined by single blanks or full stops (:data:`_SPLIT`: cards, IPs, spaced phone numbers) are
+parsed as single blocks or a block and the rest, so only those strings are tried.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -62,9 +71,32 @@ class _Region:
     substring: bool
     #: per region of the calling code: its general desc and number-type descs, compiled
     type_checks: tuple
-    #: RE2 pattern some substring of the digits must match (None: no such necessary
-    #: condition, because a national-prefix transform rule may insert digits)
-    screen: str | None
+    #: RE2 pattern a whole-candidate core's digits must match (see :data:`_WHOLE`): a
+    #: number-type pattern of the calling code in full, or a country code, national prefix
+    #: or international prefix at the start (None: no such necessary condition)
+    whole_screen: str | None = None
+    #: ``^(?:international prefix)`` (None: the region has none)
+    idd_screen: str | None = None
+
+
+#: A core that python-phonenumbers' matcher reads as ONE candidate and no inner match: digit
+#: blocks (<= 20 digits, the matcher's _DIGIT_BLOCK_LIMIT) joined by single ASCII hyphens
+#: (no blank beside them, so _INNER_MATCHES' hyphen rule does not apply), at most 20 of them
+#: (its _BLOCK_LIMIT), with blanks / full stops only around it (trimmed: never part of a
+#: candidate). The matcher then parses exactly the whole digit string, so the filter only
+#: asks about that string, not about every block-aligned substring.
+_WHOLE = re.compile(r"[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*")
+#: Longest number-type union put in an RE2 screen: beyond it (the 25 regions of +1) RE2's
+#: per-string cost grows past the Python work it saves; the general descs stand in.
+_TYPES_RE2_MAX = 4000
+#: A core of digit blocks joined by single blanks, or by single full stops (blanks / stops
+#: around it): the matcher's candidate is the whole run; its inner matches (_INNER_MATCHES
+#: ``\s+(\S+)`` / ``\.+\s*([^.]+)``) are the first block and each later block alone, and
+#: after an inner match the next candidate is the rest of the run. So the digit strings
+#: parsed are one block, or a block and all blocks after it (mode ``_SPLIT_MODE``).
+_SPLIT = re.compile(r"[ .]*[0-9]{1,20}(?:(?: [0-9]{1,20}){1,19}|(?:\.[0-9]{1,20}){1,19})[ .]*")
+_ANY_MODE, _WHOLE_MODE, _SPLIT_MODE = -1, -2, -3
+_WHOLE_RE2 = r"^[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*$"
 
 
 @dataclass(frozen=True)
@@ -163,11 +195,33 @@ class PhoneFinder:
             substring = all(not m.national_prefix_transform_rule
                             or re.fullmatch(r"[\\$]\d", m.national_prefix_transform_rule)
                             for m in mds)
-            screen = None
+            whole_screen = None
             if substring and general:
-                screen = f"(?:{general})"
+                # _number_ok's ways to a valid nsn from the whole digit string N, each of which
+                # needs the nsn to fit one number-type pattern T of the calling code: N itself;
+                # N minus a national prefix; N minus the calling code, then minus a national
+                # prefix once or twice (_cc_path_ok). A prefix is stripped by some npfp (RE2
+                # asks whether any match length works); a transform rule may take the nsn from
+                # inside the prefix match, so then only the prefix is required. Or N starts
+                # with an international prefix (then any calling code follows).
+                types = [d.national_number_pattern for m in others for t in _TYPES
+                         if (d := getattr(m, t, None)) is not None and d.national_number_pattern]
+                t_any = "(?:" + "|".join(f"(?:{t})" for t in types) + ")" if types else "(?!)"
+                if len(t_any) > _TYPES_RE2_MAX:  # a valid nsn fits the general desc too
+                    t_any = f"(?:{general})"
+                heads = ["", f"(?:{cc})"]
+                alts = [f"^{h}{t_any}$" for h in heads]
+                npfps = [(m.national_prefix_for_parsing, bool(m.national_prefix_transform_rule))
+                         for m in mds if m.national_prefix_for_parsing]
+                for npfp, transform in npfps:
+                    tail = "" if transform else f"{t_any}$"
+                    alts += [f"^{h}(?:{npfp}){tail}" for h in heads]
+                    for npfp2, transform2 in ([] if transform else npfps):
+                        tail2 = "" if transform2 else f"{t_any}$"
+                        alts.append(f"^(?:{cc})(?:{npfp})(?:{npfp2}){tail2}")
                 if md.international_prefix:
-                    screen = f"(?:{md.international_prefix})|{screen}"
+                    alts.append(f"^(?:{md.international_prefix})")
+                whole_screen = "|".join(alts)
             self._info.append(_Region(
                 code=code,
                 cc=str(cc),
@@ -181,7 +235,8 @@ class PhoneFinder:
                 general=re.compile(general or "(?!)"),
                 np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
                                  if m.national_prefix_for_parsing else None for m in mds),
-                screen=screen,
+                whole_screen=whole_screen,
+                idd_screen=f"^(?:{md.international_prefix})" if md.international_prefix else None,
                 substring=substring,
                 type_checks=tuple(_type_checks(m) for m in others),
             ))
@@ -189,89 +244,162 @@ class PhoneFinder:
         self._types: dict[str, dict[str, bool]] = {}
         self._strips: dict[str, dict[str, tuple[str, ...]]] = {}
         self._numbers: dict[str, dict[tuple[str, bool], bool]] = {}
+        #: matcher runs so far (one per window and region)
+        self.runs = 0
+
+    def warm_up(self) -> None:
+        """Load the regions' metadata and compile their patterns once per worker: filter
+        and match each region's example numbers, then forget the results."""
+        import phonenumbers
+        from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+        cores = []
+        for code in self.regions:
+            for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE):
+                num = phonenumbers.example_number_for_type(code, kind)
+                if num is not None:
+                    for fmt in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
+                        cores.append(f" {phonenumbers.format_number(num, fmt)} ")
+        cores += [" 2019-03-12 ", " 45123 "]
+        for core, screened in zip(cores, self.screen(cores), strict=True):
+            self.find(core, self.candidate_regions(core, screened))
+        self._cache.clear()
+        self._types.clear()
+        self._strips.clear()
+        self._numbers.clear()
+        self.runs = 0
 
     # --- filter ------------------------------------------------------------------------
     def screen(self, cores: Sequence[str]) -> list[frozenset[str] | None]:
-        """Vectorised (RE2 over the batch) first cut per core: the regions in which some
-        substring of its digits is a possible national number (general desc of the calling
-        code's regions) or an international prefix; ``None``: not screened (all regions)."""
+        """Vectorised (RE2 over the batch) first cut per core: for a whole-candidate core
+        (:data:`_WHOLE`), the regions in which its digit string fits a number type or starts
+        with a prefix that can lead to one; ``None``: not screened (all regions)."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         if not self.filtering or not cores:
             return [None] * len(cores)
-        digits = pa.array(cores, pa.string())
-        digits = pc.replace_substring_regex(digits, r"[^0-9]+", "")
-        keep = np.zeros((len(cores), len(self._info)), dtype=bool)
-        done: dict[str, np.ndarray] = {}  # regions sharing a calling code share a screen
-        for k, region in enumerate(self._info):
-            if region.screen is None:
-                keep[:, k] = True
-                continue
-            if region.screen not in done:
-                try:
-                    hit = pc.match_substring_regex(digits, region.screen)
-                except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
-                    region.screen = None
-                    keep[:, k] = True
-                    continue
-                done[region.screen] = hit.to_numpy(zero_copy_only=False)
-            keep[:, k] = done[region.screen]
-        codes = [r.code for r in self._info]
+        arr = pa.array(cores, pa.string())
+        digits = pc.replace_substring_regex(arr, r"[^0-9]+", "")
+        whole = pc.match_substring_regex(arr, _WHOLE_RE2).to_numpy(zero_copy_only=False)
+        # Cores that are not whole candidates go unscreened: an unanchored RE2 search of the
+        # general descs costs more per core than the Python filter it would spare.
+        keep = np.ones((len(cores), len(self._info)), dtype=bool)
+        rows = np.flatnonzero(whole)
+        if rows.size:
+            keep[rows] = self._screen_whole(pc.take(digits, pa.array(rows)))
         out: list[frozenset[str] | None] = []
-        for row in keep:
-            allowed = frozenset(c for c, ok in zip(codes, row, strict=True) if ok)
-            out.append(None if row.all() else allowed)
+        codes = [r.code for r in self._info]
+        every = (1 << len(codes)) - 1
+        sets: dict[int, frozenset[str] | None] = {every: None}
+        weights = 1 << np.arange(len(codes), dtype=np.int64)
+        for bits in (keep.astype(np.int64) @ weights).tolist():
+            got = sets.get(bits, ())
+            if got == ():
+                got = sets[bits] = frozenset(c for k, c in enumerate(codes) if bits >> k & 1)
+            out.append(got)
         return out
+
+    def _screen_whole(self, digits: Any) -> Any:
+        """Region mask for the digit strings of whole-candidate cores."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keep = np.ones((len(digits), len(self._info)), dtype=bool)
+        lengths = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
+        done: dict[tuple[str, int], np.ndarray] = {}  # regions of one calling code alike
+        for k, region in enumerate(self._info):
+            if region.whole_screen is None:
+                continue
+            # Shorter than any nsn (a substring of the number): only an international prefix
+            # can still lead to a valid number (as in _may_match).
+            shortest = max(2, min(region.lengths)) if region.substring and region.lengths else 0
+            key = (region.whole_screen, shortest)
+            if key not in done:
+                short = lengths < shortest
+                hit = np.zeros(len(digits), dtype=bool)
+                try:
+                    for mask, pattern in ((~short, region.whole_screen),
+                                          (short, region.idd_screen)):
+                        rows = np.flatnonzero(mask)
+                        if rows.size and pattern:
+                            sub = pc.take(digits, pa.array(rows))
+                            hit[rows] = pc.match_substring_regex(sub, pattern).to_numpy(
+                                zero_copy_only=False)
+                except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
+                    region.whole_screen = None
+                    continue
+                done[key] = hit
+            keep[:, k] = done[key]
+        return keep
 
     def candidate_regions(self, core: str,
                           screened: frozenset[str] | None = None) -> tuple[str, ...]:
         """Regions whose matcher may match inside ``core`` (the window minus its context);
         ``screened``: the regions :meth:`screen` left for it."""
+        return tuple(self.iter_candidate_regions(core, screened))
+
+    def iter_candidate_regions(self, core: str, screened: frozenset[str] | None = None,
+                               ) -> Iterator[str]:
+        """:meth:`candidate_regions`, each region decided only when it is asked for (so
+        :meth:`find` stopping early also skips the filter of the remaining regions)."""
         if not self.filtering or _SPECIAL.search(core) or not core.isascii():
-            return self.regions
+            yield from self.regions
+            return
         if screened is not None and not screened:
-            return ()
+            return
         digits: list[str] = []
         starts: list[int] = []
         pos = 0
         for m in _BLOCK.finditer(core):
             block = m.group()
             if len(block) > _MAX_BLOCK:
-                return self.regions
+                yield from self.regions
+                return
             starts.append(pos)
             digits.append(block)
             pos += len(block)
         joined = "".join(digits)
-        at = tuple(starts)
+        if _WHOLE.fullmatch(core):
+            starts = [0]  # the matcher parses the whole string only: _may_match's b = 0, j = end
+            mode = _WHOLE_MODE
+        elif _SPLIT.fullmatch(core):
+            mode = _SPLIT_MODE
+        else:
+            mode = _ANY_MODE
+        at = (*starts, mode)
         if len(self._cache) > 200_000:
             self._cache.clear()
-        out = []
         for region in self._info:
             if screened is not None and region.code not in screened:
                 continue
             key = (joined, at, region.code)
             ok = self._cache.get(key)
             if ok is None:
-                ok = self._cache[key] = self._may_match(region, joined, starts)
+                ok = self._cache[key] = self._may_match(region, joined, starts, mode)
             if ok:
-                out.append(region.code)
-        return tuple(out)
+                yield region.code
 
-    def _may_match(self, region: _Region, digits: str, starts: list[int]) -> bool:
-        ends = [*starts[1:], len(digits)]
+    def _may_match(self, region: _Region, digits: str, starts: list[int],
+                   mode: int = _ANY_MODE) -> bool:
+        """Whether some digit string the matcher parses in the core can be valid for
+        ``region``: the digits from block start ``b`` to block end ``j`` (``mode``: which
+        ``(b, j)`` the matcher can produce, see :data:`_SPLIT`)."""
+        n = len(digits)
+        ends = [n] if mode == _WHOLE_MODE else [*starts[1:], n]
         # Without digit-inserting transform rules the nsn is a substring of the number, so
         # the number is at least as long as the shortest possible nsn.
         shortest = 2
         if region.substring and region.lengths:
             shortest = max(2, min(region.lengths))
-        for b in starts:
+        for i, b in enumerate(starts):
             if region.idd is not None and region.idd.match(digits, b):
                 return True  # international prefix: any country code
             np_at_start = region.np_conservative or bool(
                 region.np_prefix is not None and region.np_prefix.match(digits, b))
-            for j in ends:
+            for j in ((ends[i], n) if mode == _SPLIT_MODE else ends):
                 if j - b >= shortest and self._number_ok(region, digits[b:j], np_at_start):
                     return True
         return False
@@ -289,10 +417,8 @@ class PhoneFinder:
         if self._nsn_ok(region, number) and (
                 np_at_start or not self._needs_np(region, number)):
             ok = True
-        elif number.startswith(region.cc) and (
-                self._nsn_ok(region, number[len(region.cc):])
-                or any(self._nsn_ok(region, n)
-                       for n in self._stripped(region, number[len(region.cc):]))):
+        elif number.startswith(region.cc) and self._cc_path_ok(region,
+                                                                number[len(region.cc):]):
             ok = True
         elif any(self._nsn_ok(region, n) for n in self._stripped(region, number)):
             ok = True
@@ -300,6 +426,18 @@ class PhoneFinder:
             memo.clear()
         memo[key] = ok
         return ok
+
+    def _cc_path_ok(self, region: _Region, rest: str) -> bool:
+        """Whether the digits after a leading calling code (no plus sign) can be a valid nsn:
+        ``parse`` strips a national prefix there (``_maybe_extract_country_code``) and may
+        strip one again (``parse`` itself): ``4900283217839419`` is DE ``283217839419``."""
+        if self._nsn_ok(region, rest):
+            return True
+        for once in self._stripped(region, rest):
+            if self._nsn_ok(region, once) or any(
+                    self._nsn_ok(region, twice) for twice in self._stripped(region, once)):
+                return True
+        return False
 
     def _stripped(self, region: _Region, number: str) -> tuple[str, ...]:
         """``number`` minus a national prefix / carrier code, as the library strips it with
@@ -349,15 +487,33 @@ class PhoneFinder:
         return not lib.first_group_only(rule.national_prefix_formatting_rule)
 
     # --- matching ----------------------------------------------------------------------
-    def find(self, window: str, regions: Sequence[str]) -> list[tuple[int, int]]:
+    def find(self, window: str, regions: Iterable[str],
+             core: tuple[int, int] | None = None) -> list[tuple[int, int]]:
         """Spans the recognizer reports in ``window`` (its regions, duplicates and
-        contained spans removed as ``EntityRecognizer.remove_duplicates`` does)."""
+        contained spans removed as ``EntityRecognizer.remove_duplicates`` does).
+
+        ``core``: the ``[lo, hi)`` holding every candidate of the window. A match starts at a
+        candidate's first character (lead class or digit) or inside it, and ends at a digit,
+        letter or ``#`` (the matcher trims the rest), so once one region's match spans from
+        the core's first such start to its last such end, every other region's matches lie
+        inside it and would be dropped as contained: the remaining regions are skipped.
+        """
         import phonenumbers
 
+        first = last = -1
+        if core is not None:
+            lo, hi = core
+            starts = [i for i in range(lo, hi) if _can_start(window[i])]
+            ends = [i + 1 for i in range(lo, hi) if _can_end(window[i])]
+            if starts and ends:
+                first, last = starts[0], ends[-1]
         spans: set[tuple[int, int]] = set()
         for region in regions:
+            self.runs += 1
             for m in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
                 spans.add((m.start, m.end))
+            if first >= 0 and any(s <= first and e >= last for s, e in spans):
+                break
         ordered = sorted(spans, key=lambda s: (s[0], -(s[1] - s[0])))
         kept: list[tuple[int, int]] = []
         for s, e in ordered:
@@ -365,3 +521,21 @@ class PhoneFinder:
                 continue
             kept.append((s, e))
         return sorted(kept)
+
+
+@lru_cache(maxsize=1)
+def _lead_class() -> re.Pattern[str]:
+    from phonenumbers.phonenumbermatcher import _LEAD_CLASS_CHARS
+
+    return re.compile(f"[{_LEAD_CLASS_CHARS}]|\\d", re.UNICODE)
+
+
+def _can_start(char: str) -> bool:
+    """May a match of the matcher start here (its candidates start at a lead-class
+    character or a digit; inner matches start later)."""
+    return _lead_class().match(char) is not None
+
+
+def _can_end(char: str) -> bool:
+    """May a match end with this character (a superset of ``[\\p{N}\\p{L}#]``)."""
+    return char.isalpha() or char.isnumeric() or char == "#"

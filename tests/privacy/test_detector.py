@@ -120,3 +120,55 @@ def test_digit_anchor_keeps_every_digit_entity():
     assert [sorted({f.entity for f in found}) for found in fast] == [
         ["US_BANK_NUMBER"], ["UK_NHS", "US_BANK_NUMBER"],
         ["US_BANK_NUMBER", "US_ITIN", "US_SSN"], ["US_SSN"], ["CREDIT_CARD"], [], []]
+
+
+def test_tokenless_enhancer_equals_presidio_enhancer() -> None:
+    """Same results as LemmaContextAwareEnhancer (NoOp NLP: no tokens), also for a
+    recognizer whose context holds "" (which matches the empty surrounding word)."""
+    import warnings
+
+    from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+    from presidio_analyzer.nlp_engine import NoOpNlpEngine
+
+    from datanet.privacy.recognizers import TokenlessContextEnhancer
+
+    odd = PatternRecognizer(supported_entity="ODD", patterns=[Pattern("odd", r"ODD-\d+", 0.2)],
+                            context=["", "odd"])
+    texts = ["card 4111 1111 1111 1111, ssn 078-05-1120, ip 10.0.0.1, ODD-12",
+             "call (212) 555-0123 or mail jane@example.com about ODD-7 and 192.168.1.300"]
+    found = []
+    for enhancer in (LemmaContextAwareEnhancer(), TokenlessContextEnhancer()):
+        nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "no_op"}])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine = AnalyzerEngine(nlp_engine=nlp, context_aware_enhancer=enhancer)
+        engine.registry.add_recognizer(odd)
+        found.append([sorted((r.entity_type, r.start, r.end, r.score)
+                             for r in engine.analyze(t, language="en")) for t in texts])
+    assert found[0] == found[1]
+    assert {r[3] for doc in found[1] for r in doc if r[0] == "ODD"} == {0.2}  # no boost
+    assert sum(len(doc) for doc in found[1]) >= 7
+
+
+def test_margin_windows_from_re2_marks_equal_finditer() -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from datanet.privacy import detector
+
+    det = PiiDetector(frozenset({"CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "CRYPTO"}))
+    texts = ["ip 1.2.3.4 and ::1 or fe80::1:2, card 4111 1111 1111 1111 and 4111-1111",
+             "\u00e9 DE89 3704 0044 0532 0130 00 \u00fc 0x" + "ab" * 20 + " \u00e8 10.0.0.1",
+             "a mark \x02 inside 192.168.0.1", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"]
+    groups, _ = det._plan()
+    seen = 0
+    for group, _ents in groups:
+        marked = pc.replace_substring_regex(
+            pa.array(texts), group.pattern,
+            f"{detector._MARK_START}\\0{detector._MARK_END}").to_pylist()
+        for text, mark in zip(texts, marked, strict=True):
+            windows = det._windows(group, text, mark)
+            assert windows == det._windows(group, text)
+            seen += len(windows)
+    assert seen >= 6

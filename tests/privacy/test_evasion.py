@@ -45,3 +45,24 @@ def test_view_offsets_map_to_original():
     start = view.text.index("john@example.com")
     s, e = view.span(start, start + len("john@example.com"))
     assert text[s:e] == "ｊｏｈｎ [at] exаmple [dot] com"
+
+
+def test_unicode_edits_scan_only_non_ascii_runs() -> None:
+    """Scanning only around non-ASCII runs finds the clusters a whole-text scan finds."""
+    import random
+
+    from datanet.privacy import evasion
+
+    def whole_scan(text: str) -> list[tuple[int, int, str]]:
+        out = []
+        for m in evasion._CLUSTER_RE.finditer(text):
+            folded = evasion._fold_cluster(m.group())
+            if folded != m.group():
+                out.append((m.start(), m.end(), folded))
+        return out
+
+    rng = random.Random(3)
+    pool = "ab1 \u0301\u0308\u200b\uff21\u0663\u00e9\u00a0\ufb01\u2460x"
+    texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    assert all(evasion._unicode_edits(t) == whole_scan(t) for t in texts)
+    assert evasion._unicode_edits("e\u0301 \uff21") == [(0, 2, "\u00e9"), (3, 4, "A")]

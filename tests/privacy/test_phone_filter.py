@@ -86,8 +86,8 @@ def test_find_matches_presidio_recognizer() -> None:
     assert ours == theirs == [(2, 16), (20, 44)]
 
 
-@pytest.mark.parametrize(("regions", "findings", "runs"), [(DEFAULT, 378, 1676),
-                                                          (EXTRA, 392, 1777)])
+@pytest.mark.parametrize(("regions", "findings", "runs"), [(DEFAULT, 378, 412),
+                                                          (EXTRA, 392, 458)])
 def test_detector_phone_path_equals_whole_record_presidio(regions: tuple[str, ...],
                                                           findings: int, runs: int) -> None:
     from datanet.privacy.detector import PiiDetector
@@ -100,5 +100,124 @@ def test_detector_phone_path_equals_whole_record_presidio(regions: tuple[str, ..
     found = fast.detect(texts)
     assert found == slow.detect(texts)
     assert sum(len(f) for f in found) == findings
-    # 407 windows x 8 regions = 3256 matcher runs without the filter
+    # matcher runs: 407 windows x 8 regions = 3256 without the filter and the early stop
     assert (fast.stats.phone_windows, fast.stats.phone_region_runs) == (407, runs)
+
+
+def _whole_candidates() -> list[str]:
+    """Texts whose windows are whole-candidate cores (digits joined by single hyphens)."""
+    import random
+
+    rng = random.Random(7)
+    out = []
+    for region in DEFAULT + EXTRA:
+        for kind in TYPES:
+            num = phonenumbers.example_number_for_type(region, kind)
+            if num is None:
+                continue
+            for fmt in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
+                text = phonenumbers.format_number(num, fmt).lstrip("+")
+                digits = "".join(c if c.isdigit() else " " for c in text).split()
+                out.append(f"call {'-'.join(digits)} now")
+                out.append(f"call {''.join(digits)}.")
+            # calling code without "+", then national prefixes (parse strips up to two)
+            cc = str(num.country_code)
+            nsn = str(num.national_number)
+            out += [f"ref {cc}{zeros}{nsn} ok" for zeros in ("0", "00", "000")]
+    for _ in range(300):
+        n = rng.randint(4, 16)
+        digits = "".join(rng.choice("0123456789") for _ in range(n))
+        cut = sorted(rng.sample(range(1, n), k=rng.randint(0, min(3, n - 1))))
+        parts = [digits[i:j] for i, j in zip([0, *cut], [*cut, n], strict=True)]
+        out.append(f"ref {'-'.join(parts)} ok")
+    out += [f"on {rng.randint(1900, 2099)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}."
+            for _ in range(100)]
+    return out
+
+
+@pytest.mark.parametrize("regions", [DEFAULT, EXTRA])
+def test_screened_filter_is_a_superset_on_whole_candidates(regions: tuple[str, ...]) -> None:
+    from datanet.privacy.phone import _WHOLE
+
+    finder = PhoneFinder(regions, 1, 0.4, "PHONE_NUMBER")
+    keys = [key for text in _whole_candidates() for _s, _e, key, _p in _phone_windows(text)]
+    cores = [key[slice(*_core_bounds(key))] for key in keys]
+    assert sum(bool(_WHOLE.fullmatch(c)) for c in cores) == len(cores)
+    kept = matched_total = 0
+    for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
+        allowed = set(finder.candidate_regions(core, screened))
+        kept += len(allowed)
+        for region in regions:
+            matched = bool(list(phonenumbers.PhoneNumberMatcher(key, region, leniency=1)))
+            matched_total += matched
+            assert region in allowed or not matched, (key, region)
+    assert matched_total > 20 and kept < len(cores) * len(regions) // 2
+
+
+def test_numpy_phone_windows_equal_the_regex_windows() -> None:
+    import pyarrow as pa
+
+    from datanet.privacy.detector import _phone_window_lists
+
+    texts = [*EVERYDAY, *_examples(DEFAULT)[:60], "", "1234", "12-34 ext. 55x",
+             "call 555-1234:30 now", "a(555) 123 4567 x12;ext=4", "\u0664\u0662 1234 5678",
+             "xxxxx9999", "1234 5678\n9999:2", "(  555)--123...4567  ", "ends with 12345"]
+    arr = pa.array(["pad", *texts, "pad"])
+    expected = [[(s, e, key) for s, e, key, _ in _phone_windows(t)] for t in texts]
+    assert _phone_window_lists(arr.slice(1, len(texts)), texts) == expected
+    assert sum(map(len, expected)) > 60
+
+
+def test_calling_code_then_two_national_prefixes() -> None:
+    """parse("4900283217839419", "DE") strips the calling code and the national prefix "0"
+    twice: a valid DE number, which the filter must keep (found by the benchmark)."""
+    from datanet.privacy.detector import PiiDetector
+
+    text = "Ref 4900283217839419 thanks."
+    finder = PhoneFinder(DEFAULT, 1, 0.4, "PHONE_NUMBER")
+    core = " 4900283217839419 "
+    assert finder.candidate_regions(core, finder.screen([core])[0]) == ("DE",)
+    fast = PiiDetector(frozenset({"PHONE_NUMBER"})).detect([text])
+    assert fast == PiiDetector(frozenset({"PHONE_NUMBER"}), windowed=False).detect([text])
+    assert [(f.start, f.end) for f in fast[0]] == [(4, 20)]
+
+
+def _split_candidates() -> list[str]:
+    """Texts whose windows are digit blocks joined by single blanks or single full stops."""
+    import random
+
+    rng = random.Random(13)
+    out = []
+    for region in DEFAULT + EXTRA:
+        for kind in TYPES:
+            num = phonenumbers.example_number_for_type(region, kind)
+            if num is None:
+                continue
+            text = phonenumbers.format_number(num, PhoneNumberFormat.NATIONAL)
+            digits = "".join(c if c.isdigit() else " " for c in text).split()
+            out += [f"call {' '.join(digits)} now", f"call {'.'.join(digits)}.",
+                    f"ref {num.country_code} {' '.join(digits)} ok",
+                    f"ref {num.country_code}.{'.'.join(digits)} ok"]
+    for _ in range(300):
+        blocks = [str(rng.randint(0, 10 ** rng.randint(1, 6))).zfill(rng.randint(1, 4))
+                  for _ in range(rng.randint(2, 6))]
+        out.append(f"no {rng.choice(' .').join(blocks)} end")
+    return out
+
+
+@pytest.mark.parametrize("regions", [DEFAULT, EXTRA])
+def test_filter_is_a_superset_on_split_candidates(regions: tuple[str, ...]) -> None:
+    from datanet.privacy.phone import _SPLIT
+
+    finder = PhoneFinder(regions, 1, 0.4, "PHONE_NUMBER")
+    keys = [key for text in _split_candidates() for _s, _e, key, _p in _phone_windows(text)]
+    cores = [key[slice(*_core_bounds(key))] for key in keys]
+    assert sum(bool(_SPLIT.fullmatch(c)) for c in cores) > len(cores) * 0.9
+    matched_total = 0
+    for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
+        allowed = set(finder.candidate_regions(core, screened))
+        for region in regions:
+            matched = bool(list(phonenumbers.PhoneNumberMatcher(key, region, leniency=1)))
+            matched_total += matched
+            assert region in allowed or not matched, (key, region)
+    assert matched_total > 50
