@@ -234,23 +234,29 @@ def _word_tokens(pre: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     data = np.frombuffer(data_buf, dtype=np.uint8)[lo:hi]
     rel = (offsets - lo).astype(np.int64)
     isword = _WORD_BYTE[data]
+    doc_first = rel[:-1][rel[:-1] < len(data)]
+    # a word starts at a word byte after a non-word byte or at a document's first byte, and
+    # ends at a word byte before a non-word byte or at a document's last byte
     prev = np.empty_like(isword)
     prev[0] = False
     prev[1:] = isword[:-1]
-    doc_first = rel[:-1][rel[:-1] < len(data)]
     prev[doc_first] = False
-    start = isword & ~prev
-    word_starts = np.flatnonzero(start)
+    nxt = np.empty_like(isword)
+    nxt[-1] = False
+    nxt[:-1] = isword[1:]
+    nxt[doc_first[doc_first > 0] - 1] = False
+    word_starts = np.flatnonzero(isword & ~prev)
+    lens = np.flatnonzero(isword & ~nxt) + 1 - word_starts
     counts = np.bincount(np.searchsorted(rel, word_starts, side="right") - 1,
                          minlength=n)[:n].astype(np.int64)
-    idx = np.flatnonzero(isword)
-    wid = np.cumsum(start)[idx] - 1
-    pos = idx - word_starts[wid]
-    powers = np.cumprod(np.full(int(pos.max()) + 1, _POLY, dtype=np.uint64))
+    if not len(word_starts):
+        return np.zeros(0, np.uint64), counts
+    first = np.cumsum(lens) - lens  # each word's first byte among the word bytes
+    pos = np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(first, lens)
+    powers = np.cumprod(np.full(int(lens.max()), _POLY, dtype=np.uint64))
     powers = np.concatenate([[_U64(1)], powers[:-1]])
     with np.errstate(over="ignore"):
-        vals = data[idx].astype(np.uint64) * powers[pos]
-    first = np.flatnonzero(pos == 0)
+        vals = data[isword].astype(np.uint64) * powers[pos]
     return np.add.reduceat(vals, first), counts
 
 
