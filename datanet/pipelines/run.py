@@ -365,6 +365,9 @@ def build_pipeline(
         names.append(name)
     joined = groups | "JoinChunk" >> beam.CoGroupByKey()
     written = joined | "DecideWrite" >> beam.ParDo(_DecideWrite(spec, root, names))
+    # The listing must be the graph's last transform and depend on every write: Beam's
+    # DaskRunner (2.77) computes only the last transform's Dask bag, so a branch that does not
+    # feed it never runs there.
     _ = (
         {
             "files": written | "ListFiles" >> beam.combiners.ToList()
