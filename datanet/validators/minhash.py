@@ -1,7 +1,8 @@
 """MinHash near-duplicate detection: vectorised signatures, bit-identical to datasketch.
 
-Signatures are computed for a whole Arrow batch at once (shingling with pyarrow.compute,
-hashing and the affine permutations with numpy), and equal what ``datasketch.MinHash``
+Signatures are computed for a whole Arrow batch at once (shingling with pyarrow.compute and
+numpy; word hashing and the affine permutations' minimum in two compiled loops,
+:mod:`datanet.validators._kernels`), and equal what ``datasketch.MinHash``
 (scheme ``affine32``, its default) computes when fed the same shingles with the same
 ``num_perm``, ``seed`` and hash function (:func:`hash_function` gives that callable):
 the permutation parameters and the MurmurHash3 pre-mix are datasketch's own.
@@ -11,7 +12,7 @@ Hash functions:
 * ``tokenhash`` (default, fast): every token (a word: ``sum(byte_i * 0x9E3779B97F4A7C15**i)``
   mod 2**64 over its UTF-8 bytes; or a character: its code point) is folded FNV-1a style
   over the shingle's tokens in 64 bits, finalised with MurmurHash3 ``fmix64``, top 32 bits
-  kept. Computed on the Arrow buffers with numpy: no Python object per word or shingle.
+  kept. Computed on the Arrow buffers: no Python object per word or shingle.
 
 Words are maximal runs of ASCII letters / digits and non-ASCII characters (ASCII punctuation
 and whitespace separate them), lowercased first by default; a word shingle's bytes are its
@@ -56,7 +57,6 @@ _U64 = np.uint64
 _FNV_OFFSET = _U64(0xCBF29CE484222325)
 _FNV_PRIME = _U64(0x100000001B3)
 _M32 = _U64(0xFFFFFFFF)
-_BLOCK = 4096  # shingles per permutation block: (num_perm x block) uint32 stays in cache
 
 #: One row per record in ``index/minhash``: the signature (``num_perm`` little-endian uint32),
 #: the record's sorted distinct shingle hashes (exact Jaccard of LSH candidates without
@@ -233,31 +233,9 @@ def _word_tokens(pre: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, np.uint64), np.zeros(n, np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8)[lo:hi]
     rel = (offsets - lo).astype(np.int64)
-    isword = _WORD_BYTE[data]
-    doc_first = rel[:-1][rel[:-1] < len(data)]
-    # a word starts at a word byte after a non-word byte or at a document's first byte, and
-    # ends at a word byte before a non-word byte or at a document's last byte
-    prev = np.empty_like(isword)
-    prev[0] = False
-    prev[1:] = isword[:-1]
-    prev[doc_first] = False
-    nxt = np.empty_like(isword)
-    nxt[-1] = False
-    nxt[:-1] = isword[1:]
-    nxt[doc_first[doc_first > 0] - 1] = False
-    word_starts = np.flatnonzero(isword & ~prev)
-    lens = np.flatnonzero(isword & ~nxt) + 1 - word_starts
-    counts = np.bincount(np.searchsorted(rel, word_starts, side="right") - 1,
-                         minlength=n)[:n].astype(np.int64)
-    if not len(word_starts):
-        return np.zeros(0, np.uint64), counts
-    first = np.cumsum(lens) - lens  # each word's first byte among the word bytes
-    pos = np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(first, lens)
-    powers = np.cumprod(np.full(int(lens.max()), _POLY, dtype=np.uint64))
-    powers = np.concatenate([[_U64(1)], powers[:-1]])
-    with np.errstate(over="ignore"):
-        vals = data[isword].astype(np.uint64) * powers[pos]
-    return np.add.reduceat(vals, first), counts
+    from datanet.validators._kernels import word_hashes
+
+    return word_hashes(data, rel, _WORD_BYTE, _POLY)
 
 
 def _preprocess(texts: pa.Array | pa.ChunkedArray, config: MinHashConfig) -> pa.Array:
@@ -337,24 +315,10 @@ class MinHasher:
         sig = np.full((n, p), np.uint32(0xFFFFFFFF), dtype=np.uint32)
         if len(hv) == 0:
             return sig
-        hv = _fmix(hv.astype(np.uint32), 32)
-        doc_start = np.concatenate([[0], np.cumsum(n_sh)[:-1]])
-        has = n_sh > 0
-        # segment boundaries: every doc start and every block start
-        bounds = np.union1d(doc_start[has], np.arange(0, len(hv), _BLOCK))
-        seg_doc = np.searchsorted(doc_start[has], bounds, side="right") - 1
-        partial = np.empty((p, len(bounds)), dtype=np.uint32)
-        a, b = self.a[:, None], self.b[:, None]
-        buf = np.empty((p, _BLOCK), dtype=np.uint32)
-        for lo in range(0, len(hv), _BLOCK):
-            hi = min(lo + _BLOCK, len(hv))
-            view = buf[:, : hi - lo]
-            np.multiply(a, hv[None, lo:hi], out=view)
-            np.add(view, b, out=view)
-            s0, s1 = np.searchsorted(bounds, [lo, hi])
-            partial[:, s0:s1] = np.minimum.reduceat(view, bounds[s0:s1] - lo, axis=1)
-        first_seg = np.concatenate([[0], np.flatnonzero(np.diff(seg_doc)) + 1])
-        sig[has] = np.minimum.reduceat(partial, first_seg, axis=1).T
+        from datanet.validators._kernels import minhash_into
+
+        minhash_into(_fmix(hv.astype(np.uint32), 32).astype(np.uint32), n_sh, self.a, self.b,
+                     sig)
         return sig
 
     def band_hashes(self, sig: np.ndarray) -> np.ndarray:
@@ -376,14 +340,10 @@ class MinHasher:
 
 def shingle_sets(hv: np.ndarray, n_sh: np.ndarray) -> pa.ListArray:
     """``list<uint32>`` per document: its sorted distinct shingle hashes."""
-    doc = np.repeat(np.arange(len(n_sh), dtype=np.uint64), n_sh)
-    keys = np.sort((doc << _U64(32)) | hv.astype(np.uint64))  # np.unique is 20x slower here
-    keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
-    counts = np.bincount((keys >> _U64(32)).astype(np.int64), minlength=len(n_sh))
-    offsets = np.zeros(len(n_sh) + 1, dtype=np.int32)
-    np.cumsum(counts, out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets),
-                                    pa.array((keys & _M32).astype(np.uint32)))
+    from datanet.validators._kernels import distinct_sorted
+
+    values, offsets = distinct_sorted(hv.astype(np.uint32), n_sh.astype(np.int64))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
 def exact_jaccard(left: pa.Array | pa.ChunkedArray,
