@@ -111,8 +111,6 @@ def test_word_hashes_match_the_reference_at_document_edges():
     arr = pa.array(texts)
     for part in (arr, arr.slice(1), arr.slice(3, 4)):
         tokens, counts = _word_tokens(part)
-
-
         words = [re.findall(_WORD_RE, t.encode()) for t in part.to_pylist()]
         assert counts.tolist() == [len(w) for w in words]
         assert tokens.tolist() == [_word_hash(w) for ws in words for w in ws]
