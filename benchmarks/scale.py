@@ -49,7 +49,7 @@ def _generate(data_dir: Path, n: int, shards: int, size: int) -> list[str]:
         if count <= 0:
             break
         paths.append(str(write_records(data_dir / f"part-{i:03d}.jsonl", count, size=size,
-                                       seed=0, start=lo)))
+                                       seed=i, start=lo)))
     return paths
 
 
