@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
@@ -104,22 +107,35 @@ def test_detector_phone_path_equals_whole_record_presidio(regions: tuple[str, ..
     assert (fast.stats.phone_windows, fast.stats.phone_region_runs) == (407, runs)
 
 
+def _example_digit_groups(formats: tuple[int, ...]) -> Iterator[tuple[Any, int, list[str]]]:
+    """(number, format, digit groups) of phonenumbers' example number of every region and type."""
+    for region in DEFAULT + EXTRA:
+        for kind in TYPES:
+            num = phonenumbers.example_number_for_type(region, kind)
+            if num is None:
+                continue
+            for fmt in formats:
+                text = phonenumbers.format_number(num, fmt).lstrip("+")
+                yield num, fmt, "".join(c if c.isdigit() else " " for c in text).split()
+
+
+def _keys_and_cores(texts: list[str]) -> tuple[list[str], list[str]]:
+    """Every phone window key of ``texts`` and its core (what the filter screens)."""
+    keys = [key for text in texts for _s, _e, key, _p in _phone_windows(text)]
+    return keys, [key[slice(*_core_bounds(key))] for key in keys]
+
+
 def _whole_candidates() -> list[str]:
     """Texts whose windows are whole-candidate cores (digits joined by single hyphens)."""
     import random
 
     rng = random.Random(7)
     out = []
-    for region in DEFAULT + EXTRA:
-        for kind in TYPES:
-            num = phonenumbers.example_number_for_type(region, kind)
-            if num is None:
-                continue
-            for fmt in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
-                text = phonenumbers.format_number(num, fmt).lstrip("+")
-                digits = "".join(c if c.isdigit() else " " for c in text).split()
-                out.append(f"call {'-'.join(digits)} now")
-                out.append(f"call {''.join(digits)}.")
+    formats = (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL)
+    for num, fmt, digits in _example_digit_groups(formats):
+        out.append(f"call {'-'.join(digits)} now")
+        out.append(f"call {''.join(digits)}.")
+        if fmt == PhoneNumberFormat.NATIONAL:
             # calling code without "+", then national prefixes (parse strips up to two)
             cc = str(num.country_code)
             nsn = str(num.national_number)
@@ -140,8 +156,7 @@ def test_screened_filter_is_a_superset_on_whole_candidates(regions: tuple[str, .
     from datanet.privacy.phone import _WHOLE
 
     finder = PhoneFinder(regions, 1, 0.4, "PHONE_NUMBER")
-    keys = [key for text in _whole_candidates() for _s, _e, key, _p in _phone_windows(text)]
-    cores = [key[slice(*_core_bounds(key))] for key in keys]
+    keys, cores = _keys_and_cores(_whole_candidates())
     assert sum(bool(_WHOLE.fullmatch(c)) for c in cores) == len(cores)
     kept = matched_total = 0
     for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
@@ -188,16 +203,10 @@ def _split_candidates() -> list[str]:
 
     rng = random.Random(13)
     out = []
-    for region in DEFAULT + EXTRA:
-        for kind in TYPES:
-            num = phonenumbers.example_number_for_type(region, kind)
-            if num is None:
-                continue
-            text = phonenumbers.format_number(num, PhoneNumberFormat.NATIONAL)
-            digits = "".join(c if c.isdigit() else " " for c in text).split()
-            out += [f"call {' '.join(digits)} now", f"call {'.'.join(digits)}.",
-                    f"ref {num.country_code} {' '.join(digits)} ok",
-                    f"ref {num.country_code}.{'.'.join(digits)} ok"]
+    for num, _fmt, digits in _example_digit_groups((PhoneNumberFormat.NATIONAL,)):
+        out += [f"call {' '.join(digits)} now", f"call {'.'.join(digits)}.",
+                f"ref {num.country_code} {' '.join(digits)} ok",
+                f"ref {num.country_code}.{'.'.join(digits)} ok"]
     for _ in range(300):
         blocks = [str(rng.randint(0, 10 ** rng.randint(1, 6))).zfill(rng.randint(1, 4))
                   for _ in range(rng.randint(2, 6))]
@@ -210,8 +219,7 @@ def test_filter_is_a_superset_on_split_candidates(regions: tuple[str, ...]) -> N
     from datanet.privacy.phone import _SPLIT
 
     finder = PhoneFinder(regions, 1, 0.4, "PHONE_NUMBER")
-    keys = [key for text in _split_candidates() for _s, _e, key, _p in _phone_windows(text)]
-    cores = [key[slice(*_core_bounds(key))] for key in keys]
+    keys, cores = _keys_and_cores(_split_candidates())
     assert sum(bool(_SPLIT.fullmatch(c)) for c in cores) > len(cores) * 0.9
     matched_total = 0
     for key, core, screened in zip(keys, cores, finder.screen(cores), strict=True):
