@@ -4,7 +4,6 @@ scratch Parquet that stands in for what a runner would otherwise hold in memory.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -70,13 +69,10 @@ def spill_table(scratch: str, key: str, kind: str, table: pa.Table) -> str:
     Deterministic name: a retried bundle rewrites the same file. The run's driver removes the
     scratch directory when the run ends.
     """
+    from datanet.store.files import table_to_parquet_bytes, write_bytes_atomic
+
     path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.parquet")
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="lz4")
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(tmp) as fh:
-        fh.write(sink.getvalue().to_pybytes())
-    FileSystems.rename([tmp], [path])
+    write_bytes_atomic(path, table_to_parquet_bytes(table, compression="lz4"))
     return path
 
 

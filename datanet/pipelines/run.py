@@ -45,7 +45,7 @@ from datanet.schemas.config import load_target
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec
-from datanet.store.files import write_table
+from datanet.store.files import write_bytes_atomic, write_table
 from datanet.validators import registry
 from datanet.validators.base import ValidationResult
 from datanet.validators.policy import decide, policy_config
@@ -309,10 +309,7 @@ class _WriteListing(beam.DoFn):
         inputs = sorted(i for part in groups["inputs"] for i in part)
         body = json.dumps({"batch_id": batch_id, "entries": entries, "inputs": inputs},
                           sort_keys=True).encode()
-        tmp = f"{self.path}.tmp"
-        with FileSystems.create(tmp) as fh:
-            fh.write(body)
-        FileSystems.rename([tmp], [self.path])
+        write_bytes_atomic(self.path, body)
         yield self.path
 
 
@@ -346,7 +343,8 @@ def build_pipeline(
     dead = parsed | "DeadLetter" >> beam.FlatMap(select_tag, "deadletter")
 
     # The batch id reaches the writers through joins, not side inputs: Beam's DaskRunner
-    # recomputes a side input's whole upstream (every file's parse) in each consuming task.
+    # (2.77) evaluates a side input inside each consuming task (``list(bag)``), outside the
+    # task graph it schedules; a join stays in the graph on every runner.
     ids = (
         (chunks | "ChunkIds" >> beam.Map(lambda kv: (kv[0], kv[1].column("contribution_id"))),
          dead | "DeadIds" >> beam.Map(lambda kv: (kv[0], kv[1].column("record_id"))))

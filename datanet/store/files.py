@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from datanet.schemas.manifest import FileEntry
 
-__all__ = ["write_table", "join_path", "table_to_parquet_bytes"]
+__all__ = ["write_table", "join_path", "table_to_parquet_bytes", "write_bytes_atomic"]
 
 
 def join_path(root: str, *parts: str) -> str:
@@ -25,12 +25,27 @@ def join_path(root: str, *parts: str) -> str:
     return FileSystems.join(root, *parts)
 
 
-def table_to_parquet_bytes(table: pa.Table) -> bytes:
-    """Deterministic Parquet bytes (zstd, no pandas metadata)."""
+def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd") -> bytes:
+    """Deterministic Parquet bytes (no pandas metadata)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table.replace_schema_metadata(None), sink, compression="zstd",
+    pq.write_table(table.replace_schema_metadata(None), sink, compression=compression,
                    use_dictionary=True, write_statistics=True)
     return sink.getvalue().to_pybytes()
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary name and a rename (any Beam filesystem):
+    readers never see a torn file, and a retried writer just rewrites it."""
+    dirname = path.rsplit("/", 1)[0]
+    if not FileSystems.exists(dirname):
+        try:
+            FileSystems.mkdirs(dirname)
+        except OSError:
+            pass
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with FileSystems.create(tmp) as fh:
+        fh.write(data)
+    FileSystems.rename([tmp], [path])
 
 
 def write_table(root: str, kind: str, batch_id: str, table: pa.Table) -> FileEntry:
@@ -43,16 +58,7 @@ def write_table(root: str, kind: str, batch_id: str, table: pa.Table) -> FileEnt
     rel = f"{kind}/batch={batch_id}/part-{digest[:32]}.parquet"
     final = join_path(root, rel)
     if not _exists_with_size(final, len(data)):
-        tmp = f"{final}.tmp-{uuid.uuid4().hex}"
-        dirname = final.rsplit("/", 1)[0]
-        if not FileSystems.exists(dirname):
-            try:
-                FileSystems.mkdirs(dirname)
-            except OSError:
-                pass
-        with FileSystems.create(tmp) as fh:
-            fh.write(data)
-        FileSystems.rename([tmp], [final])
+        write_bytes_atomic(final, data)
     return FileEntry(path=rel, sha256=digest, rows=table.num_rows, bytes=len(data))
 
 
