@@ -1,9 +1,10 @@
 """Compiled loops of MinHash (numba): word hashing, the per-permutation minimum, shingle sets.
 
-Both are single passes that numpy can only express as several passes over temporaries (a
-gather of byte powers, a segmented reduction per permutation block); compiled, they run 4-5x
-faster with bit-identical results (tests compare them with the Python references). Compiled
-on first use in a process and cached on disk next to this file when it is writable.
+Each is a single pass that numpy can only express as several passes over temporaries (a
+gather of byte powers, a segmented reduction per permutation block, a global sort of keyed
+values); compiled, word hashing and the minimum run 4-5x faster with bit-identical results
+(tests compare them with the Python and datasketch references). Compiled on first use in a
+process and cached on disk next to this file when it is writable.
 """
 
 from __future__ import annotations

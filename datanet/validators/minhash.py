@@ -1,7 +1,7 @@
 """MinHash near-duplicate detection: vectorised signatures, bit-identical to datasketch.
 
 Signatures are computed for a whole Arrow batch at once (shingling with pyarrow.compute and
-numpy; word hashing and the affine permutations' minimum in two compiled loops,
+numpy; word hashing, the affine permutations' minimum and shingle sets in compiled loops,
 :mod:`datanet.validators._kernels`), and equal what ``datasketch.MinHash``
 (scheme ``affine32``, its default) computes when fed the same shingles with the same
 ``num_perm``, ``seed`` and hash function (:func:`hash_function` gives that callable):
