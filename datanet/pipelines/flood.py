@@ -14,6 +14,8 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.metrics import Metrics
 
 from datanet.pipelines.dedup import by_chunk, shard_of, split_by_shard
 from datanet.pipelines.stages import History, StageOutput
@@ -45,12 +47,15 @@ class _DecideShard(beam.DoFn):
     def __init__(self, config: FloodConfig, minhash: Any):
         self.config = config
         self.minhash = minhash
+        self.flooders = Metrics.counter("flood", "contributors_flagged")
 
     def process(self, element: tuple[int, Iterable[pa.Table]]
                 ) -> Iterator[tuple[str, StageOutput]]:
         _, tables = element
         members = pa.concat_tables(list(tables))
         votes = flood_votes(members.drop_columns(["chunk"]), self.config, self.minhash)
+        flagged = members.column("contributor").filter(pc.equal(votes.column("verdict"), "reject"))
+        self.flooders.inc(pc.count_distinct(flagged).as_py())
         votes = votes.append_column("chunk", members.column("chunk"))
         for chunk, part in by_chunk(votes):
             yield chunk, StageOutput(votes=part)
