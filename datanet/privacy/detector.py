@@ -185,6 +185,8 @@ class _Stats:
     dropped_crossing: int = 0
     phone_windows: int = 0
     phone_region_runs: int = 0
+    #: candidate runs the batch screen dropped before any window was built
+    phone_runs_dropped: int = 0
 
 
 @dataclass
@@ -381,8 +383,10 @@ class PiiDetector:
     def _detect_group(self, group: AnchorGroup, entities: list[str], view_arr: Any,
                       views: list[MappedText], out: list[list[Finding]],
                       rows: np.ndarray | None = None) -> None:
+        screened: dict[str, frozenset[str] | None] = {}
         if group.mode == "phone":
-            lists = _phone_window_lists(view_arr, [v.text for v in views])
+            lists, screened = _phone_window_lists(view_arr, [v.text for v in views],
+                                                  self._phone_finder(), self.stats)
             idx = [i for i, w in enumerate(lists) if w]
         else:
             if rows is None:
@@ -415,7 +419,7 @@ class PiiDetector:
                 elif found:
                     hits.append((i, start, found))
         if todo and group.mode == "phone" and self._phone_finder() is not None:
-            for key, found in self._phone_keys(list(todo)).items():
+            for key, found in self._phone_keys(list(todo), screened).items():
                 cache[key] = found
                 hits.extend((rec, start, found) for rec, start in todo[key])
             todo = {}
@@ -463,23 +467,32 @@ class PiiDetector:
                 self._phones = False
         return self._phones or None
 
-    def _phone_keys(self, keys: list[str]) -> dict[str, tuple[tuple[int, int, str, float], ...]]:
+    def _phone_keys(self, keys: list[str],
+                    screened: Mapping[str, frozenset[str] | None] | None = None,
+                    ) -> dict[str, tuple[tuple[int, int, str, float], ...]]:
         """Phone findings per window key, as the engine would report them there: regions
-        that provably cannot match are skipped, the rest run python-phonenumbers directly."""
+        that provably cannot match are skipped, the rest run python-phonenumbers directly.
+        ``screened``: the batch screen's regions for keys it already decided."""
         finder = self._phone_finder()
         assert finder is not None
         if finder.score < self.score_threshold:  # Presidio drops scores below the threshold
             return {k: () for k in keys}
         out = {}
+        screened = dict(screened or {})
         bounds = [_core_bounds(key) for key in keys]
         cores = [key[lo:hi] for key, (lo, hi) in zip(keys, bounds, strict=True)]
+        todo = [k for k, key in enumerate(keys) if key not in screened]
+        for k, regions in zip(todo, finder.screen([cores[k] for k in todo]), strict=True):
+            screened[keys[k]] = regions
         runs = finder.runs
-        for key, core, screened, core_at in zip(keys, cores, finder.screen(cores), bounds,
-                                                strict=True):
+        for key, core, core_at in zip(keys, cores, bounds, strict=True):
+            regions = screened[key]
+            if regions is not None and not regions:
+                out[key] = ()  # the batch screen left no region: nothing to match
+                continue
             # Regions are filtered as the matcher asks for them: a match covering the window
             # ends both the matching and the filtering.
-            regions = finder.iter_candidate_regions(core, screened)
-            found = finder.find(key, regions, core_at)
+            found = finder.find(key, finder.iter_candidate_regions(core, regions), core_at)
             out[key] = tuple((s, e, finder.entity, finder.score) for s, e in found)
         self.stats.phone_windows += len(keys)
         self.stats.phone_region_runs += finder.runs - runs
@@ -589,15 +602,42 @@ def _ascii_tables() -> tuple[np.ndarray, tuple[str, ...]]:
     return cls, tuple(_context_char(chr(c)) for c in range(128))
 
 
-def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray,
-                        texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+#: ASCII characters an extension match can hold before its first digit (read off the same
+#: pattern: ``;ext=``, blanks / tabs / commas, ``extensión`` / ``anexo`` / ``int`` / ``x`` /
+#: ``#`` / ``~``, ``:`` / ``.``, hyphens; case-insensitive).
+_EXT_BODY = frozenset(" \t,;=:.-#~extnsioaEXTNSIOA")
+#: Longest stretch of _EXT_BODY characters followed for the vectorised extension test;
+#: longer ones are left to the regex.
+_EXT_REACH = 64
+
+
+@lru_cache(maxsize=1)
+def _ext_tables() -> tuple[np.ndarray, np.ndarray]:
+    first = np.zeros(256, dtype=bool)
+    first[[ord(c) for c in _EXT_FIRST]] = True
+    body = np.zeros(256, dtype=bool)
+    body[[ord(c) for c in _EXT_BODY]] = True
+    return first, body
+
+
+def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[str],
+                        finder: PhoneFinder | None = None, stats: _Stats | None = None,
+                        ) -> tuple[list[list[tuple[int, int, str]]],
+                                   dict[str, frozenset[str] | None]]:
     """:func:`_phone_windows` of every text of the batch: ASCII texts are segmented with
     numpy over the Arrow buffer (a candidate run is a maximal run of digits and run
-    punctuation holding >= 4 digits), the others with the regex."""
+    punctuation holding >= 4 digits), the others with the regex.
+
+    With a ``finder``, runs of ASCII texts are screened before any Python touches them: the
+    run's text is cut from the Arrow buffer (zero copy) and :meth:`PhoneFinder.screen_array`
+    asked; a run no region can match, and after which no extension can start, yields no
+    window. Also returned: the screen's region set per window key it decided.
+    """
     n = len(texts)
     out: list[list[tuple[int, int, str]]] = [[] for _ in range(n)]
+    screened: dict[str, frozenset[str] | None] = {}
     if n == 0:
-        return out
+        return out, screened
     arr = view_arr.combine_chunks() if isinstance(view_arr, pa.ChunkedArray) else view_arr
     arr = pc.fill_null(arr.cast(pa.large_string()), "")
     is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
@@ -609,14 +649,14 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray,
     offsets = offsets - base
     cls_table, context = _ascii_tables()
     cls = cls_table[data]
-    digits = np.flatnonzero(cls == 2)
-    if digits.size == 0:
-        return out
-    rec = np.searchsorted(offsets, digits, side="right") - 1
+    all_digits = np.flatnonzero(cls == 2)
+    if all_digits.size == 0:
+        return out, screened
+    rec = np.searchsorted(offsets, all_digits, side="right") - 1
     keep = is_ascii[rec]
-    digits, rec = digits[keep], rec[keep]
+    digits, rec = all_digits[keep], rec[keep]
     if digits.size == 0:
-        return out
+        return out, screened
     # Consecutive digits share a run unless a class-0 character lies between them.
     gap = np.logical_or.reduceat(cls == 0, digits)
     new = np.ones(digits.size, dtype=bool)
@@ -625,7 +665,7 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray,
     last = np.append(first[1:], digits.size) - 1
     keep = last - first >= 3  # >= 4 digits
     if not keep.any():
-        return out
+        return out, screened
     rec = rec[first[keep]]
     lo, hi = digits[first[keep]], digits[last[keep]] + 1
     # Widen over run punctuation on both sides, inside the record.
@@ -639,20 +679,68 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray,
             if not active.any():
                 break
             pos[active] += step
+    ext = _may_extend(data, all_digits, hi, offsets[rec + 1])
+    sets: list[frozenset[str] | None] | None = None
+    if finder is not None and finder.filtering:
+        # Run texts straight from the buffer: offsets lo0, hi0, lo1, hi1, ... make the runs
+        # the even elements (runs are disjoint and in buffer order).
+        bounds = np.empty(2 * lo.size, dtype=np.int64)
+        bounds[0::2] = lo + base
+        bounds[1::2] = hi + base
+        both = pa.Array.from_buffers(pa.large_string(), bounds.size - 1,
+                                     [None, pa.py_buffer(bounds), arr.buffers()[2]])
+        mask = finder.screen_array(both.take(pa.array(np.arange(0, bounds.size, 2))))
+        alive = np.flatnonzero(mask.any(axis=1) | ext)
+        if stats is not None:
+            stats.phone_runs_dropped += lo.size - alive.size
+        sets = finder.region_sets(mask[alive])
+        rec, lo, hi, ext = rec[alive], lo[alive], hi[alive], ext[alive]
     lo, hi = lo - offsets[rec], hi - offsets[rec]
-    run_re, ext_re, _ = _phone_run_re()
-    del run_re
-    for r, s, e in zip(rec.tolist(), lo.tolist(), hi.tolist(), strict=True):
+    _, ext_re, _ = _phone_run_re()
+    for k, (r, s, e, may_extend) in enumerate(zip(rec.tolist(), lo.tolist(), hi.tolist(),
+                                                  ext.tolist(), strict=True)):
         text = texts[r]
         size = len(text)
-        if e < size and text[e] in _EXT_FIRST:
-            ext = ext_re.match(text, e)
-            if ext and ext.end() > e:
-                e = ext.end()
+        core_end = e
+        if may_extend:
+            match = ext_re.match(text, e)
+            if match and match.end() > e:
+                e = match.end()
         prefix = context[ord(text[s - 1])] if s > 0 else ""
         suffix = ""
         if e < size:
             t = _TIME_SUFFIX.match(text, e) if text[e] == ":" else None
             suffix = t.group() if t else context[ord(text[e])]
-        out[r].append((s - len(prefix), e, prefix + text[s:e] + suffix))
+        key = prefix + text[s:e] + suffix
+        out[r].append((s - len(prefix), e, key))
+        if sets is not None and e == core_end:
+            screened[key] = sets[k]
+    return out, screened
+
+
+def _may_extend(data: np.ndarray, digits: np.ndarray, hi: np.ndarray,
+                ends: np.ndarray) -> np.ndarray:
+    """Per run ending at ``hi``: may the matcher's extension pattern match there (a
+    necessary condition: an extension-start character at ``hi``, then only extension
+    characters up to a digit of the same record)."""
+    first, body = _ext_tables()
+    out = np.zeros(hi.size, dtype=bool)
+    inside = np.flatnonzero(hi < ends)
+    cand = inside[first[data[hi[inside]]]]
+    if cand.size == 0:
+        return out
+    nxt = np.searchsorted(digits, hi[cand])
+    has = nxt < digits.size
+    cand, nxt = cand[has], nxt[has]
+    stop = digits[nxt]
+    cand, stop = cand[stop < ends[cand]], stop[stop < ends[cand]]
+    pos = hi[cand].copy()
+    active = np.ones(cand.size, dtype=bool)
+    for _ in range(_EXT_REACH):
+        active &= pos < stop
+        if not active.any():
+            break
+        active[active] = body[data[pos[active]]]
+        pos[active] += 1
+    out[cand[active | (pos >= stop)]] = True
     return out

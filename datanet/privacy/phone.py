@@ -40,6 +40,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 __all__ = ["PhoneFinder"]
 
 _BLOCK = re.compile(r"[0-9]+")
@@ -71,10 +75,19 @@ class _Region:
     substring: bool
     #: per region of the calling code: its general desc and number-type descs, compiled
     type_checks: tuple
-    #: RE2 pattern a whole-candidate core's digits must match (see :data:`_WHOLE`): a
-    #: number-type pattern of the calling code in full, or a country code, national prefix
-    #: or international prefix at the start (None: no such necessary condition)
-    whole_screen: str | None = None
+    #: RE2 screens for a whole-candidate core's digits N (see :data:`_WHOLE`), None: no
+    #: screen. ``rest_screen``: N is a calling code / national prefix(es) followed by a
+    #: number-type pattern of the calling code, or starts with a prefix that can lead to one
+    #: (a transform rule's or an international prefix). ``t_screen``: N itself fits a
+    #: number-type pattern; then ``np_screen`` (N starts with a national prefix; None: the
+    #: region has none, or its prefix pattern is not RE2) or the rule of N's format
+    #: (``formats``) must allow it.
+    rest_screen: str | None = None
+    t_screen: str | None = None
+    np_screen: str | None = None
+    #: ``(leading digits, pattern, national prefix required)`` per format of the main
+    #: region, as RE2 (empty: no format requires the national prefix)
+    formats: tuple = ()
     #: ``^(?:international prefix)`` (None: the region has none)
     idd_screen: str | None = None
 
@@ -153,6 +166,49 @@ def _has_type(nsn: str, checks: tuple[_Desc | None, tuple[_Desc, ...]]) -> bool:
         _matches(nsn, d) for d in types)
 
 
+def _re2(arr: Any, rows: Any, pattern: str) -> Any:
+    """Numpy mask: ``pattern`` (RE2) matches ``arr[rows]``."""
+
+    if rows.size == 0:
+        return np.zeros(0, dtype=bool)
+    sub = arr if rows.size == len(arr) else pc.take(arr, pa.array(rows))
+    return pc.fill_null(pc.match_substring_regex(sub, pattern), False).to_numpy(
+        zero_copy_only=False)
+
+
+def _format_screens(main: Any) -> tuple:
+    """``(leading digits, pattern, national prefix required)`` per number format of
+    ``main``, as anchored RE2 patterns; empty when no format requires the prefix."""
+    if main is None:
+        return ()
+    lib = _lib()
+    out = []
+    for nf in main.number_format:
+        rule = nf.national_prefix_formatting_rule
+        needs = bool(rule) and not nf.national_prefix_optional_when_formatting and not (
+            lib.first_group_only(rule))
+        ldp = f"^(?:{nf.leading_digits_pattern[-1]})" if nf.leading_digits_pattern else None
+        out.append((ldp, f"^(?:{nf.pattern})$", needs))
+    return tuple(out) if any(needs for *_, needs in out) else ()
+
+
+def _format_needs_np(formats: tuple, digits: Any, rows: Any) -> Any:
+    """Numpy mask over ``rows``: the format ``_choose_formatting_pattern_for_number``
+    picks for the digit string (the first whose last leading-digits pattern matches at the
+    start and whose pattern matches in full) requires the national prefix."""
+
+    needs = np.zeros(rows.size, dtype=bool)
+    open_ = np.arange(rows.size)
+    for k, (ldp, pattern, required) in enumerate(formats):
+        if open_.size == 0 or not any(r for *_, r in formats[k:]):
+            break  # no later format requires the prefix
+        cand = open_ if ldp is None else open_[_re2(digits, rows[open_], ldp)]
+        chosen = cand[_re2(digits, rows[cand], pattern)]
+        needs[chosen] = required
+        open_ = np.setdiff1d(open_, chosen, assume_unique=True)
+    return needs
+
+
 class PhoneFinder:
     """``PhoneNumberMatcher`` results for windows, with a proven-superset region filter."""
 
@@ -195,33 +251,43 @@ class PhoneFinder:
             substring = all(not m.national_prefix_transform_rule
                             or re.fullmatch(r"[\\$]\d", m.national_prefix_transform_rule)
                             for m in mds)
-            whole_screen = None
+            rest_screen = t_screen = np_screen = None
+            formats: tuple = ()
             if substring and general:
                 # _number_ok's ways to a valid nsn from the whole digit string N, each of which
-                # needs the nsn to fit one number-type pattern T of the calling code: N itself;
-                # N minus a national prefix; N minus the calling code, then minus a national
-                # prefix once or twice (_cc_path_ok). A prefix is stripped by some npfp (RE2
-                # asks whether any match length works); a transform rule may take the nsn from
-                # inside the prefix match, so then only the prefix is required. Or N starts
-                # with an international prefix (then any calling code follows).
+                # needs the nsn to fit one number-type pattern T of the calling code: N itself
+                # (then the national prefix must be present if the format rule requires it,
+                # see ``formats``); N minus a national prefix; N minus the calling code, then
+                # minus a national prefix once or twice (_cc_path_ok). A prefix is stripped
+                # by some npfp (RE2 asks whether any match length works); a transform rule
+                # may take the nsn from inside the prefix match, so then only the prefix is
+                # required. Or N starts with an international prefix (then any calling code
+                # follows). T is written once per pattern (RE2 compiles per call).
                 types = [d.national_number_pattern for m in others for t in _TYPES
                          if (d := getattr(m, t, None)) is not None and d.national_number_pattern]
                 t_any = "(?:" + "|".join(f"(?:{t})" for t in types) + ")" if types else "(?!)"
                 if len(t_any) > _TYPES_RE2_MAX:  # a valid nsn fits the general desc too
                     t_any = f"(?:{general})"
-                heads = ["", f"(?:{cc})"]
-                alts = [f"^{h}{t_any}$" for h in heads]
+                t_screen = f"^{t_any}$"
+                heads = [f"(?:{cc})"]
+                prefix_only = []
                 npfps = [(m.national_prefix_for_parsing, bool(m.national_prefix_transform_rule))
                          for m in mds if m.national_prefix_for_parsing]
                 for npfp, transform in npfps:
-                    tail = "" if transform else f"{t_any}$"
-                    alts += [f"^{h}(?:{npfp}){tail}" for h in heads]
+                    (prefix_only if transform else heads).extend(
+                        [f"(?:{npfp})", f"(?:{cc})(?:{npfp})"])
                     for npfp2, transform2 in ([] if transform else npfps):
-                        tail2 = "" if transform2 else f"{t_any}$"
-                        alts.append(f"^(?:{cc})(?:{npfp})(?:{npfp2}){tail2}")
+                        (prefix_only if transform2 else heads).append(
+                            f"(?:{cc})(?:{npfp})(?:{npfp2})")
+                alts = [f"^(?:{'|'.join(dict.fromkeys(heads))}){t_any}$"]
+                if prefix_only:
+                    alts.append(f"^(?:{'|'.join(dict.fromkeys(prefix_only))})")
                 if md.international_prefix:
                     alts.append(f"^(?:{md.international_prefix})")
-                whole_screen = "|".join(alts)
+                rest_screen = "|".join(alts)
+                if npfp and not re.search(r"\$|\(\?[=!<]", npfp):
+                    np_screen = f"^(?:{npfp})"
+                formats = _format_screens(main)
             self._info.append(_Region(
                 code=code,
                 cc=str(cc),
@@ -235,7 +301,10 @@ class PhoneFinder:
                 general=re.compile(general or "(?!)"),
                 np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
                                  if m.national_prefix_for_parsing else None for m in mds),
-                whole_screen=whole_screen,
+                rest_screen=rest_screen,
+                t_screen=t_screen,
+                np_screen=np_screen,
+                formats=formats,
                 idd_screen=f"^(?:{md.international_prefix})" if md.international_prefix else None,
                 substring=substring,
                 type_checks=tuple(_type_checks(m) for m in others),
@@ -274,21 +343,14 @@ class PhoneFinder:
         """Vectorised (RE2 over the batch) first cut per core: for a whole-candidate core
         (:data:`_WHOLE`), the regions in which its digit string fits a number type or starts
         with a prefix that can lead to one; ``None``: not screened (all regions)."""
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
         if not self.filtering or not cores:
             return [None] * len(cores)
-        arr = pa.array(cores, pa.string())
-        digits = pc.replace_substring_regex(arr, r"[^0-9]+", "")
-        whole = pc.match_substring_regex(arr, _WHOLE_RE2).to_numpy(zero_copy_only=False)
-        # Cores that are not whole candidates go unscreened: an unanchored RE2 search of the
-        # general descs costs more per core than the Python filter it would spare.
-        keep = np.ones((len(cores), len(self._info)), dtype=bool)
-        rows = np.flatnonzero(whole)
-        if rows.size:
-            keep[rows] = self._screen_whole(pc.take(digits, pa.array(rows)))
+        return self.region_sets(self.screen_array(pa.array(cores, pa.string())))
+
+    def region_sets(self, keep: Any) -> list[frozenset[str] | None]:
+        """Rows of a :meth:`screen_array` mask as region sets (None: every region)."""
+
         out: list[frozenset[str] | None] = []
         codes = [r.code for r in self._info]
         every = (1 << len(codes)) - 1
@@ -301,39 +363,67 @@ class PhoneFinder:
             out.append(got)
         return out
 
+    def screen_array(self, cores: Any) -> Any:
+        """:meth:`screen` of an Arrow string array, as a (core, region) numpy mask (rows of
+        cores that are not whole candidates: all True)."""
+
+        keep = np.ones((len(cores), len(self._info)), dtype=bool)
+        if not self.filtering or len(cores) == 0:
+            return keep
+        whole = pc.fill_null(pc.match_substring_regex(cores, _WHOLE_RE2), False)
+        rows = np.flatnonzero(whole.to_numpy(zero_copy_only=False))
+        if rows.size:
+            # Cores that are not whole candidates go unscreened: an unanchored RE2 search of
+            # the general descs costs more per core than the Python filter it would spare.
+            digits = pc.replace_substring_regex(pc.take(cores, pa.array(rows)), r"[^0-9]+", "")
+            keep[rows] = self._screen_whole(digits)
+        return keep
+
     def _screen_whole(self, digits: Any) -> Any:
-        """Region mask for the digit strings of whole-candidate cores."""
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        """Region mask for the digit strings of whole-candidate cores (what
+        :meth:`_may_match` can accept, as a superset)."""
 
         keep = np.ones((len(digits), len(self._info)), dtype=bool)
         lengths = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
-        done: dict[tuple[str, int], np.ndarray] = {}  # regions of one calling code alike
+        done: dict[tuple, np.ndarray] = {}  # regions of one calling code alike
         for k, region in enumerate(self._info):
-            if region.whole_screen is None:
+            if region.rest_screen is None:
                 continue
             # Shorter than any nsn (a substring of the number): only an international prefix
             # can still lead to a valid number (as in _may_match).
             shortest = max(2, min(region.lengths)) if region.substring and region.lengths else 0
-            key = (region.whole_screen, shortest)
+            key = (region.rest_screen, region.t_screen, region.np_screen, region.formats,
+                   region.idd_screen, shortest)
             if key not in done:
-                short = lengths < shortest
-                hit = np.zeros(len(digits), dtype=bool)
                 try:
-                    for mask, pattern in ((~short, region.whole_screen),
-                                          (short, region.idd_screen)):
-                        rows = np.flatnonzero(mask)
-                        if rows.size and pattern:
-                            sub = pc.take(digits, pa.array(rows))
-                            hit[rows] = pc.match_substring_regex(sub, pattern).to_numpy(
-                                zero_copy_only=False)
+                    done[key] = self._screen_region(region, digits, lengths < shortest)
                 except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
-                    region.whole_screen = None
+                    region.rest_screen = None
                     continue
-                done[key] = hit
             keep[:, k] = done[key]
         return keep
+
+    @staticmethod
+    def _screen_region(region: _Region, digits: Any, short: Any) -> Any:
+
+        hit = np.zeros(len(digits), dtype=bool)
+        if region.idd_screen:
+            rows = np.flatnonzero(short)
+            hit[rows] = _re2(digits, rows, region.idd_screen)
+        rows = np.flatnonzero(~short)
+        hit[rows] = _re2(digits, rows, region.rest_screen)
+        rows = rows[~hit[rows]]
+        if rows.size and region.t_screen:
+            rows = rows[_re2(digits, rows, region.t_screen)]
+            if rows.size and region.formats and not region.np_conservative:
+                # N itself is the nsn and came from the default country: the national prefix
+                # must be present if N's format rule requires it (_needs_np).
+                no_np = rows if region.np_screen is None else rows[
+                    ~_re2(digits, rows, region.np_screen)]
+                rows = np.setdiff1d(rows, no_np[_format_needs_np(region.formats, digits,
+                                                                 no_np)])
+            hit[rows] = True
+        return hit
 
     def candidate_regions(self, core: str,
                           screened: frozenset[str] | None = None) -> tuple[str, ...]:
@@ -500,20 +590,17 @@ class PhoneFinder:
         """
         import phonenumbers
 
-        first = last = -1
-        if core is not None:
-            lo, hi = core
-            starts = [i for i in range(lo, hi) if _can_start(window[i])]
-            ends = [i + 1 for i in range(lo, hi) if _can_end(window[i])]
-            if starts and ends:
-                first, last = starts[0], ends[-1]
+        first = last = None
         spans: set[tuple[int, int]] = set()
         for region in regions:
             self.runs += 1
             for m in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
                 spans.add((m.start, m.end))
-            if first >= 0 and any(s <= first and e >= last for s, e in spans):
-                break
+            if spans and core is not None:
+                if first is None:
+                    first, last = _core_reach(window, *core)
+                if first >= 0 and any(s <= first and e >= last for s, e in spans):
+                    break
         ordered = sorted(spans, key=lambda s: (s[0], -(s[1] - s[0])))
         kept: list[tuple[int, int]] = []
         for s, e in ordered:
@@ -528,6 +615,14 @@ def _lead_class() -> re.Pattern[str]:
     from phonenumbers.phonenumbermatcher import _LEAD_CLASS_CHARS
 
     return re.compile(f"[{_LEAD_CLASS_CHARS}]|\\d", re.UNICODE)
+
+
+def _core_reach(window: str, lo: int, hi: int) -> tuple[int, int]:
+    """The first position in ``window[lo:hi]`` a match can start at and the last it can end
+    at (``(-1, -1)``: none)."""
+    starts = [i for i in range(lo, hi) if _can_start(window[i])]
+    ends = [i + 1 for i in range(lo, hi) if _can_end(window[i])]
+    return (starts[0], ends[-1]) if starts and ends else (-1, -1)
 
 
 def _can_start(char: str) -> bool:
