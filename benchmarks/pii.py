@@ -245,7 +245,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pii-rate", type=float, default=0.2,
                         help="share of documents carrying planted PII")
     parser.add_argument("--seed", type=int, default=20261122)
-    parser.add_argument("--batch-rows", type=int, default=1000)
+    from datanet.schemas.spec import PipelineOptions
+
+    parser.add_argument("--batch-rows", type=int, default=PipelineOptions().batch_rows,
+                        help="rows per validate() call (default: the pipeline's batch_rows)")
     parser.add_argument("--vanilla-docs", type=int, default=0,
                         help="time vanilla on the first N docs only (0 = all)")
     parser.add_argument("--phone-regions", default="",

@@ -52,6 +52,7 @@ __all__ = [
     "pii_reason",
     "Pseudonymiser",
     "apply_actions",
+    "mask_findings",
 ]
 
 ACTIONS = ("reject", "redact", "pseudonymise", "allow")
@@ -188,3 +189,25 @@ def apply_actions(
     engine = anonymizer or AnonymizerEngine()
     results = [RecognizerResult(f.entity, f.start, f.end, f.score) for f in todo]
     return engine.anonymize(text=text, analyzer_results=results, operators=operators).text
+
+
+def mask_findings(text: str, findings: Sequence[Finding]) -> str:
+    """``text`` with every finding's span (overlaps merged) replaced by ``<ENTITY>``.
+
+    The cheap redaction of a record whose findings are all ``reject``: its text is dropped
+    before it is stored (:func:`drop_pii_text`) but must not carry the values on the way
+    (scratch spills); presidio-anonymizer is kept for ``redact`` / ``pseudonymise``."""
+    spans: list[list[Any]] = []
+    for f in sorted(findings):
+        if spans and f.start < spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], f.end)
+        else:
+            spans.append([f.start, f.end, f.entity])
+    pieces = []
+    pos = 0
+    for start, end, entity in spans:
+        pieces.append(text[pos:start])
+        pieces.append(f"<{entity}>")
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)

@@ -21,6 +21,7 @@ from datanet.privacy.policy import (
     Pseudonymiser,
     apply_actions,
     contains_pii_reason,
+    mask_findings,
     pii_reason,
 )
 from datanet.validators.base import ValidationResult, Validator, make_votes
@@ -90,8 +91,12 @@ class PiiValidator(Validator):
             if acted:
                 if new_text is None:
                     new_text = texts.to_pylist()
-                new_text[i] = apply_actions(new_text[i], acted, self.policy,
-                                            self._pseudonymiser, anonymizer=self._anonymizer)
+                if all(self.policy[f.entity] == "reject" for f in acted):
+                    # rejected for PII, text dropped before storage: a plain mask will do
+                    new_text[i] = mask_findings(new_text[i], acted)
+                else:
+                    new_text[i] = apply_actions(new_text[i], acted, self.policy,
+                                                self._pseudonymiser, anonymizer=self._anonymizer)
         votes = make_votes(batch.column("contribution_id"), self.name, verdicts,
                            scores=scores, reasons=reasons, details=details)
         text = None if new_text is None else pa.array(new_text, pa.string())

@@ -125,6 +125,29 @@ def test_rejected_rows_text_is_redacted_too(make_batch):
     assert result.text.to_pylist() == ["<EMAIL_ADDRESS> from <IP_ADDRESS>"]
 
 
+def test_reject_only_rows_are_masked_without_the_anonymizer(make_batch, monkeypatch):
+    """A row whose findings are all ``reject`` is masked by a plain splice (overlapping
+    spans merged); presidio-anonymizer is not called for it."""
+    from presidio_anonymizer import AnonymizerEngine
+
+    from datanet.privacy.detector import Finding
+    from datanet.privacy.policy import mask_findings
+
+    def boom(*_a, **_k):
+        raise AssertionError("anonymizer called for a reject-only row")
+
+    monkeypatch.setattr(AnonymizerEngine, "anonymize", boom)
+    v = pii_validator()
+    result = v.validate(make_batch([f"mail {EMAIL} or call {PHONE}.", "nothing here"]))
+    assert result.votes.column("reason").to_pylist() == ["pii:EMAIL_ADDRESS", None]
+    assert result.text.to_pylist() == ["mail <EMAIL_ADDRESS> or call <PHONE_NUMBER>.",
+                                       "nothing here"]
+    found = [Finding(2, 9, "US_SSN", 0.5), Finding(0, 4, "PHONE_NUMBER", 0.4),
+             Finding(5, 7, "IP_ADDRESS", 0.6)]
+    assert mask_findings("0123456789ab", found) == "<PHONE_NUMBER>9ab"
+    assert mask_findings("0123456789ab", []) == "0123456789ab"
+
+
 def test_obfuscated_redaction_replaces_the_original_span(make_batch):
     v = pii_validator({"entities": {"EMAIL_ADDRESS": "redact"}})
     result = v.validate(make_batch(["write jane [at] exаmple [dot] org today"]))
