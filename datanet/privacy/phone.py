@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -53,7 +53,7 @@ _SPECIAL = re.compile(r"[^0-9 ()\[\]./\-~]")  # anything but digits and plain pu
 _MAX_BLOCK = 20
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Region:
     """What the filter needs of one region: its code, metadata and the metadata of its
     country calling code's regions."""
@@ -209,17 +209,103 @@ def _format_needs_np(formats: tuple, digits: Any, rows: Any) -> Any:
     return needs
 
 
+@cache
+def _region_info(code: str) -> _Region | None:
+    """What the filter needs of region ``code`` (None: no metadata or calling code);
+    shared by every finder, so never modified."""
+    from phonenumbers.phonemetadata import PhoneMetadata
+    from phonenumbers.phonenumberutil import (
+        COUNTRY_CODE_TO_REGION_CODE,
+        country_code_for_region,
+        region_code_for_country_code,
+    )
+
+    md = PhoneMetadata.metadata_for_region(code, None)
+    cc = country_code_for_region(code)
+    if md is None or cc == 0:
+        return None
+    main = PhoneMetadata.metadata_for_region(region_code_for_country_code(cc), None)
+    others = tuple(m for m in (PhoneMetadata.metadata_for_region(r, None)
+                               for r in COUNTRY_CODE_TO_REGION_CODE.get(cc, ()))
+                   if m is not None)
+    npfp = main.national_prefix_for_parsing if main is not None else None
+    lengths: frozenset[int] | None = frozenset(
+        n for m in others for n in m.general_desc.possible_length)
+    if any(not m.general_desc.possible_length for m in others):
+        lengths = None  # some region does not restrict lengths
+    general = "|".join(f"(?:{m.general_desc.national_number_pattern})" for m in others
+                       if m.general_desc.national_number_pattern)
+    mds = (md,) if main is None or main is md else (md, main)
+    # nsn is a substring of the digits unless a transform rule inserts digits (a
+    # lone group reference such as BR's "\\2" keeps a substring).
+    substring = all(not m.national_prefix_transform_rule
+                    or re.fullmatch(r"[\\$]\d", m.national_prefix_transform_rule)
+                    for m in mds)
+    rest_screen = t_screen = np_screen = None
+    formats: tuple = ()
+    if substring and general:
+        # _number_ok's ways to a valid nsn from the whole digit string N, each of which
+        # needs the nsn to fit one number-type pattern T of the calling code: N itself
+        # (then the national prefix must be present if the format rule requires it,
+        # see ``formats``); N minus a national prefix; N minus the calling code, then
+        # minus a national prefix once or twice (_cc_path_ok). A prefix is stripped
+        # by some npfp (RE2 asks whether any match length works); a transform rule
+        # may take the nsn from inside the prefix match, so then only the prefix is
+        # required. Or N starts with an international prefix (then any calling code
+        # follows). T is written once per pattern (RE2 compiles per call).
+        types = [d.national_number_pattern for m in others for t in _TYPES
+                 if (d := getattr(m, t, None)) is not None and d.national_number_pattern]
+        t_any = "(?:" + "|".join(f"(?:{t})" for t in types) + ")" if types else "(?!)"
+        if len(t_any) > _TYPES_RE2_MAX:  # a valid nsn fits the general desc too
+            t_any = f"(?:{general})"
+        t_screen = f"^{t_any}$"
+        heads = [f"(?:{cc})"]
+        prefix_only = []
+        npfps = [(m.national_prefix_for_parsing, bool(m.national_prefix_transform_rule))
+                 for m in mds if m.national_prefix_for_parsing]
+        for npfp, transform in npfps:
+            (prefix_only if transform else heads).extend(
+                [f"(?:{npfp})", f"(?:{cc})(?:{npfp})"])
+            for npfp2, transform2 in ([] if transform else npfps):
+                (prefix_only if transform2 else heads).append(
+                    f"(?:{cc})(?:{npfp})(?:{npfp2})")
+        alts = [f"^(?:{'|'.join(dict.fromkeys(heads))}){t_any}$"]
+        if prefix_only:
+            alts.append(f"^(?:{'|'.join(dict.fromkeys(prefix_only))})")
+        if md.international_prefix:
+            alts.append(f"^(?:{md.international_prefix})")
+        rest_screen = "|".join(alts)
+        if npfp and not re.search(r"\$|\(\?[=!<]", npfp):
+            np_screen = f"^(?:{npfp})"
+        formats = _format_screens(main)
+    return _Region(
+        code=code,
+        cc=str(cc),
+        idd=re.compile(md.international_prefix) if md.international_prefix else None,
+        metadata=mds,
+        main=main,
+        cc_regions=others,
+        np_prefix=re.compile(npfp) if npfp else None,
+        np_conservative=bool(npfp and re.search(r"\$|\(\?[=!<]", npfp)),
+        lengths=lengths,
+        general=re.compile(general or "(?!)"),
+        np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
+                         if m.national_prefix_for_parsing else None for m in mds),
+        rest_screen=rest_screen,
+        t_screen=t_screen,
+        np_screen=np_screen,
+        formats=formats,
+        idd_screen=f"^(?:{md.international_prefix})" if md.international_prefix else None,
+        substring=substring,
+        type_checks=tuple(_type_checks(m) for m in others),
+    )
+
+
 class PhoneFinder:
     """``PhoneNumberMatcher`` results for windows, with a proven-superset region filter."""
 
     def __init__(self, regions: Sequence[str], leniency: int, score: float, entity: str):
         from phonenumbers import Leniency
-        from phonenumbers.phonemetadata import PhoneMetadata
-        from phonenumbers.phonenumberutil import (
-            COUNTRY_CODE_TO_REGION_CODE,
-            country_code_for_region,
-            region_code_for_country_code,
-        )
 
         self.regions = tuple(regions)
         self.leniency = leniency
@@ -229,86 +315,13 @@ class PhoneFinder:
         self.filtering = leniency == Leniency.VALID
         self._info: list[_Region] = []
         for code in self.regions:
-            md = PhoneMetadata.metadata_for_region(code, None)
-            cc = country_code_for_region(code)
-            if md is None or cc == 0:
+            info = _region_info(code)
+            if info is None:
                 self.filtering = False
                 break
-            main = PhoneMetadata.metadata_for_region(region_code_for_country_code(cc), None)
-            others = tuple(m for m in (PhoneMetadata.metadata_for_region(r, None)
-                                       for r in COUNTRY_CODE_TO_REGION_CODE.get(cc, ()))
-                           if m is not None)
-            npfp = main.national_prefix_for_parsing if main is not None else None
-            lengths: frozenset[int] | None = frozenset(
-                n for m in others for n in m.general_desc.possible_length)
-            if any(not m.general_desc.possible_length for m in others):
-                lengths = None  # some region does not restrict lengths
-            general = "|".join(f"(?:{m.general_desc.national_number_pattern})" for m in others
-                               if m.general_desc.national_number_pattern)
-            mds = (md,) if main is None or main is md else (md, main)
-            # nsn is a substring of the digits unless a transform rule inserts digits (a
-            # lone group reference such as BR's "\\2" keeps a substring).
-            substring = all(not m.national_prefix_transform_rule
-                            or re.fullmatch(r"[\\$]\d", m.national_prefix_transform_rule)
-                            for m in mds)
-            rest_screen = t_screen = np_screen = None
-            formats: tuple = ()
-            if substring and general:
-                # _number_ok's ways to a valid nsn from the whole digit string N, each of which
-                # needs the nsn to fit one number-type pattern T of the calling code: N itself
-                # (then the national prefix must be present if the format rule requires it,
-                # see ``formats``); N minus a national prefix; N minus the calling code, then
-                # minus a national prefix once or twice (_cc_path_ok). A prefix is stripped
-                # by some npfp (RE2 asks whether any match length works); a transform rule
-                # may take the nsn from inside the prefix match, so then only the prefix is
-                # required. Or N starts with an international prefix (then any calling code
-                # follows). T is written once per pattern (RE2 compiles per call).
-                types = [d.national_number_pattern for m in others for t in _TYPES
-                         if (d := getattr(m, t, None)) is not None and d.national_number_pattern]
-                t_any = "(?:" + "|".join(f"(?:{t})" for t in types) + ")" if types else "(?!)"
-                if len(t_any) > _TYPES_RE2_MAX:  # a valid nsn fits the general desc too
-                    t_any = f"(?:{general})"
-                t_screen = f"^{t_any}$"
-                heads = [f"(?:{cc})"]
-                prefix_only = []
-                npfps = [(m.national_prefix_for_parsing, bool(m.national_prefix_transform_rule))
-                         for m in mds if m.national_prefix_for_parsing]
-                for npfp, transform in npfps:
-                    (prefix_only if transform else heads).extend(
-                        [f"(?:{npfp})", f"(?:{cc})(?:{npfp})"])
-                    for npfp2, transform2 in ([] if transform else npfps):
-                        (prefix_only if transform2 else heads).append(
-                            f"(?:{cc})(?:{npfp})(?:{npfp2})")
-                alts = [f"^(?:{'|'.join(dict.fromkeys(heads))}){t_any}$"]
-                if prefix_only:
-                    alts.append(f"^(?:{'|'.join(dict.fromkeys(prefix_only))})")
-                if md.international_prefix:
-                    alts.append(f"^(?:{md.international_prefix})")
-                rest_screen = "|".join(alts)
-                if npfp and not re.search(r"\$|\(\?[=!<]", npfp):
-                    np_screen = f"^(?:{npfp})"
-                formats = _format_screens(main)
-            self._info.append(_Region(
-                code=code,
-                cc=str(cc),
-                idd=re.compile(md.international_prefix) if md.international_prefix else None,
-                metadata=mds,
-                main=main,
-                cc_regions=others,
-                np_prefix=re.compile(npfp) if npfp else None,
-                np_conservative=bool(npfp and re.search(r"\$|\(\?[=!<]", npfp)),
-                lengths=lengths,
-                general=re.compile(general or "(?!)"),
-                np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
-                                 if m.national_prefix_for_parsing else None for m in mds),
-                rest_screen=rest_screen,
-                t_screen=t_screen,
-                np_screen=np_screen,
-                formats=formats,
-                idd_screen=f"^(?:{md.international_prefix})" if md.international_prefix else None,
-                substring=substring,
-                type_checks=tuple(_type_checks(m) for m in others),
-            ))
+            self._info.append(info)
+        #: regions whose screen patterns RE2 rejected (screened in Python only)
+        self._unscreenable: set[str] = set()
         self._cache: dict[tuple[str, tuple[int, ...], str], bool] = {}
         self._types: dict[str, dict[str, bool]] = {}
         self._strips: dict[str, dict[str, tuple[str, ...]]] = {}
@@ -387,7 +400,7 @@ class PhoneFinder:
         lengths = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
         done: dict[tuple, np.ndarray] = {}  # regions of one calling code alike
         for k, region in enumerate(self._info):
-            if region.rest_screen is None:
+            if region.rest_screen is None or region.code in self._unscreenable:
                 continue
             # Shorter than any nsn (a substring of the number): only an international prefix
             # can still lead to a valid number (as in _may_match).
@@ -398,7 +411,7 @@ class PhoneFinder:
                 try:
                     done[key] = self._screen_region(region, digits, lengths < shortest)
                 except pa.ArrowInvalid:  # not RE2-compatible: no screen for this region
-                    region.rest_screen = None
+                    self._unscreenable.add(region.code)
                     continue
             keep[:, k] = done[key]
         return keep
@@ -485,14 +498,49 @@ class PhoneFinder:
         if region.substring and region.lengths:
             shortest = max(2, min(region.lengths))
         for i, b in enumerate(starts):
-            if region.idd is not None and region.idd.match(digits, b):
-                return True  # international prefix: any country code
             np_at_start = region.np_conservative or bool(
                 region.np_prefix is not None and region.np_prefix.match(digits, b))
-            for j in ((ends[i], n) if mode == _SPLIT_MODE else ends):
-                if j - b >= shortest and self._number_ok(region, digits[b:j], np_at_start):
+            if mode != _SPLIT_MODE:
+                spans = ends
+            elif i == 0:
+                spans = [ends[0], n]  # the first block alone, the whole run
+            else:
+                # A later block alone; the block and the rest of the run would be the next
+                # candidate only after a match of the previous block alone, which returned.
+                spans = [ends[i]]
+            for j in spans:
+                number = digits[b:j]
+                if region.idd is not None and self._idd_ok(region, number):
+                    return True
+                if j - b >= shortest and self._number_ok(region, number, np_at_start):
                     return True
         return False
+
+    def _idd_ok(self, region: _Region, number: str) -> bool:
+        """Whether ``number`` can parse, through ``region``'s international prefix, to a
+        valid number (``_maybe_extract_country_code``: the prefix is stripped unless a 0
+        follows, more than 2 digits must remain, a known calling code must start them, and
+        the rest be a valid nsn of it, possibly after a national prefix)."""
+        from phonenumbers.phonenumberutil import (
+            COUNTRY_CODE_TO_REGION_CODE,
+            region_code_for_country_code,
+        )
+
+        m = region.idd.match(number) if region.idd is not None else None
+        if m is None:
+            return False
+        rest = number[m.end():]
+        if len(rest) <= 2 or rest[0] == "0":
+            return False  # too short after the prefix, or parsed as a national number
+        for k in (1, 2, 3):
+            if int(rest[:k]) in COUNTRY_CODE_TO_REGION_CODE:
+                break
+        else:
+            return False  # no calling code
+        target = _region_info(region_code_for_country_code(int(rest[:k])))
+        if target is None:
+            return True  # a non-geographic calling code: not modelled
+        return self._cc_path_ok(target, rest[k:])
 
     def _number_ok(self, region: _Region, number: str, np_at_start: bool) -> bool:
         """Whether ``number`` (a candidate's digits without an international prefix) can
