@@ -75,6 +75,9 @@ class _Region:
     substring: bool
     #: per region of the calling code: its general desc and number-type descs, compiled
     type_checks: tuple
+    #: every number-type pattern of the calling code in one regex (a necessary condition,
+    #: one fullmatch instead of one per region and type)
+    types_any: re.Pattern[str]
     #: RE2 screens for a whole-candidate core's digits N (see :data:`_WHOLE`), None: no
     #: screen. ``rest_screen``: N is a calling code / national prefix(es) followed by a
     #: number-type pattern of the calling code, or starts with a prefix that can lead to one
@@ -119,18 +122,23 @@ class _Lib:
     strip_np: Any
     choose_format: Any
     first_group_only: Any
+    calling_codes: Any
+    region_for_code: Any
 
 
 @lru_cache(maxsize=1)
 def _lib() -> _Lib:
     from phonenumbers.phonenumberutil import (
+        COUNTRY_CODE_TO_REGION_CODE,
         _choose_formatting_pattern_for_number,
         _formatting_rule_has_first_group_only,
         _maybe_strip_national_prefix_carrier_code,
+        region_code_for_country_code,
     )
 
     return _Lib(_maybe_strip_national_prefix_carrier_code,
-                _choose_formatting_pattern_for_number, _formatting_rule_has_first_group_only)
+                _choose_formatting_pattern_for_number, _formatting_rule_has_first_group_only,
+                COUNTRY_CODE_TO_REGION_CODE, region_code_for_country_code)
 
 
 #: The number types ``_number_type_helper`` tries after the general desc; any match makes
@@ -241,6 +249,8 @@ def _region_info(code: str) -> _Region | None:
     substring = all(not m.national_prefix_transform_rule
                     or re.fullmatch(r"[\\$]\d", m.national_prefix_transform_rule)
                     for m in mds)
+    types_all = [d.national_number_pattern for m in others for t in _TYPES
+                 if (d := getattr(m, t, None)) is not None and d.national_number_pattern]
     rest_screen = t_screen = np_screen = None
     formats: tuple = ()
     if substring and general:
@@ -253,9 +263,8 @@ def _region_info(code: str) -> _Region | None:
         # may take the nsn from inside the prefix match, so then only the prefix is
         # required. Or N starts with an international prefix (then any calling code
         # follows). T is written once per pattern (RE2 compiles per call).
-        types = [d.national_number_pattern for m in others for t in _TYPES
-                 if (d := getattr(m, t, None)) is not None and d.national_number_pattern]
-        t_any = "(?:" + "|".join(f"(?:{t})" for t in types) + ")" if types else "(?!)"
+        t_any = ("(?:" + "|".join(f"(?:{t})" for t in types_all) + ")" if types_all
+                 else "(?!)")
         if len(t_any) > _TYPES_RE2_MAX:  # a valid nsn fits the general desc too
             t_any = f"(?:{general})"
         t_screen = f"^{t_any}$"
@@ -298,6 +307,7 @@ def _region_info(code: str) -> _Region | None:
         idd_screen=f"^(?:{md.international_prefix})" if md.international_prefix else None,
         substring=substring,
         type_checks=tuple(_type_checks(m) for m in others),
+        types_any=re.compile("|".join(f"(?:{t})" for t in types_all) or "(?!)"),
     )
 
 
@@ -521,23 +531,19 @@ class PhoneFinder:
         valid number (``_maybe_extract_country_code``: the prefix is stripped unless a 0
         follows, more than 2 digits must remain, a known calling code must start them, and
         the rest be a valid nsn of it, possibly after a national prefix)."""
-        from phonenumbers.phonenumberutil import (
-            COUNTRY_CODE_TO_REGION_CODE,
-            region_code_for_country_code,
-        )
-
         m = region.idd.match(number) if region.idd is not None else None
         if m is None:
             return False
         rest = number[m.end():]
         if len(rest) <= 2 or rest[0] == "0":
             return False  # too short after the prefix, or parsed as a national number
+        lib = _lib()
         for k in (1, 2, 3):
-            if int(rest[:k]) in COUNTRY_CODE_TO_REGION_CODE:
+            if int(rest[:k]) in lib.calling_codes:
                 break
         else:
             return False  # no calling code
-        target = _region_info(region_code_for_country_code(int(rest[:k])))
+        target = _region_info(lib.region_for_code(int(rest[:k])))
         if target is None:
             return True  # a non-geographic calling code: not modelled
         return self._cc_path_ok(target, rest[k:])
@@ -603,8 +609,9 @@ class PhoneFinder:
         memo = self._types.setdefault(region.cc, {})
         ok = memo.get(nsn)
         if ok is None:
-            ok = bool(region.general.fullmatch(nsn)) and any(
-                _has_type(nsn, checks) for checks in region.type_checks)
+            ok = (region.types_any.fullmatch(nsn) is not None
+                  and region.general.fullmatch(nsn) is not None
+                  and any(_has_type(nsn, checks) for checks in region.type_checks))
             if len(memo) > 100_000:
                 memo.clear()
             memo[nsn] = ok
