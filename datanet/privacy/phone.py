@@ -57,7 +57,6 @@ _MAX_BLOCK = 20
 class _Region:
     """What the filter needs of one region: its code, metadata and the metadata of its
     country calling code's regions."""
-
     code: str
     cc: str
     idd: re.Pattern[str] | None
@@ -118,7 +117,6 @@ _WHOLE_RE2 = r"^[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*$"
 @dataclass(frozen=True)
 class _Lib:
     """The python-phonenumbers internals the filter reuses (imported once)."""
-
     strip_np: Any
     choose_format: Any
     first_group_only: Any
@@ -175,11 +173,13 @@ def _has_type(nsn: str, checks: tuple[_Desc | None, tuple[_Desc, ...]]) -> bool:
 
 
 def _re2(arr: Any, rows: Any, pattern: str) -> Any:
-    """Numpy mask: ``pattern`` (RE2) matches ``arr[rows]``."""
-
-    if rows.size == 0:
+    """Numpy mask: ``pattern`` (RE2) matches ``arr[rows]`` (``rows`` None: every row)."""
+    if rows is None:
+        sub = arr
+    elif rows.size == 0:
         return np.zeros(0, dtype=bool)
-    sub = arr if rows.size == len(arr) else pc.take(arr, pa.array(rows))
+    else:
+        sub = arr if rows.size == len(arr) else pc.take(arr, pa.array(rows))
     return pc.fill_null(pc.match_substring_regex(sub, pattern), False).to_numpy(
         zero_copy_only=False)
 
@@ -204,16 +204,17 @@ def _format_needs_np(formats: tuple, digits: Any, rows: Any) -> Any:
     """Numpy mask over ``rows``: the format ``_choose_formatting_pattern_for_number``
     picks for the digit string (the first whose last leading-digits pattern matches at the
     start and whose pattern matches in full) requires the national prefix."""
-
+    sub = digits if rows.size == len(digits) else pc.take(digits, pa.array(rows))
     needs = np.zeros(rows.size, dtype=bool)
-    open_ = np.arange(rows.size)
+    open_ = np.ones(rows.size, dtype=bool)
     for k, (ldp, pattern, required) in enumerate(formats):
-        if open_.size == 0 or not any(r for *_, r in formats[k:]):
+        if not open_.any() or not any(r for *_, r in formats[k:]):
             break  # no later format requires the prefix
-        cand = open_ if ldp is None else open_[_re2(digits, rows[open_], ldp)]
-        chosen = cand[_re2(digits, rows[cand], pattern)]
+        chosen = open_ & _re2(sub, None, pattern)
+        if ldp is not None:
+            chosen &= _re2(sub, None, ldp)
         needs[chosen] = required
-        open_ = np.setdiff1d(open_, chosen, assume_unique=True)
+        open_ &= ~chosen
     return needs
 
 
@@ -313,7 +314,6 @@ def _region_info(code: str) -> _Region | None:
 
 class PhoneFinder:
     """``PhoneNumberMatcher`` results for windows, with a proven-superset region filter."""
-
     def __init__(self, regions: Sequence[str], leniency: int, score: float, entity: str):
         from phonenumbers import Leniency
 
@@ -366,14 +366,12 @@ class PhoneFinder:
         """Vectorised (RE2 over the batch) first cut per core: for a whole-candidate core
         (:data:`_WHOLE`), the regions in which its digit string fits a number type or starts
         with a prefix that can lead to one; ``None``: not screened (all regions)."""
-
         if not self.filtering or not cores:
             return [None] * len(cores)
         return self.region_sets(self.screen_array(pa.array(cores, pa.string())))
 
     def region_sets(self, keep: Any) -> list[frozenset[str] | None]:
         """Rows of a :meth:`screen_array` mask as region sets (None: every region)."""
-
         out: list[frozenset[str] | None] = []
         codes = [r.code for r in self._info]
         every = (1 << len(codes)) - 1
@@ -389,7 +387,6 @@ class PhoneFinder:
     def screen_array(self, cores: Any) -> Any:
         """:meth:`screen` of an Arrow string array, as a (core, region) numpy mask (rows of
         cores that are not whole candidates: all True)."""
-
         keep = np.ones((len(cores), len(self._info)), dtype=bool)
         if not self.filtering or len(cores) == 0:
             return keep
@@ -399,13 +396,15 @@ class PhoneFinder:
             # Cores that are not whole candidates go unscreened: an unanchored RE2 search of
             # the general descs costs more per core than the Python filter it would spare.
             digits = pc.replace_substring_regex(pc.take(cores, pa.array(rows)), r"[^0-9]+", "")
-            keep[rows] = self._screen_whole(digits)
+            # each distinct digit string once (years and dates repeat)
+            distinct = digits.dictionary_encode()
+            keep[rows] = self._screen_whole(distinct.dictionary)[
+                distinct.indices.to_numpy(zero_copy_only=False)]
         return keep
 
     def _screen_whole(self, digits: Any) -> Any:
         """Region mask for the digit strings of whole-candidate cores (what
         :meth:`_may_match` can accept, as a superset)."""
-
         keep = np.ones((len(digits), len(self._info)), dtype=bool)
         lengths = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
         done: dict[tuple, np.ndarray] = {}  # regions of one calling code alike
