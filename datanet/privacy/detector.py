@@ -107,11 +107,15 @@ ANCHOR_GROUPS: tuple[AnchorGroup, ...] = (
     # possible length, from the library's metadata).
     AnchorGroup("phone", r"[0-9](?:[^0-9\n]{0,4}[0-9]){3,}", frozenset({"PHONE_NUMBER"}),
                 0, 0, mode="phone"),
+    # Every pattern of these recognizers (and Mastercard2Series) is \b, digits joined by at
+    # most one of "- .", \b: a match lies inside one maximal chain of digits, which is what
+    # the anchor matches (greedy, and the separator class holds no digit), so the window
+    # needs only the chain's words (the snap to whitespace keeps what \b looks at).
     AnchorGroup(
         "digits",
         r"[0-9](?:[^0-9A-Za-z]{0,3}[0-9]){4,}",
         frozenset({"CREDIT_CARD", "US_SSN", "US_ITIN", "US_BANK_NUMBER", "UK_NHS"}),
-        32, 32,
+        0, 0,
     ),
     AnchorGroup(
         "ip",
