@@ -100,35 +100,40 @@ def _fold_cluster(cluster: str) -> str:
     return _INVISIBLE.sub("", out)
 
 
-#: Runs of non-ASCII characters: clusters live inside them (plus the ASCII base before).
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_MARK_RE = regex.compile(r"\p{M}")  # the same Unicode data as _CLUSTER_RE
+
+
+@lru_cache(maxsize=65536)
+def _char_info(char: str) -> tuple[str, bool]:
+    """A non-ASCII character's fold when it stands alone, and whether it is a combining
+    mark (then it joins a cluster)."""
+    return _fold_cluster(char), _MARK_RE.match(char) is not None
 
 
 def _unicode_edits(text: str) -> list[Edit]:
     edits: list[Edit] = []
-    # Combining marks are non-ASCII, so every cluster lies in a non-ASCII run or starts at
-    # the ASCII character just before one: scan only there (``re`` skips ASCII fast).
-    for run in _NON_ASCII_RUN.finditer(text):
-        if _has_mark(run.group()):
-            lo = max(run.start() - 1, 0)
-            for m in _CLUSTER_RE.finditer(text, lo, run.end()):
+    # Non-ASCII positions from the text's UTF-32 code points (numpy, not a regex scan).
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    where = np.flatnonzero(points > 0x7F)
+    if where.size == 0:
+        return edits
+    # Runs of consecutive non-ASCII characters; combining marks are non-ASCII, so every
+    # cluster lies in a run or starts at the ASCII character just before one.
+    cuts = np.flatnonzero(np.diff(where) != 1) + 1
+    for run in np.split(where, cuts) if cuts.size else (where,):
+        lo, hi = int(run[0]), int(run[-1]) + 1
+        infos = [_char_info(char) for char in text[lo:hi]]
+        if any(mark for _, mark in infos):
+            for m in _CLUSTER_RE.finditer(text, max(lo - 1, 0), hi):
                 cluster = m.group()
                 folded = _fold_cluster(cluster)
                 if folded != cluster:
                     edits.append((m.start(), m.end(), folded))
         else:  # no combining mark: every character is a cluster of its own
-            for pos, char in enumerate(run.group(), run.start()):
-                folded = _fold_cluster(char)
-                if folded != char:
+            for pos, (folded, _) in enumerate(infos, lo):
+                if folded != text[pos]:
                     edits.append((pos, pos + 1, folded))
     return edits
-
-
-_MARK_RE = regex.compile(r"\p{M}")
-
-
-def _has_mark(run: str) -> bool:
-    return _MARK_RE.search(run) is not None
 
 
 def _email_edits(text: str) -> list[Edit]:
