@@ -398,13 +398,20 @@ class PiiDetector:
             if rows.size == 0:
                 return
             sub = view_arr if rows.size == len(views) else pc.take(view_arr, pa.array(rows))
-            mask = pc.fill_null(pc.match_substring_regex(sub, group.pattern), False)
-            found = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-            idx = rows[found].tolist()
             # RE2 marks every anchor match (non-overlapping, leftmost-first, as re.finditer
-            # reports them) in one pass; Python only finds the marks.
-            marked = pc.replace_substring_regex(pc.take(sub, pa.array(found)), group.pattern,
-                                                f"{_MARK_START}\\0{_MARK_END}").to_pylist()
+            # reports them) in one pass; Python only finds the marks. Rows that grew hold an
+            # anchor; a plain match pass first pays off only for the whole batch.
+            if rows.size == len(views):
+                mask = pc.fill_null(pc.match_substring_regex(sub, group.pattern), False)
+                found = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+                sub = pc.take(sub, pa.array(found))
+                rows = rows[found]
+            marked_arr = pc.replace_substring_regex(sub, group.pattern,
+                                                    f"{_MARK_START}\\0{_MARK_END}")
+            grew = pc.greater(pc.binary_length(marked_arr), pc.binary_length(sub))
+            found = np.flatnonzero(pc.fill_null(grew, False).to_numpy(zero_copy_only=False))
+            idx = rows[found].tolist()
+            marked = pc.take(marked_arr, pa.array(found)).to_pylist()
             lists = {i: self._windows(group, views[i].text, m) for i, m in zip(idx, marked,
                                                                               strict=True)}
         if not idx:
