@@ -128,6 +128,11 @@ class _BatchValidate(beam.DoFn):
         # collection walks them again (~0.1 s each, several per 2000-record chunk).
         gc.freeze()
 
+    def teardown(self) -> None:
+        # Hand the objects back (the runner may be this very process: a CLI run, a test).
+        gc.unfreeze()
+        gc.collect()
+
     def process(self, item: tuple[str, pa.RecordBatch]) -> Iterator[Any]:
         key, batch = item
         votes = []

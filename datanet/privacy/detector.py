@@ -50,6 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.errors import ValidatorError
+from datanet.privacy._kernels import phone_runs
 from datanet.privacy.evasion import detection_views, fold_table, rewrite_steps
 from datanet.privacy.offsets import MappedText
 from datanet.privacy.phone import PhoneFinder
@@ -243,6 +244,8 @@ class PiiDetector:
                 if cache_patterns is not None:
                     cache_patterns()
                 _phone_run_re()
+                # compile (or load from the on-disk cache) the candidate-run kernel
+                _phone_window_lists(pa.array(["call 555-0100 now"]), ["call 555-0100 now"])
                 finder = self._phone_finder()
                 if finder is not None:
                     finder.warm_up()
@@ -617,9 +620,6 @@ def _ascii_tables() -> tuple[np.ndarray, tuple[str, ...]]:
 #: pattern: ``;ext=``, blanks / tabs / commas, ``extensión`` / ``anexo`` / ``int`` / ``x`` /
 #: ``#`` / ``~``, ``:`` / ``.``, hyphens; case-insensitive).
 _EXT_BODY = frozenset(" \t,;=:.-#~extnsioaEXTNSIOA")
-#: Longest stretch of _EXT_BODY characters followed for the vectorised extension test;
-#: longer ones are left to the regex.
-_EXT_REACH = 64
 
 
 @lru_cache(maxsize=1)
@@ -659,38 +659,11 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[st
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[base:int(offsets[-1])]
     offsets = offsets - base
     cls_table, context = _ascii_tables()
-    cls = cls_table[data]
-    all_digits = np.flatnonzero(cls == 2)
-    if all_digits.size == 0:
+    first, body = _ext_tables()
+    rec, lo, hi, ext = phone_runs(data, offsets, np.flatnonzero(is_ascii), cls_table, first,
+                                  body)
+    if rec.size == 0:
         return out, screened
-    rec = np.searchsorted(offsets, all_digits, side="right") - 1
-    keep = is_ascii[rec]
-    digits, rec = all_digits[keep], rec[keep]
-    if digits.size == 0:
-        return out, screened
-    # Consecutive digits share a run unless a class-0 character lies between them.
-    gap = np.logical_or.reduceat(cls == 0, digits)
-    new = np.ones(digits.size, dtype=bool)
-    new[1:] = gap[:-1] | (rec[1:] != rec[:-1])
-    first = np.flatnonzero(new)
-    last = np.append(first[1:], digits.size) - 1
-    keep = last - first >= 3  # >= 4 digits
-    if not keep.any():
-        return out, screened
-    rec = rec[first[keep]]
-    lo, hi = digits[first[keep]], digits[last[keep]] + 1
-    # Widen over run punctuation on both sides, inside the record.
-    for step, edge in ((-1, offsets[rec]), (1, offsets[rec + 1])):
-        pos = lo if step < 0 else hi
-        active = np.ones(pos.size, dtype=bool)
-        while True:
-            nxt = pos + (step if step < 0 else 0)
-            active &= (pos > edge) if step < 0 else (pos < edge)
-            active[active] = cls[nxt[active]] == 1
-            if not active.any():
-                break
-            pos[active] += step
-    ext = _may_extend(data, all_digits, hi, offsets[rec + 1])
     sets: list[frozenset[str] | None] | None = None
     if finder is not None and finder.filtering:
         # Run texts straight from the buffer: offsets lo0, hi0, lo1, hi1, ... make the runs
@@ -727,31 +700,3 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[st
         if sets is not None and e == core_end:
             screened[key] = sets[k]
     return out, screened
-
-
-def _may_extend(data: np.ndarray, digits: np.ndarray, hi: np.ndarray,
-                ends: np.ndarray) -> np.ndarray:
-    """Per run ending at ``hi``: may the matcher's extension pattern match there (a
-    necessary condition: an extension-start character at ``hi``, then only extension
-    characters up to a digit of the same record)."""
-    first, body = _ext_tables()
-    out = np.zeros(hi.size, dtype=bool)
-    inside = np.flatnonzero(hi < ends)
-    cand = inside[first[data[hi[inside]]]]
-    if cand.size == 0:
-        return out
-    nxt = np.searchsorted(digits, hi[cand])
-    has = nxt < digits.size
-    cand, nxt = cand[has], nxt[has]
-    stop = digits[nxt]
-    cand, stop = cand[stop < ends[cand]], stop[stop < ends[cand]]
-    pos = hi[cand].copy()
-    active = np.ones(cand.size, dtype=bool)
-    for _ in range(_EXT_REACH):
-        active &= pos < stop
-        if not active.any():
-            break
-        active[active] = body[data[pos[active]]]
-        pos[active] += 1
-    out[cand[active | (pos >= stop)]] = True
-    return out

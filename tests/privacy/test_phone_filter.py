@@ -241,3 +241,27 @@ def test_filter_is_a_superset_on_split_candidates(regions: tuple[str, ...]) -> N
             matched_total += matched
             assert region in allowed or not matched, (key, region)
     assert matched_total > 50
+
+
+def test_screened_runs_keep_extensions_and_findings() -> None:
+    """Runs the batch screen drops never hold a finding; runs an extension may follow are
+    kept for the regex (``ext.``, ``x``, ``#``, ``;ext=``, commas and tabs before it)."""
+    import pyarrow as pa
+
+    from datanet.privacy.detector import PiiDetector, _phone_window_lists
+
+    texts = ["call 212-555-0147 ext. 12 or 2019 ext 5", "1999 x12 and 2001, ext 7",
+             "room 2024;ext=55 today", "order 12345 #9 shipped", "year 1998\t, ext: 4",
+             "tel 030 901820 anexo 33", "id 7777 extension 8 end", "plain 2020 and 2021"]
+    finder = PiiDetector(frozenset({"PHONE_NUMBER"}))._phone_finder()
+    lists, screened = _phone_window_lists(pa.array(texts), texts, finder)
+    full = [[(s, e, key) for s, e, key, _ in _phone_windows(t)] for t in texts]
+    # every kept window is a regex window; the dropped ones are whole years / numbers
+    assert all(set(got) <= set(want) for got, want in zip(lists, full, strict=True))
+    kept = {key for got in lists for _s, _e, key in got}
+    assert {"a 2019 ext 5", "1999 x12 a", "a 2001, ext 7", "a 2024;ext=55\n"} <= kept
+    assert "a 2020 a" not in kept and "a 2021" not in kept
+    assert all(key in screened for key in kept if "ext" not in key and "x" not in key)
+    fast = PiiDetector(frozenset({"PHONE_NUMBER"})).detect(texts)
+    assert fast == PiiDetector(frozenset({"PHONE_NUMBER"}), windowed=False).detect(texts)
+    assert [(f.start, f.end) for f in fast[0]][:1] == [(5, 25)]
