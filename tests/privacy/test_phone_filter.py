@@ -261,7 +261,7 @@ def test_screened_runs_keep_extensions_and_findings() -> None:
     kept = {key for got in lists for _s, _e, key in got}
     assert {"a 2019 ext 5", "1999 x12 a", "a 2001, ext 7", "a 2024;ext=55\n"} <= kept
     assert "a 2020 a" not in kept and "a 2021" not in kept
-    assert all(key in screened for key in kept if "ext" not in key and "x" not in key)
+    assert set(screened) <= kept  # keys the screen decided (runs without an extension)
     fast = PiiDetector(frozenset({"PHONE_NUMBER"})).detect(texts)
     assert fast == PiiDetector(frozenset({"PHONE_NUMBER"}), windowed=False).detect(texts)
     assert [(f.start, f.end) for f in fast[0]][:1] == [(5, 25)]
