@@ -30,13 +30,16 @@ def phone_runs(data: np.ndarray, offsets: np.ndarray, records: np.ndarray, cls: 
     ext_out = np.zeros(cap, dtype=np.bool_)
     k = 0
     for r in records:
-        i = offsets[r]
+        start = offsets[r]
         end = offsets[r + 1]
+        i = start
         while i < end:
-            if cls[data[i]] == 0:
+            if np.uint8(data[i] - 48) >= 10:  # most bytes: not a digit, no table lookup
                 i += 1
                 continue
-            start = i
+            lo = i  # a digit: its run reaches left over punctuation, right over both
+            while lo > start and cls[data[lo - 1]] == 1:
+                lo -= 1
             digits = 0
             while i < end and cls[data[i]] != 0:
                 if cls[data[i]] == 2:
@@ -45,7 +48,7 @@ def phone_runs(data: np.ndarray, offsets: np.ndarray, records: np.ndarray, cls: 
             if digits < 4:
                 continue
             rec_out[k] = r
-            lo_out[k] = start
+            lo_out[k] = lo
             hi_out[k] = i
             if i < end and ext_first[data[i]]:
                 j = i
