@@ -111,6 +111,11 @@ _TYPES_RE2_MAX = 4000
 #: parsed are one block, or a block and all blocks after it (mode ``_SPLIT_MODE``).
 _SPLIT = re.compile(r"[ .]*[0-9]{1,20}(?:(?: [0-9]{1,20}){1,19}|(?:\.[0-9]{1,20}){1,19})[ .]*")
 _ANY_MODE, _WHOLE_MODE, _SPLIT_MODE = -1, -2, -3
+#: Digit strings this short are screened by table lookup (:meth:`PhoneFinder.short_table`);
+#: their table index is value + _SHORT_BASE[length].
+_SHORT = 5
+_SHORT_BASE = np.array([0] + [sum(10 ** k for k in range(1, n)) for n in range(1, _SHORT + 1)],
+                       dtype=np.int64)
 _WHOLE_RE2 = r"^[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*$"
 
 
@@ -332,6 +337,7 @@ class PhoneFinder:
             self._info.append(info)
         #: regions whose screen patterns RE2 rejected (screened in Python only)
         self._unscreenable: set[str] = set()
+        self._short: Any = None
         self._cache: dict[tuple[str, tuple[int, ...], str], bool] = {}
         self._types: dict[str, dict[str, bool]] = {}
         self._strips: dict[str, dict[str, tuple[str, ...]]] = {}
@@ -355,6 +361,8 @@ class PhoneFinder:
         cores += [" 2019-03-12 ", " 45123 "]
         for core, screened in zip(cores, self.screen(cores), strict=True):
             self.find(core, self.candidate_regions(core, screened))
+        if self.filtering:
+            self.short_table()
         self._cache.clear()
         self._types.clear()
         self._strips.clear()
@@ -398,9 +406,32 @@ class PhoneFinder:
             digits = pc.replace_substring_regex(pc.take(cores, pa.array(rows)), r"[^0-9]+", "")
             # each distinct digit string once (years and dates repeat)
             distinct = digits.dictionary_encode()
-            keep[rows] = self._screen_whole(distinct.dictionary)[
+            keep[rows] = self._screen_distinct(distinct.dictionary)[
                 distinct.indices.to_numpy(zero_copy_only=False)]
         return keep
+
+    def _screen_distinct(self, digits: Any) -> Any:
+        """:meth:`_screen_whole`, from :meth:`short_table` for strings of up to
+        :data:`_SHORT` digits (most of them: years, amounts)."""
+        lengths = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
+        short = np.flatnonzero(lengths <= _SHORT)
+        if short.size == 0:
+            return self._screen_whole(digits)
+        keep = np.empty((len(digits), len(self._info)), dtype=bool)
+        values = pc.cast(pc.take(digits, pa.array(short)), pa.int64()).to_numpy()
+        keep[short] = self.short_table()[values + _SHORT_BASE[lengths[short]]]
+        long = np.flatnonzero(lengths > _SHORT)
+        if long.size:
+            keep[long] = self._screen_whole(pc.take(digits, pa.array(long)))
+        return keep
+
+    def short_table(self) -> Any:
+        """The screen of every digit string of 1 to :data:`_SHORT` digits, built once
+        (setup): a pure function of the regions' metadata, looked up by value and length."""
+        if self._short is None:
+            strings = [f"{v:0{n}d}" for n in range(1, _SHORT + 1) for v in range(10 ** n)]
+            self._short = self._screen_whole(pa.array(strings, pa.string()))
+        return self._short
 
     def _screen_whole(self, digits: Any) -> Any:
         """Region mask for the digit strings of whole-candidate cores (what
