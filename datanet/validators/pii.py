@@ -79,14 +79,16 @@ class PiiValidator(Validator):
         self.setup()
         texts = batch.column("text")
         per_record = self.detector.detect(texts)
-        verdicts, reasons, scores, details = [], [], [], []
+        n = len(per_record)
+        verdicts: list[str] = ["accept"] * n
+        reasons: list[str | None] = [None] * n
+        scores: list[float | None] = [None] * n
+        details: list[Any] = [None] * n
         new_text: list[str] | None = None
-        for i, findings in enumerate(per_record):
-            verdict, reason, score, detail = self._vote(findings)
-            verdicts.append(verdict)
-            reasons.append(reason)
-            scores.append(score)
-            details.append(detail)
+        for i in [i for i, findings in enumerate(per_record) if findings]:
+            findings = per_record[i]
+            verdict, reasons[i], scores[i], details[i] = self._vote(findings)
+            verdicts[i] = verdict
             acted = [f for f in findings if self.policy.get(f.entity, "allow") != "allow"]
             if acted:
                 if new_text is None:
