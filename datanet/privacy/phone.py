@@ -117,6 +117,7 @@ _SHORT = 5
 _SHORT_BASE = np.array([0] + [sum(10 ** k for k in range(1, n)) for n in range(1, _SHORT + 1)],
                        dtype=np.int64)
 _WHOLE_RE2 = r"^[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*$"
+_SPLIT_RE2 = r"^[ .]*[0-9]{1,20}(?:(?: [0-9]{1,20}){1,19}|(?:\.[0-9]{1,20}){1,19})[ .]*$"
 
 
 @dataclass(frozen=True)
@@ -373,7 +374,8 @@ class PhoneFinder:
     def screen(self, cores: Sequence[str]) -> list[frozenset[str] | None]:
         """Vectorised (RE2 over the batch) first cut per core: for a whole-candidate core
         (:data:`_WHOLE`), the regions in which its digit string fits a number type or starts
-        with a prefix that can lead to one; ``None``: not screened (all regions)."""
+        with a prefix that can lead to one; for a split core (:data:`_SPLIT`), those of the
+        whole run or any block; ``None``: not screened (all regions)."""
         if not self.filtering or not cores:
             return [None] * len(cores)
         return self.region_sets(self.screen_array(pa.array(cores, pa.string())))
@@ -394,20 +396,37 @@ class PhoneFinder:
 
     def screen_array(self, cores: Any) -> Any:
         """:meth:`screen` of an Arrow string array, as a (core, region) numpy mask (rows of
-        cores that are not whole candidates: all True)."""
+        cores that are neither whole candidates nor split ones: all True)."""
         keep = np.ones((len(cores), len(self._info)), dtype=bool)
         if not self.filtering or len(cores) == 0:
             return keep
-        whole = pc.fill_null(pc.match_substring_regex(cores, _WHOLE_RE2), False)
-        rows = np.flatnonzero(whole.to_numpy(zero_copy_only=False))
-        if rows.size:
-            # Cores that are not whole candidates go unscreened: an unanchored RE2 search of
-            # the general descs costs more per core than the Python filter it would spare.
-            digits = pc.replace_substring_regex(pc.take(cores, pa.array(rows)), r"[^0-9]+", "")
-            # each distinct digit string once (years and dates repeat)
-            distinct = digits.dictionary_encode()
-            keep[rows] = self._screen_distinct(distinct.dictionary)[
-                distinct.indices.to_numpy(zero_copy_only=False)]
+        whole = _re2(cores, None, _WHOLE_RE2)
+        split = ~whole & _re2(cores, None, _SPLIT_RE2)
+        rows = np.flatnonzero(whole | split)
+        if rows.size == 0:
+            # Other cores go unscreened: an unanchored RE2 search of the general descs costs
+            # more per core than the Python filter it would spare.
+            return keep
+        # The digit strings the matcher parses (see _WHOLE, _SPLIT): a whole candidate's
+        # digits; for blocks joined by blanks or full stops, the whole run and every block.
+        sub = pc.take(cores, pa.array(rows))
+        strings = [pc.replace_substring_regex(sub, r"[^0-9]+", "")]
+        owners = [np.arange(rows.size)]
+        split_rows = np.flatnonzero(split[rows])
+        if split_rows.size:
+            blocks = pc.split_pattern_regex(pc.take(sub, pa.array(split_rows)), r"[ .]+")
+            flat = pc.list_flatten(blocks)
+            parent = split_rows[pc.list_parent_indices(blocks).to_numpy()]
+            nonempty = np.flatnonzero(pc.utf8_length(flat).to_numpy(zero_copy_only=False))
+            strings.append(pc.take(flat, pa.array(nonempty)))
+            owners.append(parent[nonempty])
+        # each distinct digit string once (years and dates repeat)
+        distinct = pa.chunked_array(strings).combine_chunks().dictionary_encode()
+        masks = self._screen_distinct(distinct.dictionary)[
+            distinct.indices.to_numpy(zero_copy_only=False)]
+        found = np.zeros((rows.size, len(self._info)), dtype=bool)
+        np.logical_or.at(found, np.concatenate(owners), masks)
+        keep[rows] = found
         return keep
 
     def _screen_distinct(self, digits: Any) -> Any:
