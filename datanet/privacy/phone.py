@@ -410,7 +410,10 @@ class PhoneFinder:
         # The digit strings the matcher parses (see _WHOLE, _SPLIT): a whole candidate's
         # digits; for blocks joined by blanks or full stops, the whole run and every block.
         sub = pc.take(cores, pa.array(rows))
-        strings = [pc.replace_substring_regex(sub, r"[^0-9]+", "")]
+        digits = sub
+        for sep in "-. ":  # the only non-digits of these cores (literal passes, no regex)
+            digits = pc.replace_substring(digits, sep, "")
+        strings = [digits]
         owners = [np.arange(rows.size)]
         split_rows = np.flatnonzero(split[rows])
         if split_rows.size:
