@@ -119,9 +119,10 @@ def _unicode_edits(text: str) -> list[Edit]:
         return edits
     # Runs of consecutive non-ASCII characters; combining marks are non-ASCII, so every
     # cluster lies in a run or starts at the ASCII character just before one.
-    cuts = np.flatnonzero(np.diff(where) != 1) + 1
-    for run in np.split(where, cuts) if cuts.size else (where,):
-        lo, hi = int(run[0]), int(run[-1]) + 1
+    cuts = np.flatnonzero(np.diff(where) != 1)
+    starts = np.concatenate(([where[0]], where[cuts + 1])).tolist()
+    ends = np.concatenate((where[cuts] + 1, [where[-1] + 1])).tolist()
+    for lo, hi in zip(starts, ends, strict=True):
         infos = [_char_info(char) for char in text[lo:hi]]
         if any(mark for _, mark in infos):
             for m in _CLUSTER_RE.finditer(text, max(lo - 1, 0), hi):
