@@ -652,8 +652,10 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[st
     arr = view_arr.combine_chunks() if isinstance(view_arr, pa.ChunkedArray) else view_arr
     arr = pc.fill_null(arr.cast(pa.large_string()), "")
     is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
-    for i in np.flatnonzero(~is_ascii):
-        out[i] = [(s, e, key) for s, e, key, _ in _phone_windows(texts[i])]
+    # Texts with non-ASCII characters: the regex finds their windows (byte offsets are not
+    # character offsets there); their cores join the batch screen below.
+    other = [(int(i), s, e, key) for i in np.flatnonzero(~is_ascii)
+             for s, e, key, _ in _phone_windows(texts[i])]
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
     base = int(offsets[0])
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[base:int(offsets[-1])]
@@ -662,23 +664,36 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[st
     first, body = _ext_tables()
     rec, lo, hi, ext = phone_runs(data, offsets, np.flatnonzero(is_ascii), cls_table, first,
                                   body)
-    if rec.size == 0:
-        return out, screened
     sets: list[frozenset[str] | None] | None = None
-    if finder is not None and finder.filtering:
+    if finder is not None and finder.filtering and (rec.size or other):
         # Run texts straight from the buffer: offsets lo0, hi0, lo1, hi1, ... make the runs
         # the even elements (runs are disjoint and in buffer order).
         bounds = np.empty(2 * lo.size, dtype=np.int64)
         bounds[0::2] = lo + base
         bounds[1::2] = hi + base
-        both = pa.Array.from_buffers(pa.large_string(), bounds.size - 1,
-                                     [None, pa.py_buffer(bounds), arr.buffers()[2]])
-        mask = finder.screen_array(both.take(pa.array(np.arange(0, bounds.size, 2))))
-        alive = np.flatnonzero(mask.any(axis=1) | ext)
+        cores = [pa.array([key[slice(*_core_bounds(key))] for *_, key in other],
+                          pa.large_string())]
+        if lo.size:
+            both = pa.Array.from_buffers(pa.large_string(), bounds.size - 1,
+                                         [None, pa.py_buffer(bounds), arr.buffers()[2]])
+            cores.insert(0, both.take(pa.array(np.arange(0, bounds.size, 2))))
+        mask = finder.screen_array(pa.chunked_array(cores).combine_chunks())
+        runs = lo.size
+        live = mask.any(axis=1)
+        live[:runs] |= ext
         if stats is not None:
-            stats.phone_runs_dropped += lo.size - alive.size
+            stats.phone_runs_dropped += int((~live).sum())
+        for (r, s, e, key), keep, regions in zip(other, live[runs:].tolist(),
+                                                 finder.region_sets(mask[runs:]), strict=True):
+            if keep:
+                out[r].append((s, e, key))
+                screened[key] = regions
+        alive = np.flatnonzero(live[:runs])
         sets = finder.region_sets(mask[alive])
         rec, lo, hi, ext = rec[alive], lo[alive], hi[alive], ext[alive]
+    else:
+        for r, s, e, key in other:
+            out[r].append((s, e, key))
     lo, hi = lo - offsets[rec], hi - offsets[rec]
     _, ext_re, _ = _phone_run_re()
     for k, (r, s, e, may_extend) in enumerate(zip(rec.tolist(), lo.tolist(), hi.tolist(),
