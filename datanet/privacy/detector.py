@@ -50,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.errors import ValidatorError
-from datanet.privacy._kernels import phone_runs
+from datanet.privacy._kernels import FLAGS, scan_batch
 from datanet.privacy.evasion import detection_views, fold_table, rewrite_steps
 from datanet.privacy.offsets import MappedText
 from datanet.privacy.phone import PhoneFinder
@@ -96,6 +96,8 @@ class AnchorGroup:
     right: int
     #: ``margin``: anchor +- left/right snapped to whitespace; ``phone``: see _PhoneRuns.
     mode: str = "margin"
+    #: the "digits" group: fewest digits in its anchor's chain (set by the plan)
+    chain: int = 0
 
 
 # Reaches: the longest match of the group's Presidio patterns around the anchor, with slack.
@@ -306,7 +308,8 @@ class PiiDetector:
         for g in ANCHOR_GROUPS:
             ents = sorted((g.entities & self.entities) - set(self.recognizers))
             if ents and g.name == "digits":
-                g = replace(g, pattern=_digit_chain(min(_MIN_DIGITS.get(e, 5) for e in ents)))
+                chain = min(_MIN_DIGITS.get(e, 5) for e in ents)
+                g = replace(g, pattern=_digit_chain(chain), chain=chain)
             if ents:
                 groups.append((g, ents))
                 covered.update(ents)
@@ -341,17 +344,19 @@ class PiiDetector:
         else:
             view_arr = arr
         groups, full = self._plan()
-        # One RE2 pass over the batch for the anchors of all margin groups but "@" (a
-        # memchr-fast literal): each group's own pass then reads only the records it found.
-        margin = [g.pattern for g, _ in groups if g.mode == "margin" and g.pattern != "@"]
-        subset = None
-        if len(margin) > 1:
-            hit = pc.fill_null(pc.match_substring_regex(
-                view_arr, "|".join(f"(?:{p})" for p in margin)), False)
-            subset = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+        # One compiled pass over the views finds the phone candidate runs and flags the
+        # records that may hold an anchor of the digit-driven groups; each group's RE2 pass
+        # then reads only those ("@" is a memchr-fast literal: its own pass reads all).
+        scan = None
+        if groups:
+            chain = next((g.chain for g, _ in groups if g.name == "digits"), 1 << 30)
+            scan = _scan_views(view_arr, chain)
         for group, ents in groups:
-            rows = subset if group.mode == "margin" and group.pattern != "@" else None
-            self._detect_group(group, ents, view_arr, views, out, rows)
+            rows = None
+            if group.mode == "margin" and group.name in FLAGS and scan is not None:
+                flagged = scan.flags[:, FLAGS.index(group.name)] | ~scan.is_ascii
+                rows = np.flatnonzero(flagged)
+            self._detect_group(group, ents, view_arr, views, out, rows, scan)
         if full:
             self.stats.full_records += n
             for i, v in enumerate(views):
@@ -389,11 +394,11 @@ class PiiDetector:
 
     def _detect_group(self, group: AnchorGroup, entities: list[str], view_arr: Any,
                       views: list[MappedText], out: list[list[Finding]],
-                      rows: np.ndarray | None = None) -> None:
+                      rows: np.ndarray | None = None, scan: _Scan | None = None) -> None:
         screened: dict[str, frozenset[str] | None] = {}
         if group.mode == "phone":
             lists, screened = _phone_window_lists(view_arr, [v.text for v in views],
-                                                  self._phone_finder(), self.stats)
+                                                  self._phone_finder(), self.stats, scan)
             idx = [i for i, w in enumerate(lists) if w]
         else:
             if rows is None:
@@ -631,13 +636,46 @@ def _ext_tables() -> tuple[np.ndarray, np.ndarray]:
     return first, body
 
 
+@dataclass
+class _Scan:
+    """:func:`~datanet.privacy._kernels.scan_batch` over a batch's views."""
+
+    arr: pa.Array  # the views as large_string, nulls as ""
+    is_ascii: np.ndarray
+    offsets: np.ndarray  # relative to ``base``
+    base: int
+    rec: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    ext: np.ndarray
+    flags: np.ndarray  # per record, the anchor groups of FLAGS
+
+
+def _scan_views(view_arr: pa.Array | pa.ChunkedArray, chain: int = 1 << 30) -> _Scan:
+    """One compiled pass over the ASCII views: phone candidate runs and anchor flags."""
+    arr = view_arr.combine_chunks() if isinstance(view_arr, pa.ChunkedArray) else view_arr
+    arr = pc.fill_null(arr.cast(pa.large_string()), "")
+    n = len(arr)
+    is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
+    base = int(offsets[0]) if n else 0
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[base:int(offsets[-1])] if n else (
+        np.zeros(0, dtype=np.uint8))
+    offsets = offsets - base
+    cls_table, _ = _ascii_tables()
+    first, body = _ext_tables()
+    rec, lo, hi, ext, flags = scan_batch(data, offsets, np.flatnonzero(is_ascii), cls_table,
+                                         first, body, chain)
+    return _Scan(arr, is_ascii, offsets, base, rec, lo, hi, ext, flags)
+
+
 def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[str],
                         finder: PhoneFinder | None = None, stats: _Stats | None = None,
-                        ) -> tuple[list[list[tuple[int, int, str]]],
+                        scan: _Scan | None = None) -> tuple[list[list[tuple[int, int, str]]],
                                    dict[str, frozenset[str] | None]]:
-    """:func:`_phone_windows` of every text of the batch: ASCII texts are segmented with
-    numpy over the Arrow buffer (a candidate run is a maximal run of digits and run
-    punctuation holding >= 4 digits), the others with the regex.
+    """:func:`_phone_windows` of every text of the batch: ASCII texts are segmented by the
+    compiled pass over the Arrow buffer (:func:`_scan_views`; a candidate run is a maximal
+    run of digits and run punctuation holding >= 4 digits), the others with the regex.
 
     With a ``finder``, runs of ASCII texts are screened before any Python touches them: the
     run's text is cut from the Arrow buffer (zero copy) and :meth:`PhoneFinder.screen_array`
@@ -649,21 +687,15 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[st
     screened: dict[str, frozenset[str] | None] = {}
     if n == 0:
         return out, screened
-    arr = view_arr.combine_chunks() if isinstance(view_arr, pa.ChunkedArray) else view_arr
-    arr = pc.fill_null(arr.cast(pa.large_string()), "")
-    is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+    if scan is None:
+        scan = _scan_views(view_arr)
+    arr, is_ascii, offsets, base = scan.arr, scan.is_ascii, scan.offsets, scan.base
+    rec, lo, hi, ext = scan.rec, scan.lo, scan.hi, scan.ext
     # Texts with non-ASCII characters: the regex finds their windows (byte offsets are not
     # character offsets there); their cores join the batch screen below.
     other = [(int(i), s, e, key) for i in np.flatnonzero(~is_ascii)
              for s, e, key, _ in _phone_windows(texts[i])]
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
-    base = int(offsets[0])
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[base:int(offsets[-1])]
-    offsets = offsets - base
-    cls_table, context = _ascii_tables()
-    first, body = _ext_tables()
-    rec, lo, hi, ext = phone_runs(data, offsets, np.flatnonzero(is_ascii), cls_table, first,
-                                  body)
+    _, context = _ascii_tables()
     sets: list[frozenset[str] | None] | None = None
     if finder is not None and finder.filtering and (rec.size or other):
         # Run texts straight from the buffer: offsets lo0, hi0, lo1, hi1, ... make the runs

@@ -172,3 +172,46 @@ def test_margin_windows_from_re2_marks_equal_finditer() -> None:
             assert windows == det._windows(group, text)
             seen += len(windows)
     assert seen >= 6
+
+
+def test_scan_flags_every_record_the_anchor_patterns_match() -> None:
+    """The compiled pass flags a record for an anchor group whenever the group's RE2 pattern
+    matches it (the flags gate those passes: a miss would lose findings); the digit-chain
+    flag is the pattern itself."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from datanet.privacy._kernels import FLAGS
+    from datanet.privacy.detector import ANCHOR_GROUPS, _digit_chain, _scan_views
+
+    rng = random.Random(5)
+    alphabet = "0123456789" * 4 + "abcdefxABCDEFZ" + " .-:,;/()#" * 2 + "\n"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+             for _ in range(6000)]
+    b58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    for _ in range(300):
+        noise = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        iban = "".join(rng.choice("ABCDEFZ") for _ in range(2)) + rng.choice(["", " ", "-"])
+        iban += "".join(rng.choice("0123456789ABZ -") for _ in range(rng.randint(11, 20)))
+        wallet = rng.choice(["1", "3", "bc1", "0x"]) + "".join(
+            rng.choice(b58) for _ in range(rng.randint(20, 44)))
+        texts += [noise + iban + noise, noise + wallet + rng.choice([" ", "", "."]) + noise]
+    texts += ["IP 10.0.0.1 ok", "fe80::1", "a:b:", "DE89 3704 0044 0532 0130 00",
+              "1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "0x" + "ab12" * 10, "4111-1111 1111,1111",
+              "12, 34; 56 78 9", "1 2 3 4 5 6 7 8 9", "12a345678901"]
+    arr = pa.array(texts)
+    patterns = {g.name: g.pattern for g in ANCHOR_GROUPS if g.name in FLAGS}
+    patterns["digits"] = _digit_chain(9)
+    scan = _scan_views(arr, 9)
+    flagged = 0
+    for k, name in enumerate(FLAGS):
+        want = pc.match_substring_regex(arr, patterns[name]).to_numpy(zero_copy_only=False)
+        got = scan.flags[:, k]
+        missed = [t for t, w, g in zip(texts, want, got, strict=True) if w and not g]
+        assert not missed, (name, missed[:5])
+        if name == "digits":
+            assert (want == got).all()
+        flagged += int(want.sum())
+    assert flagged > 500
