@@ -110,18 +110,13 @@ def _char_info(char: str) -> tuple[str, bool]:
     return _fold_cluster(char), _MARK_RE.match(char) is not None
 
 
-def _unicode_edits(text: str) -> list[Edit]:
+def _unicode_edits(text: str, runs: tuple[list[int], list[int]] | None = None) -> list[Edit]:
+    """Edits folding the non-ASCII characters of ``text``; ``runs``: the starts and ends
+    of its runs of non-ASCII characters, if known (:func:`_non_ascii_runs`)."""
     edits: list[Edit] = []
-    # Non-ASCII positions from the text's UTF-32 code points (numpy, not a regex scan).
-    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    where = np.flatnonzero(points > 0x7F)
-    if where.size == 0:
-        return edits
-    # Runs of consecutive non-ASCII characters; combining marks are non-ASCII, so every
-    # cluster lies in a run or starts at the ASCII character just before one.
-    cuts = np.flatnonzero(np.diff(where) != 1)
-    starts = np.concatenate(([where[0]], where[cuts + 1])).tolist()
-    ends = np.concatenate((where[cuts] + 1, [where[-1] + 1])).tolist()
+    starts, ends = runs if runs is not None else _non_ascii_runs([text])[0]
+    # Combining marks are non-ASCII, so every cluster lies in a run of non-ASCII characters
+    # or starts at the ASCII character just before one.
     for lo, hi in zip(starts, ends, strict=True):
         infos = [_char_info(char) for char in text[lo:hi]]
         if any(mark for _, mark in infos):
@@ -135,6 +130,27 @@ def _unicode_edits(text: str) -> list[Edit]:
                 if folded != text[pos]:
                     edits.append((pos, pos + 1, folded))
     return edits
+
+
+def _non_ascii_runs(texts: Sequence[str]) -> list[tuple[list[int], list[int]]]:
+    """Per text, the starts and ends of its runs of non-ASCII characters: one numpy pass
+    over the code points of all the texts (not a regex scan per text)."""
+    points = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    bounds = np.cumsum([0, *map(len, texts)])
+    where = np.flatnonzero(points > 0x7F)
+    # a run ends where the next non-ASCII character is not adjacent or in another text
+    doc = np.searchsorted(bounds, where, side="right") - 1
+    cut = np.flatnonzero((np.diff(where) != 1) | (np.diff(doc) != 0))
+    first = np.concatenate(([0], cut + 1)) if where.size else where
+    last = np.concatenate((cut, [where.size - 1])) if where.size else where
+    run_doc = doc[first].tolist()
+    run_lo = (where[first] - bounds[doc[first]]).tolist()
+    run_hi = (where[last] + 1 - bounds[doc[first]]).tolist()
+    out: list[tuple[list[int], list[int]]] = [([], []) for _ in texts]
+    for d, lo, hi in zip(run_doc, run_lo, run_hi, strict=True):
+        out[d][0].append(lo)
+        out[d][1].append(hi)
+    return out
 
 
 def _email_edits(text: str) -> list[Edit]:
@@ -209,8 +225,8 @@ def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
     return _rewrite(MappedText.identity(text), steps)
 
 
-def _folded(text: str) -> MappedText:
-    return MappedText.identity(text).apply(_unicode_edits(text))
+def _folded(text: str, runs: tuple[list[int], list[int]] | None = None) -> MappedText:
+    return MappedText.identity(text).apply(_unicode_edits(text, runs))
 
 
 def _rewrite(view: MappedText, steps: int) -> MappedText:
@@ -231,8 +247,8 @@ def detection_views(texts: Sequence[str], steps: np.ndarray) -> list[MappedText]
     if todo.size == 0:
         return out
     folded = [int(i) for i in todo if steps[i] & UNICODE]
-    for i in folded:
-        out[i] = _folded(texts[i])
+    for i, runs in zip(folded, _non_ascii_runs([texts[i] for i in folded]), strict=True):
+        out[i] = _folded(texts[i], runs)
     new_steps = {int(i): int(steps[i]) for i in todo}
     if folded:
         # RE2 and ``re`` read ASCII alike, bar the whitespace ``re``'s \s adds (\v, \x1c-\x1f)
