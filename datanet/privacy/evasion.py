@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -46,6 +46,9 @@ _DOT_OBF = r"\s*[\(\[\{<]\s*dot\s*[\)\]\}>]\s*|\s+dot\s+|\s+\.\s*"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _LOCAL = r"[a-z0-9][a-z0-9._%+-]*"
 _AT_ANY = re.compile(rf"{_AT_OBF}|\s+at\s+", re.IGNORECASE)
+#: What every _AT_ANY match holds; before it, only blanks and one opening bracket.
+_AT_CORE = re.compile(r"at|@", re.IGNORECASE)
+_AT_LEAD = frozenset("([{<")
 #: the local part right before an at: words joined by (obfuscated) dots, ending the text.
 _LOCAL_BEFORE = re.compile(rf"(?<![\w.@]){_LOCAL}(?:(?:{_DOT_OBF}){_LOCAL})*\Z", re.IGNORECASE)
 #: the domain right after an at; not itself followed by another at
@@ -153,10 +156,30 @@ def _non_ascii_runs(texts: Sequence[str]) -> list[tuple[list[int], list[int]]]:
     return out
 
 
+def _at_matches(text: str) -> Iterator[re.Match[str]]:
+    """``_AT_ANY.finditer(text)``, without trying the pattern at every position: a match
+    holds an "at" / "@" and starts in the blanks and bracket right before it, so only
+    those starts are tried (leftmost first, then on after the match, as finditer does)."""
+    pos = 0
+    while (core := _AT_CORE.search(text, pos)) is not None:
+        p = core.start()
+        lo = p
+        while lo > pos and (text[lo - 1].isspace() or text[lo - 1] in _AT_LEAD):
+            lo -= 1
+        for start in range(lo, p + 1):
+            m = _AT_ANY.match(text, start)
+            if m is not None:
+                yield m
+                pos = m.end()
+                break
+        else:
+            pos = p + 1
+
+
 def _email_edits(text: str) -> list[Edit]:
     edits: list[Edit] = []
     last = 0
-    for at in _AT_ANY.finditer(text):
+    for at in _at_matches(text):
         if at.start() < last:
             continue
         dom = _DOMAIN_AFTER.match(text, at.end())

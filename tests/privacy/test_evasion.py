@@ -66,3 +66,23 @@ def test_unicode_edits_scan_only_non_ascii_runs() -> None:
     texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
     assert all(evasion._unicode_edits(t) == whole_scan(t) for t in texts)
     assert evasion._unicode_edits("e\u0301 \uff21") == [(0, 2, "\u00e9"), (3, 4, "A")]
+
+
+def test_at_candidates_equal_finditer() -> None:
+    """``_at_matches`` tries the at-pattern only around "at" / "@" and must find exactly
+    what ``finditer`` finds."""
+    import random
+
+    from datanet.privacy import evasion
+
+    rng = random.Random(3)
+    alphabet = " \t\n at AT@([{<)]}>.xyz"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+             for _ in range(5000)]
+    texts += ["write to jane at example dot com", "a [at] b", "x  @  y", "that cat sat at"]
+    found = 0
+    for text in texts:
+        want = [(m.start(), m.end()) for m in evasion._AT_ANY.finditer(text)]
+        assert [(m.start(), m.end()) for m in evasion._at_matches(text)] == want, text
+        found += len(want)
+    assert found > 1000
