@@ -5,35 +5,38 @@ record's detection view (:mod:`datanet.privacy.evasion`), with offsets mapped ba
 original text. Speed comes from not running Presidio on text that cannot match:
 
 1. vectorised RE2 passes over the batch select the records needing a rewrite (non-ASCII,
-   spelled-out e-mail syntax, spaced digits; :func:`~datanet.privacy.evasion.rewrite_steps`)
-   and, one pass for all *anchor groups* and then one per group on the records it found,
-   the records holding a necessary substring of some entity (``@`` for e-mail, as many
-   digits as the group's entities hold at least (9: SSN, card), a dotted quad or ``h:h:``
-   for IP, ``CCdd`` + 9 alphanumerics for IBAN);
-2. in those records, every anchor is widened by the longest match the group's recognizers
-   can make around it, snapped to whitespace, and overlapping windows are merged;
-3. all windows of the batch are joined with blank lines into one string and Presidio
+   spelled-out e-mail syntax, spaced digits; :func:`~datanet.privacy.evasion.rewrite_steps`);
+2. one compiled pass over the views (:func:`datanet.privacy._kernels.scan_batch`) finds the
+   phone candidate runs and flags the records that may hold an anchor of the digit-driven
+   groups: as many digits as the group's entities hold at least (9: SSN, card), a dotted
+   quad or ``h:h:`` for IP, ``CCdd`` for IBAN, a long alphanumeric run for wallets; ``@``
+   (e-mail) is a literal pass. Each group's RE2 pass marks its anchors in those records only;
+3. every anchor is widened by the longest match the group's recognizers can make around it,
+   snapped to whitespace, and overlapping windows are merged;
+4. all windows of the batch are joined with blank lines into one string and Presidio
    analyses it once per group (``entities=`` the group's entities), so the engine's fixed
    per-call cost is paid per batch, not per record; identical windows are analysed once
    (a per-worker cache keyed by the window text);
-4. results are cut back into records and mapped view -> original (lazily: only findings
+5. results are cut back into records and mapped view -> original (lazily: only findings
    are mapped, :class:`~datanet.privacy.offsets.MappedText`).
 
-Phone windows skip the engine. Candidate runs (digits and the matcher's punctuation) are
-found with numpy over the batch's Arrow buffer; :class:`datanet.privacy.phone.PhoneFinder`
-proves from the phonenumbers metadata which of the recognizer's regions cannot match a
-window (years, order numbers, dates: an anchored RE2 screen of the batch, then per window)
-and runs the recognizer's own matcher / leniency only in the others, stopping once one
-region's match covers the window.
+Phone windows skip the engine. The candidate runs' texts are cut from the batch's Arrow
+buffer and screened in the batch (:meth:`datanet.privacy.phone.PhoneFinder.screen_array`:
+each distinct digit string once, a table built at setup for up to 5 digits, RE2 for longer
+ones), which proves from the phonenumbers metadata which of the recognizer's regions cannot
+match (years, order numbers, dates, card and IP blocks); runs no region can match get no
+window. In the others :class:`~datanet.privacy.phone.PhoneFinder` filters the regions again
+per window and runs the recognizer's own matcher / leniency only where it may match,
+stopping once one region's match covers the window.
 
 Entities without an anchor group, the spec's own recognizers and NER (a spaCy model named in
 the spec and installed) run on each record's whole detection view instead. One engine per
-worker: :meth:`PiiDetector.setup`, which also loads the phone regions' metadata and turns on
-python-phonenumbers' own pattern cache (a process-wide switch). The engine's context
-enhancer skips its deep copy of the results when it cannot change a score
-(:class:`~datanet.privacy.recognizers.TokenlessContextEnhancer`). Nothing is downloaded:
-the NLP engine is Presidio's ``NoOpNlpEngine`` unless the named spaCy model is installed,
-and e-mail validation uses tldextract's bundled suffix list.
+worker: :meth:`PiiDetector.setup`, which also loads the phone regions' metadata, builds the
+screen table and turns on python-phonenumbers' own pattern cache (a process-wide switch).
+The engine's context enhancer skips its deep copy of the results when it cannot change a
+score (:class:`~datanet.privacy.recognizers.TokenlessContextEnhancer`). Nothing is
+downloaded: the NLP engine is Presidio's ``NoOpNlpEngine`` unless the named spaCy model is
+installed, and e-mail validation uses tldextract's bundled suffix list.
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ cheap question whose "no" proves the matcher cannot match there:
     in some region of ``cc``, and — when ``cc`` came from the default region — the
     national prefix is present if the region's format rule requires it.
 
-Without a ``+`` / letters / non-ASCII characters / an international (IDD) prefix at the start
-of a digit block, ``cc`` is the region's own code, the number starts at a digit block and
-ends at one (the matcher's candidates, inner matches and extensions are cut at punctuation),
-and ``nsn`` is that digit string, optionally minus the country code, optionally with the
-national prefix stripped by the library's own ``_maybe_strip_national_prefix_carrier_code``.
+Without a ``+`` / letters / non-ASCII characters at the start of a digit block, ``cc`` is
+the region's own code (or, after the region's international prefix, a known calling code
+that starts the rest: then the rest must be a valid nsn of it), the number starts at a
+digit block and ends at one (the matcher's candidates, inner matches and extensions are cut
+at punctuation), and ``nsn`` is that digit string, optionally minus the country code,
+optionally with the national prefix stripped by the library's own
+``_maybe_strip_national_prefix_carrier_code``.
 The filter tries every such ``nsn`` against the metadata's general and number-type
 descriptions (what ``_number_type_helper`` checks, precompiled); it answers "maybe" for
 anything outside those assumptions, so it only ever removes regions in which the matcher has
@@ -24,12 +26,18 @@ match covers the whole window (see :meth:`PhoneFinder.find`).
 
 Most candidates in prose are *whole candidates* (:data:`_WHOLE`: years, amounts, dates,
 order numbers — digit blocks joined by single hyphens), which the matcher parses as one
-string with no inner matches. For them only that whole digit string is tried, after a
-vectorised, anchored RE2 screen of the batch: the string must fit a number-type pattern of
-the calling code, start with the calling code / a national prefix followed by one, or start
-with an international prefix (shorter than any national number: only the last). Blocks
+string with no inner matches. For them only that whole digit string is tried. Blocks
 joined by single blanks or full stops (:data:`_SPLIT`: cards, IPs, spaced phone numbers) are
-parsed as single blocks or a block and the rest, so only those strings are tried.
+parsed as the whole run, each block alone, or a block and the rest — the last only after a
+match of the block before it, which the filter would already have accepted — so only the
+whole run and the single blocks are tried.
+
+Both kinds are first screened for the whole batch (:meth:`PhoneFinder.screen_array`), each
+distinct digit string once: strings of up to 5 digits (years, amounts: most of them) by a
+table of every such string built at setup, longer ones by anchored RE2 passes (the string
+fits a number-type pattern of the calling code and, written without a national prefix, its
+format rule does not require one; or it starts with the calling code / a national prefix
+followed by one, or with an international prefix). A run no region survives gets no window.
 """
 
 from __future__ import annotations
