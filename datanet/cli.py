@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from datanet.errors import DatanetError
@@ -40,7 +41,7 @@ _PLUGINS = ("datanet.anchoring.cli", "datanet.validators.cli")
 
 
 def _fail(exc: Exception, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(code)
 
 
@@ -98,7 +99,7 @@ def run(
         f"{c.get('rejected', 0)} rejected, {c.get('quarantine', 0)} needs review, "
         f"{c.get('deadletter', 0)} dead-letter ({result.seconds:.1f}s)")
     for name, rep in result.report.items():
-        console.print(f"[yellow]{name}:[/] {rep}")
+        console.print(f"[yellow]{name}:[/] {escape(str(rep))}")
     if anchor:
         _anchor(store)
 

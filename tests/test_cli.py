@@ -28,6 +28,8 @@ def test_cli_round_trip(tmp_path):
     r = runner.invoke(app, ["run", str(dn), str(inp), "--no-anchor"])
     assert r.exit_code == 0, r.output
     assert "6 records → 5 accepted, 0 rejected, 0 needs review, 1 dead-letter" in r.output
+    # reports print as text: "[validators.pii]" is not taken for console markup
+    assert "no spaCy model named in [validators.pii].ner_model" in r.output.replace("\n", " ")
     r = runner.invoke(app, ["run", str(dn), str(inp), "--no-anchor"])
     assert r.exit_code == 0 and "nothing new" in r.output
 
