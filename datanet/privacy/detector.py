@@ -586,23 +586,30 @@ def _phone_windows(text: str) -> list[tuple[int, int, str, int]]:
     """Windows holding each candidate run whole, plus exactly the context the matcher reads:
     the characters just before and after (canonicalised to their class, so equal runs share
     a cache entry) and a ``:MM`` time-stamp suffix."""
-    run_re, ext_re, punct = _phone_run_re()
+    run_re, _, punct = _phone_run_re()
     out = []
-    n = len(text)
     for m in run_re.finditer(text):
-        s, e = m.start(), m.end()
+        s = m.start()
         while s > 0 and text[s - 1] in punct:
             s -= 1
-        ext = ext_re.match(text, e)
+        out.append(_phone_window(text, s, m.end()))
+    return out
+
+
+def _phone_window(text: str, s: int, e: int, extend: bool = True) -> tuple[int, int, str, int]:
+    """The window of the candidate run ``text[s:e]``: the run, the extension the matcher
+    reads after it (``extend``: one may start there), and its context (see
+    :func:`_phone_windows`), as ``(start, end, key, length of the context before)``."""
+    if extend:
+        ext = _phone_run_re()[1].match(text, e)
         if ext and ext.end() > e:
             e = ext.end()
-        prefix = _context_char(text[s - 1]) if s > 0 else ""
-        suffix = ""
-        if e < n:
-            t = _TIME_SUFFIX.match(text, e)
-            suffix = t.group() if t else _context_char(text[e])
-        out.append((s - len(prefix), e, prefix + text[s:e] + suffix, len(prefix)))
-    return out
+    prefix = _context_char(text[s - 1]) if s > 0 else ""
+    suffix = ""
+    if e < len(text):
+        t = _TIME_SUFFIX.match(text, e)
+        suffix = t.group() if t else _context_char(text[e])
+    return s - len(prefix), e, prefix + text[s:e] + suffix, len(prefix)
 
 
 #: ASCII characters at which the matcher's extension pattern can start (read off
@@ -612,16 +619,16 @@ _EXT_FIRST = frozenset(";\t ,-#~eExXaAiI")
 
 
 @lru_cache(maxsize=1)
-def _ascii_tables() -> tuple[np.ndarray, tuple[str, ...]]:
-    """Byte classes for ASCII views (0: ends a candidate run, 1: run punctuation, 2: digit)
-    and the context class of every ASCII character, both from the library's own sets."""
+def _ascii_classes() -> np.ndarray:
+    """Byte classes for ASCII views (0: ends a candidate run, 1: run punctuation, 2: digit),
+    from the library's own sets."""
     _, _, punct = _phone_run_re()
     cls = np.zeros(256, dtype=np.uint8)
     for char in punct:
         if char.isascii():
             cls[ord(char)] = 1
     cls[ord("0"):ord("9") + 1] = 2
-    return cls, tuple(_context_char(chr(c)) for c in range(128))
+    return cls
 
 
 #: ASCII characters an extension match can hold before its first digit (read off the same
@@ -665,7 +672,7 @@ def _scan_views(view_arr: pa.Array | pa.ChunkedArray, chain: int = 1 << 30) -> _
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[base:int(offsets[-1])] if n else (
         np.zeros(0, dtype=np.uint8))
     offsets = offsets - base
-    cls_table, _ = _ascii_tables()
+    cls_table = _ascii_classes()
     first, body = _ext_tables()
     rec, lo, hi, ext, flags = scan_batch(data, offsets, np.flatnonzero(is_ascii), cls_table,
                                          first, body, chain)
@@ -698,7 +705,6 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[st
     # character offsets there); their cores join the batch screen below.
     other = [(int(i), s, e, key) for i in np.flatnonzero(~is_ascii)
              for s, e, key, _ in _phone_windows(texts[i])]
-    _, context = _ascii_tables()
     sets: list[frozenset[str] | None] | None = None
     if finder is not None and finder.filtering and (rec.size or other):
         # Run texts straight from the buffer: offsets lo0, hi0, lo1, hi1, ... make the runs
@@ -730,23 +736,10 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[st
         for r, s, e, key in other:
             out[r].append((s, e, key))
     lo, hi = lo - offsets[rec], hi - offsets[rec]
-    _, ext_re, _ = _phone_run_re()
     for k, (r, s, e, may_extend) in enumerate(zip(rec.tolist(), lo.tolist(), hi.tolist(),
                                                   ext.tolist(), strict=True)):
-        text = texts[r]
-        size = len(text)
-        core_end = e
-        if may_extend:
-            match = ext_re.match(text, e)
-            if match and match.end() > e:
-                e = match.end()
-        prefix = context[ord(text[s - 1])] if s > 0 else ""
-        suffix = ""
-        if e < size:
-            t = _TIME_SUFFIX.match(text, e) if text[e] == ":" else None
-            suffix = t.group() if t else context[ord(text[e])]
-        key = prefix + text[s:e] + suffix
-        out[r].append((s - len(prefix), e, key))
-        if sets is not None and e == core_end:
+        start, end, key, _ = _phone_window(texts[r], s, e, may_extend)
+        out[r].append((start, end, key))
+        if sets is not None and end == e:  # no extension: the screened core is the key's
             screened[key] = sets[k]
     return out, screened
