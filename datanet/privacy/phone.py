@@ -65,6 +65,7 @@ _MAX_BLOCK = 20
 class _Region:
     """What the filter needs of one region: its code, metadata and the metadata of its
     country calling code's regions."""
+
     code: str
     cc: str
     idd: re.Pattern[str] | None
@@ -124,13 +125,15 @@ _ANY_MODE, _WHOLE_MODE, _SPLIT_MODE = -1, -2, -3
 _SHORT = 5
 _SHORT_BASE = np.array([0] + [sum(10 ** k for k in range(1, n)) for n in range(1, _SHORT + 1)],
                        dtype=np.int64)
-_WHOLE_RE2 = r"^[ .]*[0-9]{1,20}(?:-[0-9]{1,20}){0,19}[ .]*$"
-_SPLIT_RE2 = r"^[ .]*[0-9]{1,20}(?:(?: [0-9]{1,20}){1,19}|(?:\.[0-9]{1,20}){1,19})[ .]*$"
+#: The same, anchored, for RE2 over a batch (both patterns are valid in RE2 and ``re``).
+_WHOLE_RE2 = f"^{_WHOLE.pattern}$"
+_SPLIT_RE2 = f"^{_SPLIT.pattern}$"
 
 
 @dataclass(frozen=True)
 class _Lib:
     """The python-phonenumbers internals the filter reuses (imported once)."""
+
     strip_np: Any
     choose_format: Any
     first_group_only: Any
@@ -203,15 +206,19 @@ def _format_screens(main: Any) -> tuple:
     ``main``, as anchored RE2 patterns; empty when no format requires the prefix."""
     if main is None:
         return ()
-    lib = _lib()
     out = []
     for nf in main.number_format:
-        rule = nf.national_prefix_formatting_rule
-        needs = bool(rule) and not nf.national_prefix_optional_when_formatting and not (
-            lib.first_group_only(rule))
         ldp = f"^(?:{nf.leading_digits_pattern[-1]})" if nf.leading_digits_pattern else None
-        out.append((ldp, f"^(?:{nf.pattern})$", needs))
+        out.append((ldp, f"^(?:{nf.pattern})$", _requires_prefix(nf)))
     return tuple(out) if any(needs for *_, needs in out) else ()
+
+
+def _requires_prefix(nf: Any) -> bool:
+    """Whether a number written in format ``nf`` without its national prefix fails the
+    matcher's ``_is_national_prefix_present_if_required``."""
+    rule = nf.national_prefix_formatting_rule
+    return bool(rule) and not nf.national_prefix_optional_when_formatting and not (
+        _lib().first_group_only(rule))
 
 
 def _format_needs_np(formats: tuple, digits: Any, rows: Any) -> Any:
@@ -266,6 +273,8 @@ def _region_info(code: str) -> _Region | None:
                     for m in mds)
     types_all = [d.national_number_pattern for m in others for t in _TYPES
                  if (d := getattr(m, t, None)) is not None and d.national_number_pattern]
+    types_any = "|".join(f"(?:{t})" for t in types_all) or "(?!)"
+    np_conservative = bool(npfp and re.search(r"\$|\(\?[=!<]", npfp))
     rest_screen = t_screen = np_screen = None
     formats: tuple = ()
     if substring and general:
@@ -278,8 +287,7 @@ def _region_info(code: str) -> _Region | None:
         # may take the nsn from inside the prefix match, so then only the prefix is
         # required. Or N starts with an international prefix (then any calling code
         # follows). T is written once per pattern (RE2 compiles per call).
-        t_any = ("(?:" + "|".join(f"(?:{t})" for t in types_all) + ")" if types_all
-                 else "(?!)")
+        t_any = f"(?:{types_any})"
         if len(t_any) > _TYPES_RE2_MAX:  # a valid nsn fits the general desc too
             t_any = f"(?:{general})"
         t_screen = f"^{t_any}$"
@@ -299,7 +307,7 @@ def _region_info(code: str) -> _Region | None:
         if md.international_prefix:
             alts.append(f"^(?:{md.international_prefix})")
         rest_screen = "|".join(alts)
-        if npfp and not re.search(r"\$|\(\?[=!<]", npfp):
+        if npfp and not np_conservative:
             np_screen = f"^(?:{npfp})"
         formats = _format_screens(main)
     return _Region(
@@ -310,7 +318,7 @@ def _region_info(code: str) -> _Region | None:
         main=main,
         cc_regions=others,
         np_prefix=re.compile(npfp) if npfp else None,
-        np_conservative=bool(npfp and re.search(r"\$|\(\?[=!<]", npfp)),
+        np_conservative=np_conservative,
         lengths=lengths,
         general=re.compile(general or "(?!)"),
         np_parsing=tuple(re.compile(m.national_prefix_for_parsing)
@@ -322,12 +330,13 @@ def _region_info(code: str) -> _Region | None:
         idd_screen=f"^(?:{md.international_prefix})" if md.international_prefix else None,
         substring=substring,
         type_checks=tuple(_type_checks(m) for m in others),
-        types_any=re.compile("|".join(f"(?:{t})" for t in types_all) or "(?!)"),
+        types_any=re.compile(types_any),
     )
 
 
 class PhoneFinder:
     """``PhoneNumberMatcher`` results for windows, with a proven-superset region filter."""
+
     def __init__(self, regions: Sequence[str], leniency: int, score: float, entity: str):
         from phonenumbers import Leniency
 
@@ -488,7 +497,8 @@ class PhoneFinder:
 
     @staticmethod
     def _screen_region(region: _Region, digits: Any, short: Any) -> Any:
-
+        """Region mask of ``_screen_whole`` for one region (``short``: shorter than its
+        shortest nsn)."""
         hit = np.zeros(len(digits), dtype=bool)
         if region.idd_screen:
             rows = np.flatnonzero(short)
@@ -685,11 +695,7 @@ class PhoneFinder:
             return False
         lib = _lib()
         rule = lib.choose_format(region.main.number_format, nsn)
-        if rule is None or not rule.national_prefix_formatting_rule:
-            return False
-        if rule.national_prefix_optional_when_formatting:
-            return False
-        return not lib.first_group_only(rule.national_prefix_formatting_rule)
+        return rule is not None and _requires_prefix(rule)
 
     # --- matching ----------------------------------------------------------------------
     def find(self, window: str, regions: Iterable[str],
