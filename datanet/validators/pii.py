@@ -85,8 +85,9 @@ class PiiValidator(Validator):
         scores: list[float | None] = [None] * n
         details: list[Any] = [None] * n
         new_text: list[str] | None = None
-        for i in [i for i, findings in enumerate(per_record) if findings]:
-            findings = per_record[i]
+        for i, findings in enumerate(per_record):
+            if not findings:
+                continue
             verdict, reasons[i], scores[i], details[i] = self._vote(findings)
             verdicts[i] = verdict
             acted = [f for f in findings if self.policy.get(f.entity, "allow") != "allow"]
