@@ -39,6 +39,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--slices", type=int, default=5,
                         help="parts of each vanilla run, with a run of ours after each")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="timed runs of each (interleaved); the medians are reported")
+                        help="timed vanilla runs, each cut into --slices parts with a run of "
+                             "ours after each; the medians are reported")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -307,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict:
                  for d in part]
         return time.perf_counter() - t0, time.process_time() - c0, found
 
-    def run_ours() -> tuple[float, float, list[list[tuple[str, int, int]]], int, PiiValidator]:
+    def run_ours() -> tuple[float, float, list[Any], PiiValidator]:
         # A fresh validator per run (its caches start empty), set up and warmed outside the
         # clock as a pipeline worker's setup() would be.
         validator = PiiValidator(PiiConfig(phone_regions=regions))
@@ -315,8 +317,6 @@ def main(argv: list[str] | None = None) -> dict:
         validator.validate(pa.record_batch({"contribution_id": ["w"], "text": [docs[0]]}))
         validator.detector._cache.clear()
         gc.freeze()  # as the pipeline's worker does after setup (vanilla's state is frozen too)
-        found: list[list[tuple[str, int, int]]] = []
-        rejected = 0
         # Input batches are built and the votes decoded outside the clock: only validate()
         # is timed (vanilla's clock holds only analyze() calls on the same strings).
         batches = [pa.record_batch({"contribution_id": [str(i) for i in range(len(chunk))],
@@ -328,12 +328,8 @@ def main(argv: list[str] | None = None) -> dict:
         for batch in batches:
             results.append(validator.validate(batch))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        for result in results:
-            rejected += sum(v == "reject" for v in result.votes.column("verdict").to_pylist())
-            for d in result.votes.column("details").to_pylist():
-                spans = json.loads(d)["spans"] if d else []
-                found.append([(e, s, t) for s, t, e, _ in spans])
-        return wall, cpu, found, rejected, validator
+        gc.unfreeze()  # as the worker's teardown does: this validator may be collected
+        return wall, cpu, results, validator
 
     # Finely interleaved, so that load from other processes and the machine's slow and fast
     # phases hit both alike: each vanilla run is cut into --slices parts with one full run
@@ -351,11 +347,19 @@ def main(argv: list[str] | None = None) -> dict:
             t_v += t
             c_v += c
             v_found += part
-            t, c, ours, rejected, validator = run_ours()
+            t, c, results, validator = run_ours()
             t_o_runs.append(t)
             c_o_runs.append(c)
         t_v_runs.append(t_v)
         c_v_runs.append(c_v)
+    # The last run's votes: rejections and the spans each document's votes carry.
+    ours: list[list[tuple[str, int, int]]] = []
+    rejected = 0
+    for result in results:
+        rejected += sum(v == "reject" for v in result.votes.column("verdict").to_pylist())
+        for d in result.votes.column("details").to_pylist():
+            spans = json.loads(d)["spans"] if d else []
+            ours.append([(e, s, t) for s, t, e, _ in spans])
     t_vanilla = statistics.median(t_v_runs)
     t_ours = statistics.median(t_o_runs)
     # CPU time of this process: what the docs/s would be without other processes' load.
