@@ -30,6 +30,16 @@ def _alpha(b: np.uint8) -> bool:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _digit(b: np.uint8) -> bool:
+    return np.uint8(b - 48) < 10  # one comparison: bytes below '0' wrap around
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _alnum(b: np.uint8) -> bool:
+    return _digit(b) or _alpha(b)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _hex(b: np.uint8) -> bool:
     return (48 <= b <= 57) or (65 <= b <= 70) or (97 <= b <= 102)
 
@@ -62,7 +72,7 @@ def scan_batch(data: np.ndarray, offsets: np.ndarray, records: np.ndarray, cls: 
         i = start
         while i < end:
             b = data[i]
-            if np.uint8(b - 48) >= 10:  # most bytes: not a digit
+            if not _digit(b):  # most bytes
                 if b == 58:  # ':' after another within 4 hex digits (ip)
                     j = i - 1
                     while j >= start and i - j <= 5 and _hex(data[j]):
@@ -91,7 +101,7 @@ def scan_batch(data: np.ndarray, offsets: np.ndarray, records: np.ndarray, cls: 
                     if chain >= chain_min:
                         flags[r, 0] = True
                     # iban: two capitals, an optional blank or hyphen, two digits
-                    if i + 1 < end and np.uint8(data[i + 1] - 48) < 10:
+                    if i + 1 < end and _digit(data[i + 1]):
                         p = i - 1
                         if p >= start and (data[p] == 32 or data[p] == 45):
                             p -= 1
@@ -100,11 +110,10 @@ def scan_batch(data: np.ndarray, offsets: np.ndarray, records: np.ndarray, cls: 
                     # crypto: inside an alphanumeric run of >= 26 characters
                     if i >= alnum_end:
                         a = i
-                        while a > start and (_alpha(data[a - 1])
-                                             or np.uint8(data[a - 1] - 48) < 10):
+                        while a > start and _alnum(data[a - 1]):
                             a -= 1
                         z = i + 1
-                        while z < end and (_alpha(data[z]) or np.uint8(data[z] - 48) < 10):
+                        while z < end and _alnum(data[z]):
                             z += 1
                         if z - a >= 26:
                             flags[r, 3] = True
