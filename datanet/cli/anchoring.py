@@ -1,4 +1,4 @@
-"""CLI commands of anchoring: ``anchor``, ``proof``, ``verify``, ``verify-history``.
+"""Anchoring commands: ``anchor``, ``proof``, ``verify``, ``verify-history``.
 
 Wired into the ``datanet`` typer app by :func:`register`; heavy imports happen inside the
 commands so ``datanet --help`` stays fast.
@@ -11,17 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from datanet.cli._common import err as _err
+from datanet.cli._common import fail as _fail
+from datanet.cli._common import out as _out
 
 __all__ = ["register"]
-
-_err = Console(stderr=True)
-_out = Console()
-
-
-def _fail(exc: Exception) -> None:
-    _err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(1)
 
 
 def anchor(

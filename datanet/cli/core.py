@@ -1,51 +1,23 @@
-"""The ``datanet`` command line: init, run, status, sql (+ anchoring and vote commands)."""
+"""Core commands: ``init``, ``run``, ``status``, ``sql``."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from datanet.cli._common import anchor_committed, err, fail, out
 from datanet.errors import DatanetError
 
-
-class _QuietOptionalGcp(logging.Filter):
-    """Beam logs 'apitools not found' on the root logger at import; we do not use GCP."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
+__all__ = ["register"]
 
 
-logging.getLogger().addFilter(_QuietOptionalGcp())
-
-app = typer.Typer(
-    name="datanet",
-    help="Community-owned AI datasets: validated intake, DuckDB SQL, on-chain attribution.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-console = Console(stderr=True, soft_wrap=True)
-out = Console()
-
-#: Modules that add their own commands with ``register(app)``.
-_PLUGINS = ("datanet.anchoring.cli", "datanet.validators.cli")
-
-
-def _fail(exc: Exception, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {escape(str(exc))}")
-    raise typer.Exit(code)
-
-
-@app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Directory of the new datanet.")],
     spec: Annotated[Path | None, typer.Option("--spec", help="Spec TOML to copy.")] = None,
@@ -59,11 +31,10 @@ def init(
                 else default_spec_text(datanet_id_from_name(path.resolve().name)))
         store = init_datanet(path, text)
     except (DatanetError, OSError) as exc:
-        _fail(exc)
-    console.print(f"created datanet [bold]{store.spec.id}[/] at {store.root}")
+        fail(exc)
+    err.print(f"created datanet [bold]{store.spec.id}[/] at {store.root}")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="The datanet directory.")],
@@ -85,23 +56,23 @@ def run(
     files = [a for a in [*inputs, *ctx.args] if not a.startswith("--")]
     beam_args = [a for a in [*inputs, *ctx.args] if a.startswith("--")]
     if not files:
-        _fail(DatanetError("give at least one input file or glob"), 2)
+        fail(DatanetError("give at least one input file or glob"), 2)
     try:
         store = DatanetStore(path)
-        with console.status(f"running {store.spec.id} on {len(files)} input(s)…"):
+        with err.status(f"running {store.spec.id} on {len(files)} input(s)…"):
             result = _run_with_runner(store, files, runner, beam_args, dask_address, workers,
                                       run_datanet)
     except DatanetError as exc:
-        _fail(exc)
+        fail(exc)
     c = result.counts
-    console.print(
+    err.print(
         f"{result.message}: {c.get('input', 0)} records → {c.get('accepted', 0)} accepted, "
         f"{c.get('rejected', 0)} rejected, {c.get('quarantine', 0)} needs review, "
         f"{c.get('deadletter', 0)} dead-letter ({result.seconds:.1f}s)")
     for name, rep in result.report.items():
-        console.print(f"[yellow]{name}:[/] {escape(str(rep))}")
+        err.print(f"[yellow]{name}:[/] {escape(str(rep))}")
     if anchor:
-        _anchor(store)
+        anchor_committed(store)
 
 
 def _run_with_runner(store, files, runner, beam_args, dask_address, workers, run_datanet):
@@ -113,19 +84,6 @@ def _run_with_runner(store, files, runner, beam_args, dask_address, workers, run
     return run_datanet(store, files, runner=runner, beam_args=beam_args)
 
 
-def _anchor(store) -> None:
-    from datanet.anchoring.outbox import anchor_pending
-
-    try:
-        with console.status("anchoring committed batches…"):
-            states = anchor_pending(store)
-    except DatanetError as exc:
-        _fail(exc)
-    for st in states:
-        console.print(f"anchored batch {st.batch_id}: {st.status}")
-
-
-@app.command()
 def status(path: Annotated[Path, typer.Argument(help="The datanet directory.")]) -> None:
     """Committed batches with their counts and anchor state."""
     from datanet.store.query import connect
@@ -133,7 +91,7 @@ def status(path: Annotated[Path, typer.Argument(help="The datanet directory.")])
     try:
         con = connect(path)
     except DatanetError as exc:
-        _fail(exc)
+        fail(exc)
     rows = con.execute(
         "SELECT seq, batch_id, created_at, input, accepted, rejected, quarantine, deadletter, "
         "merkle_root, anchor_status FROM batches ORDER BY seq").fetchall()
@@ -155,7 +113,6 @@ class Format(StrEnum):
     json = "json"
 
 
-@app.command()
 def sql(
     path: Annotated[Path, typer.Argument(help="The datanet directory.")],
     query: Annotated[str, typer.Argument(help="DuckDB SQL over accepted, rejected, quarantine, "
@@ -175,7 +132,7 @@ def sql(
         cols = [d[0] for d in rel.description] if rel.description else []
         rows = rel.fetchall()
     except (DatanetError, duckdb.Error) as exc:
-        _fail(exc)
+        fail(exc)
     if format is Format.json:
         sys.stdout.write(json.dumps([dict(zip(cols, r, strict=True)) for r in rows],
                                     default=str) + "\n")
@@ -194,14 +151,10 @@ def sql(
         out.print(table)
 
 
-def _register_plugins() -> None:
-    for name in _PLUGINS:
-        importlib.import_module(name).register(app)
-
-
-_register_plugins()
-for _noisy in ("apache_beam", "presidio-analyzer", "presidio-anonymizer"):
-    logging.getLogger(_noisy).setLevel(logging.ERROR)
-
-if __name__ == "__main__":
-    app()
+def register(app: typer.Typer) -> None:
+    """Add the core commands to the ``datanet`` app."""
+    app.command("init")(init)
+    app.command("run", context_settings={"allow_extra_args": True,
+                                         "ignore_unknown_options": True})(run)
+    app.command("status")(status)
+    app.command("sql")(sql)

@@ -1,0 +1,5 @@
+"""``python -m datanet`` runs the command line."""
+
+from datanet.cli import app
+
+app()
