@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from datanet.errors import AnchoringError
+from datanet.store.atomic import write_atomic
 
 __all__ = [
     "load_artifact",
@@ -465,13 +466,7 @@ class EmbeddedChain:
             parts.append(v)
         meta = json.dumps(self.meta, sort_keys=True).encode()
         blob = _MAGIC + struct.pack(">I", len(meta)) + meta + zlib.compress(b"".join(parts), 6)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, blob)
 
     def client(self) -> ChainClient:
         """A client bound to this chain's contract (deployed on first use)."""

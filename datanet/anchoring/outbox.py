@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from datanet.anchoring.client import ZERO32, ChainClient, open_client
 from datanet.anchoring.config import AnchoringConfig, anchoring_config
 from datanet.errors import AnchoringError
 from datanet.schemas.ids import datanet_key
+from datanet.store.atomic import write_atomic
 
 __all__ = ["AnchorStatus", "Attempt", "AnchorState", "Outbox", "anchor_pending", "anchor_path"]
 
@@ -135,17 +135,11 @@ class Outbox:
         return AnchorState.from_json(json.loads(path.read_text(encoding="utf-8")))
 
     def save(self, state: AnchorState, note: str) -> None:
-        """Record a transition atomically (tmp file, fsync, rename)."""
+        """Record a transition atomically (unique temp file, fsync, rename)."""
         state.history.append({"status": str(state.status), "at": round(self.clock(), 3),
                               "note": note})
-        path = anchor_path(self.store, state.batch_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(state.to_json(), fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_atomic(anchor_path(self.store, state.batch_id),
+                     json.dumps(state.to_json(), indent=1))
 
     def state_for(self, manifest: Any, prev_root: str) -> AnchorState:
         """Saved state of a committed batch, or a new PENDING one."""

@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from datanet.errors import IntakeError, StoreError
+from datanet.store.atomic import write_atomic
 
 __all__ = [
     "INBOX_DIR",
@@ -207,20 +207,10 @@ def confirm_commit(path: str | Path, outcome: IngestOutcome) -> dict[str, Any]:
         key = hashlib.sha256("\n".join(missing).encode()).hexdigest()[:24]
         body = {"sources": missing, "reason": reason, "batch_id": outcome.batch_id,
                 "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
-        _atomic_write(root / INGESTED_DIR / f"{key}.json", json.dumps(body, indent=1))
+        write_atomic(root / INGESTED_DIR / f"{key}.json", json.dumps(body, indent=1))
         log.info("recorded %d source(s) as ingested (%s)", len(missing), reason)
     return {"batch_id": outcome.batch_id, "seq": manifest.seq if manifest else None,
             "recorded": missing}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _outbox_pass(path: str | Path, *, wait: bool) -> AnchorReport:

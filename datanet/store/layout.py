@@ -15,7 +15,6 @@ import fcntl
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from datanet.errors import CommitConflict, StoreError
 from datanet.pipelines.stages import History
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec, load_spec
+from datanet.store.atomic import create_exclusive, write_atomic
 
 __all__ = ["DatanetStore", "init_datanet", "SPEC_FILE"]
 
@@ -188,23 +188,11 @@ class DatanetStore:
                 report=dict(report),
             )
             if tree is not None:
-                _atomic_write(self.root / "trees" / f"{batch_id}.json",
-                              tree.dumps())
+                write_atomic(self.root / "trees" / f"{batch_id}.json", tree.dumps())
             final = self.root / "batches" / _manifest_name(seq, batch_id)
-            tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}")
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(manifest.to_json())
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, final)
-            except FileExistsError:
+            if not create_exclusive(final, manifest.to_json()):
                 raise CommitConflict(f"{final.name} already exists; another run committed "
-                                     "this sequence number") from None
-            finally:
-                tmp.unlink(missing_ok=True)
-            _fsync_dir(final.parent)
+                                     "this sequence number")
             return manifest
 
     def clean_run(self, run_id: str) -> None:
@@ -214,18 +202,3 @@ class DatanetStore:
 
 def _manifest_name(seq: int, batch_id: str) -> str:
     return f"{seq:08d}-{batch_id}.json"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
