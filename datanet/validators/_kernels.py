@@ -1,4 +1,5 @@
-"""Compiled loops of MinHash (numba): word hashing, the per-permutation minimum, shingle sets.
+"""Compiled loops (numba) of MinHash (word hashing, the per-permutation minimum, shingle sets)
+and of Gopher's repeated n-gram statistics.
 
 Each is a single pass that numpy can only express as several passes over temporaries (a
 gather of byte powers, a segmented reduction per permutation block, a global sort of keyed
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["word_hashes", "minhash_into", "distinct_sorted"]
+__all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -79,3 +80,104 @@ def distinct_sorted(hv: np.ndarray, n_sh: np.ndarray) -> tuple[np.ndarray, np.nd
                 k += 1
         offsets[d + 1] = k
     return out[:k], offsets
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@numba.njit(cache=True, nogil=True)
+def repetition_chars(ids: np.ndarray, offsets: np.ndarray, wlen: np.ndarray,
+                     eligible: np.ndarray, top_ns: np.ndarray,
+                     dup_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gopher's repeated n-gram statistics of every eligible document in one pass.
+
+    ``ids`` are word ids (equal words, equal ids), flat; ``offsets`` the CSR bounds of each
+    document's words; ``wlen`` characters per word. Per document and n, n-grams are grouped
+    by a 64-bit FNV-1a fold of their word ids in a small open-addressing table. Returns, per
+    document: for each ``top_ns`` n, the characters of the most frequent repeated n-gram
+    times its count (words joined by spaces); for each ``dup_ns`` n, the characters of the
+    words covered by non-first occurrences of n-grams. A document without a repeated k-gram
+    has no repeated (k+1)-gram, so it stops at the first n that repeats nothing (``top_ns``
+    then ``dup_ns`` must be increasing, as in Gopher's table).
+    """
+    ndoc = len(offsets) - 1
+    top = np.zeros((ndoc, len(top_ns)), dtype=np.int64)
+    dup = np.zeros((ndoc, len(dup_ns)), dtype=np.int64)
+    maxw = 0
+    for d in range(ndoc):
+        maxw = max(maxw, offsets[d + 1] - offsets[d])
+    cap = 2
+    while cap < 2 * maxw + 2:
+        cap *= 2
+    tkey = np.empty(cap, dtype=np.uint64)
+    tcount = np.empty(cap, dtype=np.int64)
+    tfirst = np.empty(cap, dtype=np.int64)
+    tused = np.zeros(cap, dtype=np.bool_)
+    h = np.empty(maxw + 1, dtype=np.uint64)
+    slot = np.empty(maxw + 1, dtype=np.int64)
+    cum = np.zeros(maxw + 1, dtype=np.int64)
+    mark = np.zeros(maxw + 2, dtype=np.int64)
+    nt = len(top_ns)
+    for d in range(ndoc):
+        if not eligible[d]:
+            continue
+        s0 = offsets[d]
+        words = offsets[d + 1] - s0
+        for i in range(words):
+            cum[i + 1] = cum[i] + wlen[s0 + i]
+        for t in range(nt + len(dup_ns)):
+            n = top_ns[t] if t < nt else dup_ns[t - nt]
+            m = words - n + 1
+            if m <= 0:
+                break
+            for i in range(m):
+                hh = _FNV_OFFSET
+                for j in range(n):
+                    hh ^= np.uint64(ids[s0 + i + j]) + np.uint64(1)
+                    hh *= _FNV_PRIME
+                h[i] = hh
+            size = 2
+            while size < 2 * m:
+                size *= 2
+            mask = size - 1
+            for k in range(size):
+                tused[k] = False
+            repeated = False
+            for i in range(m):
+                k = np.int64((h[i] ^ (h[i] >> np.uint64(29))) & np.uint64(mask))
+                while tused[k] and tkey[k] != h[i]:
+                    k = (k + 1) & mask
+                if not tused[k]:
+                    tused[k] = True
+                    tkey[k] = h[i]
+                    tcount[k] = 0
+                    tfirst[k] = i
+                else:
+                    repeated = True
+                tcount[k] += 1
+                slot[i] = k
+            if not repeated:
+                break
+            if t < nt:
+                best = 0
+                for i in range(m):
+                    c = tcount[slot[i]]
+                    if c > 1:
+                        best = max(best, c * (cum[i + n] - cum[i] + n - 1))
+                top[d, t] = best
+            else:
+                for i in range(words + 1):
+                    mark[i] = 0
+                for i in range(m):
+                    if tfirst[slot[i]] != i:
+                        mark[i] += 1
+                        mark[i + n] -= 1
+                run = 0
+                total = 0
+                for i in range(words):
+                    run += mark[i]
+                    if run > 0:
+                        total += wlen[s0 + i]
+                dup[d, t - nt] = total
+    return top, dup

@@ -230,20 +230,16 @@ class GopherRepetitionValidator(_Rules):
             ("gopher_dup_para_char_frac", _ratio(dup_para_chars, text_chars)
              > c.max_dup_para_char_frac),
         ]
-        long_enough = s.n_words >= c.min_words_for_ngrams
-        # a record without a repeated k-gram has no repeated (k+1)-gram: each larger n is
-        # computed only on the records where the smaller one repeats
-        repeats = long_enough
-        for n, limit in zip(TOP_NGRAMS, c.max_top_ngram_char_frac, strict=True):
-            frac = s.on_subset(repeats, "top_ngram_char_frac", n)
-            repeats = frac > 0
+        top, dup = s.repetition_fracs(TOP_NGRAMS, DUP_NGRAMS,
+                                      s.n_words >= c.min_words_for_ngrams)
+        for j, (n, limit) in enumerate(zip(TOP_NGRAMS, c.max_top_ngram_char_frac,
+                                           strict=True)):
             if f"gopher_top_{n}_gram" not in off:
-                out.append((f"gopher_top_{n}_gram", frac > limit))
-        for n, limit in zip(DUP_NGRAMS, c.max_dup_ngram_char_frac, strict=True):
-            frac = s.on_subset(repeats, "dup_ngram_char_frac", n)
-            repeats = frac > 0
+                out.append((f"gopher_top_{n}_gram", top[:, j] > limit))
+        for j, (n, limit) in enumerate(zip(DUP_NGRAMS, c.max_dup_ngram_char_frac,
+                                           strict=True)):
             if f"gopher_dup_{n}_gram" not in off:
-                out.append((f"gopher_dup_{n}_gram", frac > limit))
+                out.append((f"gopher_dup_{n}_gram", dup[:, j] > limit))
         return out
 
 

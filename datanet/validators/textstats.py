@@ -2,8 +2,8 @@
 
 Words come from the normalised text (whitespace split by pyarrow), lines and paragraphs from
 the original text (normalisation folds newlines). Per-record sums are ``np.bincount`` over
-the flat word / line arrays; repeated n-grams are found with numpy over 64-bit n-gram keys
-folded from dictionary-encoded word ids, never one Python object per word.
+the flat word / line arrays; repeated n-grams are grouped by 64-bit keys folded from
+dictionary-encoded word ids in one compiled pass, never one Python object per word.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ import pyarrow.compute as pc
 
 __all__ = ["TextStats", "group_keys", "max_per_doc"]
 
-_U64 = np.uint64
-_FNV_OFFSET = _U64(0xCBF29CE484222325)
-_FNV_PRIME = _U64(0x100000001B3)
-_MIX = _U64(0x9E3779B97F4A7C15)
 _PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»“”‘’…–—¿¡"
 
 
@@ -69,14 +65,6 @@ class TextStats:
         self.n = batch.num_rows
         self.text = pc.fill_null(batch.column("text"), "")
         self.norm = pc.fill_null(batch.column("text_norm"), "")
-
-    def on_subset(self, mask: np.ndarray, stat: str, *args: object) -> np.ndarray:
-        """``stat(*args)`` computed only for the records in ``mask`` (zeros elsewhere)."""
-        out = np.zeros(self.n)
-        if mask.any():
-            sub = TextStats(self.batch.filter(pa.array(mask)))
-            out[mask] = getattr(sub, stat)(*args)
-        return out
 
     def per_doc(self, doc: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Sum ``weights`` (or count) per record."""
@@ -163,45 +151,22 @@ class TextStats:
         length = _np(pc.utf8_length(flat), np.float64)
         return self.per_doc(doc[repeat]), self.per_doc(doc[repeat], length[repeat])
 
-    def ngram_keys(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """64-bit keys of every word n-gram inside one record, and their start positions."""
-        ids, doc = self.word_ids, self.word_doc
-        m = len(ids) - n + 1
-        if m <= 0:
-            return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        starts = np.flatnonzero(doc[:m] == doc[n - 1:])
-        h = np.full(m, _FNV_OFFSET, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for j in range(n):
-                h ^= ids[j:j + m] + _U64(1)
-                h *= _FNV_PRIME
-            h ^= doc[:m].astype(np.uint64) * _MIX
-        return h[starts], starts
+    def repetition_fracs(self, top_ns: tuple[int, ...], dup_ns: tuple[int, ...],
+                         eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gopher's repeated n-gram fractions of the ``eligible`` records (zeros elsewhere):
+        per n of ``top_ns``, the characters of the most frequent repeated n-gram (words joined
+        by spaces, times its count) / the characters of the text, as datatrove's
+        ``find_top_duplicate``; per n of ``dup_ns``, the characters of the words covered by
+        repeated occurrences of n-grams / the characters of the text (datatrove's
+        ``find_all_duplicate``, without its skip). One compiled pass over the words
+        (:func:`~datanet.validators._kernels.repetition_chars`)."""
+        from datanet.validators._kernels import repetition_chars
 
-    def top_ngram_char_frac(self, n: int) -> np.ndarray:
-        """Gopher: characters of the most frequent repeated n-gram (words joined by spaces,
-        times its count) / characters of the text, as datatrove's ``find_top_duplicate``."""
-        keys, starts = self.ngram_keys(n)
-        out = np.zeros(self.n)
-        if len(keys) == 0:
-            return out
-        inverse, counts, _ = group_keys(keys)
-        cum = np.concatenate([[0], np.cumsum(self.word_len)])
-        gram_len = cum[starts + n] - cum[starts] + (n - 1)
-        score = np.where(counts[inverse] > 1, counts[inverse] * gram_len, 0).astype(np.float64)
-        out = max_per_doc(self.word_doc[starts], score, self.n)
-        return out / np.maximum(self.chars, 1)
-
-    def dup_ngram_char_frac(self, n: int) -> np.ndarray:
-        """Gopher: characters of the words covered by repeated occurrences of n-grams / the
-        characters of the text (datatrove's ``find_all_duplicate``, without its skip)."""
-        keys, starts = self.ngram_keys(n)
-        if len(keys) == 0:
-            return np.zeros(self.n)
-        repeat = ~group_keys(keys)[2]
-        size = len(self.word_ids) + 1
-        mark = (np.bincount(starts[repeat], minlength=size)
-                - np.bincount(starts[repeat] + n, minlength=size))
-        covered = np.cumsum(mark)[:-1] > 0
-        dup = self.per_doc(self.word_doc[covered], self.word_len[covered])
-        return dup / np.maximum(self.chars, 1)
+        offsets = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.word_doc, minlength=self.n)[: self.n], out=offsets[1:])
+        top, dup = repetition_chars(
+            self.word_ids.astype(np.int64), offsets, self.word_len,
+            np.ascontiguousarray(eligible, dtype=np.bool_),
+            np.asarray(top_ns, dtype=np.int64), np.asarray(dup_ns, dtype=np.int64))
+        chars = np.maximum(self.chars, 1)[:, None]
+        return top / chars, dup / chars
