@@ -13,7 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars"]
+__all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
+           "ascii_word_shapes"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -181,3 +182,53 @@ def repetition_chars(ids: np.ndarray, offsets: np.ndarray, wlen: np.ndarray,
                         total += wlen[s0 + i]
                 dup[d, t - nt] = total
     return top, dup
+
+
+@numba.njit(cache=True, nogil=True)
+def byte_stats(data: np.ndarray, offsets: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over each document's UTF-8 bytes: the byte histogram (n × 256), ASCII
+    uppercase letters, ASCII letters, and the longest run of one repeated byte."""
+    n = len(offsets) - 1
+    hist = np.zeros((n, 256), dtype=np.int64)
+    upper = np.zeros(n, dtype=np.int64)
+    letters = np.zeros(n, dtype=np.int64)
+    longest = np.zeros(n, dtype=np.int64)
+    for d in range(n):
+        run = 0
+        prev = -1
+        best = 0
+        for i in range(offsets[d], offsets[d + 1]):
+            b = np.int64(data[i])
+            hist[d, b] += 1
+            if 65 <= b <= 90:
+                upper[d] += 1
+                letters[d] += 1
+            elif 97 <= b <= 122:
+                letters[d] += 1
+            run = run + 1 if b == prev else 1
+            prev = b
+            best = max(best, run)
+        longest[d] = best
+    return hist, upper, letters, longest
+
+
+@numba.njit(cache=True, nogil=True)
+def ascii_word_shapes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per string: whether it is 4 or more ASCII lowercase letters only (``^[a-z]{4,}$``),
+    and whether it contains one of ``aeiouy``."""
+    n = len(offsets) - 1
+    alpha4 = np.zeros(n, dtype=np.bool_)
+    vowel = np.zeros(n, dtype=np.bool_)
+    for d in range(n):
+        lo = offsets[d]
+        hi = offsets[d + 1]
+        only = hi - lo >= 4
+        for i in range(lo, hi):
+            b = data[i]
+            if b < 97 or b > 122:
+                only = False
+            elif b == 97 or b == 101 or b == 105 or b == 111 or b == 117 or b == 121:
+                vowel[d] = True
+        alpha4[d] = only
+    return alpha4, vowel

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
+from datanet.validators._kernels import ascii_word_shapes, byte_stats
 from datanet.validators.base import RuleValidator, ValidationResult, Validator, first_reason
 from datanet.validators.textstats import TextStats, max_per_doc
 
@@ -38,6 +39,7 @@ __all__ = [
     "flood_members",
     "flood_votes",
     "default_blocklist",
+    "byte_profile",
     "char_entropy",
     "max_char_run",
     "ascii_case_counts",
@@ -127,48 +129,33 @@ def _utf8(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return data, (offsets - lo).astype(np.int64)
 
 
-def char_entropy(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Shannon entropy (bits) of each text's UTF-8 byte distribution."""
+def byte_profile(texts: pa.Array | pa.ChunkedArray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per text, from one compiled pass over its UTF-8 bytes: (Shannon entropy in bits of the
+    byte distribution, ASCII uppercase letters, ASCII letters, longest run of one byte)."""
     data, offsets = _utf8(texts)
-    n = len(offsets) - 1
-    doc = np.repeat(np.arange(n), np.diff(offsets))
-    counts = np.bincount(doc * 256 + data, minlength=n * 256).reshape(n, 256).astype(float)
+    hist, upper, letters, longest = byte_stats(data, offsets)
+    counts = hist.astype(float)
     total = counts.sum(axis=1, keepdims=True)
     p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.nansum(np.where(p > 0, p * np.log2(p), 0.0), axis=1)
+        entropy = -np.nansum(np.where(p > 0, p * np.log2(p), 0.0), axis=1)
+    return entropy, upper, letters, longest
 
 
-_UPPER = np.zeros(256, dtype=bool)
-_UPPER[65:91] = True
-_LETTER = _UPPER.copy()
-_LETTER[97:123] = True
+def char_entropy(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Shannon entropy (bits) of each text's UTF-8 byte distribution."""
+    return byte_profile(texts)[0]
 
 
 def ascii_case_counts(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Per text: (ASCII uppercase letters, ASCII letters), counted on the UTF-8 bytes."""
-    data, offsets = _utf8(texts)
-    n = len(offsets) - 1
-    doc = np.repeat(np.arange(n), np.diff(offsets))
-    return (np.bincount(doc[_UPPER[data]], minlength=n)[:n],
-            np.bincount(doc[_LETTER[data]], minlength=n)[:n])
+    return byte_profile(texts)[1:3]
 
 
 def max_char_run(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Longest run of one repeated byte in each text (ASCII characters in practice)."""
-    data, offsets = _utf8(texts)
-    n = len(offsets) - 1
-    out = np.zeros(n, dtype=np.int64)
-    if len(data) == 0:
-        return out
-    brk = np.ones(len(data), dtype=bool)
-    brk[1:] = data[1:] != data[:-1]
-    starts_doc = offsets[:-1][offsets[:-1] < len(data)]
-    brk[starts_doc] = True
-    run_starts = np.flatnonzero(brk)
-    lengths = np.diff(np.append(run_starts, len(data)))
-    doc = np.searchsorted(offsets, run_starts, side="right") - 1
-    return max_per_doc(doc, lengths, n).astype(np.int64)
+    return byte_profile(texts)[3]
 
 
 class SpamValidator(RuleValidator):
@@ -207,11 +194,10 @@ class SpamValidator(RuleValidator):
             key = s.word_doc[content].astype(np.int64) * (int(ids.max()) + 1) + ids[content]
             uniq, counts = np.unique(key, return_counts=True)
             top = max_per_doc(uniq // (int(ids.max()) + 1), counts, s.n)
-        upper, letters = ascii_case_counts(s.norm)
-        entropy = char_entropy(s.norm)
-        alpha4 = pc.match_substring_regex(bare, r"^[a-z]{4,}$").to_numpy(zero_copy_only=False)
-        vowelless = alpha4 & ~pc.match_substring_regex(bare, "[aeiouy]").to_numpy(
-            zero_copy_only=False)
+        entropy, upper, letters, char_run = byte_profile(s.norm)
+        # bare words that are 4+ ASCII lowercase letters (``^[a-z]{4,}$``) without a vowel
+        alpha4, has_vowel = ascii_word_shapes(*_utf8(bare))
+        vowelless = alpha4 & ~has_vowel
         vowelless_ratio = np.divide(s.per_doc(s.word_doc[vowelless]),
                                     s.per_doc(s.word_doc[alpha4]),
                                     out=np.zeros(s.n), where=s.per_doc(s.word_doc[alpha4]) > 0)
@@ -220,7 +206,7 @@ class SpamValidator(RuleValidator):
         rules = [
             ("spam_blocklist", pc.match_substring_regex(lower, self.blocklist_re)),
             ("spam_links", (links > c.max_links) | (links / n_words > c.max_link_ratio)),
-            ("spam_repeated_chars", max_char_run(s.norm) >= c.max_char_run),
+            ("spam_repeated_chars", char_run >= c.max_char_run),
             ("spam_repeated_tokens", (token_run >= c.max_token_run)
              | ((s.n_words >= 10) & (top / n_words > c.max_top_word_ratio))),
             ("spam_all_caps", (letters >= c.min_letters)
