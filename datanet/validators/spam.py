@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from datanet.schemas.config import check, check_range
 from datanet.validators._kernels import ascii_word_shapes, byte_stats
 from datanet.validators.base import RuleValidator, ValidationResult, Validator, first_reason
-from datanet.validators.textstats import TextStats, max_per_doc
+from datanet.validators.textstats import TextStats, max_per_doc, utf8_buffers
 
 __all__ = [
     "SpamConfig",
@@ -116,24 +116,11 @@ class SpamConfig:
                   f"must be one of {', '.join(SPAM_REASONS)}")
 
 
-def _utf8(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes, offsets relative to the first byte) of a string array."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1]
-    buf = arr.buffers()[2]
-    lo = int(offsets[0])
-    data = (np.frombuffer(buf, dtype=np.uint8)[lo:int(offsets[-1])] if buf is not None
-            else np.zeros(0, np.uint8))
-    return data, (offsets - lo).astype(np.int64)
-
-
 def byte_profile(texts: pa.Array | pa.ChunkedArray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per text, from one compiled pass over its UTF-8 bytes: (Shannon entropy in bits of the
     byte distribution, ASCII uppercase letters, ASCII letters, longest run of one byte)."""
-    data, offsets = _utf8(texts)
+    data, offsets = utf8_buffers(texts)
     hist, upper, letters, longest = byte_stats(data, offsets)
     counts = hist.astype(float)
     total = counts.sum(axis=1, keepdims=True)
@@ -196,7 +183,7 @@ class SpamValidator(RuleValidator):
             top = max_per_doc(uniq // (int(ids.max()) + 1), counts, s.n)
         entropy, upper, letters, char_run = byte_profile(s.norm)
         # bare words that are 4+ ASCII lowercase letters (``^[a-z]{4,}$``) without a vowel
-        alpha4, has_vowel = ascii_word_shapes(*_utf8(bare))
+        alpha4, has_vowel = ascii_word_shapes(*utf8_buffers(bare))
         vowelless = alpha4 & ~has_vowel
         vowelless_ratio = np.divide(s.per_doc(s.word_doc[vowelless]),
                                     s.per_doc(s.word_doc[alpha4]),

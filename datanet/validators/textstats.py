@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TextStats", "group_keys", "max_per_doc"]
+__all__ = ["TextStats", "group_keys", "max_per_doc", "utf8_buffers"]
 
 _PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»“”‘’…–—¿¡"
 
@@ -29,6 +29,19 @@ def _flat(lists: pa.Array | pa.ChunkedArray, n: int) -> tuple[pa.Array, np.ndarr
         lists = lists.combine_chunks()
     counts = _np(pc.fill_null(pc.list_value_length(lists), 0), np.int64)
     return lists.flatten(), np.repeat(np.arange(n), counts)
+
+
+def utf8_buffers(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, offsets relative to the first byte) of a string array, zero-copy."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1]
+    buf = arr.buffers()[2]
+    lo = int(offsets[0])
+    data = (np.frombuffer(buf, dtype=np.uint8)[lo:int(offsets[-1])] if buf is not None
+            else np.zeros(0, np.uint8))
+    return data, (offsets - lo).astype(np.int64)
 
 
 def group_keys(keys: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
