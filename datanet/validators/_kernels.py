@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 __all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
-           "ascii_word_shapes"]
+           "ascii_word_shapes", "near_earlier_count"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -232,3 +232,70 @@ def ascii_word_shapes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray
                 vowel[d] = True
         alpha4[d] = only
     return alpha4, vowel
+
+
+@numba.njit(cache=True, nogil=True)
+def near_earlier_count(sig: np.ndarray, bands: int, rows: int, threshold: float) -> int:
+    """How many rows of ``sig`` (n × num_perm MinHash signatures, in rank order) have an
+    earlier row that shares an LSH band (``bands`` × ``rows`` leading slots, exact equality,
+    as datasketch's ``MinHashLSH``) and whose estimated Jaccard (fraction of equal slots) is
+    at least ``threshold``. Rows whose slots are all 0xFFFFFFFF (no shingles) take no part.
+
+    Each band's rows are grouped by one sort of a 64-bit fold of the band; a row looks only at
+    the earlier rows of its groups and stops at the first confirmed one.
+    """
+    n, p = sig.shape
+    empty = np.ones(n, dtype=np.bool_)
+    for i in range(n):
+        for k in range(p):
+            if sig[i, k] != np.uint32(0xFFFFFFFF):
+                empty[i] = False
+                break
+    order = np.empty((bands, n), dtype=np.int64)
+    group = np.empty((bands, n), dtype=np.int64)  # first position of each row's run in order
+    pos = np.empty((bands, n), dtype=np.int64)
+    keys = np.empty(n, dtype=np.uint64)
+    for b in range(bands):
+        for i in range(n):
+            h = _FNV_OFFSET
+            for k in range(b * rows, (b + 1) * rows):
+                h ^= np.uint64(sig[i, k])
+                h *= _FNV_PRIME
+            keys[i] = h
+        o = np.argsort(keys, kind="mergesort")  # stable: equal keys stay in rank order
+        start = 0
+        for q in range(n):
+            if q > 0 and keys[o[q]] != keys[o[q - 1]]:
+                start = q
+            order[b, q] = o[q]
+            group[b, o[q]] = start
+            pos[b, o[q]] = q
+    near = 0
+    for i in range(n):
+        if empty[i]:
+            continue
+        found = False
+        for b in range(bands):
+            for q in range(group[b, i], pos[b, i]):
+                j = order[b, q]
+                if empty[j]:
+                    continue
+                same_band = True
+                for k in range(b * rows, (b + 1) * rows):
+                    if sig[i, k] != sig[j, k]:
+                        same_band = False
+                        break
+                if not same_band:
+                    continue
+                equal = 0
+                for k in range(p):
+                    if sig[i, k] == sig[j, k]:
+                        equal += 1
+                if np.float64(equal) / p >= threshold:
+                    found = True
+                    break
+            if found:
+                break
+        if found:
+            near += 1
+    return near

@@ -63,7 +63,7 @@ class _Rules(RuleValidator):
         raise NotImplementedError
 
     def reasons(self, batch: pa.RecordBatch) -> pa.Array:
-        s = TextStats(batch)
+        s = TextStats.of(batch)
         off = set(self.config.disable)
         return first_reason([(r, m) for r, m in self.rules(s) if r not in off], s.n)
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
-from datanet.validators._kernels import ascii_word_shapes, byte_stats
+from datanet.validators._kernels import ascii_word_shapes, byte_stats, near_earlier_count
 from datanet.validators.base import RuleValidator, ValidationResult, Validator, first_reason
 from datanet.validators.textstats import TextStats, max_per_doc, utf8_buffers
 
@@ -160,7 +160,7 @@ class SpamValidator(RuleValidator):
 
     def reasons(self, batch: pa.RecordBatch) -> pa.Array:
         c = self.config
-        s = TextStats(batch)
+        s = TextStats.of(batch)
         lower = pc.utf8_lower(s.norm)
         links = pc.count_substring_regex(s.norm, _LINK_RE).to_numpy(zero_copy_only=False)
         bare = s.bare_words
@@ -238,9 +238,7 @@ def flood_reject(ranked_ids: list[str], sig: np.ndarray, config: FloodConfig,
     ``submitted_at`` (µs, same order) enables the hourly rate check. Returns
     ``contribution_id -> details`` of the records to reject.
     """
-    from datasketch import LeanMinHash, MinHashLSH
-
-    from datanet.validators.minhash import jaccard, lsh_params
+    from datanet.validators.minhash import lsh_params
 
     out: dict[str, dict[str, Any]] = {}
     n = len(ranked_ids)
@@ -252,17 +250,9 @@ def flood_reject(ranked_ids: list[str], sig: np.ndarray, config: FloodConfig,
             details = {"kind": "rate", "count": peak, "limit": config.max_records_per_hour}
             return {cid: details for cid in ranked_ids}
     if config.max_near_duplicates and n > config.max_near_duplicates:
-        lsh = MinHashLSH(threshold=minhash.threshold, num_perm=minhash.num_perm,
-                         params=lsh_params(minhash))
-        near = 0
-        empty = np.all(sig == np.uint32(0xFFFFFFFF), axis=1)
-        for i in range(n):
-            if empty[i]:
-                continue
-            m = LeanMinHash(seed=minhash.seed, hashvalues=sig[i], scheme="affine32")
-            if any(jaccard(sig[i], sig[j]) >= minhash.threshold for j in lsh.query(m)):
-                near += 1
-            lsh.insert(i, m, check_duplication=False)
+        bands, rows = lsh_params(minhash)
+        near = near_earlier_count(np.ascontiguousarray(sig, dtype=np.uint32), bands, rows,
+                                  float(minhash.threshold))
         if near >= config.max_near_duplicates:
             details = {"kind": "near_duplicates", "count": near,
                        "limit": config.max_near_duplicates}

@@ -9,6 +9,7 @@ dictionary-encoded word ids in one compiled pass, never one Python object per wo
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -70,8 +71,21 @@ def max_per_doc(doc: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+_LAST = threading.local()
+
+
 class TextStats:
     """Lazily computed statistics of one batch (``text`` and ``text_norm`` columns)."""
+
+    @classmethod
+    def of(cls, batch: pa.RecordBatch) -> TextStats:
+        """The statistics of ``batch``, shared by the validators that run on it one after
+        the other (the words are split and encoded once per batch, not once per validator);
+        one batch per thread is kept."""
+        last = getattr(_LAST, "stats", None)
+        if last is None or last.batch is not batch:
+            last = _LAST.stats = cls(batch)
+        return last
 
     def __init__(self, batch: pa.RecordBatch):
         self.batch = batch
