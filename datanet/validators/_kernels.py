@@ -14,7 +14,8 @@ import numba
 import numpy as np
 
 __all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
-           "ascii_word_shapes", "near_earlier_count"]
+           "ascii_word_shapes", "near_earlier_count", "ascii_letter_scan",
+           "string_hashes"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -93,7 +94,7 @@ def repetition_chars(ids: np.ndarray, offsets: np.ndarray, wlen: np.ndarray,
                      dup_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gopher's repeated n-gram statistics of every eligible document in one pass.
 
-    ``ids`` are word ids (equal words, equal ids), flat; ``offsets`` the CSR bounds of each
+    ``ids`` are 64-bit word ids (equal words, equal ids), flat; ``offsets`` the CSR bounds of each
     document's words; ``wlen`` characters per word. Per document and n, n-grams are grouped
     by a 64-bit FNV-1a fold of their word ids in a small open-addressing table. Returns, per
     document: for each ``top_ns`` n, the characters of the most frequent repeated n-gram
@@ -299,3 +300,39 @@ def near_earlier_count(sig: np.ndarray, bands: int, rows: int, threshold: float)
         if found:
             near += 1
     return near
+
+
+@numba.njit(cache=True, nogil=True)
+def ascii_letter_scan(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per string: whether it holds an ASCII letter, and whether it holds a non-ASCII byte
+    (only those strings can hold a non-ASCII letter)."""
+    n = len(offsets) - 1
+    letter = np.zeros(n, dtype=np.bool_)
+    wide = np.zeros(n, dtype=np.bool_)
+    for d in range(n):
+        for i in range(offsets[d], offsets[d + 1]):
+            b = data[i]
+            if (65 <= b <= 90) or (97 <= b <= 122):
+                letter[d] = True
+                break
+            if b >= 128:
+                wide[d] = True
+    return letter, wide
+
+
+@numba.njit(cache=True, nogil=True)
+def string_hashes(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """A 64-bit FNV-1a hash of each string's bytes, then a splitmix64 finaliser (equal strings,
+    equal hashes; distinct strings collide with probability ~2**-64 per pair)."""
+    n = len(offsets) - 1
+    out = np.empty(n, dtype=np.uint64)
+    for d in range(n):
+        h = _FNV_OFFSET
+        for i in range(offsets[d], offsets[d + 1]):
+            h ^= np.uint64(data[i])
+            h *= _FNV_PRIME
+        h ^= np.uint64(offsets[d + 1] - offsets[d])
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        out[d] = h ^ (h >> np.uint64(31))
+    return out

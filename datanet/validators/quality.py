@@ -141,7 +141,7 @@ class GopherQualityValidator(_Rules):
         lines, line_doc = s.lines
         bullets = pc.match_substring_regex(lines, _BULLETS).to_numpy(zero_copy_only=False)
         ellipsis = pc.match_substring_regex(lines, r"(\.\.\.|…)$").to_numpy(zero_copy_only=False)
-        alpha = pc.match_substring_regex(s.words, r"\pL").to_numpy(zero_copy_only=False)
+        alpha = s.has_letter
         stop = pc.is_in(s.bare_words, value_set=pa.array(STOP_WORDS)).to_numpy(
             zero_copy_only=False)
         has_words = s.n_words > 0
@@ -281,7 +281,7 @@ class C4QualityValidator(_Rules):
         c = self.config
         longest = max_per_doc(s.word_doc, s.word_len, s.n)
         policy = np.zeros(s.n, dtype=bool)
-        for phrase in POLICY_PHRASES:
+        for phrase in POLICY_PHRASES if "c4_policy" not in c.disable else ():
             policy |= pc.match_substring(s.lower, phrase).to_numpy(zero_copy_only=False)
         sentences = pc.count_substring_regex(s.norm, r"[.!?]+(\s|$)").to_numpy(
             zero_copy_only=False)

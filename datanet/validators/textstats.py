@@ -142,8 +142,24 @@ class TextStats:
 
     @functools.cached_property
     def word_ids(self) -> np.ndarray:
-        """Dictionary ids of the words (equal words, equal ids) as uint64."""
-        return _np(pc.dictionary_encode(self.words).indices, np.int64).astype(np.uint64)
+        """A 64-bit id per word: equal words, equal ids (a hash of the word's bytes)."""
+        from datanet.validators._kernels import string_hashes
+
+        return string_hashes(*utf8_buffers(self.words))
+
+    @functools.cached_property
+    def has_letter(self) -> np.ndarray:
+        """Whether each word holds a letter (``\\pL``): ASCII letters in one compiled pass,
+        RE2 only for the words with non-ASCII bytes and no ASCII letter."""
+        from datanet.validators._kernels import ascii_letter_scan
+
+        letter, wide = ascii_letter_scan(*utf8_buffers(self.words))
+        check = wide & ~letter
+        if check.any():
+            idx = np.flatnonzero(check)
+            letter[idx] = _np(pc.match_substring_regex(self.words.take(pa.array(idx)),
+                                                       r"\pL"), bool)
+        return letter
 
     def _lines(self, pattern: str) -> tuple[pa.Array, np.ndarray]:
         parts = pc.split_pattern_regex(pc.replace_substring(self.text, "\r", ""), pattern)
@@ -192,7 +208,7 @@ class TextStats:
         offsets = np.zeros(self.n + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.word_doc, minlength=self.n)[: self.n], out=offsets[1:])
         top, dup = repetition_chars(
-            self.word_ids.astype(np.int64), offsets, self.word_len,
+            self.word_ids, offsets, self.word_len,
             np.ascontiguousarray(eligible, dtype=np.bool_),
             np.asarray(top_ns, dtype=np.int64), np.asarray(dup_ns, dtype=np.int64))
         chars = np.maximum(self.chars, 1)[:, None]
