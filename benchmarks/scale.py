@@ -56,8 +56,8 @@ def _generate(data_dir: Path, n: int, shards: int, size: int) -> list[str]:
 def _one(args: argparse.Namespace) -> dict[str, Any]:
     """One measurement (run in a child process)."""
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    from datanet.schemas.default_spec import default_spec_text
     from datanet.store.layout import init_datanet
+    from datanet.validators.registry import default_spec_text
 
     store = init_datanet(Path(args.store), default_spec_text("bench"))
     inputs = sorted(str(p) for p in Path(args.data).glob("*.jsonl"))

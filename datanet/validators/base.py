@@ -30,7 +30,6 @@ __all__ = [
     "RuleValidator",
     "ValidationResult",
     "make_votes",
-    "empty_votes",
 ]
 
 
@@ -40,11 +39,6 @@ class ValidationResult:
 
     votes: pa.Table
     text: pa.Array | pa.ChunkedArray | None = None
-
-
-def empty_votes() -> pa.Table:
-    """A vote table with no rows."""
-    return VOTE_SCHEMA.empty_table()
 
 
 def make_votes(

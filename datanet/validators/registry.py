@@ -10,6 +10,7 @@ import and must not be paid for when off).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,8 @@ from datanet.errors import SpecError
 from datanet.schemas.config import check, load_target
 
 __all__ = [
+    "default_spec_text",
+    "datanet_id_from_name",
     "BATCH_VALIDATORS",
     "KEYED_VALIDATORS",
     "validator_class",
@@ -98,3 +101,39 @@ def validate_spec_section(spec: Any) -> None:
         validator_class(name)
         if is_enabled(spec, name):
             validator_config(spec, name)
+
+
+def datanet_id_from_name(name: str) -> str:
+    """A valid datanet id from a directory name (lowercase, [a-z0-9_-])."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_") or "datanet"
+    return slug[:63]
+
+
+def default_spec_text(datanet_id: str) -> str:
+    """The spec ``datanet init`` writes when none is given: every registered validator listed
+    and enabled, limits and pipeline at the defaults of :mod:`datanet.schemas.spec`."""
+    from datanet.schemas.spec import Limits, PipelineOptions
+
+    limits, pipeline = Limits(), PipelineOptions()
+    lines = [
+        f'id = "{datanet_id}"',
+        f'name = "{datanet_id}"',
+        'description = ""',
+        'license = "CC-BY-4.0"',
+        "",
+        "[limits]",
+        f"max_record_bytes = {limits.max_record_bytes}  # larger lines: dead-letter too_large",
+        f"min_chars = {limits.min_chars}  # shorter normalised texts are rejected too_short",
+        f"max_chars = {limits.max_chars}  # longer normalised texts are rejected too_long",
+        "",
+        "[pipeline]",
+        f'runner = "{pipeline.runner}"',
+        f"batch_rows = {pipeline.batch_rows}",
+        "",
+        "# Every validator runs at its documented defaults; tune keys here or set",
+        "# enabled = false. See README.md for each validator's keys.",
+    ]
+    for name in _all():
+        lines += ["", f"[validators.{name}]", "enabled = true"]
+    lines += ["", "[policy]", "", "[anchoring]", ""]
+    return "\n".join(lines)

@@ -13,8 +13,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from datanet.pipelines.near_dedup import NearDuplicateStage, candidate_pairs, hex64
-from datanet.pipelines.stages import History, merge_stage_outputs
+from datanet.pipelines.stages import merge_stage_outputs
 from datanet.privacy.normalise import normalise_text
+from datanet.store.history import History
 from datanet.validators.minhash import (
     MinHashConfig,
     MinHasher,

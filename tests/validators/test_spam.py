@@ -13,7 +13,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from datanet.errors import SpecError
 from datanet.pipelines.flood import FloodStage
-from datanet.pipelines.stages import History, merge_stage_outputs
+from datanet.pipelines.stages import merge_stage_outputs
+from datanet.store.history import History
 from datanet.validators.registry import validator_class, validator_config
 from datanet.validators.spam import (
     FloodConfig,
