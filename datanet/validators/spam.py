@@ -150,6 +150,8 @@ class SpamValidator(RuleValidator):
 
     name: ClassVar[str] = "spam"
     config_cls = SpamConfig
+    summary = ("Spam: blocklisted phrases, link farms, character and token runs, shouting, "
+               "gibberish.")
     reason_codes = SPAM_REASONS
 
     def __init__(self, config: SpamConfig, spec: Any = None):
@@ -271,6 +273,9 @@ class FloodValidator(Validator):
 
     name: ClassVar[str] = "flood"
     config_cls = FloodConfig
+    kind = "keyed"
+    summary = ("Flood control per contributor: records per batch and per hour, clusters of near-"
+               "duplicates.")
     reason_codes = ("contributor_flood",)
     stage = "datanet.pipelines.flood:FloodStage"
 

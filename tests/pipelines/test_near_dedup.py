@@ -141,7 +141,9 @@ def test_exact_jaccard_decides_where_the_estimate_disagrees():
         "matched": b.column("contribution_id")[0].as_py(), "jaccard": 0.8276,
         "estimated_jaccard": 0.7422, "history": False}
     # the in-memory reference validator verifies the same way
-    ref = NearDuplicateValidator(MinHashConfig(), spec()).validate(b).votes.to_pylist()
+    v = NearDuplicateValidator(MinHashConfig(), spec())
+    v.setup()
+    ref = v.validate(b).votes.to_pylist()
     assert [v["verdict"] for v in ref] == ["accept", "accept", "accept", "reject"]
     assert json.loads(ref[3]["details"])["jaccard"] == 0.8276
 
