@@ -121,6 +121,22 @@ class DatanetStore:
                 files.setdefault(kind, []).extend(self.abs(e.path) for e in entries)
         return History({k: tuple(v) for k, v in files.items()})
 
+    def check_snapshot(self, manifests: list[Manifest]) -> None:
+        """Refuse a snapshot whose committed files are missing or not the size their manifest
+        records (a cheap stat per file; ``datanet verify-history`` re-hashes the content)."""
+        for m in manifests:
+            for kind, entries in m.files.items():
+                for f in entries:
+                    p = self.root / f.path
+                    size = p.stat().st_size if p.is_file() else None
+                    if size != f.bytes:
+                        found = "is missing" if size is None else f"has {size} bytes"
+                        raise StoreError(
+                            f"batch {m.seq} ({m.batch_id}): {kind} file {f.path} {found}, its "
+                            f"manifest says {f.bytes} bytes; the committed data was changed "
+                            "or lost, so this snapshot is refused (run `datanet "
+                            "verify-history` to see what differs)")
+
     # -- committing --------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
