@@ -24,7 +24,6 @@ import gc
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -448,19 +447,14 @@ def run_datanet(
     history_manifests = store.manifests()
     history_seq = history_manifests[-1].seq if history_manifests else 0
     history = store.history(history_manifests)
-    run_id = uuid.uuid4().hex
-    run_dir = store.abs(f"_runs/{run_id}")
-    FileSystems.mkdirs(run_dir)
-    listing_path = f"{run_dir}/files.json"
-    try:
+    with store.run_scratch() as (_run_id, run_dir):  # also sweeps scratch of dead runs
+        listing_path = f"{run_dir}/files.json"
         with beam.Pipeline(runner=_runner_object(runner),
                            options=beam_options(runner, args)) as p:
             build_pipeline(p, spec, inputs, root=str(store.root), history=history,
                            listing_path=listing_path)
         with FileSystems.open(listing_path) as fh:
             listing = json.loads(fh.read())
-    finally:
-        store.clean_run(run_id)
 
     batch_id = listing["batch_id"]
     entries = listing["entries"]
