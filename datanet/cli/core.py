@@ -23,8 +23,8 @@ def init(
     spec: Annotated[Path | None, typer.Option("--spec", help="Spec TOML to copy.")] = None,
 ) -> None:
     """Create a datanet directory (default spec: every validator on at its defaults)."""
-    from datanet.schemas.default_spec import datanet_id_from_name, default_spec_text
     from datanet.store.layout import init_datanet
+    from datanet.validators.registry import datanet_id_from_name, default_spec_text
 
     try:
         text = (spec.read_text(encoding="utf-8") if spec

@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.pipelines.io import ReadParquetColumns
-from datanet.pipelines.stages import History, StageOutput
+from datanet.pipelines.stages import StageOutput
 from datanet.schemas.spec import DatanetSpec
+from datanet.store.history import History
 from datanet.validators import registry
 from datanet.validators.exact_duplicate import DROP_SCHEMA, resolve_table
 

@@ -41,8 +41,9 @@ from apache_beam.metrics import Metrics
 from datanet.errors import ValidatorError
 from datanet.pipelines.dedup import by_chunk, hex64, split_by_shard
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
-from datanet.pipelines.stages import History, StageOutput
+from datanet.pipelines.stages import StageOutput
 from datanet.schemas.contribution import VOTE_SCHEMA
+from datanet.store.history import History
 from datanet.validators.base import make_votes
 from datanet.validators.minhash import (
     MinHashConfig,

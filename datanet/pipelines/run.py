@@ -40,13 +40,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from datanet.errors import DatanetError, IntakeError
 from datanet.pipelines.intake import iter_file_chunks
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
-from datanet.pipelines.stages import History, StageOutput, merge_stage_outputs
+from datanet.pipelines.stages import StageOutput, merge_stage_outputs
 from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.config import load_target
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec
 from datanet.store.files import write_bytes_atomic, write_table
+from datanet.store.history import History
 from datanet.validators import registry
 from datanet.validators.base import ValidationResult
 from datanet.validators.policy import decide, policy_config

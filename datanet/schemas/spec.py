@@ -9,7 +9,6 @@ at load time with the dotted key, the bad value and what is allowed.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
 import types
@@ -152,10 +151,6 @@ class DatanetSpec:
         """Extra field name -> type name."""
         return {f.name: f.type for f in self.fields}
 
-    def validator_table(self, name: str) -> Mapping[str, Any] | None:
-        """The raw ``[validators.<name>]`` table, or None when absent."""
-        return self.validators.get(name)
-
     def validate(self) -> DatanetSpec:
         """Parse every owned section through its owner; raise SpecError on the first error."""
         for target in SECTION_VALIDATORS.values():
@@ -238,17 +233,3 @@ def load_spec(path: str | Path) -> DatanetSpec:
         raise SpecError("spec", str(path), f"is not valid TOML: {exc}") from None
     return parse_spec(data, source=str(path))
 
-
-def spec_to_dict(spec: DatanetSpec) -> dict[str, Any]:
-    """Plain-dict view of a spec (for manifests and reports)."""
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, Mapping):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, (tuple, list)):
-            return [plain(x) for x in v]
-        if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        return v
-
-    return plain(spec)

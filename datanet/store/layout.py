@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from datanet.errors import CommitConflict, StoreError
-from datanet.pipelines.stages import History
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec, load_spec
 from datanet.store.atomic import create_exclusive, write_atomic
+from datanet.store.history import History
 
 __all__ = ["DatanetStore", "init_datanet", "SPEC_FILE"]
 

@@ -140,6 +140,8 @@ class ExactDuplicateValidator(Validator):
 
     name = NAME
     config_cls = ExactDuplicateConfig
+    kind = "keyed"
+    summary = "Exact duplicates by content hash across the input and the datanet's history."
     reason_codes = ("exact_duplicate",)
     stage = "datanet.pipelines.dedup:ExactDuplicateStage"
 

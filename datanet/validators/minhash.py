@@ -440,6 +440,9 @@ class NearDuplicateValidator(Validator):
 
     name: ClassVar[str] = "near_duplicate"
     config_cls = MinHashConfig
+    kind = "keyed"
+    summary = ("Near-duplicates: MinHash LSH candidates confirmed by the exact Jaccard of "
+               "shingle sets.")
     reason_codes = ("near_duplicate",)
     stage = "datanet.pipelines.near_dedup:NearDuplicateStage"
 
@@ -456,8 +459,7 @@ class NearDuplicateValidator(Validator):
     def hasher(self) -> MinHasher:
         """The per-worker signature computer."""
         if self._hasher is None:
-            self.setup()
-        assert self._hasher is not None
+            raise self._not_set_up()
         return self._hasher
 
     def index_rows(self, batch: pa.RecordBatch, sig: np.ndarray,

@@ -34,6 +34,8 @@ class PiiValidator(Validator):
 
     name = "pii"
     config_cls = PiiConfig
+    summary = ("PII (Presidio patterns on the normalised text): reject, redact, pseudonymise or "
+               "allow per entity.")
     reason_codes = tuple(sorted(pii_reason(e) for e, a in DEFAULT_ENTITY_POLICY.items()
                                 if a == "reject"))
 
@@ -76,7 +78,8 @@ class PiiValidator(Validator):
         return "accept", None, score, details
 
     def validate(self, batch: pa.RecordBatch) -> ValidationResult:
-        self.setup()
+        if self._anonymizer is None:
+            raise self._not_set_up()
         texts = batch.column("text")
         per_record = self.detector.detect(texts)
         n = len(per_record)

@@ -22,9 +22,11 @@ PHONE = "(212) 555-0147"
 IP = "192.168.10.24"
 
 
-def pii_validator(table: dict | None = None) -> PiiValidator:
+def pii_validator(table: dict | None = None, *, setup: bool = True) -> PiiValidator:
     spec = parse_spec({"id": "t", "validators": {"pii": table or {}}})
     (v,) = [x for x in enabled_validators(spec) if x.name == "pii"]
+    if setup:
+        v.setup()
     return v
 
 
@@ -112,7 +114,7 @@ def test_pseudonyms_are_stable_across_batches_and_evasions(make_batch, monkeypat
 
 def test_pseudonymise_without_key_fails_clearly(make_batch, monkeypatch):
     monkeypatch.delenv("DATANET_PII_KEY", raising=False)
-    v = pii_validator({"entities": {"EMAIL_ADDRESS": "pseudonymise"}})
+    v = pii_validator({"entities": {"EMAIL_ADDRESS": "pseudonymise"}}, setup=False)
     with pytest.raises(ValidatorError, match=r"\$DATANET_PII_KEY is not set"):
         v.setup()
 
