@@ -9,6 +9,7 @@ manifest). ``as_of`` shows the datanet as it was after batch ``as_of``. Address 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from datanet.schemas.contribution import (
 )
 from datanet.store.layout import DatanetStore
 
-__all__ = ["connect", "VIEWS"]
+__all__ = ["connect", "contribution_state", "ContributionState", "RejectingVote", "VIEWS"]
 
 VIEWS = ("accepted", "rejected", "quarantine", "deadletter", "votes", "external_votes",
          "batches")
@@ -155,3 +156,52 @@ def connect(path: str | Path | DatanetStore, *, as_of: int | None = None,
                         [[r[name] for name, _ in _BATCH_COLUMNS] for r in rows])
     con.execute("CREATE VIEW batches AS SELECT * FROM _batches")
     return con
+
+
+@dataclass(frozen=True)
+class RejectingVote:
+    """One validator's reject (or abstain-with-reason) vote on a record."""
+
+    validator: str
+    verdict: str
+    reason: str | None
+    score: float | None
+    details: str | None
+
+
+@dataclass(frozen=True)
+class ContributionState:
+    """Where a contribution ended: ``rejected`` or ``quarantine`` (needs review), with the
+    policy's reasons and the votes that carried them; what ``datanet proof`` says when a record
+    is not among the accepted ones."""
+
+    contribution_id: str
+    state: str
+    seq: int | None
+    batch_id: str
+    source: str | None
+    reasons: tuple[str, ...]
+    votes: tuple[RejectingVote, ...]
+
+
+def contribution_state(con: duckdb.DuckDBPyConnection,
+                       contribution_id: str) -> ContributionState | None:
+    """The rejected / quarantined record with this id (any case: ids are stored lower-case),
+    or None if it is neither."""
+    cid = contribution_id.strip().lower()
+    row = con.execute(
+        "SELECT s.state, b.seq, s.batch, s.source_file || ':' || s.source_line, s.reasons "
+        "FROM (SELECT 'rejected' AS state, * FROM rejected UNION ALL BY NAME "
+        "      SELECT 'quarantine' AS state, * FROM quarantine) s "
+        "LEFT JOIN batches b ON b.batch_id = s.batch "
+        "WHERE s.contribution_id = ? ORDER BY b.seq DESC LIMIT 1", [cid]).fetchall()
+    if not row:
+        return None
+    state, seq, batch, source, reasons = row[0]
+    votes = con.execute(
+        "SELECT validator, verdict, reason, score, details FROM votes "
+        "WHERE contribution_id = ? AND batch = ? AND verdict <> 'accept' "
+        "AND (verdict = 'reject' OR reason IS NOT NULL) ORDER BY verdict DESC, validator",
+        [cid, batch]).fetchall()
+    return ContributionState(cid, state, seq, batch, source, tuple(reasons or ()),
+                             tuple(RejectingVote(*v) for v in votes))
