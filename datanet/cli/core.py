@@ -94,7 +94,7 @@ def _print_run_result(result, format: OutFormat, anchors) -> None:
         f"{c.get('deadletter', 0)} dead-letter ({result.seconds:.1f}s)", highlight=False,
         soft_wrap=True)
     for name, rep in result.report.items():
-        out.print(f"[yellow]{name}:[/] {escape(describe(rep))}", highlight=False)
+        out.print(f"[yellow]{name}:[/] {escape(describe(rep))}", highlight=False, soft_wrap=True)
 
 
 def _run_with_runner(store, files, runner, beam_args, dask_address, workers, run_datanet):
@@ -171,7 +171,8 @@ def sql(
                                            "characters shown per value.")] = 40,
 ) -> None:
     """Query committed batches with DuckDB SQL (table: the first rows; csv / json: all rows,
-    nested columns as JSON)."""
+    nested columns as JSON).
+    """
     import duckdb
 
     from datanet.store.query import connect
