@@ -39,8 +39,9 @@ def datanet_id_arg(value: str) -> str:
     return value
 
 
-def anchor_committed(store: DatanetStore) -> None:
-    """Anchor every committed, unanchored batch (after a commit); print one line per batch."""
+def anchor_committed(store: DatanetStore) -> list:
+    """Anchor every committed, unanchored batch (after a commit); print one line per batch
+    (on stderr) and return the anchor states."""
     from datanet.anchoring.outbox import anchor_pending
     from datanet.errors import DatanetError
 
@@ -51,3 +52,4 @@ def anchor_committed(store: DatanetStore) -> None:
         fail(exc)
     for st in states:
         err.print(f"anchored batch {st.batch_id}: {st.status}")
+    return states
