@@ -18,6 +18,7 @@ __all__ = [
     "ValidatorError",
     "AnchoringError",
     "SignatureError",
+    "OptionError",
 ]
 
 
@@ -50,6 +51,10 @@ class SpecError(DatanetError, ValueError):
 
 def _rebuild_spec_error(key: str, value: object, allowed: str, source: str | None) -> SpecError:
     return SpecError(key, value, allowed, source=source)
+
+
+class OptionError(DatanetError, ValueError):
+    """An operator's command-line option or runner name is unknown or incomplete."""
 
 
 class IntakeError(DatanetError):
