@@ -29,7 +29,7 @@ def init(
     try:
         text = (spec.read_text(encoding="utf-8") if spec
                 else default_spec_text(datanet_id_from_name(path.resolve().name)))
-        store = init_datanet(path, text)
+        store = init_datanet(path, text, source=str(spec) if spec else None)
     except (DatanetError, OSError) as exc:
         fail(exc)
     err.print(f"created datanet [bold]{store.spec.id}[/] at {store.root}")
