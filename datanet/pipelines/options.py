@@ -131,21 +131,30 @@ def beam_option_names() -> dict[str, bool]:
             for opt, action in parser._option_string_actions.items() if opt.startswith("--")}
 
 
-def _unknown(flag: str, known: Iterable[str]) -> OptionError:
+def _unknown(flag: str, known: Iterable[str], where: str) -> OptionError:
     close = difflib.get_close_matches(flag, list(known), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return OptionError(f"{flag}: unknown option{hint} (after the inputs only Beam's own "
-                       "pipeline options pass through, as --flag=value)")
+    return OptionError(f"{where}{flag}: unknown option{hint} (only options Beam's own "
+                       "PipelineOptions define are passed to Beam, as --flag=value)")
 
 
-def check_beam_args(args: Sequence[str], *, also_known: Iterable[str] = ()) -> tuple[str, ...]:
+def _check_flag(flag: str, names: dict[str, bool], also_known: Iterable[str],
+                where: str) -> None:
+    if flag == "--runner":
+        raise OptionError(f"{where}--runner among the Beam options would bypass the runner "
+                          "checks; give it as `datanet run --runner NAME` or [pipeline].runner")
+    if flag not in names:
+        raise _unknown(flag, [*also_known, *names], where)
+
+
+def check_beam_args(args: Sequence[str], *, also_known: Iterable[str] = (),
+                    where: str = "") -> tuple[str, ...]:
     """``args`` if every one is a Beam pipeline option; else :class:`OptionError` naming the
-    first unknown one with the closest known option (Beam's or one of ``also_known``)."""
+    first unknown one with the closest known option (Beam's or one of ``also_known``).
+    ``where`` prefixes the message (e.g. the spec key the options came from)."""
     names = beam_option_names()
     for a in args:
-        flag = a.split("=", 1)[0]
-        if flag not in names:
-            raise _unknown(flag, [*also_known, *names])
+        _check_flag(a.split("=", 1)[0], names, also_known, where)
     return tuple(args)
 
 
@@ -164,8 +173,7 @@ def split_run_args(tokens: Sequence[str], *, also_known: Iterable[str] = ()) -> 
             inputs.append(tok)
         else:
             flag = tok.split("=", 1)[0]
-            if flag not in names:
-                raise _unknown(flag, [*also_known, *names])
+            _check_flag(flag, names, also_known, "")
             if "=" not in tok and names[flag] and i + 1 < len(tokens) \
                     and not tokens[i + 1].startswith("--"):
                 tok = f"{tok}={tokens[i + 1]}"

@@ -442,7 +442,9 @@ def run_datanet(
     start = time.monotonic()
     spec = store.spec
     match_inputs(inputs)  # fail early, on the driver, with the pattern that matches nothing
-    args = list(check_beam_args([*spec.pipeline.options, *beam_args]))
+    args = [*check_beam_args(spec.pipeline.options, where=f"{spec.source}: pipeline.options: "
+                             if spec.source else "pipeline.options: "),
+            *check_beam_args(beam_args)]
     runner = check_runner(runner or spec.pipeline.runner, args)
     history_manifests = store.manifests()
     history_seq = history_manifests[-1].seq if history_manifests else 0

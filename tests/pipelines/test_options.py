@@ -107,3 +107,18 @@ def test_cli_refuses_before_running(tiny_store, tmp_path, args, message) -> None
     assert message in " ".join(res.output.split())
     assert "Traceback" not in res.output and isinstance(res.exception, SystemExit)
     assert tiny_store.manifests() == []
+
+
+def test_spec_pipeline_options_are_checked_and_runner_is_not_an_option(tmp_path) -> None:
+    from datanet.store.layout import init_datanet
+    from tests.conftest import TINY_SPEC
+
+    store = init_datanet(tmp_path / "dn", TINY_SPEC + '\n[pipeline]\noptions = '
+                                                      '["--direct_num_workerz=2"]\n')
+    src = write_jsonl(tmp_path / "a.jsonl", [record(0)])
+    with pytest.raises(OptionError, match=r"datanet.toml: pipeline.options: "
+                                          r"--direct_num_workerz: unknown option; did you mean "
+                                          r"--direct_num_workers\?"):
+        run_datanet(store, [str(src)])
+    with pytest.raises(OptionError, match="--runner among the Beam options would bypass"):
+        check_beam_args(["--runner=SparkRunner"])
