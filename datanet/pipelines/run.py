@@ -39,6 +39,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from datanet.errors import DatanetError, IntakeError
 from datanet.pipelines.intake import iter_file_chunks
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
+from datanet.pipelines.options import check_beam_args, check_runner
 from datanet.pipelines.stages import StageOutput, merge_stage_outputs
 from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.config import load_target
@@ -442,8 +443,10 @@ def run_datanet(
     start = time.monotonic()
     spec = store.spec
     match_inputs(inputs)  # fail early, on the driver, with the pattern that matches nothing
-    runner = runner or spec.pipeline.runner
-    args = list(spec.pipeline.options) + list(beam_args)
+    args = [*check_beam_args(spec.pipeline.options, where=f"{spec.source}: pipeline.options: "
+                             if spec.source else "pipeline.options: "),
+            *check_beam_args(beam_args)]
+    runner = check_runner(runner or spec.pipeline.runner, args)
     history_manifests = store.manifests()
     history_seq = history_manifests[-1].seq if history_manifests else 0
     history = store.history(history_manifests)

@@ -38,17 +38,20 @@ _DIRS = ("batches", "anchors", "trees", "index", "_runs")
 LEGACY_SCRATCH_GRACE_S = 6 * 3600.0
 
 
-def init_datanet(path: str | Path, spec_text: str) -> DatanetStore:
-    """Create a datanet directory with its spec; refuses to overwrite an existing one."""
+def init_datanet(path: str | Path, spec_text: str, *, source: str | None = None
+                 ) -> DatanetStore:
+    """Create a datanet directory with its spec; refuses to overwrite an existing one.
+
+    ``source`` names the spec in error messages (default: the new ``datanet.toml``).
+    """
     root = Path(path)
     if (root / SPEC_FILE).exists():
         raise StoreError(f"{root}: a datanet already exists here ({SPEC_FILE} present); "
                          "choose another path or delete it first")
-    import tomllib
+    from datanet.schemas.spec import load_toml, parse_spec
 
-    from datanet.schemas.spec import parse_spec
-
-    parse_spec(tomllib.loads(spec_text), source=str(root / SPEC_FILE))
+    source = source or str(root / SPEC_FILE)
+    parse_spec(load_toml(spec_text, source), source=source)
     root.mkdir(parents=True, exist_ok=True)
     for d in _DIRS:
         (root / d).mkdir(exist_ok=True)
