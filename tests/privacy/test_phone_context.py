@@ -64,8 +64,12 @@ def test_validator_rejects_and_the_key_turns_it_off() -> None:
     texts = pa.array(["The number on file is 348-989-4905.", "A plain tip about bread."])
     batch = pa.RecordBatch.from_arrays(
         [pa.array(["0x" + "11" * 32, "0x" + "22" * 32]), texts], ["contribution_id", "text"])
-    votes = PiiValidator(PiiConfig(), None).validate(batch).votes
+    on = PiiValidator(PiiConfig(), None)
+    on.setup()
+    votes = on.validate(batch).votes
     assert votes.column("verdict").to_pylist() == ["reject", "accept"]
     assert votes.column("reason").to_pylist() == ["pii:PHONE_NUMBER", None]
-    votes = PiiValidator(PiiConfig(phone_context=False), None).validate(batch).votes
+    off = PiiValidator(PiiConfig(phone_context=False), None)
+    off.setup()
+    votes = off.validate(batch).votes
     assert votes.column("verdict").to_pylist() == ["accept", "accept"]
