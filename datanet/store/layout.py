@@ -159,6 +159,7 @@ class DatanetStore:
         the datanet's history (its dedup would be stale): re-run to include it.
         """
         self.verify_files(files)
+        files = _with_attribution_shard(self, batch_id, files)
         with self.lock():
             existing = self.manifests()
             if any(m.batch_id == batch_id for m in existing):
@@ -198,6 +199,18 @@ class DatanetStore:
     def clean_run(self, run_id: str) -> None:
         """Remove a run's scratch directory."""
         shutil.rmtree(self.root / "_runs" / run_id, ignore_errors=True)
+
+
+def _with_attribution_shard(store: DatanetStore, batch_id: str,
+                            files: Mapping[str, list[FileEntry]]
+                            ) -> Mapping[str, list[FileEntry]]:
+    """``files`` plus the batch's attribution index shard (built outside the commit lock;
+    it belongs to the snapshot, so the manifest names it with its hash)."""
+    from datanet.attribution.index import KIND, write_shard
+
+    if not files.get("accepted") or KIND in files:
+        return files
+    return {**files, KIND: [write_shard(store, batch_id, files["accepted"])]}
 
 
 def _manifest_name(seq: int, batch_id: str) -> str:
