@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datanet.attribution.config import attribution_config
-from datanet.attribution.tokens import TOKENIZER, record_grams
+from datanet.attribution.tokens import TOKENIZER, record_grams, sort_pairs
 from datanet.errors import StoreError
 from datanet.schemas.manifest import FileEntry
 from datanet.store.atomic import create_exclusive, write_atomic
@@ -56,11 +56,9 @@ class Shard:
 def build_shard(texts: pa.Array | pa.ChunkedArray, ngram: int) -> tuple[bytes, dict[str, Any]]:
     """Shard bytes (Arrow IPC) and metadata of the records ``texts`` (row = position)."""
     grams, rows, n_tokens = record_grams(texts, ngram)
-    # a record may repeat an n-gram: keep one (gram, row) pair. Sorting the packed pair is
-    # one radix-free uint64 sort twice cheaper than a lexsort; rows ascend within a gram.
-    order = np.argsort(grams, kind="stable")
-    grams = grams[order]
-    rows = rows[order]
+    # rows come in ascending order and the radix sort is stable, so rows ascend within a
+    # gram and a record repeating an n-gram leaves adjacent duplicates: keep one pair
+    grams, rows = sort_pairs(grams, rows)
     if len(grams):
         keep = np.ones(len(grams), bool)
         keep[1:] = (grams[1:] != grams[:-1]) | (rows[1:] != rows[:-1])
@@ -86,9 +84,12 @@ def accepted_records(store: Any, entries: Sequence[FileEntry] | Sequence[str],
 
 
 def write_shard(store: Any, batch_id: str, accepted: Sequence[FileEntry],
-                ngram: int | None = None) -> FileEntry:
-    """Build and write the shard of a batch's accepted files; the entry for its manifest."""
+                ngram: int | None = None) -> FileEntry | None:
+    """Build and write the shard of a batch's accepted files; the entry for its manifest
+    (None when the files have no ``text`` column: nothing to index)."""
     ngram = ngram or attribution_config(store.spec).ngram
+    if any("text" not in pq.read_schema(store.abs(e.path)).names for e in accepted):
+        return None
     texts = accepted_records(store, accepted)["text"]
     data, meta = build_shard(texts, ngram)
     digest = hashlib.sha256(data).hexdigest()
@@ -123,6 +124,8 @@ def index_missing(store: Any, *, as_of: int | None = None) -> list[tuple[int, Fi
         if not m.files.get("accepted") or shard_entry(store, m) is not None:
             continue
         entry = write_shard(store, m.batch_id, m.files["accepted"])
+        if entry is None:
+            continue
         with store.lock():
             created = create_exclusive(_pointer_path(store, m),
                                        json.dumps(asdict(entry), sort_keys=True))

@@ -210,7 +210,8 @@ def _with_attribution_shard(store: DatanetStore, batch_id: str,
 
     if not files.get("accepted") or KIND in files:
         return files
-    return {**files, KIND: [write_shard(store, batch_id, files["accepted"])]}
+    entry = write_shard(store, batch_id, files["accepted"])
+    return files if entry is None else {**files, KIND: [entry]}
 
 
 def _manifest_name(seq: int, batch_id: str) -> str:
