@@ -1,4 +1,4 @@
-"""Attribution commands: ``datanet attribute``, ``datanet index``, ``datanet receipt-proof``."""
+"""Attribution commands: ``datanet attribute``, ``index``, ``receipt-proof`` and ``serve``."""
 
 from __future__ import annotations
 
@@ -154,8 +154,36 @@ def receipt_proof(
         sys.stdout.write(text + "\n")
 
 
+def serve(
+    path: Annotated[Path, typer.Argument(help="The datanet directory.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    record: Annotated[bool, typer.Option(help="Commit every attribution as a receipt.")
+                      ] = False,
+    record_interval: Annotated[float, typer.Option(
+        help="Seconds between receipt commits when recording.")] = 10.0,
+    anchor: Annotated[bool, typer.Option("--anchor/--no-anchor",
+                                         help="Anchor recorded receipts.")] = True,
+    reload_interval: Annotated[float, typer.Option(
+        help="Seconds between checks for a newly committed batch.")] = 1.0,
+) -> None:
+    """HTTP attribution service: POST /attribute, GET /health; follows new batches."""
+    from datanet.attribution.service import ServeConfig
+    from datanet.attribution.service import serve as run
+
+    try:
+        config = ServeConfig(host=host, port=port, record=record,
+                             record_interval=record_interval, anchor=anchor,
+                             reload_interval=reload_interval)
+        err.print(f"serving {path} on http://{host}:{port} (POST /attribute, GET /health)")
+        run(path, config)
+    except (DatanetError, OSError) as exc:
+        fail(exc)
+
+
 def register(app: typer.Typer) -> None:
     """Add the attribution commands to the datanet CLI."""
     app.command("attribute")(attribute)
     app.command("index")(index)
     app.command("receipt-proof")(receipt_proof)
+    app.command("serve")(serve)
