@@ -4,6 +4,10 @@ and the shard built by a real pipeline run."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -138,3 +142,34 @@ def test_pipeline_commit_names_the_shard(tmp_path):
     assert len(r.attributions) == 1 and r.attributions[0].contributor == record(2)["contributor"]
     r = runner.invoke(app, ["index", str(s.root)])
     assert r.exit_code == 0 and "every batch has its shard" in r.output
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# the repo's node_modules (npm ci), or a NODE_PATH holding @openzeppelin/merkle-tree
+_OZ = [p for p in (ROOT / "node_modules", Path(os.environ.get("NODE_PATH") or "/nonexistent"))
+       if (p / "@openzeppelin" / "merkle-tree").is_dir()]
+
+
+@pytest.mark.skipif(not (_OZ and shutil.which("node")),
+                    reason="needs node and node_modules/@openzeppelin/merkle-tree (npm ci)")
+def test_receipt_proof_verifies_with_openzeppelin_js(store, tmp_path):
+    from datanet.attribution import attribute
+    from datanet.attribution.receipts import record_receipts
+
+    done = record_receipts(store, attribute(store, [GREEK, OTHER, "unrelated words only"]))
+    bundles = [receipt_proof(store, rid) for rid in done.receipt_ids]
+    script = (
+        "const { StandardMerkleTree } = require('@openzeppelin/merkle-tree');"
+        "const bs = JSON.parse(require('fs').readFileSync(0, 'utf-8'));"
+        "process.stdout.write(JSON.stringify(bs.map(b => StandardMerkleTree.verify("
+        "b.root, b.leaf_encoding, b.value, b.proof))));")
+    r = subprocess.run(["node", "-e", script], input=json.dumps(bundles), capture_output=True,
+                       text=True, env={**os.environ, "NODE_PATH": str(_OZ[0])},
+                       check=True)
+    assert json.loads(r.stdout) == [True, True, True]
+    bad = json.loads(json.dumps(bundles[0]))
+    bad["value"][2] = bundles[1]["value"][2]
+    r = subprocess.run(["node", "-e", script], input=json.dumps([bad]), capture_output=True,
+                       text=True, env={**os.environ, "NODE_PATH": str(_OZ[0])},
+                       check=True)
+    assert json.loads(r.stdout) == [False]
