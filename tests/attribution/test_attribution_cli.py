@@ -118,6 +118,10 @@ def test_record_commits_anchors_and_proves_receipts(store, tmp_path):
     assert r.exit_code == 0, r.output
     bundle = json.loads(r.stdout)
     assert bundle == receipt_proof(store, rid)
+    r = runner.invoke(app, ["proof", str(store.root), "--receipt", rid])
+    assert r.exit_code == 0 and json.loads(r.stdout) == bundle
+    r = runner.invoke(app, ["proof", str(store.root)])
+    assert r.exit_code == 2 and "give a contribution id, or --receipt ID" in r.output
     assert bundle["anchor"]["status"] == "FINAL" and bundle["namespace"] == "tiny/attributions"
     checks = verify_receipt_proof(bundle, client=open_client(store, read_only=True))
     assert checks == [(n, True) for n in ("receipt_id", "output_hash", "namespace", "batch_id",
