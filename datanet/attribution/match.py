@@ -198,6 +198,8 @@ class AttributionIndex:
             spans = _merge_chars([(int(toks.spans[a, 0]), int(toks.spans[b - 1, 1]))
                                   for a, b in intervals])
             shard = self.shards[int(self.record_shard[rec])]
+            if round(weight, 12) == 0.0:
+                continue
             attributions.append(Attribution(
                 contribution_id=self.contribution_ids[rec].as_py(),
                 contributor=self.contributors[rec].as_py(),

@@ -61,6 +61,14 @@ class ServeConfig:
         check_range("serve.max_body", self.max_body, 1024, 1 << 30)
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _BadRequest(Exception):
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
@@ -132,6 +140,9 @@ class AttributionService:
             if not isinstance(it, dict) or not isinstance(it.get("text"), str):
                 raise _BadRequest(400, f"outputs[{n}]: expected {{\"id\": str, \"text\": str, "
                                        "\"model\": str (optional)}")
+            if not _is_unicode(it["text"]):
+                raise _BadRequest(400, f"outputs[{n}].text is not valid Unicode (lone "
+                                       "surrogate)")
             model = it.get("model")
             if model is not None and not isinstance(model, str):
                 raise _BadRequest(400, f"outputs[{n}].model must be a string")

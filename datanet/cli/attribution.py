@@ -37,6 +37,11 @@ def read_outputs(sources: list[str]) -> Iterator[dict[str, Any]]:
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise DatanetError(f'{src}:{n}: expected {{"id": str, "text": str, '
                                        f'"model": str (optional)}}')
+                try:
+                    obj["text"].encode("utf-8")
+                except UnicodeEncodeError:
+                    raise DatanetError(f"{src}:{n}: text is not valid Unicode (lone "
+                                       "surrogate)") from None
                 if "model" in obj and obj["model"] is not None and not isinstance(
                         obj["model"], str):
                     raise DatanetError(f"{src}:{n}: model must be a string")

@@ -103,6 +103,8 @@ def test_served_api_equals_cli_under_concurrency(served, tmp_path):
     (b"[1, 2]", 400, "the body must be a JSON object"),
     (b'{"id": "x"}', 400, 'outputs[0]: expected {"id": str, "text": str'),
     (b'{"outputs": []}', 400, "outputs must be a non-empty list"),
+    (b'{"text": "a \\ud800 b"}', 400, "outputs[0].text is not valid Unicode"),
+    (b'{"text": "a", "as_of": -1}', 422, "as_of=-1 must be a batch sequence number"),
     (b'{"text": "a", "model": 3}', 400, "outputs[0].model must be a string"),
     (b'{"text": "a", "min_span": 2}', 422, "min_span=2 must be >= the index n-gram length"),
     (b'{"text": "a", "min_span": "x"}', 422, "min_span='x' must be an integer"),
