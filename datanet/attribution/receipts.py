@@ -26,6 +26,7 @@ proof verifies with ``StandardMerkleTree.verify`` and the contract's ``verifyLea
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,9 +42,9 @@ from datanet.attribution.match import AttributionResult
 from datanet.errors import AnchoringError, StoreError
 from datanet.schemas.ids import batch_id as make_batch_id
 from datanet.schemas.ids import datanet_key, keccak_hex
-from datanet.schemas.manifest import Manifest
+from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.store.atomic import create_exclusive, write_atomic
-from datanet.store.files import write_table
+from datanet.store.files import table_to_parquet_bytes
 
 __all__ = ["RECEIPT_SCHEMA", "RECEIPT_LEAF_ENCODING", "RECEIPT_LEAF_FIELDS", "RECEIPT_FORMAT",
            "ReceiptsCommit", "receipts_namespace", "receipt_object", "receipt_id",
@@ -130,7 +131,12 @@ def record_receipts(store: Any, results: Sequence[AttributionResult]) -> Receipt
         "attributions": r["attributions"], "receipt": _canonical(r),
     } for i, r in zip(ids, receipts, strict=True)]
     table = pa.Table.from_pylist(rows, schema=RECEIPT_SCHEMA)
-    entry = write_table(str(store.root), _DIR, rid, table)
+    table = table.append_column("batch", pa.array([rid] * table.num_rows, pa.string()))
+    data = table_to_parquet_bytes(table)
+    digest = hashlib.sha256(data).hexdigest()
+    entry = FileEntry(f"{_DIR}/batch={rid}/part-{digest[:32]}.parquet", digest,
+                      table.num_rows, len(data))
+    write_atomic(Path(store.abs(entry.path)), data)
     key = "0x" + datanet_key(ns).hex()
     tree = StandardMerkleTree.of(
         [[key, rid, i, r["output_hash"]] for i, r in zip(ids, receipts, strict=True)],

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,7 @@ class AttributionService:
         self._listing = self._batches_listing()
         self._as_of: OrderedDict[int, AttributionIndex] = OrderedDict()
         self.pending: list[AttributionResult] = []
+        self._pending_lock = threading.Lock()
         self.reloads = 0
 
     def _batches_listing(self) -> tuple[str, ...]:
@@ -153,7 +155,8 @@ class AttributionService:
         except SpecError as exc:
             raise _BadRequest(422, str(exc)) from None
         if self.config.record:
-            self.pending.extend(results)
+            with self._pending_lock:
+                self.pending.extend(results)
         lines = [r.to_json() for r in results]
         return lines[0] if single else {"results": lines}
 
@@ -161,7 +164,8 @@ class AttributionService:
         """Commit (and anchor) the pending results as one receipts batch (blocking)."""
         from datanet.attribution.receipts import anchor_receipts, record_receipts
 
-        batch, self.pending = self.pending, []
+        with self._pending_lock:
+            batch, self.pending = self.pending, []
         if not batch:
             return None
         done = record_receipts(self.store, batch)

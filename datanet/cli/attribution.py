@@ -13,6 +13,7 @@ import typer
 
 from datanet.cli._common import err, fail, out
 from datanet.errors import DatanetError
+from datanet.store.atomic import write_atomic
 
 __all__ = ["register", "read_outputs"]
 
@@ -100,13 +101,12 @@ def attribute(
     if fmt is Format.json:
         text = "".join(json.dumps(r.to_json()) + "\n" for r in results)
         if output:
-            output.write_text(text, encoding="utf-8")
+            write_atomic(output, text)
         else:
             sys.stdout.write(text)
     else:
         if output:
-            output.write_text("".join(json.dumps(r.to_json()) + "\n" for r in results),
-                              encoding="utf-8")
+            write_atomic(output, "".join(json.dumps(r.to_json()) + "\n" for r in results))
         _table(results)
     if record:
         try:
@@ -152,7 +152,7 @@ def receipt_proof(
         fail(exc)
     text = json.dumps(bundle, indent=1)
     if output:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_atomic(output, text + "\n")
         err.print(f"wrote {output} (receipts batch {bundle['receipt_seq']}, root "
                   f"{bundle['root']}, anchor {'yes' if bundle['anchor'] else 'not yet'})")
     else:
