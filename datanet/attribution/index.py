@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datanet.attribution.config import attribution_config
-from datanet.attribution.tokens import TOKENIZER, record_grams, sort_pairs
+from datanet.attribution.tokens import TOKENIZER, dedup_sorted_pairs, record_grams, sort_pairs
 from datanet.errors import StoreError
 from datanet.schemas.manifest import FileEntry
 from datanet.store.atomic import create_exclusive, write_atomic
@@ -53,24 +53,35 @@ class Shard:
     tokens: int
 
 
-def build_shard(texts: pa.Array | pa.ChunkedArray, ngram: int) -> tuple[bytes, dict[str, Any]]:
-    """Shard bytes (Arrow IPC) and metadata of the records ``texts`` (row = position)."""
-    grams, rows, n_tokens = record_grams(texts, ngram)
+def build_shard(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int
+                ) -> tuple[memoryview, dict[str, Any]]:
+    """Shard bytes (Arrow IPC) and metadata of the records ``texts`` (row = position); an
+    iterable of text arrays (e.g. one per Parquet row group) is read one array at a time."""
+    chunks: list[tuple[np.ndarray, np.ndarray]] = []
+    n_records = n_tokens = 0
+    parts = [texts] if isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
+    for part in parts:
+        grams, rows, toks = record_grams(part, ngram)
+        chunks.append((grams, rows + np.uint32(n_records)))
+        n_records += len(part)
+        n_tokens += toks
+    grams = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.uint64)
+    rows = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.uint32)
+    del chunks
     # rows come in ascending order and the radix sort is stable, so rows ascend within a
     # gram and a record repeating an n-gram leaves adjacent duplicates: keep one pair
     grams, rows = sort_pairs(grams, rows)
-    if len(grams):
-        keep = np.ones(len(grams), bool)
-        keep[1:] = (grams[1:] != grams[:-1]) | (rows[1:] != rows[:-1])
-        grams, rows = grams[keep], rows[keep]
-    meta = {"tokenizer": TOKENIZER, "ngram": ngram, "records": len(texts),
-            "tokens": int(n_tokens), "grams": len(grams)}
+    n = dedup_sorted_pairs(grams, rows)
+    grams, rows = grams[:n], rows[:n]
+    meta = {"tokenizer": TOKENIZER, "ngram": ngram, "records": n_records,
+            "tokens": int(n_tokens), "grams": int(n)}
     table = pa.table([pa.array(grams, pa.uint64()), pa.array(rows, pa.uint32())],
                      schema=_SCHEMA.with_metadata({"datanet.attribution": json.dumps(meta)}))
+    del grams, rows
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=max(len(grams), 1))
-    return sink.getvalue().to_pybytes(), meta
+        writer.write_table(table, max_chunksize=max(n, 1))
+    return memoryview(sink.getvalue()), meta
 
 
 def accepted_records(store: Any, entries: Sequence[FileEntry] | Sequence[str],
@@ -88,9 +99,11 @@ def write_shard(store: Any, batch_id: str, accepted: Sequence[FileEntry],
     """Build and write the shard of a batch's accepted files; the entry for its manifest
     (None when the files have no ``text`` column: nothing to index)."""
     ngram = ngram or attribution_config(store.spec).ngram
-    if any("text" not in pq.read_schema(store.abs(e.path)).names for e in accepted):
+    files = [pq.ParquetFile(store.abs(p)) for p in sorted(e.path for e in accepted)]
+    if any("text" not in f.schema_arrow.names for f in files):
         return None
-    texts = accepted_records(store, accepted)["text"]
+    texts = (b.column(0) for f in files for b in f.iter_batches(batch_size=65536,
+                                                                columns=["text"]))
     data, meta = build_shard(texts, ngram)
     digest = hashlib.sha256(data).hexdigest()
     rel = f"{KIND}/batch={batch_id}/shard-{digest[:32]}.arrow"

@@ -26,7 +26,7 @@ from datanet.privacy.evasion import folded_view
 from datanet.privacy.offsets import MappedText
 
 __all__ = ["TOKENIZER", "OutputTokens", "clean_folded", "record_grams", "output_tokens",
-           "gram_hashes", "sort_pairs"]
+           "gram_hashes", "sort_pairs", "dedup_sorted_pairs"]
 
 #: Identifies the token and hash scheme; stored in every shard, checked at load.
 TOKENIZER = "fold-lower-alnum/fnv1a64/poly64"
@@ -137,6 +137,21 @@ def _radix_sort_pairs(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, n
         keys, k2 = k2, keys
         vals, v2 = v2, vals
     return keys, vals
+
+
+@numba.njit(cache=True)
+def dedup_sorted_pairs(keys: np.ndarray, vals: np.ndarray) -> int:
+    """Drop adjacent duplicate ``(key, val)`` pairs in place; the count kept."""
+    n = len(keys)
+    if n == 0:
+        return 0
+    w = 1
+    for i in range(1, n):
+        if keys[i] != keys[w - 1] or vals[i] != vals[w - 1]:
+            keys[w] = keys[i]
+            vals[w] = vals[i]
+            w += 1
+    return w
 
 
 def sort_pairs(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

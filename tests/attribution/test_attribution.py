@@ -201,3 +201,12 @@ def test_datanet_index_for_batches_that_predate_it(store):
     check_attribution_shard(store, legacy, problems)
     assert problems == [f"batch 1: attribution shard {built[0][1].path} does not match the "
                         "sha256 / size its manifest names"]
+
+
+def test_shard_built_in_parts_equals_one_array():
+    texts = [GREEK, OTHER, f"{GREEK} {GREEK}", None, "short", BOILER, f"{BOILER} {GREEK}"]
+    whole, meta = build_shard(pa.array(texts), 8)
+    parts, meta_parts = build_shard(iter([pa.array(texts[:3]), pa.array(texts[3:5]),
+                                          pa.array(texts[5:])]), 8)
+    assert bytes(whole) == bytes(parts) and meta == meta_parts
+    assert meta["records"] == 7
