@@ -151,7 +151,7 @@ def test_verify_history_json(dn):
     assert got["ok"] is (r.exit_code == 0)
     data, root = got["checked"]
     assert data.startswith("batch 1 0x")
-    assert data.endswith("data checked (4 files, 6 accepted rows)")
+    assert data.endswith("data checked (5 files, 6 accepted rows)")
     assert root.startswith("batch 1 0x") and root.endswith("(6 leaves) not anchored")
 
 

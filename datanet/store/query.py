@@ -116,9 +116,7 @@ def _attributions_view(con: duckdb.DuckDBPyConnection, store: DatanetStore,
 
     sql = receipts_view_sql(store, as_of=as_of)
     if sql is None:
-        con.register("_empty_attributions",
-                     RECEIPT_SCHEMA.append(pa.field("batch", pa.string())).empty_table())
-        sql = "SELECT * FROM _empty_attributions"
+        sql = _empty_select(RECEIPT_SCHEMA.append(pa.field("batch", pa.string())))
     con.execute(f"CREATE VIEW attributions AS {sql}")
 
 
