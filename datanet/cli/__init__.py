@@ -69,10 +69,11 @@ def _main(
                      ] = False,
 ) -> None:
     """Community-owned AI datasets: validated intake, DuckDB SQL, on-chain attribution."""
-    from datanet.cli._common import err
+    from datanet.cli._common import err, ui
 
-    err.quiet = quiet
-    _App.debug = debug
+    err.quiet = ui.quiet = quiet
+    _App.debug = ui.debug = debug
+    ui.verbose = verbose
     level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else None
     if level is not None and not quiet:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -61,9 +61,8 @@ def run(
         fail(DatanetError("give at least one input file or glob"), 2)
     try:
         store = DatanetStore(path)
-        with err.status(f"running {store.spec.id} on {len(files)} input(s)…"):
-            result = _run_with_runner(store, files, runner, beam_args, dask_address, workers,
-                                      run_datanet)
+        result = _run_with_runner(store, files, runner, beam_args, dask_address, workers,
+                                  run_datanet)
     except DatanetError as exc:
         fail(exc)
     states = anchor_committed(store) if anchor and format is OutFormat.json else None
@@ -98,12 +97,19 @@ def _print_run_result(result, format: OutFormat, anchors) -> None:
 
 
 def _run_with_runner(store, files, runner, beam_args, dask_address, workers, run_datanet):
+    label = store.spec.id
     if runner and runner.lower() in ("dask", "daskrunner"):
         from datanet.pipelines.dask import run_on_dask
 
-        return run_on_dask(store, files, beam_args=beam_args, address=dask_address,
-                           workers=workers)
-    return run_datanet(store, files, runner=runner, beam_args=beam_args)
+        with err.status(f"running {label} on Dask…"):
+            return run_on_dask(store, files, beam_args=beam_args, address=dask_address,
+                               workers=workers)
+    from datanet.cli._common import ui
+    from datanet.cli._progress import run_progress
+
+    with run_progress(err, quiet=ui.quiet, verbose=ui.verbose, label=label) as progress:
+        return run_datanet(store, files, runner=runner, beam_args=beam_args,
+                           progress=progress)
 
 
 def status(
