@@ -85,6 +85,7 @@ COMMAND_MODULES = (
     "datanet.cli.anchoring",
     "datanet.cli.votes",
     "datanet.cli.validators",
+    "datanet.cli.report",
 )
 
 for _name in COMMAND_MODULES:

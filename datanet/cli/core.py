@@ -50,6 +50,8 @@ def run(
                                               "worker processes.")] = 2,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Summary as text or as "
                                               "one JSON object on stdout.")] = OutFormat.table,
+    report: Annotated[bool, typer.Option("--report", help="Also write the batch's HTML "
+                                         "report (PATH/reports/batch-SEQ.html).")] = False,
 ) -> None:
     """Ingest, validate and commit one batch; then anchor its Merkle root."""
     from datanet.pipelines.run import run_datanet
@@ -66,12 +68,25 @@ def run(
     except DatanetError as exc:
         fail(exc)
     states = anchor_committed(store) if anchor and format is OutFormat.json else None
-    _print_run_result(result, format, states)
+    report_path = _write_batch_report(store, result) if report else None
+    _print_run_result(result, format, states, report_path)
     if anchor and format is OutFormat.table:
         anchor_committed(store)
 
 
-def _print_run_result(result, format: OutFormat, anchors) -> None:
+def _write_batch_report(store, result) -> Path | None:
+    """The HTML report of the run's batch (also of a re-run's already committed batch)."""
+    if result.manifest is None:
+        return None
+    from datanet.report import write_report
+
+    try:
+        return write_report(store.root, batch=result.manifest.seq)
+    except (DatanetError, OSError) as exc:
+        fail(exc)
+
+
+def _print_run_result(result, format: OutFormat, anchors, report_path=None) -> None:
     """The run's outcome on stdout: a line of counts and one line per validator report, or
     one JSON object (``anchors`` included when the run anchored)."""
     from datanet.cli._output import describe
@@ -84,6 +99,7 @@ def _print_run_result(result, format: OutFormat, anchors) -> None:
             "merkle_root": m.merkle_root if m else None, "counts": result.counts,
             "seconds": round(result.seconds, 3), "reports": result.report,
             "anchors": [anchor_json(s) for s in anchors] if anchors is not None else None,
+            "report": str(report_path) if report_path else None,
         })
         return
     c = result.counts
@@ -94,6 +110,8 @@ def _print_run_result(result, format: OutFormat, anchors) -> None:
         soft_wrap=True)
     for name, rep in result.report.items():
         out.print(f"[yellow]{name}:[/] {escape(describe(rep))}", highlight=False, soft_wrap=True)
+    if report_path:
+        out.print(f"report: {report_path}", highlight=False, soft_wrap=True)
 
 
 def _run_with_runner(store, files, runner, beam_args, dask_address, workers, run_datanet):
