@@ -86,6 +86,7 @@ COMMAND_MODULES = (
     "datanet.cli.votes",
     "datanet.cli.validators",
     "datanet.cli.report",
+    "datanet.cli.export",
 )
 
 for _name in COMMAND_MODULES:
