@@ -149,7 +149,10 @@ def test_verify_history_json(dn):
     r = runner.invoke(app, ["verify-history", str(dn), "-f", "json"])
     got = json.loads(r.stdout)
     assert got["ok"] is (r.exit_code == 0)
-    assert len(got["checked"]) == 1 and got["checked"][0].startswith("batch 1 0x")
+    data, root = got["checked"]
+    assert data.startswith("batch 1 0x")
+    assert data.endswith("data checked (4 files, 6 accepted rows)")
+    assert root.startswith("batch 1 0x") and root.endswith("(6 leaves) not anchored")
 
 
 def test_reports_print_as_text_not_repr():

@@ -25,7 +25,6 @@ import gc
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -482,12 +481,9 @@ def run_datanet(
     history_manifests = store.manifests()
     history_seq = history_manifests[-1].seq if history_manifests else 0
     history = store.history(history_manifests)
-    run_id = uuid.uuid4().hex
-    run_dir = store.abs(f"_runs/{run_id}")
-    FileSystems.mkdirs(run_dir)
-    listing_path = f"{run_dir}/files.json"
-    progress_dir = f"{run_dir}/progress" if progress else None
-    try:
+    with store.run_scratch() as (_run_id, run_dir):  # also sweeps scratch of dead runs
+        listing_path = f"{run_dir}/files.json"
+        progress_dir = f"{run_dir}/progress" if progress else None
         with contextlib.ExitStack() as stack:
             if progress:
                 stack.enter_context(ProgressPoller(progress_dir, progress,
@@ -498,8 +494,6 @@ def run_datanet(
                                listing_path=listing_path, progress_dir=progress_dir)
         with FileSystems.open(listing_path) as fh:
             listing = json.loads(fh.read())
-    finally:
-        store.clean_run(run_id)
 
     batch_id = listing["batch_id"]
     entries = listing["entries"]

@@ -109,12 +109,17 @@ _BATCH_COLUMNS = (
 
 def connect(path: str | Path | DatanetStore, *, as_of: int | None = None,
             database: str = ":memory:") -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the datanet's views (committed batches only)."""
+    """A DuckDB connection with the datanet's views (committed batches only).
+
+    Raises :class:`StoreError` when a committed file is missing or its size differs from its
+    manifest (the snapshot was tampered with or damaged).
+    """
     store = path if isinstance(path, DatanetStore) else DatanetStore(path)
     manifests = store.manifests(as_of=as_of)
     if as_of is not None and as_of not in {m.seq for m in manifests} and as_of != 0:
         raise StoreError(f"--as-of {as_of}: no such batch; committed batches are "
                          f"1..{len(store.manifests())}")
+    store.check_snapshot(manifests)
     con = duckdb.connect(database)
     for kind in VIEWS[:-1]:
         view = "_quarantine_all" if kind == "quarantine" else kind
