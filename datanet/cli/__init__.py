@@ -12,15 +12,6 @@ from typing import Annotated, Any
 import typer
 
 
-class _QuietOptionalGcp(logging.Filter):
-    """Beam logs 'apitools not found' on the root logger at import; we do not use GCP."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
-
-
-logging.getLogger().addFilter(_QuietOptionalGcp())
-
 class _App(typer.Typer):
     """The typer app; an unexpected exception prints one ``error:`` line (exit 1) unless
     ``--debug`` asked for the traceback."""

@@ -40,32 +40,40 @@ def _normalise_address(address: str) -> str:
 
 @contextlib.contextmanager
 def local_cluster(workers: int = 2, *, threads_per_worker: int = 1,
-                  memory_limit: str | int | None = "auto") -> Iterator[str]:
+                  memory_limit: str | int | None = "auto",
+                  local_directory: str | None = None) -> Iterator[str]:
     """A ``LocalCluster`` of ``workers`` processes on 127.0.0.1 (no dashboard); yields its address.
 
     One thread per worker: the DoFns hold the GIL in Python/Arrow code, so processes, not
     threads, give parallelism. The cluster and its nannies are closed on exit, also on errors.
+    ``local_directory``: the workers' spill / scratch space (default Dask's, which is
+    ``/tmp/dask-scratch-space`` and stays behind).
     """
     if workers < 1:
         raise DatanetError(f"workers={workers} must be >= 1")
+    import dask
     from distributed import LocalCluster
 
     quiet = logging.getLogger("distributed")
     level = quiet.level
     quiet.setLevel(logging.WARNING)
+    # the nannies' lock files go to dask's temporary-directory, not to local_directory
+    tmp = ({"temporary-directory": local_directory} if local_directory else {})
     try:
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-            host="127.0.0.1", scheduler_port=0, memory_limit=memory_limit,
-            silence_logs=logging.WARNING, dashboard_address=None,
-            # no dashboard; the scheduler's health/metrics endpoint on a free local port
-            # instead of the fixed 8787 (concurrent runs, other services)
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-        )
-        try:
-            yield cluster.scheduler_address
-        finally:
-            cluster.close()
+        with dask.config.set(tmp):
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                host="127.0.0.1", scheduler_port=0, memory_limit=memory_limit,
+                silence_logs=logging.WARNING, dashboard_address=None,
+                local_directory=local_directory,
+                # no dashboard; the scheduler's health/metrics endpoint on a free local port
+                # instead of the fixed 8787 (concurrent runs, other services)
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            )
+            try:
+                yield cluster.scheduler_address
+            finally:
+                cluster.close()
     finally:
         quiet.setLevel(level)
 
@@ -203,6 +211,9 @@ def run_on_dask(
         n = check_cluster(address)
         log.info("running on the Dask cluster at %s (%d workers)", address, n)
         return _run(store, inputs, address, beam_args)
-    with local_cluster(workers) as local:
+    # the workers' scratch lives in the datanet's run scratch (locked while the run lives,
+    # removed after it, swept if the process is killed), not in /tmp/dask-scratch-space
+    with store.run_scratch() as (_run_id, scratch), \
+            local_cluster(workers, local_directory=scratch) as local:
         log.info("running on a local Dask cluster of %d workers at %s", workers, local)
         return _run(store, inputs, local, beam_args)
