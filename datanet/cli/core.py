@@ -115,17 +115,16 @@ def _print_run_result(result, format: OutFormat, anchors, report_path=None) -> N
 
 
 def _run_with_runner(store, files, runner, beam_args, dask_address, workers, run_datanet):
-    label = store.spec.id
-    if runner and runner.lower() in ("dask", "daskrunner"):
-        from datanet.pipelines.dask import run_on_dask
-
-        with err.status(f"running {label} on Dask…"):
-            return run_on_dask(store, files, beam_args=beam_args, address=dask_address,
-                               workers=workers)
     from datanet.cli._common import ui
     from datanet.cli._progress import run_progress
 
+    label = store.spec.id
     with run_progress(err, quiet=ui.quiet, verbose=ui.verbose, label=label) as progress:
+        if runner and runner.lower() in ("dask", "daskrunner"):
+            from datanet.pipelines.dask import run_on_dask
+
+            return run_on_dask(store, files, beam_args=beam_args, address=dask_address,
+                               workers=workers, progress=progress)
         return run_datanet(store, files, runner=runner, beam_args=beam_args,
                            progress=progress)
 

@@ -2,15 +2,17 @@
 
 Beam's metrics reach the driver only when the pipeline has finished (FnApiRunner) or through
 runner-specific APIs, so each DoFn instance writes its own cumulative counts to a small JSON
-file in the run's scratch directory (``_runs/<run_id>/progress/<stage>-<instance>.json``, at
-most every half second and at the end of each bundle); the driver sums them while it waits.
-Best effort and display only: a retried bundle counts twice, a remote scratch directory
-(``gs://…``) writes nothing, and nothing here feeds a decision.
+DoFn writes one small file per chunk of records to the run's scratch directory
+(``_runs/<run_id>/progress/<stage>-<chunk>.json``: one write per thousands of records, and no
+``finish_bundle``, which Beam's DaskRunner mishandles); the driver sums them while it waits.
+Display only: a remote scratch directory (``gs://…``) writes nothing, and nothing here feeds a
+decision.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import threading
@@ -26,43 +28,32 @@ __all__ = ["StageCounter", "Progress", "read_progress", "estimate_records", "Pro
 #: Stages that report, in pipeline order: parsed (records + dead-letter lines), through the
 #: batch validators, decided and written.
 STAGES = ("read", "validate", "write")
-_FLUSH_SECONDS = 0.5
 
 
 class StageCounter:
-    """A DoFn's count of records through one stage, flushed to its own progress file."""
+    """A DoFn's record counts for one stage, one small file per chunk key.
+
+    A chunk's file is named by its key, so a bundle that a runner retries or recomputes
+    (Beam's DaskRunner recomputes shared stages) rewrites the same file instead of counting
+    the chunk twice.
+    """
 
     def __init__(self, directory: str | None, stage: str):
         self.directory = directory if directory and "://" not in directory else None
         self.stage = stage
-        self.count = 0
-        self._file: str | None = None
-        self._last = 0.0
 
-    def __getstate__(self) -> dict:
-        # each unpickled copy (one per worker / DoFn instance) counts on its own
-        return {"directory": self.directory, "stage": self.stage, "count": 0, "_file": None,
-                "_last": 0.0}
-
-    def add(self, n: int) -> None:
-        """Count ``n`` more records; write the file if the last write is old enough."""
-        self.count += int(n)
-        if self.directory and time.monotonic() - self._last >= _FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write the current count (atomically: temp file, then rename)."""
-        if not self.directory or not self.count:
+    def add(self, key: str, n: int) -> None:
+        """Record that chunk ``key`` had ``n`` records in this stage (atomic rewrite)."""
+        if not self.directory or not n:
             return
-        self._last = time.monotonic()
-        if self._file is None:
-            self._file = os.path.join(self.directory, f"{self.stage}-{uuid.uuid4().hex}.json")
-        tmp = self._file + ".tmp"
+        digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:20]
+        path = os.path.join(self.directory, f"{self.stage}-{digest}.json")
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
         try:
             os.makedirs(self.directory, exist_ok=True)
             with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({"stage": self.stage, "records": self.count}, fh)
-            os.replace(tmp, self._file)
+                json.dump({"stage": self.stage, "records": int(n)}, fh)
+            os.replace(tmp, path)
         except OSError:
             pass  # progress is display only; the run's scratch may be gone after a failure
 

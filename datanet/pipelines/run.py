@@ -96,9 +96,6 @@ class _ParseFile(beam.DoFn):
         self.dead = Metrics.counter("datanet", "deadletter")
         self.progress = StageCounter(progress_dir, "read")
 
-    def finish_bundle(self) -> None:
-        self.progress.flush()
-
     def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
         path = readable.metadata.path
         mtime = getattr(readable.metadata, "last_updated_in_seconds", 0) or 0
@@ -106,13 +103,13 @@ class _ParseFile(beam.DoFn):
             for key, batch, dead in iter_file_chunks(
                 self.spec, path, handle, default_time_us=int(mtime * 1_000_000)
             ):
+                self.progress.add(key, (batch.num_rows if batch is not None else 0)
+                                  + (dead.num_rows if dead is not None else 0))
                 if batch is not None:
                     self.records.inc(batch.num_rows)
-                    self.progress.add(batch.num_rows)
                     yield "records", (key, batch)
                 if dead is not None:
                     self.dead.inc(dead.num_rows)
-                    self.progress.add(dead.num_rows)
                     yield "deadletter", (key, dead)
                     self.records.inc(dead.num_rows)
 
@@ -132,9 +129,6 @@ class _BatchValidate(beam.DoFn):
         self.scratch = scratch
         self.validators: list[Any] = []
         self.progress = StageCounter(progress_dir, "validate")
-
-    def finish_bundle(self) -> None:
-        self.progress.flush()
 
     def setup(self) -> None:
         self.validators = registry.enabled_validators(self.spec, kind="batch")
@@ -164,7 +158,7 @@ class _BatchValidate(beam.DoFn):
                 idx = batch.schema.get_field_index("text")
                 batch = batch.set_column(idx, "text", pa.array(result.text, pa.string()))
         reports = {v.name: v.report() for v in self.validators if v.report()}
-        self.progress.add(batch.num_rows)
+        self.progress.add(key, batch.num_rows)
         table = pa.Table.from_batches([batch]).drop_columns(
             [c for c in _PRIVATE_COLUMNS if c in batch.schema.names])
         vote_table = pa.concat_tables(votes) if votes else None
@@ -200,9 +194,6 @@ class _DecideWrite(beam.DoFn):
                          for o in ("accepted", "rejected", "needs_review", "deadletter")}
         self.progress = StageCounter(progress_dir, "write")
 
-    def finish_bundle(self) -> None:
-        self.progress.flush()
-
     def setup(self) -> None:
         self.policy = policy_config(self.spec)
         self._committed: dict[str, bool] = {}
@@ -213,15 +204,16 @@ class _DecideWrite(beam.DoFn):
         if _already_committed(self.root, batch_id, self._committed):
             return
         dead_rows = list(groups["deadletter"])
-        self.progress.add(sum(d.num_rows for d in dead_rows))
+        n_dead = sum(d.num_rows for d in dead_rows)
         if dead_rows:
             yield from self._write("deadletter", batch_id, pa.Table.from_batches(dead_rows))
         main = list(groups["records"])
         if not main:
+            self.progress.add(key, n_dead)
             return
         ref: ChunkRef = main[0]
         table, batch_votes = ref.load()
-        self.progress.add(table.num_rows)
+        self.progress.add(key, n_dead + table.num_rows)
         reports = ref.reports
         merged: StageOutput = merge_stage_outputs(
             [o for name in self.stage_names for o in groups[name]])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 
 import pyarrow as pa
@@ -20,24 +21,20 @@ from datanet.pipelines.run import run_datanet
 from tests.conftest import TINY_SPEC, record, write_jsonl
 
 
-def test_counters_sum_across_instances(tmp_path):
+def test_counts_are_per_chunk_and_a_recomputed_chunk_counts_once(tmp_path):
     d = str(tmp_path / "progress")
     a, b = StageCounter(d, "read"), StageCounter(d, "read")
-    a.add(5)
-    a.add(2)
-    b.add(4)
-    v = StageCounter(d, "validate")
-    v.add(3)
-    for c in (a, b, v):
-        c.flush()
+    a.add("f.jsonl:0", 5)
+    a.add("f.jsonl:1", 2)
+    b.add("g.jsonl:0", 4)
+    StageCounter(d, "validate").add("f.jsonl:0", 3)
     assert read_progress(d) == {"read": 11, "validate": 3, "write": 0}
-    # an unpickled copy (a worker's DoFn) starts from zero in its own file
-    copy = pickle.loads(pickle.dumps(a))
-    copy.add(1)
-    copy.flush()
-    assert read_progress(d)["read"] == 12
+    # a recomputed / retried chunk (another worker's unpickled DoFn) rewrites its file
+    pickle.loads(pickle.dumps(a)).add("f.jsonl:0", 5)
+    assert read_progress(d)["read"] == 11
+    assert not [n for n in os.listdir(d) if n.endswith(".tmp")]
     # remote scratch: nothing written, nothing raised
-    StageCounter("gs://bucket/x", "read").add(3)
+    StageCounter("gs://bucket/x", "read").add("k", 3)
     assert read_progress(str(tmp_path / "missing")) == {"read": 0, "validate": 0, "write": 0}
 
 
