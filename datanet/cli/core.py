@@ -202,29 +202,46 @@ def sql(
 
     try:
         con = connect(path, as_of=as_of)
-        rel = con.sql(query)
-        if rel is None:  # a statement without a result (SET, CREATE VIEW …)
-            return
-        cols = list(rel.columns)
         if format is Format.table:
+            rel = con.sql(query)  # lazy for a SELECT: limit and count run in DuckDB
+            if rel is None:  # a statement without a result (SET, CREATE VIEW …)
+                return
             head = rel.limit(max_rows + 1).fetchall()
             total = (rel.aggregate("count(*)").fetchall()[0][0] if len(head) > max_rows
                      else len(head))
-            _print_sql_table(cols, [str(t) for t in rel.types], head[:max_rows], total,
-                             max_width)
+            _print_sql_table(list(rel.columns), [str(t) for t in rel.types], head[:max_rows],
+                             total, max_width)
             return
-        cur = con.execute(query)
+        cur = con.execute(query)  # once: a script's side effects must not run twice
+        desc = cur.description or []
         chunks = iter(lambda: cur.fetchmany(10_000), [])
-        _write_sql_rows(format, cols, [str(t) for t in rel.types], chunks)
+        _write_sql_rows(format, [d[0] for d in desc], [str(d[1]) for d in desc], chunks)
     except (DatanetError, duckdb.Error) as exc:
         fail(exc)
+
+
+def _unique_names(cols: list[str]) -> list[str]:
+    """JSON object keys for result columns: a repeated name gets ``_2``, ``_3`` … (``SELECT 1
+    AS a, 2 AS a`` keeps both values)."""
+    seen: dict[str, int] = {}
+    names = []
+    taken = set(cols)
+    for c in cols:
+        n = seen.get(c, 0) + 1
+        seen[c] = n
+        name = c
+        while n > 1 and (name := f"{c}_{n}") in taken:
+            n += 1
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def _write_sql_rows(format: Format, cols: list[str], types: list[str], chunks) -> None:
     from datanet.cli._output import csv_cell, iter_json_array
 
     if format is Format.json:
-        for piece in iter_json_array(cols, chunks):
+        for piece in iter_json_array(_unique_names(cols), chunks):
             sys.stdout.write(piece)
         return
     import csv
