@@ -55,16 +55,18 @@ def run_progress(console: Console, *, quiet: bool, verbose: int,
 
         yield plain
         return
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=16),
                    TextColumn("{task.fields[line]}"), TimeElapsedColumn(), console=console,
                    transient=True)
     task = bar.add_task(label, total=None, line="starting…")
 
     def rich_update(p: RunProgress) -> None:
         done = p.counts.get("write") or p.counts.get("validate") or p.counts.get("read") or 0
+        read = p.counts.get("read", 0)
+        of = f"/~{p.estimated_total:,}" if p.estimated_total else ""
         bar.update(task, total=p.estimated_total or None, completed=done,
                    description=f"{label} · {p.stage}",
-                   line=describe_progress(p, verbose=bool(verbose)).split(": ", 1)[1])
+                   line=f"{read:,}{of} read · {p.rate:,.0f} rec/s · ETA {_eta(p.eta)}")
 
     with bar:
         yield rich_update
