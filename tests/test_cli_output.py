@@ -187,7 +187,8 @@ def test_connect_does_not_import_the_validator_stack(dn):
     code = ("import sys; from datanet.store.query import connect; "
             f"con = connect({str(dn)!r}); con.sql('select count(*) from accepted').fetchall(); "
             "print(sorted(m for m in ('pandas', 'apache_beam', 'presidio_analyzer', "
-            "'great_expectations', 'web3', 'datanet.pipelines.run') if m in sys.modules))")
+            "'great_expectations', 'web3', 'numba', 'eth_abi', 'datanet.pipelines.run', "
+            "'datanet.attribution.match') if m in sys.modules))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert p.stdout.strip() == "[]"
 

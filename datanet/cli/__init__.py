@@ -76,6 +76,7 @@ COMMAND_MODULES = (
     "datanet.cli.anchoring",
     "datanet.cli.votes",
     "datanet.cli.validators",
+    "datanet.cli.attribution",
     "datanet.cli.report",
     "datanet.cli.export",
 )

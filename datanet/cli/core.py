@@ -29,7 +29,7 @@ def init(
     try:
         text = (spec.read_text(encoding="utf-8") if spec
                 else default_spec_text(datanet_id_from_name(path.resolve().name)))
-        store = init_datanet(path, text)
+        store = init_datanet(path, text, source=str(spec) if spec else None)
     except (DatanetError, OSError) as exc:
         fail(exc)
     err.print(f"created datanet [bold]{store.spec.id}[/] at {store.root}")
@@ -54,11 +54,17 @@ def run(
                                          "report (PATH/reports/batch-SEQ.html).")] = False,
 ) -> None:
     """Ingest, validate and commit one batch; then anchor its Merkle root."""
+    from datanet.pipelines.options import check_runner, split_run_args
     from datanet.pipelines.run import run_datanet
     from datanet.store.layout import DatanetStore
 
-    files = [a for a in [*inputs, *ctx.args] if not a.startswith("--")]
-    beam_args = [a for a in [*inputs, *ctx.args] if a.startswith("--")]
+    try:  # unknown options and runner typos are usage errors, before anything runs
+        split = split_run_args([*inputs, *ctx.args], also_known=_RUN_OPTIONS)
+        if runner:
+            runner = check_runner(runner, split.beam_args)
+    except DatanetError as exc:
+        fail(exc, 2)
+    files, beam_args = list(split.inputs), list(split.beam_args)
     if not files:
         fail(DatanetError("give at least one input file or glob"), 2)
     try:
@@ -114,13 +120,19 @@ def _print_run_result(result, format: OutFormat, anchors, report_path=None) -> N
         out.print(f"report: {report_path}", highlight=False, soft_wrap=True)
 
 
+#: ``datanet run``'s own options, offered as suggestions for a mistyped one.
+_RUN_OPTIONS = ("--runner", "--anchor", "--no-anchor", "--dask-address", "--workers",
+                "--format", "--report")
+
+
 def _run_with_runner(store, files, runner, beam_args, dask_address, workers, run_datanet):
     from datanet.cli._common import ui
     from datanet.cli._progress import run_progress
+    from datanet.pipelines.options import DASK_RUNNER
 
     label = store.spec.id
     with run_progress(err, quiet=ui.quiet, verbose=ui.verbose, label=label) as progress:
-        if runner and runner.lower() in ("dask", "daskrunner"):
+        if runner == DASK_RUNNER:
             from datanet.pipelines.dask import run_on_dask
 
             return run_on_dask(store, files, beam_args=beam_args, address=dask_address,

@@ -40,6 +40,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from datanet.errors import DatanetError, IntakeError
 from datanet.pipelines.intake import iter_file_chunks
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
+from datanet.pipelines.options import check_beam_args, check_runner
 from datanet.pipelines.progress import (
     Progress,
     ProgressPoller,
@@ -468,8 +469,10 @@ def run_datanet(
     spec = store.spec
     # fail early, on the driver, with the pattern that matches nothing
     matched = match_inputs(inputs)
-    runner = runner or spec.pipeline.runner
-    args = list(spec.pipeline.options) + list(beam_args)
+    args = [*check_beam_args(spec.pipeline.options, where=f"{spec.source}: pipeline.options: "
+                             if spec.source else "pipeline.options: "),
+            *check_beam_args(beam_args)]
+    runner = check_runner(runner or spec.pipeline.runner, args)
     history_manifests = store.manifests()
     history_seq = history_manifests[-1].seq if history_manifests else 0
     history = store.history(history_manifests)

@@ -38,17 +38,20 @@ _DIRS = ("batches", "anchors", "trees", "index", "_runs")
 LEGACY_SCRATCH_GRACE_S = 6 * 3600.0
 
 
-def init_datanet(path: str | Path, spec_text: str) -> DatanetStore:
-    """Create a datanet directory with its spec; refuses to overwrite an existing one."""
+def init_datanet(path: str | Path, spec_text: str, *, source: str | None = None
+                 ) -> DatanetStore:
+    """Create a datanet directory with its spec; refuses to overwrite an existing one.
+
+    ``source`` names the spec in error messages (default: the new ``datanet.toml``).
+    """
     root = Path(path)
     if (root / SPEC_FILE).exists():
         raise StoreError(f"{root}: a datanet already exists here ({SPEC_FILE} present); "
                          "choose another path or delete it first")
-    import tomllib
+    from datanet.schemas.spec import load_toml, parse_spec
 
-    from datanet.schemas.spec import parse_spec
-
-    parse_spec(tomllib.loads(spec_text), source=str(root / SPEC_FILE))
+    source = source or str(root / SPEC_FILE)
+    parse_spec(load_toml(spec_text, source), source=source)
     root.mkdir(parents=True, exist_ok=True)
     for d in _DIRS:
         (root / d).mkdir(exist_ok=True)
@@ -180,6 +183,7 @@ class DatanetStore:
         the datanet's history (its dedup would be stale): re-run to include it.
         """
         self.verify_files(files)
+        files = _with_attribution_shard(self, batch_id, files)
         with self.lock():
             existing = self.manifests()
             if any(m.batch_id == batch_id for m in existing):
@@ -291,6 +295,19 @@ class DatanetStore:
             return True
         finally:
             os.close(fd)
+
+
+def _with_attribution_shard(store: DatanetStore, batch_id: str,
+                            files: Mapping[str, list[FileEntry]]
+                            ) -> Mapping[str, list[FileEntry]]:
+    """``files`` plus the batch's attribution index shard (built outside the commit lock;
+    it belongs to the snapshot, so the manifest names it with its hash)."""
+    from datanet.attribution.index import KIND, write_shard
+
+    if not files.get("accepted") or KIND in files:
+        return files
+    entry = write_shard(store, batch_id, files["accepted"])
+    return files if entry is None else {**files, KIND: [entry]}
 
 
 def _manifest_name(seq: int, batch_id: str) -> str:

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from datanet.privacy.evasion import dedup_keys, fold_unicode
 from datanet.schemas.config import check, check_choice, check_range
 from datanet.validators.base import ValidationResult, Validator, make_votes
 
@@ -479,10 +480,12 @@ class NearDuplicateValidator(Validator):
         from datasketch import LeanMinHash, MinHashLSH
 
         hasher = self.hasher
-        sig, sets = hasher.sketch(batch.column("text_norm"))
+        folded = fold_unicode(batch.column("text_norm"))
+        sig, sets = hasher.sketch(folded)
         ids = batch.column("contribution_id").to_pylist()
         ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
-        hashes = batch.column("content_hash").to_pylist()
+        hashes = dedup_keys(batch.column("text_norm"), batch.column("content_hash"),
+                            folded=folded).to_pylist()
         order = sorted(range(len(ids)), key=lambda i: rank_key(False, ts[i], ids[i]))
         lsh = MinHashLSH(threshold=self.config.threshold, num_perm=self.config.num_perm,
                          params=(hasher.bands, hasher.rows))

@@ -48,6 +48,7 @@ class PiiValidator(Validator):
             ner_model=config.ner_model,
             recognizers=dict(config.recognizers),
             phone_regions=config.phone_regions,
+            phone_context=config.phone_context,
         )
         self._pseudonymiser: Pseudonymiser | None = None
         self._anonymizer: Any = None
