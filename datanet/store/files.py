@@ -21,7 +21,9 @@ __all__ = ["write_table", "join_path", "table_to_parquet_bytes", "write_bytes_at
 
 
 def _filesystems() -> Any:
-    """Beam's FileSystems, imported only by the writers that need it (readers stay light)."""
+    """Beam's ``FileSystems``, imported on first use: readers of this module that only
+    serialise (``table_to_parquet_bytes``: attribution receipts, hence ``connect()``) must not
+    pay ~1 s for importing Beam."""
     from apache_beam.io.filesystems import FileSystems
 
     return FileSystems
@@ -43,17 +45,16 @@ def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd") -> bytes:
 def write_bytes_atomic(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary name and a rename (any Beam filesystem):
     readers never see a torn file, and a retried writer just rewrites it."""
-    FileSystems = _filesystems()
     dirname = path.rsplit("/", 1)[0]
-    if not FileSystems.exists(dirname):
+    if not _filesystems().exists(dirname):
         try:
-            FileSystems.mkdirs(dirname)
+            _filesystems().mkdirs(dirname)
         except OSError:
             pass
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(tmp) as fh:
+    with _filesystems().create(tmp) as fh:
         fh.write(data)
-    FileSystems.rename([tmp], [path])
+    _filesystems().rename([tmp], [path])
 
 
 def write_table(root: str, kind: str, batch_id: str, table: pa.Table) -> FileEntry:
