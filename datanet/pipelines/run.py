@@ -38,7 +38,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from datanet.errors import DatanetError, IntakeError
-from datanet.pipelines.intake import detect_format, iter_path_chunks
+from datanet.pipelines.intake import detect_format, display_path, iter_path_chunks
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
 from datanet.pipelines.stages import History, StageOutput, merge_stage_outputs
 from datanet.privacy.reasons import drop_pii_text
@@ -369,7 +369,8 @@ def build_pipeline(
         | "Open" >> fileio.ReadMatches()
         | "SpreadFiles" >> beam.Reshuffle()
     )
-    matched = files | "Paths" >> beam.Map(lambda f: f.metadata.path)
+    # as valid UTF-8: a file name with undecodable bytes must not fail Beam's string coder
+    matched = files | "Paths" >> beam.Map(lambda f: display_path(f.metadata.path))
     parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec))
     chunks = parsed | "Records" >> beam.FlatMap(select_tag, "records")
     dead = parsed | "DeadLetter" >> beam.FlatMap(select_tag, "deadletter")
