@@ -366,8 +366,8 @@ def _cases() -> list[Case]:
     add(Case("parquet_binary_text_invalid_utf8", "bintext.parquet",
              pq_bytes(t.set_column(t.schema.get_field_index("text"), "text",
                                    pa.array([b"\xff\xfe not utf8 at all, sorry",
-                                             "A valid tip text about resting pizza dough."
-                                             .encode()]))), 2,
+                                             b"A valid tip text about resting pizza dough."]))),
+             2,
              [("invalid_utf8", "text", 1)]))
     add(Case("parquet_string_column_invalid_utf8", "badstr.parquet",
              _invalid_utf8_string_column(), 2, [("invalid_utf8", "text", 1)]))
@@ -496,6 +496,7 @@ def test_catalogue_in_one_run_accounts_for_every_record(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_catalogue_big_spec_and_slow_cases(tmp_path, monkeypatch):
-    result, kinds, expected = _run_catalogue(tmp_path, monkeypatch, big=True, slow=True)
-    assert result.committed
+@pytest.mark.parametrize("big", [True, False], ids=["big_spec", "tiny_spec_with_slow_cases"])
+def test_catalogue_slow_runs(tmp_path, monkeypatch, big):
+    result, kinds, _ = _run_catalogue(tmp_path, monkeypatch, big=big, slow=True)
+    assert result.committed and kinds == len(_pipeline_cases(big, True))
