@@ -845,10 +845,12 @@ class _Capped(io.RawIOBase):
 
 
 class _Inflate(io.RawIOBase):
-    """A zlib (``.deflate``) stream, decompressed as it is read."""
+    """A zlib (``.deflate``) or zstd (``.zst``, frames one after another) stream, decompressed
+    as it is read; a truncated stream or trailing bytes raise (never a silent short read)."""
 
-    def __init__(self, raw: Any):
-        self.raw, self.z, self.buf, self.eof = raw, zlib.decompressobj(), b"", False
+    def __init__(self, raw: Any, make: Callable[[], Any], multi: bool):
+        self.raw, self.make, self.multi = raw, make, multi
+        self.z, self.buf, self.eof, self.started = make(), b"", False, False
 
     def readable(self) -> bool:
         return True
@@ -858,13 +860,18 @@ class _Inflate(io.RawIOBase):
         while len(self.buf) < size and not self.eof:
             data = self.raw.read(_BLOCK)
             if not data:
-                if not self.z.eof:
-                    raise EOFError("truncated deflate stream")
+                if self.started and not self.z.eof:
+                    raise EOFError("truncated compressed stream")
                 self.eof = True
                 break
-            self.buf += self.z.decompress(data)
-            if self.z.eof and self.z.unused_data:
-                raise OSError("trailing data after the deflate stream")
+            while data:
+                self.started = True
+                self.buf += self.z.decompress(data)
+                data = b""
+                if self.z.eof and self.z.unused_data:
+                    if not self.multi:
+                        raise OSError("trailing data after the compressed stream")
+                    data, self.z, self.started = self.z.unused_data, self.make(), False
         out, self.buf = self.buf[:size], self.buf[size:]
         return out
 
@@ -890,11 +897,8 @@ def _decompressor(raw: Any, suffix: str) -> Any:
     if suffix == ".zst":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-    return _Inflate(raw)
-
-
-_DECODE_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
+        return _Inflate(raw, zstandard.ZstdDecompressor().decompressobj, multi=True)
+    return _Inflate(raw, zlib.decompressobj, multi=False)
 
 
 def _check_local(path: str) -> int | None:
@@ -995,7 +999,7 @@ def iter_file_chunks(
             parser._reset()
             yield from _file_dead(parser, exc)
             return
-    except _DECODE_ERRORS as exc:
+    except Exception as exc:  # a read error mid-file: what was read stands, the rest is one entry
         parser.dead_letter(0, 0, "unreadable_file", None,
                            f"reading stopped: {type(exc).__name__}: {exc}")
     last = parser.flush()
@@ -1035,7 +1039,9 @@ def iter_path_chunks(
                     capped = _Capped(_decompressor(raw, suffix), limit)
                     while capped.read(_BLOCK):
                         pass
-            except _DECODE_ERRORS as exc:
+            except _FileDead:
+                raise
+            except Exception as exc:  # whatever the decompressor raises on bad bytes
                 raise _FileDead("invalid_compression", f"not a valid {suffix[1:]} file: "
                                 f"{type(exc).__name__}: {exc}") from None
         with opener(path) as raw:

@@ -18,6 +18,7 @@ import json
 import lzma
 import os
 import tomllib
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 
 from datanet.pipelines import intake
 from datanet.pipelines.intake import iter_path_chunks
@@ -283,6 +285,15 @@ def _cases() -> list[Case]:
     add(Case("bz2_jsonl", "ok.jsonl.bz2", bz2.compress(jsonl(g(), g())), 2))
     add(Case("xz_jsonl", "ok.jsonl.xz", lzma.compress(jsonl(g(), g())), 2))
     add(Case("empty_gzip", "empty.jsonl.gz", gzip.compress(b"", mtime=0), 0))
+    zst = zstandard.ZstdCompressor().compress
+    add(Case("zstd_two_frames", "ok.jsonl.zst", zst(jsonl(g())) + zst(jsonl(g())), 2))
+    add(Case("zstd_truncated", "trunc.jsonl.zst", zst(jsonl(g(), g()))[:-6], 1,
+             [("invalid_compression", None, 0)]))
+    add(Case("deflate_jsonl", "ok.jsonl.deflate", zlib.compress(jsonl(g(), g())), 2))
+    add(Case("deflate_trailing_garbage", "tail.jsonl.deflate", zlib.compress(jsonl(g())) + b"x",
+             1, [("invalid_compression", None, 0)]))
+    add(Case("bz2_truncated", "trunc.jsonl.bz2", bz2.compress(jsonl(g(), g()))[:-10], 1,
+             [("invalid_compression", None, 0)]))
     # --- CSV
     add(Case("csv_quoting_commas_quotes_newlines", "quoting.csv",
              csv_bytes([g(text='He said "rest it", then, later,\nslice thinly against the grain.'),
