@@ -511,3 +511,71 @@ def test_catalogue_in_one_run_accounts_for_every_record(tmp_path, monkeypatch):
 def test_catalogue_slow_runs(tmp_path, monkeypatch, big):
     result, kinds, _ = _run_catalogue(tmp_path, monkeypatch, big=big, slow=True)
     assert result.committed and kinds == len(_pipeline_cases(big, True))
+
+
+def test_literal_path_with_glob_characters_and_operator_errors(tmp_path):
+    from datanet.errors import IntakeError
+    from datanet.pipelines.run import match_inputs
+
+    (tmp_path / "batch[1].jsonl").write_bytes(jsonl(rec()))
+    (tmp_path / "batch1.jsonl").write_bytes(jsonl(rec()))
+    assert match_inputs([str(tmp_path / "batch[1].jsonl")]) == [str(tmp_path / "batch[1].jsonl")]
+    assert match_inputs([str(tmp_path / "batch[12].jsonl")]) == [str(tmp_path / "batch1.jsonl")]
+    (tmp_path / "loop.jsonl").symlink_to(tmp_path / "loop.jsonl")
+    with pytest.raises(IntakeError, match=r"loop.jsonl: a symbolic link to nothing"):
+        match_inputs([str(tmp_path / "loop.jsonl")])
+    with pytest.raises(IntakeError, match=r"nope.jsonl: no input file matches"):
+        match_inputs([str(tmp_path / "nope.jsonl")])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(IntakeError, match=r"notes.txt: unknown input format"):
+        match_inputs([str(tmp_path / "*")])
+
+
+def test_cli_run_exits_zero_on_hostile_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from datanet.cli import app
+    from datanet.store.layout import init_datanet
+
+    init_datanet(tmp_path / "dn", TINY_SPEC)
+    data = tmp_path / "in"
+    data.mkdir()
+    os.mkfifo(data / "fifo.jsonl")
+    (data / "z.jsonl").symlink_to("/dev/zero")
+    (data / "x.csv.gz").write_bytes(b"not gzip")
+    (data / "deep.jsonl").write_bytes(b"[" * 50_000 + b"\n" + jsonl(rec()))
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "dn"), str(data / "*"), "--no-anchor"])
+    assert r.exit_code == 0, r.output
+    assert "5 records → 1 accepted, 0 rejected, 0 needs review, 4 dead-letter" in r.output
+
+
+@pytest.mark.slow
+def test_300_small_files_one_run(tmp_path):
+    from datanet.pipelines.run import run_datanet
+    from datanet.store.layout import init_datanet
+
+    store = init_datanet(tmp_path / "dn", TINY_SPEC)
+    data = tmp_path / "in"
+    data.mkdir()
+    for i in range(300):
+        (data / f"f{i:03d}.jsonl").write_bytes(jsonl(rec()) if i % 3 else b"{bad\n")
+    result = run_datanet(store, [str(data / "*.jsonl")], runner="DirectRunner")
+    assert result.counts["input"] == 300 and result.counts["deadletter"] == 100
+
+
+@pytest.mark.slow
+def test_gzip_decompressing_to_2_GB_is_refused_in_bounded_memory(specs, tmp_path):
+    import resource
+
+    path = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(path, "wb", compresslevel=1) as gz:
+        block = b"\n" * (1 << 20)
+        for _ in range(2048):
+            gz.write(block)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = list(iter_path_chunks(specs[False], str(path), lambda p: open(p, "rb"),
+                                default_time_us=0))
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    (row,) = [r for _, _, d in out for r in d.to_pylist()]
+    assert row["reason"] == "decompression_limit"
+    assert grown_mib < 64
