@@ -612,6 +612,7 @@ class _CsvRows:
         self.back: deque[tuple[int, tuple[bytes | None, int, bytes]]] = deque()
         self.cur: list[tuple[int, tuple[bytes | None, int, bytes]]] = []
         self.cur_size = 0
+        self.cur_bad = False
         self.max_bytes = max_bytes
         self.width: int | None = None
         if csv.field_size_limit() <= max_bytes:
@@ -631,17 +632,22 @@ class _CsvRows:
             self.cur_size += size
             if raw is None or self.cur_size > self.max_bytes:
                 raise _RowTooLong
-            yield (raw + end).decode("utf-8", "surrogateescape")
+            try:
+                yield (raw + end).decode("utf-8")
+            except UnicodeDecodeError:
+                self.cur_bad = True
+                yield (raw + end).decode("utf-8", "surrogateescape")
 
-    def _raw(self) -> bytes:
-        return b"\n".join(r[1][0] or b"" for r in self.cur)
+    def _raw(self) -> bytes | None:
+        """The row's bytes when some are not UTF-8 (its dead-letter id), else None."""
+        return b"\n".join(r[1][0] or b"" for r in self.cur) if self.cur_bad else None
 
     def __iter__(self) -> Iterator[tuple[str, int, Any, int, bytes]]:
         """``("row", line, fields, size, raw)`` or ``("dead", line, reason, size, message)``."""
         while True:
             reader = csv.reader(self._feed(), strict=True)
             while True:
-                self.cur, self.cur_size = [], 0
+                self.cur, self.cur_size, self.cur_bad = [], 0, False
                 failure: tuple[str, str] | None = None
                 try:
                     fields = next(reader)
@@ -700,7 +706,8 @@ def _csv(parser: RecordParser, handle: Any, batch_rows: int
             parser.dead_letter(line, size, reason, None, message)
             continue
         _, line, fields, size, raw = item
-        bad_i = next((i for i, v in enumerate(fields) if _has_surrogate(v)), None)
+        bad_i = None if raw is None else next(
+            (i for i, v in enumerate(fields) if _has_surrogate(v)), None)
         if bad_i is not None:
             parser.dead_letter(line, raw, "invalid_utf8", header[bad_i],
                                f"field {header[bad_i]!r} is not valid UTF-8")
