@@ -473,7 +473,11 @@ def _pipeline_cases(big: bool, slow: bool) -> list[Case]:
     return [c for c in CASES if c.pipeline and c.big == big and (slow or not c.slow)]
 
 
-def _run_catalogue(tmp_path, monkeypatch, big: bool, slow: bool):
+#: the tiny spec with every validator on (the curation ones too): hostile text reaches them all
+ALL_VALIDATORS_SPEC = TINY_SPEC.split("\n[validators.")[0]
+
+
+def _run_catalogue(tmp_path, monkeypatch, big: bool, slow: bool, spec_text: str | None = None):
     from datanet.pipelines.run import run_datanet
     from datanet.store.layout import init_datanet
     from datanet.store.query import connect
@@ -483,7 +487,7 @@ def _run_catalogue(tmp_path, monkeypatch, big: bool, slow: bool):
     data = tmp_path / "in"
     data.mkdir()
     paths = [_make(c, data) for c in cases]
-    store = init_datanet(tmp_path / "dn", BIG_SPEC if big else TINY_SPEC)
+    store = init_datanet(tmp_path / "dn", spec_text or (BIG_SPEC if big else TINY_SPEC))
     inputs = [str(data / "*")] + [str(p) for p in paths if p.is_dir()]
     result = run_datanet(store, inputs, runner="DirectRunner")
     expected = sum(c.records for c in cases)
@@ -507,9 +511,11 @@ def test_catalogue_in_one_run_accounts_for_every_record(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("big", [True, False], ids=["big_spec", "tiny_spec_with_slow_cases"])
-def test_catalogue_slow_runs(tmp_path, monkeypatch, big):
-    result, kinds, _ = _run_catalogue(tmp_path, monkeypatch, big=big, slow=True)
+@pytest.mark.parametrize(("big", "every_validator"), [(True, False), (False, False), (False, True)],
+                         ids=["big_spec", "tiny_spec_with_slow_cases", "every_validator_on"])
+def test_catalogue_slow_runs(tmp_path, monkeypatch, big, every_validator):
+    result, kinds, _ = _run_catalogue(tmp_path, monkeypatch, big=big, slow=True,
+                                      spec_text=ALL_VALIDATORS_SPEC if every_validator else None)
     assert result.committed and kinds == len(_pipeline_cases(big, True))
 
 
