@@ -585,3 +585,15 @@ def test_gzip_decompressing_to_2_GB_is_refused_in_bounded_memory(specs, tmp_path
     (row,) = [r for _, _, d in out for r in d.to_pylist()]
     assert row["reason"] == "decompression_limit"
     assert grown_mib < 64
+
+
+def test_chunk_that_arrow_refuses_falls_back_to_rows(specs):
+    """A value that slips past validation fails its row only (``bad_value``), not the chunk."""
+    parser = intake.RecordParser(specs[False], "f.jsonl", 0)
+    for i in range(3):
+        parser.add(rec(), i + 1, 100)
+    parser.cols["text"][1] = "\ud800"
+    key, batch = parser.flush()
+    assert key == "f.jsonl#000000" and batch.column("source_line").to_pylist() == [1, 3]
+    (dead,) = parser.dead_batch().to_pylist()
+    assert (dead["reason"], dead["source_line"], dead["raw_bytes"]) == ("bad_value", 2, 100)
