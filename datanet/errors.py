@@ -18,6 +18,7 @@ __all__ = [
     "ValidatorError",
     "AnchoringError",
     "SignatureError",
+    "RewardsError",
 ]
 
 
@@ -74,3 +75,7 @@ class AnchoringError(DatanetError):
 
 class SignatureError(DatanetError):
     """A signature is malformed or does not match its signer."""
+
+
+class RewardsError(DatanetError):
+    """A reward epoch cannot be computed, published or claimed (inputs, order, chain)."""

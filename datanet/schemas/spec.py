@@ -106,7 +106,7 @@ class PipelineOptions:
 
 _CORE_KEYS = {
     "id", "name", "description", "license", "schedule", "limits", "fields", "pipeline",
-    "validators", "policy", "anchoring", "privacy",
+    "validators", "policy", "anchoring", "privacy", "rewards",
 }
 
 #: Owners of raw sections: ``section -> "module:callable"`` taking (spec) and raising
@@ -115,6 +115,7 @@ SECTION_VALIDATORS: dict[str, str] = {
     "validators": "datanet.validators.registry:validate_spec_section",
     "policy": "datanet.validators.policy:validate_spec_section",
     "anchoring": "datanet.anchoring.config:validate_spec_section",
+    "rewards": "datanet.rewards.config:validate_spec_section",
 }
 
 
@@ -137,6 +138,7 @@ class DatanetSpec:
     policy: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     anchoring: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     privacy: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    rewards: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     source: str | None = None
 
     def __post_init__(self) -> None:
@@ -196,7 +198,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
             check(isinstance(table, Mapping), f"fields.{name}", table, "must be a table")
             extra.append(config_from_mapping(FieldSpec, {**table, "name": name},
                                              prefix=f"fields.{name}"))
-        for section in ("validators", "policy", "anchoring", "privacy"):
+        for section in ("validators", "policy", "anchoring", "privacy", "rewards"):
             check(isinstance(data.get(section, {}), Mapping), section, data.get(section),
                   "must be a table")
         for name, table in data.get("validators", {}).items():
@@ -218,6 +220,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
             policy=_freeze(data.get("policy", {})),
             anchoring=_freeze(data.get("anchoring", {})),
             privacy=_freeze(data.get("privacy", {})),
+            rewards=_freeze(data.get("rewards", {})),
             source=source,
         )
     except SpecError as exc:
