@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "datanet.cli.core",
     "datanet.cli.anchoring",
     "datanet.cli.votes",
+    "datanet.cli.rewards",
 )
 
 for _name in COMMAND_MODULES:
