@@ -29,7 +29,7 @@ from typing import Any
 
 from datanet.anchoring.client import ZERO32, ChainClient, open_client
 from datanet.anchoring.config import AnchoringConfig, anchoring_config
-from datanet.errors import AnchoringError
+from datanet.errors import AnchoringError, DatanetError
 from datanet.schemas.ids import datanet_key
 from datanet.store.atomic import write_atomic
 
@@ -200,7 +200,7 @@ class Outbox:
         while state.status is not AnchorStatus.FINAL:
             try:
                 changed = self.step(state)
-            except AnchoringError:
+            except DatanetError:  # our own verdicts (reverts, order, config) are final
                 raise
             except Exception as exc:  # node down, timeouts: keep the state, poll again
                 if self.clock() >= deadline:
