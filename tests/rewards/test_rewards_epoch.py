@@ -56,10 +56,10 @@ def test_recompute_is_a_noop_and_different_inputs_are_refused(store, tmp_path):
     assert not created and again.root == s.root
     commit_texts(store, "b2", [(C, "seven eight")])  # a later batch does not enter epoch 1
     assert compute_epoch(store, 1, POOL)[0].root == s.root
-    with pytest.raises(RewardsError, match="immutable.*different pool"):
+    with pytest.raises(RewardsError, match=r"immutable.*different pool"):
         compute_epoch(store, 1, POOL + 1)
     att = [{"id": "r", "attributions": [{"contributor": C, "weight": 1.0}]}]
-    with pytest.raises(RewardsError, match="immutable.*different inputs"):
+    with pytest.raises(RewardsError, match=r"immutable.*different inputs"):
         compute_epoch(store, 1, POOL, attributions=att, attributions_source="x")
     with pytest.raises(RewardsError, match="epoch 2 is not computed"):
         compute_epoch(store, 3, POOL)
