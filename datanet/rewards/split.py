@@ -1,8 +1,8 @@
 """The reward rule: data share, usage share, and an exact integer split of the pool.
 
-* **data share**: an account's accepted normalised words in the epoch's batches over everyone's.
-  A word is a ``\\w+`` match (Python ``re`` semantics, Unicode) in ``text_norm``. Dedup already
-  gave duplicate credit to the earliest submission, so copies earn nothing.
+* **data share**: an account's accepted normalised words in the epoch's batches over
+  everyone's. A word is a ``\\w+`` match (Python ``re`` semantics, Unicode) in the normalised
+  text. Dedup already gave duplicate credit to the earliest submission, so copies earn nothing.
 * **usage share**: an account's summed attribution weights in the epoch's receipts over
   everyone's. JSON weights are floats; each is read as ``Fraction(str(w))`` (the shortest
   decimal that round-trips the float, e.g. 0.1 -> 1/10), so the sum is exact and the same on
@@ -72,13 +72,16 @@ def count_words(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def data_words(paths: Iterable[str]) -> dict[str, int]:
     """Accepted normalised words per contributor (lowercase address) over Parquet files of
-    accepted records (columns ``contributor``, ``text_norm``)."""
+    accepted records. The normalised text is not stored (only ``text``), so it is recomputed
+    with :func:`datanet.privacy.normalise.normalise`, the pipeline's own normalisation."""
+    from datanet.privacy.normalise import normalise
+
     totals: dict[str, int] = {}
     for path in paths:
-        table = pq.read_table(path, columns=["contributor", "text_norm"])
+        table = pq.read_table(path, columns=["contributor", "text"])
         if table.num_rows == 0:
             continue
-        words = pa.array(count_words(table["text_norm"]))
+        words = pa.array(count_words(normalise(table["text"])))
         grouped = (pa.table({"contributor": pc.utf8_lower(table["contributor"]),
                              "words": words})
                    .group_by("contributor").aggregate([("words", "sum")]))

@@ -23,14 +23,14 @@ def make_store(tmp: Path, spec: str = SPEC) -> DatanetStore:
 
 
 def commit_texts(store: DatanetStore, tag: str, rows: list[tuple[str, str]]) -> str:
-    """Commit a batch whose accepted records are ``(contributor, normalised text)`` rows."""
+    """Commit a batch whose accepted records are ``(contributor, text)`` rows."""
     contributors = [r[0] for r in rows]
     texts = [r[1] for r in rows]
     hashes = [content_hash(t) for t in texts]
     ids = [contribution_id(store.spec.id, a, h) for a, h in zip(contributors, hashes,
                                                                  strict=True)]
     table = pa.table({"contribution_id": ids, "contributor": contributors,
-                      "content_hash": hashes, "text": texts, "text_norm": texts})
+                      "content_hash": hashes, "text": texts})
     bid = make_batch_id(store.spec.id, [content_hash(tag), *ids])
     files: dict[str, list[FileEntry]] = {}
     if rows:
