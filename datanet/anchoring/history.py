@@ -54,7 +54,12 @@ def _check_tree(store: Any, m: Any, problems: list[str]) -> None:
         ]).to_pylist()
         tree_ids = sorted(v[2] for v in tree.values)
         if sorted(i.lower() for i in ids) != tree_ids:
-            problems.append(f"batch {m.seq}: tree leaves differ from the accepted records")
+            stored, leaves = {i.lower() for i in ids}, set(tree_ids)
+            gone = sorted(leaves - stored)[:_MAX_ROWS_NAMED]
+            extra = sorted(stored - leaves)[:_MAX_ROWS_NAMED]
+            problems.append(f"batch {m.seq}: tree leaves differ from the accepted records "
+                            f"(in the tree only: {gone or '-'}; in the files only: "
+                            f"{extra or '-'})")
 
 
 #: Rows named per file and check before the rest are summarised as a count.
@@ -138,6 +143,9 @@ def _check_rows(store: Any, m: Any, rewritten: set[str], problems: list[str]) ->
         if missing:
             problems.append(f"{where} lacks columns {sorted(missing)}")
             return skipped
+        entry = next(f for f in m.files["accepted"] if f.path == rel)
+        if t.num_rows != entry.rows:
+            problems.append(f"{where} has {t.num_rows} rows, its manifest says {entry.rows}")
         t = t.select(["contribution_id", "contributor", "content_hash", "text"])
         ids = [str(i).lower() for i in t["contribution_id"].to_pylist()]
         stored_hash = pc.utf8_lower(t["content_hash"].combine_chunks())
