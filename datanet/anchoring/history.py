@@ -48,10 +48,16 @@ def _check_tree(store: Any, m: Any, problems: list[str]) -> None:
         problems.append(f"batch {m.seq}: leaves are not bound to this datanet and batch")
     paths = m.paths("accepted")
     if paths:
-        ids = pa.concat_arrays([
-            pq.read_table(store.abs(p), columns=["contribution_id"])["contribution_id"]
-            .combine_chunks() for p in paths
-        ]).to_pylist()
+        try:
+            ids = pa.concat_arrays([
+                pq.read_table(store.abs(p), columns=["contribution_id"])["contribution_id"]
+                .combine_chunks().cast(pa.string()) for p in paths
+            ]).to_pylist()
+        except (OSError, pa.ArrowException, KeyError) as exc:
+            problems.append(f"batch {m.seq}: accepted records cannot be read to compare "
+                            f"with the tree ({exc})")
+            return
+        ids = [str(i) for i in ids]
         tree_ids = sorted(v[2] for v in tree.values)
         if sorted(i.lower() for i in ids) != tree_ids:
             stored, leaves = {i.lower() for i in ids}, set(tree_ids)
@@ -154,9 +160,9 @@ def _check_rows(store: Any, m: Any, rewritten: set[str], problems: list[str]) ->
         recomputed = pa.array(content_hashes(normalise(pc.fill_null(text, "")).to_pylist()),
                               pa.string())
         exempt = pa.array([i in rewritten for i in ids], pa.bool_())
-        bad_hash = pc.and_(pc.not_equal(recomputed, stored_hash), pc.invert(exempt))
-        bad_hash = pc.or_(bad_hash, pc.is_null(text))
-        skipped += pc.sum(pc.and_(pc.not_equal(recomputed, stored_hash), exempt)).as_py() or 0
+        differs = pc.fill_null(pc.not_equal(recomputed, stored_hash), True)
+        bad_hash = pc.or_(pc.and_(differs, pc.invert(exempt)), pc.is_null(text))
+        skipped += pc.sum(pc.and_(differs, exempt)).as_py() or 0
         _name_rows(problems, where, pc.indices_nonzero(bad_hash), ids,
                    "its text does not hash to its content_hash (the text was edited)")
         try:

@@ -176,3 +176,24 @@ def test_deleted_row_is_named(committed, tmp_path) -> None:
     assert f"tree leaves differ from the accepted records (in the tree only: ['{gone}']; " \
            "in the files only: -)" in out
     assert "the root rebuilt from its accepted rows is 0x" in out
+
+
+def test_missing_accepted_file_and_nulled_hash_are_reported_not_raised(committed, tmp_path):
+    store, m = committed
+    root = _copy(store, tmp_path)
+    rel = m.paths("accepted")[0]
+    t = pq.read_table(root / rel)
+    hashes = t["content_hash"].to_pylist()
+    hashes[1] = None
+    t = t.set_column(t.schema.get_field_index("content_hash"),
+                     pa.field("content_hash", pa.string()), pa.array(hashes, pa.string()))
+    pq.write_table(t, root / rel)
+    res = _verify(root)
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit)
+    assert "row 1 (contribution " in res.stdout and "does not hash" in res.stdout
+    (root / rel).unlink()
+    res = _verify(root)
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit)
+    out = " ".join(res.stdout.split())
+    assert f"accepted file {rel} is missing" in out
+    assert "accepted records cannot be read to compare with the tree" in out
