@@ -26,7 +26,7 @@ from datanet.errors import AnchoringError
 from datanet.privacy.normalise import normalise
 from datanet.schemas.ids import content_hashes, contribution_ids, datanet_key
 
-__all__ = ["verify_history"]
+__all__ = ["verify_history", "check_attribution_shard"]
 
 
 def _check_tree(store: Any, m: Any, problems: list[str]) -> None:
@@ -192,6 +192,39 @@ def _check_rows(store: Any, m: Any, rewritten: set[str], problems: list[str]) ->
     return skipped
 
 
+def check_attribution_shard(store: Any, m: Any, problems: list[str]) -> str | None:
+    """The batch's attribution index shard has the sha256 and size its manifest (or
+    ``datanet index``'s pointer) names, and indexes every accepted record; a note when the
+    batch predates attribution and has no shard."""
+    import hashlib
+
+    from datanet.attribution.index import load_shard, shard_entry
+
+    if not m.files.get("accepted"):
+        return None
+    entry = shard_entry(store, m)
+    if entry is None:
+        return f"batch {m.seq}: no attribution index shard (run `datanet index`)"
+    path = Path(store.abs(entry.path))
+    if not path.exists():
+        problems.append(f"batch {m.seq}: attribution shard {entry.path} is missing")
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != entry.sha256 or path.stat().st_size != entry.bytes:
+        problems.append(f"batch {m.seq}: attribution shard {entry.path} does not match the "
+                        f"sha256 / size its manifest names")
+        return None
+    shard = load_shard(store, m, entry)
+    accepted = sum(f.rows for f in m.files["accepted"])
+    if shard.records != accepted:
+        problems.append(f"batch {m.seq}: attribution shard indexes {shard.records} records, "
+                        f"the batch accepted {accepted}")
+    return None
+
+
 def verify_history(store: Any, *, client: Any = None, data: bool = True,
                    ) -> tuple[list[str], list[str]]:
     """(problems, report lines) for the whole datanet; ``data`` adds the data check (sha256 of
@@ -223,6 +256,9 @@ def verify_history(store: Any, *, client: Any = None, data: bool = True,
             lines.append(f"batch {m.seq} {m.batch_id}: no accepted records, no root")
             continue
         _check_tree(store, m, problems)
+        note = check_attribution_shard(store, m, problems)
+        if note:
+            lines.append(note)
         status = "not anchored"
         state_path = Path(store.abs(f"anchors/{m.batch_id}.json"))
         state = json.loads(state_path.read_text()) if state_path.exists() else {}

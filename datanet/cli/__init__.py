@@ -84,6 +84,7 @@ COMMAND_MODULES = (
     "datanet.cli.anchoring",
     "datanet.cli.votes",
     "datanet.cli.validators",
+    "datanet.cli.attribution",
 )
 
 for _name in COMMAND_MODULES:

@@ -52,15 +52,26 @@ def anchor(
 
 def proof(
     path: Annotated[Path, typer.Argument(help="The datanet directory.")],
-    contribution_id: Annotated[str, typer.Argument(help="0x-hex contribution id.")],
+    contribution_id: Annotated[str | None, typer.Argument(
+        help="0x-hex contribution id.")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output",
                                                 help="Write the bundle here.")] = None,
+    receipt: Annotated[str | None, typer.Option(
+        help="Prove an attribution receipt (0x-hex receipt id) instead.")] = None,
 ) -> None:
-    """Inclusion proof bundle (JSON) of an accepted contribution."""
+    """Inclusion proof bundle (JSON) of an accepted contribution (or, with --receipt, of an
+    attribution receipt)."""
     from datanet.anchoring.proofs import make_proof_bundle
     from datanet.errors import DatanetError
     from datanet.store.layout import DatanetStore
 
+    if (contribution_id is None) == (receipt is None):
+        _fail("give a contribution id, or --receipt ID", 2)
+    if receipt is not None:
+        from datanet.cli.attribution import receipt_proof
+
+        receipt_proof(path, receipt, output)
+        return
     try:
         store = DatanetStore(path)
         bundle = make_proof_bundle(store, contribution_id)

@@ -32,8 +32,8 @@ import regex
 from datanet.privacy.normalise import INVISIBLE_RE
 from datanet.privacy.offsets import Edit, MappedText
 
-__all__ = ["detection_view", "detection_views", "needs_rewrite", "rewrite_steps", "fold_table",
-           "STEP_HINTS_RE2", "fold_unicode", "dedup_keys"]
+__all__ = ["detection_view", "folded_view", "detection_views", "needs_rewrite",
+           "rewrite_steps", "fold_table", "STEP_HINTS_RE2", "fold_unicode", "dedup_keys"]
 
 # A grapheme-ish cluster that NFKC / folding may change: a non-ASCII character with its
 # combining marks, or an ASCII base followed by combining marks.
@@ -246,6 +246,12 @@ def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
         steps = sum(bit for bit, hint in _STEP_HINTS_PY.items() if hint.search(view.text))
         return _rewrite(view, steps)
     return _rewrite(MappedText.identity(text), steps)
+
+
+def folded_view(text: str) -> MappedText:
+    """Only the Unicode step of :func:`detection_view` (NFKC per cluster, invisible characters
+    removed, homoglyphs / digits / spaces folded to ASCII), with offsets back to ``text``."""
+    return _folded(text) if not text.isascii() else MappedText.identity(text)
 
 
 def _folded(text: str, runs: tuple[list[int], list[int]] | None = None) -> MappedText:

@@ -107,7 +107,7 @@ class PipelineOptions:
 
 _CORE_KEYS = {
     "id", "name", "description", "license", "schedule", "limits", "fields", "pipeline",
-    "validators", "policy", "anchoring", "privacy",
+    "validators", "policy", "anchoring", "privacy", "attribution",
 }
 
 #: Owners of raw sections: ``section -> "module:callable"`` taking (spec) and raising
@@ -116,6 +116,7 @@ SECTION_VALIDATORS: dict[str, str] = {
     "validators": "datanet.validators.registry:validate_spec_section",
     "policy": "datanet.validators.policy:validate_spec_section",
     "anchoring": "datanet.anchoring.config:validate_spec_section",
+    "attribution": "datanet.attribution.config:validate_spec_section",
 }
 
 
@@ -138,6 +139,7 @@ class DatanetSpec:
     policy: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     anchoring: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     privacy: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    attribution: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     source: str | None = None
 
     def __post_init__(self) -> None:
@@ -193,7 +195,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
             check(isinstance(table, Mapping), f"fields.{name}", table, "must be a table")
             extra.append(config_from_mapping(FieldSpec, {**table, "name": name},
                                              prefix=f"fields.{name}"))
-        for section in ("validators", "policy", "anchoring", "privacy"):
+        for section in ("validators", "policy", "anchoring", "privacy", "attribution"):
             check(isinstance(data.get(section, {}), Mapping), section, data.get(section),
                   "must be a table")
         for name, table in data.get("validators", {}).items():
@@ -217,6 +219,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
             policy=_freeze(data.get("policy", {})),
             anchoring=_freeze(data.get("anchoring", {})),
             privacy=_freeze(data.get("privacy", {})),
+            attribution=_freeze(data.get("attribution", {})),
             source=source,
         )
     except SpecError as exc:

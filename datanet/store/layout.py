@@ -183,6 +183,7 @@ class DatanetStore:
         the datanet's history (its dedup would be stale): re-run to include it.
         """
         self.verify_files(files)
+        files = _with_attribution_shard(self, batch_id, files)
         with self.lock():
             existing = self.manifests()
             if any(m.batch_id == batch_id for m in existing):
@@ -298,6 +299,19 @@ class DatanetStore:
             return True
         finally:
             os.close(fd)
+
+
+def _with_attribution_shard(store: DatanetStore, batch_id: str,
+                            files: Mapping[str, list[FileEntry]]
+                            ) -> Mapping[str, list[FileEntry]]:
+    """``files`` plus the batch's attribution index shard (built outside the commit lock;
+    it belongs to the snapshot, so the manifest names it with its hash)."""
+    from datanet.attribution.index import KIND, write_shard
+
+    if not files.get("accepted") or KIND in files:
+        return files
+    entry = write_shard(store, batch_id, files["accepted"])
+    return files if entry is None else {**files, KIND: [entry]}
 
 
 def _manifest_name(seq: int, batch_id: str) -> str:

@@ -29,6 +29,8 @@ __all__ = ["connect", "contribution_state", "ContributionState", "RejectingVote"
 
 VIEWS = ("accepted", "rejected", "quarantine", "deadletter", "votes", "external_votes",
          "batches")
+#: Also created by :func:`connect`: committed attribution receipts.
+RECEIPT_VIEW = "attributions"
 
 
 def _empty_schema(kind: str, store: DatanetStore) -> pa.Schema:
@@ -107,6 +109,19 @@ _BATCH_COLUMNS = (
 )
 
 
+def _attributions_view(con: duckdb.DuckDBPyConnection, store: DatanetStore,
+                       as_of: int | None) -> None:
+    """``attributions``: committed attribution receipts (:mod:`datanet.attribution.receipts`)."""
+    from datanet.attribution.receipts import RECEIPT_SCHEMA, receipts_view_sql
+
+    sql = receipts_view_sql(store, as_of=as_of)
+    if sql is None:
+        con.register("_empty_attributions",
+                     RECEIPT_SCHEMA.append(pa.field("batch", pa.string())).empty_table())
+        sql = "SELECT * FROM _empty_attributions"
+    con.execute(f"CREATE VIEW attributions AS {sql}")
+
+
 def connect(path: str | Path | DatanetStore, *, as_of: int | None = None,
             database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the datanet's views (committed batches only).
@@ -139,6 +154,7 @@ def connect(path: str | Path | DatanetStore, *, as_of: int | None = None,
     con.execute("CREATE VIEW quarantine AS SELECT * FROM _quarantine_all q WHERE "
                 "q.contribution_id NOT IN (SELECT contribution_id FROM accepted UNION ALL "
                 "SELECT contribution_id FROM rejected)")
+    _attributions_view(con, store, as_of)
     rows = []
     for m in manifests:
         anchor = _anchor_state(store, m.batch_id)
