@@ -151,7 +151,7 @@ def test_verify_history_json(dn):
     assert got["ok"] is (r.exit_code == 0)
     data, root = got["checked"]
     assert data.startswith("batch 1 0x")
-    assert data.endswith("data checked (4 files, 6 accepted rows)")
+    assert data.endswith("data checked (5 files, 6 accepted rows)")
     assert root.startswith("batch 1 0x") and root.endswith("(6 leaves) not anchored")
 
 
@@ -187,6 +187,19 @@ def test_connect_does_not_import_the_validator_stack(dn):
     code = ("import sys; from datanet.store.query import connect; "
             f"con = connect({str(dn)!r}); con.sql('select count(*) from accepted').fetchall(); "
             "print(sorted(m for m in ('pandas', 'apache_beam', 'presidio_analyzer', "
-            "'great_expectations', 'web3', 'datanet.pipelines.run') if m in sys.modules))")
+            "'great_expectations', 'web3', 'numba', 'eth_abi', 'datanet.pipelines.run', "
+            "'datanet.attribution.match') if m in sys.modules))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert p.stdout.strip() == "[]"
+
+
+def test_sql_json_keeps_repeated_names_and_runs_scripts_once(dn):
+    assert json.loads(_sql(dn, "SELECT 1 AS a, 2 AS a, 3 AS a_2", "-f", "json")) == [
+        {"a": 1, "a_3": 2, "a_2": 3}]
+    # a script's DDL runs once (it used to run again for the rows: "already exists")
+    for fmt in ("json", "csv", "table"):
+        text = _sql(dn, "CREATE TABLE t AS SELECT 7 AS z; SELECT z FROM t", "-f", fmt)
+        assert "7" in text
+    assert json.loads(_sql(dn, "SELECT [1, 2] AS l, {'k': NULL} AS s, DATE '2026-01-02' AS d, "
+                               "1.50::DECIMAL(4, 2) AS x", "-f", "json")) == [
+        {"l": [1, 2], "s": {"k": None}, "d": "2026-01-02", "x": "1.50"}]

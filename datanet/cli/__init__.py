@@ -12,15 +12,6 @@ from typing import Annotated, Any
 import typer
 
 
-class _QuietOptionalGcp(logging.Filter):
-    """Beam logs 'apitools not found' on the root logger at import; we do not use GCP."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
-
-
-logging.getLogger().addFilter(_QuietOptionalGcp())
-
 class _App(typer.Typer):
     """The typer app; an unexpected exception prints one ``error:`` line (exit 1) unless
     ``--debug`` asked for the traceback."""
@@ -69,10 +60,11 @@ def _main(
                      ] = False,
 ) -> None:
     """Community-owned AI datasets: validated intake, DuckDB SQL, on-chain attribution."""
-    from datanet.cli._common import err
+    from datanet.cli._common import err, ui
 
-    err.quiet = quiet
-    _App.debug = debug
+    err.quiet = ui.quiet = quiet
+    _App.debug = ui.debug = debug
+    ui.verbose = verbose
     level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else None
     if level is not None and not quiet:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -85,6 +77,8 @@ COMMAND_MODULES = (
     "datanet.cli.votes",
     "datanet.cli.validators",
     "datanet.cli.attribution",
+    "datanet.cli.report",
+    "datanet.cli.export",
 )
 
 for _name in COMMAND_MODULES:

@@ -16,10 +16,21 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from datanet.store.layout import DatanetStore
 
-__all__ = ["err", "out", "fail", "datanet_id_arg", "anchor_committed"]
+__all__ = ["err", "out", "ui", "fail", "datanet_id_arg", "anchor_committed"]
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
+
+
+class _Ui:
+    """The global options of this invocation (set by the app callback)."""
+
+    quiet = False
+    verbose = 0
+    debug = False
+
+
+ui = _Ui()
 
 
 def fail(exc: Exception | str, code: int = 1) -> NoReturn:

@@ -50,6 +50,8 @@ def run(
                                               "worker processes.")] = 2,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Summary as text or as "
                                               "one JSON object on stdout.")] = OutFormat.table,
+    report: Annotated[bool, typer.Option("--report", help="Also write the batch's HTML "
+                                         "report (PATH/reports/batch-SEQ.html).")] = False,
 ) -> None:
     """Ingest, validate and commit one batch; then anchor its Merkle root."""
     from datanet.pipelines.options import check_runner, split_run_args
@@ -67,18 +69,30 @@ def run(
         fail(DatanetError("give at least one input file or glob"), 2)
     try:
         store = DatanetStore(path)
-        with err.status(f"running {store.spec.id} on {len(files)} input(s)…"):
-            result = _run_with_runner(store, files, runner, beam_args, dask_address, workers,
-                                      run_datanet)
+        result = _run_with_runner(store, files, runner, beam_args, dask_address, workers,
+                                  run_datanet)
     except DatanetError as exc:
         fail(exc)
     states = anchor_committed(store) if anchor and format is OutFormat.json else None
-    _print_run_result(result, format, states)
+    report_path = _write_batch_report(store, result) if report else None
+    _print_run_result(result, format, states, report_path)
     if anchor and format is OutFormat.table:
         anchor_committed(store)
 
 
-def _print_run_result(result, format: OutFormat, anchors) -> None:
+def _write_batch_report(store, result) -> Path | None:
+    """The HTML report of the run's batch (also of a re-run's already committed batch)."""
+    if result.manifest is None:
+        return None
+    from datanet.report import write_report
+
+    try:
+        return write_report(store.root, batch=result.manifest.seq)
+    except (DatanetError, OSError) as exc:
+        fail(exc)
+
+
+def _print_run_result(result, format: OutFormat, anchors, report_path=None) -> None:
     """The run's outcome on stdout: a line of counts and one line per validator report, or
     one JSON object (``anchors`` included when the run anchored)."""
     from datanet.cli._output import describe
@@ -91,6 +105,7 @@ def _print_run_result(result, format: OutFormat, anchors) -> None:
             "merkle_root": m.merkle_root if m else None, "counts": result.counts,
             "seconds": round(result.seconds, 3), "reports": result.report,
             "anchors": [anchor_json(s) for s in anchors] if anchors is not None else None,
+            "report": str(report_path) if report_path else None,
         })
         return
     c = result.counts
@@ -101,21 +116,29 @@ def _print_run_result(result, format: OutFormat, anchors) -> None:
         soft_wrap=True)
     for name, rep in result.report.items():
         out.print(f"[yellow]{name}:[/] {escape(describe(rep))}", highlight=False, soft_wrap=True)
+    if report_path:
+        out.print(f"report: {report_path}", highlight=False, soft_wrap=True)
 
 
 #: ``datanet run``'s own options, offered as suggestions for a mistyped one.
-_RUN_OPTIONS = ("--runner", "--anchor", "--no-anchor", "--dask-address", "--workers")
+_RUN_OPTIONS = ("--runner", "--anchor", "--no-anchor", "--dask-address", "--workers",
+                "--format", "--report")
 
 
 def _run_with_runner(store, files, runner, beam_args, dask_address, workers, run_datanet):
+    from datanet.cli._common import ui
+    from datanet.cli._progress import run_progress
     from datanet.pipelines.options import DASK_RUNNER
 
-    if runner == DASK_RUNNER:
-        from datanet.pipelines.dask import run_on_dask
+    label = store.spec.id
+    with run_progress(err, quiet=ui.quiet, verbose=ui.verbose, label=label) as progress:
+        if runner == DASK_RUNNER:
+            from datanet.pipelines.dask import run_on_dask
 
-        return run_on_dask(store, files, beam_args=beam_args, address=dask_address,
-                           workers=workers)
-    return run_datanet(store, files, runner=runner, beam_args=beam_args)
+            return run_on_dask(store, files, beam_args=beam_args, address=dask_address,
+                               workers=workers, progress=progress)
+        return run_datanet(store, files, runner=runner, beam_args=beam_args,
+                           progress=progress)
 
 
 def status(
@@ -191,29 +214,46 @@ def sql(
 
     try:
         con = connect(path, as_of=as_of)
-        rel = con.sql(query)
-        if rel is None:  # a statement without a result (SET, CREATE VIEW …)
-            return
-        cols = list(rel.columns)
         if format is Format.table:
+            rel = con.sql(query)  # lazy for a SELECT: limit and count run in DuckDB
+            if rel is None:  # a statement without a result (SET, CREATE VIEW …)
+                return
             head = rel.limit(max_rows + 1).fetchall()
             total = (rel.aggregate("count(*)").fetchall()[0][0] if len(head) > max_rows
                      else len(head))
-            _print_sql_table(cols, [str(t) for t in rel.types], head[:max_rows], total,
-                             max_width)
+            _print_sql_table(list(rel.columns), [str(t) for t in rel.types], head[:max_rows],
+                             total, max_width)
             return
-        cur = con.execute(query)
+        cur = con.execute(query)  # once: a script's side effects must not run twice
+        desc = cur.description or []
         chunks = iter(lambda: cur.fetchmany(10_000), [])
-        _write_sql_rows(format, cols, [str(t) for t in rel.types], chunks)
+        _write_sql_rows(format, [d[0] for d in desc], [str(d[1]) for d in desc], chunks)
     except (DatanetError, duckdb.Error) as exc:
         fail(exc)
+
+
+def _unique_names(cols: list[str]) -> list[str]:
+    """JSON object keys for result columns: a repeated name gets ``_2``, ``_3`` … (``SELECT 1
+    AS a, 2 AS a`` keeps both values)."""
+    seen: dict[str, int] = {}
+    names = []
+    taken = set(cols)
+    for c in cols:
+        n = seen.get(c, 0) + 1
+        seen[c] = n
+        name = c
+        while n > 1 and (name := f"{c}_{n}") in taken:
+            n += 1
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def _write_sql_rows(format: Format, cols: list[str], types: list[str], chunks) -> None:
     from datanet.cli._output import csv_cell, iter_json_array
 
     if format is Format.json:
-        for piece in iter_json_array(cols, chunks):
+        for piece in iter_json_array(_unique_names(cols), chunks):
             sys.stdout.write(piece)
         return
     import csv

@@ -109,16 +109,32 @@ _BATCH_COLUMNS = (
 )
 
 
+#: The ``attributions`` view's columns while no receipt is committed: the DuckDB types of
+#: ``datanet.attribution.receipts.RECEIPT_SCHEMA`` plus ``batch`` (tests/store/test_query_views
+#: checks they match). Spelled out so that a datanet without receipts does not import the
+#: attribution package (numba, eth_abi: ~0.4 s on every ``datanet sql``).
+_EMPTY_ATTRIBUTIONS = (
+    ("receipt_id", "VARCHAR"), ("output_id", "VARCHAR"), ("output_hash", "VARCHAR"),
+    ("model", "VARCHAR"), ("snapshot_seq", "BIGINT"), ("snapshot_root", "VARCHAR"),
+    ("unattributed", "DOUBLE"),
+    ("attributions", 'STRUCT("contribution_id" VARCHAR, "contributor" VARCHAR, '
+                     '"batch_id" VARCHAR, "weight" DOUBLE, "spans" BIGINT[][])[]'),
+    ("receipt", "VARCHAR"), ("batch", "VARCHAR"),
+)
+
+
 def _attributions_view(con: duckdb.DuckDBPyConnection, store: DatanetStore,
                        as_of: int | None) -> None:
     """``attributions``: committed attribution receipts (:mod:`datanet.attribution.receipts`)."""
-    from datanet.attribution.receipts import RECEIPT_SCHEMA, receipts_view_sql
+    receipts = Path(store.abs("attributions"))
+    sql = None
+    if receipts.is_dir() and any(receipts.glob("*.json")):
+        from datanet.attribution.receipts import receipts_view_sql
 
-    sql = receipts_view_sql(store, as_of=as_of)
-    if sql is None:
-        con.register("_empty_attributions",
-                     RECEIPT_SCHEMA.append(pa.field("batch", pa.string())).empty_table())
-        sql = "SELECT * FROM _empty_attributions"
+        sql = receipts_view_sql(store, as_of=as_of)
+    if sql is None:  # typed NULLs, not an Arrow table (no pandas import)
+        cols = ", ".join(f'CAST(NULL AS {t}) AS "{n}"' for n, t in _EMPTY_ATTRIBUTIONS)
+        sql = f"SELECT {cols} WHERE false"
     con.execute(f"CREATE VIEW attributions AS {sql}")
 
 
