@@ -18,6 +18,9 @@ __all__ = [
     "ValidatorError",
     "AnchoringError",
     "SignatureError",
+    "OptionError",
+    "SpecSyntaxError",
+    "RewardsError",
 ]
 
 
@@ -52,6 +55,24 @@ def _rebuild_spec_error(key: str, value: object, allowed: str, source: str | Non
     return SpecError(key, value, allowed, source=source)
 
 
+class SpecSyntaxError(SpecError):
+    """A spec file is not valid TOML: ``file:line:column: invalid TOML: what``."""
+
+    def __init__(self, source: str, line: int, column: int, what: str):
+        self.line = line
+        self.column = column
+        self.what = what
+        self.key, self.value, self.allowed, self.source = "spec", source, what, source
+        DatanetError.__init__(self, f"{source}:{line}:{column}: invalid TOML: {what}")
+
+    def __reduce__(self):
+        return (SpecSyntaxError, (self.source, self.line, self.column, self.what))
+
+
+class OptionError(DatanetError, ValueError):
+    """An operator's command-line option or runner name is unknown or incomplete."""
+
+
 class IntakeError(DatanetError):
     """An input cannot be read at all (a missing file or an unknown format)."""
 
@@ -74,3 +95,7 @@ class AnchoringError(DatanetError):
 
 class SignatureError(DatanetError):
     """A signature is malformed or does not match its signer."""
+
+
+class RewardsError(DatanetError):
+    """A reward epoch cannot be computed, published or claimed (inputs, order, chain)."""
