@@ -108,17 +108,9 @@ def bench_index(n: int, queries: int) -> dict[str, float]:
     table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
     shard = Shard("0x" + "00" * 32, table["gram"].chunk(0).to_numpy(),
                   table["row"].chunk(0).to_numpy(), 8, n, meta["tokens"])
-    index = AttributionIndex.__new__(AttributionIndex)
-    index.config = AttributionConfig()
-    index.shards = [shard]
-    index.ngram = 8
-    index.bases = np.array([0, n], np.int64)
-    index.contribution_ids = pa.array([f"0x{i:064x}" for i in range(n)])
-    index.contributors = pa.array(["0x" + "11" * 20] * n)
-    index.record_shard = np.zeros(n, np.int32)
-    index.active = np.ones(n, bool)
-    index.records = n
-    index.snapshot_base = (1, "0x" + "00" * 32, None)
+    index = AttributionIndex.from_shards(
+        [shard], [pa.array([f"0x{i:064x}" for i in range(n)])],
+        [pa.array(["0x" + "11" * 20] * n)], config=AttributionConfig(), seq=1)
     outputs = make_outputs(ids, words, queries)
     index.attribute(outputs[0])  # compile / warm
     lat = []
@@ -132,6 +124,32 @@ def bench_index(n: int, queries: int) -> dict[str, float]:
             "bytes_per_token": len(data) / meta["tokens"], "shard_mb": len(data) / 2**20,
             "p50_ms": _pct(lat, 50), "p95_ms": _pct(lat, 95),
             "mean_credited": float(np.mean(credited))}
+
+
+def bench_many_shards(n: int, per: int, queries: int) -> dict[str, float]:
+    """Latency when the same records are spread over ``n / per`` batches (one shard each)."""
+    from datanet.attribution.index import Shard, build_shard
+    from datanet.attribution.match import AttributionIndex
+
+    texts, ids, words = make_records(n)
+    shards = []
+    for s in range(n // per):
+        data, meta = build_shard(texts.slice(s * per, per), 8)
+        t = pa.ipc.open_file(pa.BufferReader(data)).read_all()
+        shards.append(Shard(f"0x{s:064x}", t["gram"].chunk(0).to_numpy(),
+                            t["row"].chunk(0).to_numpy(), 8, per, meta["tokens"]))
+    index = AttributionIndex.from_shards(
+        shards, [pa.array([f"0x{i:064x}" for i in range(n)])],
+        [pa.array(["0x" + "11" * 20] * n)], seq=len(shards))
+    outputs = make_outputs(ids, words, queries)
+    index.attribute(outputs[0])
+    lat = []
+    for text in outputs:
+        t0 = time.perf_counter()
+        index.attribute(text)
+        lat.append(time.perf_counter() - t0)
+    return {"records": n, "shards": len(shards), "p50_ms": _pct(lat, 50),
+            "p95_ms": _pct(lat, 95)}
 
 
 def bench_baseline(n: int, queries: int) -> dict[str, float]:
@@ -238,6 +256,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--baseline", type=int, default=10_000)
+    ap.add_argument("--many-records", type=int, default=200_000)
+    ap.add_argument("--per-shard", type=int, default=1000)
     ap.add_argument("--serve", action="store_true")
     ap.add_argument("--serve-records", type=int, default=100_000)
     ap.add_argument("--clients", type=int, default=16)
@@ -253,6 +273,8 @@ def main() -> None:
         "p95_speedup": base["p95_ms"] / ours_small["p95_ms"]}}))
     for n in args.sizes:
         print(json.dumps({"shards": bench_index(n, args.queries)}))
+    print(json.dumps({"many_shards": bench_many_shards(args.many_records, args.per_shard,
+                                                        args.queries)}))
     if args.serve:
         print(json.dumps({"serve": bench_serve(args.serve_records, args.clients,
                                                args.requests)}))

@@ -182,7 +182,12 @@ def receipts_view_sql(store: Any, *, as_of: int | None = None) -> str | None:
 def load_receipts(store: Any, *, after_seq: int | None = None,
                   up_to_seq: int | None = None) -> list[dict[str, Any]]:
     """Every recorded output of the receipts batches with ``after_seq < seq <= up_to_seq``:
-    its ``--format json`` object plus ``receipt_seq``, ``receipt_id``, ``model``."""
+    its ``--format json`` object plus ``receipt_seq``, ``receipt_id``, ``model``.
+    ``store``: a :class:`~datanet.store.layout.DatanetStore` or its path."""
+    if isinstance(store, (str, Path)):
+        from datanet.store.layout import DatanetStore
+
+        store = DatanetStore(store)
     out: list[dict[str, Any]] = []
     for m in receipt_manifests(store):
         if (after_seq is not None and m.seq <= after_seq) or (

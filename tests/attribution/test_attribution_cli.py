@@ -105,7 +105,7 @@ def test_record_commits_anchors_and_proves_receipts(store, tmp_path):
         assert receipt_id({k: v for k, v in got.items()
                            if k not in ("receipt_seq", "receipt_id")}
                           | {"datanet": "tiny"}) == got["receipt_id"]
-    assert [x["id"] for x in load_receipts(store, after_seq=1)] == ["o3"]
+    assert [x["id"] for x in load_receipts(str(store.root), after_seq=1)] == ["o3"]
     assert [x["id"] for x in load_receipts(store, up_to_seq=1)] == ["o1", "o2"]
 
     con = connect(store)
@@ -177,3 +177,24 @@ def test_receipt_proof_verifies_with_openzeppelin_js(store, tmp_path):
                        text=True, env={**os.environ, "NODE_PATH": str(_OZ[0])},
                        check=True)
     assert json.loads(r.stdout) == [False]
+
+
+def test_verify_history_reports_a_tampered_shard(store):
+    problems, _ = verify_history(store)
+    assert problems == []
+    (m,) = store.manifests()
+    (entry,) = m.files["attribution"]
+    path = store.root / entry.path
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    problems, _ = verify_history(store)
+    mine = (f"batch 1: attribution shard {entry.path} does not match the sha256 / size its "
+            "manifest names")
+    assert mine in problems
+    # the data check (every file a manifest names) reports it too, and nothing else
+    (other,) = [p for p in problems if p != mine]
+    assert other.startswith(f"batch 1 ({m.batch_id}): attribution file {entry.path}: sha256 ")
+    path.unlink()
+    problems, _ = verify_history(store)
+    assert f"batch 1: attribution shard {entry.path} is missing" in problems
