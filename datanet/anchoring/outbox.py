@@ -33,7 +33,8 @@ from datanet.errors import AnchoringError, DatanetError
 from datanet.schemas.ids import datanet_key
 from datanet.store.atomic import write_atomic
 
-__all__ = ["AnchorStatus", "Attempt", "AnchorState", "Outbox", "anchor_pending", "anchor_path"]
+__all__ = ["AnchorStatus", "Attempt", "AnchorState", "Outbox", "anchor_pending", "anchor_chain",
+           "anchor_path"]
 
 #: Gas head-room over the node's estimate (the estimate is exact for this contract; the
 #: margin covers storage-slot warmth differences between estimate and inclusion).
@@ -372,11 +373,19 @@ def anchor_pending(store: Any, *, client: ChainClient | None = None,
         return []
     client = client or open_client(store, cfg)
     outbox = Outbox(store, client, cfg, clock=clock, sleep=sleep, checkpoint=checkpoint)
-    deadline = clock() + (cfg.timeout if wait else 0.0)
+    return anchor_chain(outbox, sorted(manifests, key=lambda m: m.seq),
+                        deadline=clock() + (cfg.timeout if wait else 0.0), check_prev=True)
+
+
+def anchor_chain(outbox: Outbox, manifests: list[Any], *, deadline: float,
+                 check_prev: bool = False) -> list[AnchorState]:
+    """Drive ``manifests`` (one chain of roots, in order) through ``outbox``; stop at the first
+    that is not included yet, since its successor's prevRoot depends on it. ``check_prev``:
+    each manifest's own ``prev_root`` must be the previous root of the chain."""
     prev = ZERO32
     states: list[AnchorState] = []
-    for m in sorted(manifests, key=lambda m: m.seq):
-        if m.prev_root and m.prev_root.lower() != prev:
+    for m in manifests:
+        if check_prev and m.prev_root and m.prev_root.lower() != prev:
             raise AnchoringError(
                 f"manifest of batch {m.seq} ({m.batch_id}) has prev_root {m.prev_root}, but "
                 f"the previous root in the chain of manifests is {prev}"

@@ -210,28 +210,17 @@ def anchor_receipts(store: Any, *, client: Any = None, wait: bool = True) -> lis
     batch outbox (same states and guarantees; ``anchors/<rid>.json``)."""
     import time
 
-    from datanet.anchoring.client import ZERO32, open_client
+    from datanet.anchoring.client import open_client
     from datanet.anchoring.config import anchoring_config
-    from datanet.anchoring.outbox import AnchorStatus, Outbox
+    from datanet.anchoring.outbox import Outbox, anchor_chain
 
     cfg = anchoring_config(store.spec)
     manifests = receipt_manifests(store)
     if not cfg.enabled or not manifests:
         return []
     client = client or open_client(store, cfg)
-    outbox = Outbox(store, client, cfg)
-    deadline = time.time() + (cfg.timeout if wait else 0.0)
-    prev = ZERO32
-    states = []
-    for m in manifests:
-        state = outbox.state_for(m, prev)
-        if state.status is not AnchorStatus.FINAL:
-            state = outbox.drive(state, deadline=deadline)
-        states.append(state)
-        if state.status in (AnchorStatus.PENDING, AnchorStatus.SENT):
-            break
-        prev = state.root
-    return states
+    return anchor_chain(Outbox(store, client, cfg), manifests,
+                        deadline=time.time() + (cfg.timeout if wait else 0.0))
 
 
 def receipt_proof(store: Any, receipt: str) -> dict[str, Any]:
