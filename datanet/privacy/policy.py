@@ -28,19 +28,19 @@ import re
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.errors import SpecError, ValidatorError
-from datanet.privacy.detector import Finding
-from datanet.privacy.evasion import detection_view
 from datanet.privacy.reasons import (
     PII_REASON_PREFIX,
     contains_pii_reason,
     drop_pii_text,
     pii_reason,
 )
-from datanet.privacy.recognizers import RecognizerSpec
 from datanet.schemas.config import check, check_choice, check_range
+
+if TYPE_CHECKING:
+    from datanet.privacy.detector import Finding
 
 __all__ = [
     "ACTIONS",
@@ -104,6 +104,38 @@ def _check_entity_known(entity: str, config: PiiConfig) -> None:
                     f"{', '.join(known)} (or add a [validators.pii.recognizers.{entity}] table)")
 _NUMERIC_ENTITIES = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
                                "US_ITIN", "US_BANK_NUMBER", "UK_NHS"})
+
+
+@dataclass(frozen=True)
+class RecognizerSpec:
+    """``[validators.pii.recognizers.<ENTITY>]``: regexes and / or a deny list.
+
+    ``context`` words raise the score only when an NLP model (``ner_model``) provides
+    lemmas; Presidio's context enhancer reads them from the model's tokens.
+    """
+
+    patterns: tuple[str, ...] = ()
+    deny_list: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+    # Presidio's own medium-confidence patterns use 0.5 (e.g. EmailRecognizer, SSN5).
+    score: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_range("score", self.score, 0.0, 1.0)
+        check(bool(self.patterns or self.deny_list), "patterns", list(self.patterns),
+              "a recognizer needs at least one pattern or a deny_list")
+        import regex
+
+        for i, pattern in enumerate(self.patterns):
+            try:
+                regex.compile(pattern)
+            except regex.error as exc:
+                raise_spec(f"patterns[{i}]", pattern, f"must be a valid regular expression ({exc})")
+
+
+def raise_spec(key: str, value: object, allowed: str) -> None:
+    """Raise a SpecError (relative key; the config loader prefixes the table)."""
+    check(False, key, value, allowed)
 
 
 @dataclass(frozen=True)
@@ -184,6 +216,8 @@ class Pseudonymiser:
     @staticmethod
     def canonical(entity: str, value: str) -> str:
         """The value as detected (evasions undone), case- and separator-insensitive."""
+        from datanet.privacy.evasion import detection_view  # numba: not on spec load
+
         text = detection_view(value).text.casefold()
         if entity in _NUMERIC_ENTITIES:
             text = re.sub(r"[^0-9a-z+]", "", text)

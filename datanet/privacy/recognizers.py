@@ -4,7 +4,6 @@ wallets, and the spec's own regex / deny-list recognizers."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -12,7 +11,7 @@ from presidio_analyzer import Pattern, PatternRecognizer
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
-from datanet.schemas.config import check, check_range
+from datanet.privacy.policy import RecognizerSpec
 
 __all__ = [
     "OfflineEmailRecognizer",
@@ -109,38 +108,6 @@ class Mastercard2SeriesRecognizer(PatternRecognizer):
         digits = [int(c) for c in pattern_text if c.isdigit()]
         total = sum(digits[-1::-2]) + sum(sum(divmod(2 * d, 10)) for d in digits[-2::-2])
         return total % 10 == 0
-
-
-@dataclass(frozen=True)
-class RecognizerSpec:
-    """``[validators.pii.recognizers.<ENTITY>]``: regexes and / or a deny list.
-
-    ``context`` words raise the score only when an NLP model (``ner_model``) provides
-    lemmas; Presidio's context enhancer reads them from the model's tokens.
-    """
-
-    patterns: tuple[str, ...] = ()
-    deny_list: tuple[str, ...] = ()
-    context: tuple[str, ...] = ()
-    # Presidio's own medium-confidence patterns use 0.5 (e.g. EmailRecognizer, SSN5).
-    score: float = 0.5
-
-    def __post_init__(self) -> None:
-        check_range("score", self.score, 0.0, 1.0)
-        check(bool(self.patterns or self.deny_list), "patterns", list(self.patterns),
-              "a recognizer needs at least one pattern or a deny_list")
-        import regex
-
-        for i, pattern in enumerate(self.patterns):
-            try:
-                regex.compile(pattern)
-            except regex.error as exc:
-                raise_spec(f"patterns[{i}]", pattern, f"must be a valid regular expression ({exc})")
-
-
-def raise_spec(key: str, value: object, allowed: str) -> None:
-    """Raise a SpecError (relative key; the config loader prefixes the table)."""
-    check(False, key, value, allowed)
 
 
 def custom_recognizer(entity: str, spec: RecognizerSpec) -> PatternRecognizer:

@@ -10,11 +10,10 @@ Detection: :class:`datanet.privacy.detector.PiiDetector` (fast, evasion-hardened
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from datanet.privacy.detector import Finding, PiiDetector
 from datanet.privacy.policy import (
     DEFAULT_ENTITY_POLICY,
     PiiConfig,
@@ -25,6 +24,9 @@ from datanet.privacy.policy import (
     pii_reason,
 )
 from datanet.validators.base import ValidationResult, Validator, make_votes
+
+if TYPE_CHECKING:
+    from datanet.privacy.detector import Finding
 
 __all__ = ["PiiValidator", "PiiConfig", "contains_pii_reason"]
 
@@ -42,6 +44,8 @@ class PiiValidator(Validator):
     def __init__(self, config: PiiConfig, spec: Any = None):
         self.config = config
         self.policy = config.policy
+        from datanet.privacy.detector import PiiDetector  # Presidio: not on spec load
+
         self.detector = PiiDetector(
             config.detected,
             score_threshold=config.score_threshold,
