@@ -10,7 +10,12 @@ Each measurement runs in its own process so peak RSS is per run:
   apart), ``records_per_s`` = input records / seconds; ``anchor_s`` the on-chain anchor;
 - ``driver_rss_mb``: peak RSS of the driver process (for Dask it hosts the scheduler);
 - ``worker_rss_mb``: peak RSS of each Dask worker process;
-- ``scaling``: time(largest) / time(smallest) per runner (linear ≈ the size ratio).
+- ``scaling``: time(largest) / time(smallest) per runner (linear ≈ the size ratio);
+- ``cpu_s`` / ``records_per_cpu_s``: CPU seconds of the driver process (user + system; the
+  DirectRunner runs in it) and input records per CPU-second;
+- ``floor``: the same files through a bare pyarrow pipeline that validates nothing (``pyarrow.json``
+  read, keccak256 of every text, Parquet write), measured in the same run; ``x floor`` is our
+  records per CPU-second over the floor's (the issue's yardstick, 1.0 would be free).
 
     python benchmarks/scale.py --sizes 100000,300000 --workers 2 --out scale.json
 """
@@ -53,22 +58,52 @@ def _generate(data_dir: Path, n: int, shards: int, size: int) -> list[str]:
     return paths
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _floor(args: argparse.Namespace, inputs: list[str], out: dict[str, Any]) -> dict[str, Any]:
+    """Read, hash and write the same records with pyarrow alone (no validation at all)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    from datanet.schemas.ids import keccak
+
+    t0, c0 = time.perf_counter(), _cpu_s()
+    for i, path in enumerate(inputs):
+        table = pj.read_json(path)
+        hashes = [keccak(t.encode()) for t in table.column("text").to_pylist()]
+        table = table.append_column("content_hash", pa.array(hashes, pa.binary(32)))
+        pq.write_table(table, Path(args.store).parent / f"floor-{i}.parquet", compression="zstd")
+    out.update(seconds=round(time.perf_counter() - t0, 2), cpu_s=round(_cpu_s() - c0, 2),
+               counts={}, root=None, driver_rss_mb=round(_peak_rss_mb()), anchor="-")
+    out["records_per_s"] = round(args.records / out["seconds"])
+    out["records_per_cpu_s"] = round(args.records / out["cpu_s"])
+    return out
+
+
 def _one(args: argparse.Namespace) -> dict[str, Any]:
     """One measurement (run in a child process)."""
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    from datanet.schemas.default_spec import default_spec_text
     from datanet.store.layout import init_datanet
+    from datanet.validators.registry import default_spec_text
 
     store = init_datanet(Path(args.store), default_spec_text("bench"))
     inputs = sorted(str(p) for p in Path(args.data).glob("*.jsonl"))
     out: dict[str, Any] = {"runner": args.runner, "records": args.records,
                            "validators": sorted(store.spec.validators or {})}
+    if args.runner == "floor":
+        return _floor(args, inputs, out)
     if args.runner == "direct":
         from datanet.pipelines.run import run_datanet
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_s()
         result = run_datanet(store, inputs, runner="DirectRunner")
         out["seconds"] = time.perf_counter() - t0
+        out["cpu_s"] = round(_cpu_s() - c0, 2)
+        out["records_per_cpu_s"] = round(args.records / out["cpu_s"])
     else:
         from distributed import Client
 
@@ -133,7 +168,7 @@ def main() -> None:
             mb = sum(p.stat().st_size for p in data.glob("*")) / 1e6
             print(f"# {n} records, {mb:.0f} MB in {args.shards} files "
                   f"({time.perf_counter() - t0:.0f}s to generate)", flush=True)
-            for runner in runners:
+            for runner in ["floor", *runners]:
                 cmd = [sys.executable, __file__, "--one", "--runner", runner, "--data", str(data),
                        "--store", str(Path(tmp) / f"dn-{runner}-{n}"), "--records", str(n),
                        "--workers", str(args.workers)]
@@ -151,12 +186,19 @@ def main() -> None:
 
 
 def _table(results: list[dict[str, Any]], sizes: list[int], runners: list[str]) -> None:
-    print("\n| runner | records | seconds | records/s | driver RSS MB | worker RSS MB | root |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    floor = {r["records"]: r for r in results if r["runner"] == "floor"}
+    print("\n| runner | records | seconds | records/s | records/CPU-s | x floor | driver RSS MB "
+          "| worker RSS MB | root |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         workers = ", ".join(str(w) for w in r.get("worker_rss_mb", [])) or "-"
+        per_cpu = r.get("records_per_cpu_s")
+        base = floor.get(r["records"], {}).get("records_per_cpu_s")
+        ratio = f"{per_cpu / base:.3f}" if per_cpu and base else "-"
         print(f"| {r['runner']} | {r['records']:,} | {r['seconds']} | {r['records_per_s']:,} | "
-              f"{r['driver_rss_mb']} | {workers} | {(r['root'] or '-')[:10]}… |")
+              f"{f'{per_cpu:,}' if per_cpu else '-'} | {ratio} | {r['driver_rss_mb']} | "
+              f"{workers} | {(r['root'] or '-')[:10]}… |")
+    runners = [x for x in runners if x != "floor"]
     if len(sizes) > 1:
         for runner in runners:
             t = {r["records"]: r["seconds"] for r in results if r["runner"] == runner}
@@ -164,7 +206,7 @@ def _table(results: list[dict[str, Any]], sizes: list[int], runners: list[str]) 
                 print(f"time({sizes[-1]:,}) / time({sizes[0]:,}) on {runner}: "
                       f"{t[sizes[-1]] / t[sizes[0]]:.2f} (size ratio {sizes[-1] / sizes[0]:.0f})")
     for n in sizes:
-        roots = {r["root"] for r in results if r["records"] == n}
+        roots = {r["root"] for r in results if r["records"] == n and r["runner"] != "floor"}
         print(f"{n:,}: {'same root on every runner' if len(roots) == 1 else 'ROOTS DIFFER'}")
 
 

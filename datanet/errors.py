@@ -18,6 +18,8 @@ __all__ = [
     "ValidatorError",
     "AnchoringError",
     "SignatureError",
+    "OptionError",
+    "SpecSyntaxError",
     "RewardsError",
 ]
 
@@ -51,6 +53,24 @@ class SpecError(DatanetError, ValueError):
 
 def _rebuild_spec_error(key: str, value: object, allowed: str, source: str | None) -> SpecError:
     return SpecError(key, value, allowed, source=source)
+
+
+class SpecSyntaxError(SpecError):
+    """A spec file is not valid TOML: ``file:line:column: invalid TOML: what``."""
+
+    def __init__(self, source: str, line: int, column: int, what: str):
+        self.line = line
+        self.column = column
+        self.what = what
+        self.key, self.value, self.allowed, self.source = "spec", source, what, source
+        DatanetError.__init__(self, f"{source}:{line}:{column}: invalid TOML: {what}")
+
+    def __reduce__(self):
+        return (SpecSyntaxError, (self.source, self.line, self.column, self.what))
+
+
+class OptionError(DatanetError, ValueError):
+    """An operator's command-line option or runner name is unknown or incomplete."""
 
 
 class IntakeError(DatanetError):

@@ -72,3 +72,58 @@ def test_example_exact_duplicates_and_history(example_datanet):
     n2 = _sql(example_datanet, "SELECT count(*) AS n FROM accepted")[0]["n"]
     acc2 = _sql(example_datanet, "SELECT accepted FROM batches WHERE seq = 2")[0]["accepted"]
     assert n2 == n1 + acc2
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "cooking_qa.json"
+_GOLDEN_QUERIES = {
+    "decisions": "SELECT contribution_id, 'accepted' AS outcome, NULL AS reasons FROM accepted "
+                 "UNION ALL SELECT contribution_id, 'rejected', reasons::VARCHAR FROM rejected "
+                 "UNION ALL SELECT contribution_id, 'quarantine', reasons::VARCHAR "
+                 "FROM quarantine ORDER BY ALL",
+    "votes": "SELECT contribution_id, validator, verdict, score, reason, details FROM votes "
+             "ORDER BY ALL",
+    "deadletter": "SELECT parse_filename(source_file) AS file, source_line, reason, field "
+                  "FROM deadletter ORDER BY ALL",
+}
+
+
+def golden_digest(dn: Path) -> dict:
+    """What must not change when code is only made faster or moved: every decision, every
+    vote (with its score and details), the dead-letter entries, and each batch's root."""
+    import hashlib
+
+    out: dict = {"batches": [[b["seq"], b["batch_id"], b["merkle_root"], b["accepted"],
+                              b["rejected"], b["quarantine"], b["deadletter"]]
+                             for b in _sql(dn, "SELECT * FROM batches ORDER BY seq")]}
+    for name, query in _GOLDEN_QUERIES.items():
+        rows = _sql(dn, query)
+        blob = json.dumps(rows, sort_keys=True, separators=(",", ":")).encode()
+        out[name] = {"rows": len(rows), "sha256": hashlib.sha256(blob).hexdigest()}
+    return out
+
+
+def test_example_golden_decisions_votes_and_roots(tmp_path):
+    """Byte-for-byte the same outcome as the recorded run (tests/golden/cooking_qa.json).
+
+    Inputs are named relative to the example folder: a dead-letter line's id (and so the
+    batch id and the leaves) includes its source path. A change that is meant to alter
+    decisions regenerates the file with
+    ``DATANET_UPDATE_GOLDEN=1 pytest tests/test_example_run.py -k golden`` and says why.
+    """
+    import os
+
+    dn = tmp_path / "cooking-qa"
+    assert runner.invoke(app, ["init", str(dn), "--spec",
+                               str(EXAMPLE / "datanet.toml")]).exit_code == 0
+    cwd = os.getcwd()
+    os.chdir(EXAMPLE)
+    try:
+        for inputs in ("contributions/*", "more/part-4.jsonl"):
+            r = runner.invoke(app, ["run", str(dn), inputs, "--no-anchor"])
+            assert r.exit_code == 0, r.output
+    finally:
+        os.chdir(cwd)
+    got = golden_digest(dn)
+    if os.environ.get("DATANET_UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(got, indent=1) + "\n")
+    assert got == json.loads(GOLDEN.read_text())

@@ -16,10 +16,21 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from datanet.store.layout import DatanetStore
 
-__all__ = ["err", "out", "fail", "datanet_id_arg", "anchor_committed"]
+__all__ = ["err", "out", "ui", "fail", "datanet_id_arg", "anchor_committed"]
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
+
+
+class _Ui:
+    """The global options of this invocation (set by the app callback)."""
+
+    quiet = False
+    verbose = 0
+    debug = False
+
+
+ui = _Ui()
 
 
 def fail(exc: Exception | str, code: int = 1) -> NoReturn:
@@ -39,8 +50,9 @@ def datanet_id_arg(value: str) -> str:
     return value
 
 
-def anchor_committed(store: DatanetStore) -> None:
-    """Anchor every committed, unanchored batch (after a commit); print one line per batch."""
+def anchor_committed(store: DatanetStore) -> list:
+    """Anchor every committed, unanchored batch (after a commit); print one line per batch
+    (on stderr) and return the anchor states."""
     from datanet.anchoring.outbox import anchor_pending
     from datanet.errors import DatanetError
 
@@ -51,3 +63,4 @@ def anchor_committed(store: DatanetStore) -> None:
         fail(exc)
     for st in states:
         err.print(f"anchored batch {st.batch_id}: {st.status}")
+    return states

@@ -40,32 +40,43 @@ def _normalise_address(address: str) -> str:
 
 @contextlib.contextmanager
 def local_cluster(workers: int = 2, *, threads_per_worker: int = 1,
-                  memory_limit: str | int | None = "auto") -> Iterator[str]:
+                  memory_limit: str | int | None = "auto",
+                  local_directory: str | None = None) -> Iterator[str]:
     """A ``LocalCluster`` of ``workers`` processes on 127.0.0.1 (no dashboard); yields its address.
 
     One thread per worker: the DoFns hold the GIL in Python/Arrow code, so processes, not
     threads, give parallelism. The cluster and its nannies are closed on exit, also on errors.
+    ``local_directory``: the workers' spill / scratch space (default Dask's, which is
+    ``/tmp/dask-scratch-space`` and stays behind).
     """
     if workers < 1:
         raise DatanetError(f"workers={workers} must be >= 1")
+    import dask
     from distributed import LocalCluster
 
     quiet = logging.getLogger("distributed")
     level = quiet.level
     quiet.setLevel(logging.WARNING)
+    # the nannies' lock files go to dask's temporary-directory, not to local_directory
+    tmp = ({"temporary-directory": local_directory} if local_directory else {})
     try:
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-            host="127.0.0.1", scheduler_port=0, memory_limit=memory_limit,
-            silence_logs=logging.WARNING, dashboard_address=None,
-            # no dashboard; the scheduler's health/metrics endpoint on a free local port
-            # instead of the fixed 8787 (concurrent runs, other services)
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-        )
-        try:
-            yield cluster.scheduler_address
-        finally:
-            cluster.close()
+        with dask.config.set(tmp):
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                host="127.0.0.1", scheduler_port=0, memory_limit=memory_limit,
+                silence_logs=logging.WARNING, dashboard_address=None,
+                local_directory=local_directory,
+                # workers import datanet first: its log filters (datanet._logging) are then in
+                # place before Beam's import-time warnings
+                preload=["datanet"],
+                # no dashboard; the scheduler's health/metrics endpoint on a free local port
+                # instead of the fixed 8787 (concurrent runs, other services)
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            )
+            try:
+                yield cluster.scheduler_address
+            finally:
+                cluster.close()
     finally:
         quiet.setLevel(level)
 
@@ -151,7 +162,8 @@ def _input_files(inputs: Sequence[str]) -> list[str]:
     return match_inputs(inputs)
 
 
-def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[str]) -> Any:
+def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[str],
+         progress: Any = None) -> Any:
     import dask
 
     from datanet.pipelines.run import run_datanet
@@ -172,7 +184,7 @@ def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[st
         # chosen, by config or by a default client at graph time: pin it.
         with dask.config.set({"dataframe.shuffle.method": "tasks"}):
             return run_datanet(store, files, runner=DASK_RUNNER,
-                               beam_args=dask_beam_args(address, extra))
+                               beam_args=dask_beam_args(address, extra), progress=progress)
     except DatanetError:
         raise
     except Exception as exc:
@@ -192,8 +204,10 @@ def run_on_dask(
     beam_args: Sequence[str] = (),
     address: str | None = None,
     workers: int = 2,
+    progress: Any = None,
 ) -> Any:
-    """Run the datanet pipeline on Dask and commit one batch (``RunResult`` of ``run_datanet``).
+    """Run the datanet pipeline on Dask and commit one batch (``RunResult`` of ``run_datanet``,
+    ``progress`` as there: workers write their counts to the shared datanet directory).
 
     ``address``: a running scheduler ``HOST:PORT``; without one, a local cluster of
     ``workers`` processes runs for the duration of the call.
@@ -202,7 +216,10 @@ def run_on_dask(
         address = _normalise_address(address)
         n = check_cluster(address)
         log.info("running on the Dask cluster at %s (%d workers)", address, n)
-        return _run(store, inputs, address, beam_args)
-    with local_cluster(workers) as local:
+        return _run(store, inputs, address, beam_args, progress)
+    # the workers' scratch lives in the datanet's run scratch (locked while the run lives,
+    # removed after it, swept if the process is killed), not in /tmp/dask-scratch-space
+    with store.run_scratch() as (_run_id, scratch), \
+            local_cluster(workers, local_directory=scratch) as local:
         log.info("running on a local Dask cluster of %d workers at %s", workers, local)
-        return _run(store, inputs, local, beam_args)
+        return _run(store, inputs, local, beam_args, progress)

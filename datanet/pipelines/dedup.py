@@ -19,8 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.pipelines.io import ReadParquetColumns
-from datanet.pipelines.stages import History, StageOutput
+from datanet.pipelines.stages import StageOutput
+from datanet.privacy.evasion import dedup_keys
+from datanet.privacy.normalise import normalise
 from datanet.schemas.spec import DatanetSpec
+from datanet.store.history import History
 from datanet.validators import registry
 from datanet.validators.exact_duplicate import DROP_SCHEMA, resolve_table
 
@@ -71,13 +74,14 @@ class _ShardNew(beam.DoFn):
         n = batch.num_rows
         table = pa.table({
             "content_hash": batch.column("content_hash"),
+            "dedup_key": dedup_keys(batch.column("text_norm"), batch.column("content_hash")),
             "contribution_id": batch.column("contribution_id"),
             "submitted_at": batch.column("submitted_at").cast(pa.int64()),
             "chunk": pa.array([key] * n, pa.string()),
             "source_file": batch.column("source_file"),
             "source_line": batch.column("source_line"),
         })
-        yield from split_by_shard(table, shard_of(table.column("content_hash"), self.shards))
+        yield from split_by_shard(table, shard_of(table.column("dedup_key"), self.shards))
 
 
 class _ShardHistory(beam.DoFn):
@@ -85,8 +89,13 @@ class _ShardHistory(beam.DoFn):
         self.shards = shards
 
     def process(self, batch: pa.RecordBatch) -> Iterator[tuple[int, pa.Table]]:
+        # accepted files keep the text as stored, not text_norm: normalise, fold, then drop it
+        # so the shuffle carries keys only
         table = pa.Table.from_batches([batch])
-        yield from split_by_shard(table, shard_of(table.column("content_hash"), self.shards))
+        text = pc.fill_null(table.column("text").combine_chunks(), "")
+        table = table.drop_columns(["text"]).append_column(
+            "dedup_key", dedup_keys(normalise(text), table.column("content_hash")))
+        yield from split_by_shard(table, shard_of(table.column("dedup_key"), self.shards))
 
 
 def by_chunk(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
@@ -139,7 +148,8 @@ class ExactDuplicateStage(beam.PTransform):
         hist = (
             chunks.pipeline
             | "ReadAccepted" >> ReadParquetColumns(
-                self.history.of("accepted"), columns=["content_hash", "contribution_id", "batch"])
+                self.history.of("accepted"),
+                columns=["content_hash", "contribution_id", "batch", "text"])
             | "ShardHistory" >> beam.ParDo(_ShardHistory(self.shards))
         )
         return (

@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
 from datanet.pipelines.dedup import by_chunk, shard_of, split_by_shard
-from datanet.pipelines.stages import History, StageOutput
+from datanet.pipelines.stages import StageOutput
+from datanet.store.history import History
 from datanet.validators.spam import (
     FloodConfig,
     FloodValidator,

@@ -41,8 +41,10 @@ from apache_beam.metrics import Metrics
 from datanet.errors import ValidatorError
 from datanet.pipelines.dedup import by_chunk, hex64, split_by_shard
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
-from datanet.pipelines.stages import History, StageOutput
+from datanet.pipelines.stages import StageOutput
+from datanet.privacy.evasion import dedup_keys, fold_unicode
 from datanet.schemas.contribution import VOTE_SCHEMA
+from datanet.store.history import History
 from datanet.validators.base import make_votes
 from datanet.validators.minhash import (
     MinHashConfig,
@@ -135,7 +137,9 @@ class _SignChunk(beam.DoFn):
     def process(self, element: tuple[str, pa.RecordBatch]) -> Iterator[Any]:
         chunk, batch = element
         hasher = self.validator.hasher
-        sig, sets = hasher.sketch(batch.column("text_norm"))
+        # homoglyphs folded as for PII and exact dedup: a look-alike copy shingles the same
+        folded = fold_unicode(batch.column("text_norm"))
+        sig, sets = hasher.sketch(folded)
         self.records.inc(batch.num_rows)
         index = self.validator.index_rows(batch, sig, sets)
         # the index rows leave the stage here (the votes follow, see _ChunkVotes), spilled to
@@ -148,8 +152,10 @@ class _SignChunk(beam.DoFn):
                                          index={"minhash": out}))
         yield "ids", (chunk, index.select(["contribution_id"]))
         yield "index", (chunk, held)
+        keys = dedup_keys(batch.column("text_norm"), batch.column("content_hash"),
+                          folded=folded)  # what skip_exact compares: exact copies by the fold
         table = band_rows(hasher, sig, batch.column("contribution_id"),
-                          batch.column("submitted_at"), batch.column("content_hash"))
+                          batch.column("submitted_at"), keys)
         for item in _shard_bands(_NEW + chunk, table, self.config.shards):
             yield "bands", item
 

@@ -20,11 +20,11 @@ files and commits in :mod:`datanet.store`. The Beam graph:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -38,20 +38,29 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from datanet.errors import DatanetError, IntakeError
-from datanet.pipelines.intake import iter_file_chunks
+from datanet.pipelines.intake import detect_format, display_path, iter_path_chunks
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
-from datanet.pipelines.stages import History, StageOutput, merge_stage_outputs
+from datanet.pipelines.options import check_beam_args, check_runner
+from datanet.pipelines.progress import (
+    Progress,
+    ProgressPoller,
+    StageCounter,
+    estimate_records,
+)
+from datanet.pipelines.stages import StageOutput, merge_stage_outputs
 from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.config import load_target
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec
 from datanet.store.files import write_bytes_atomic, write_table
+from datanet.store.history import History
 from datanet.validators import registry
 from datanet.validators.base import ValidationResult
 from datanet.validators.policy import decide, policy_config
 
-__all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "match_inputs"]
+__all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "beam_pattern",
+           "match_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -83,25 +92,48 @@ class _ParseFile(beam.DoFn):
     output of a multi-output ParDo to the consumers of each tag.
     """
 
-    def __init__(self, spec: DatanetSpec):
+    def __init__(self, spec: DatanetSpec, progress_dir: str | None = None):
         self.spec = spec
         self.records = Metrics.counter("datanet", "input_records")
         self.dead = Metrics.counter("datanet", "deadletter")
+        self.progress = StageCounter(progress_dir, "read")
 
     def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
         path = readable.metadata.path
         mtime = getattr(readable.metadata, "last_updated_in_seconds", 0) or 0
-        with readable.open() as handle:
-            for key, batch, dead in iter_file_chunks(
-                self.spec, path, handle, default_time_us=int(mtime * 1_000_000)
-            ):
-                if batch is not None:
-                    self.records.inc(batch.num_rows)
-                    yield "records", (key, batch)
-                if dead is not None:
-                    self.dead.inc(dead.num_rows)
-                    yield "deadletter", (key, dead)
-                    self.records.inc(dead.num_rows)
+        for key, batch, dead in iter_path_chunks(
+            self.spec, path, _open_raw, default_time_us=int(mtime * 1_000_000)
+        ):
+            self.progress.add(key, (batch.num_rows if batch is not None else 0)
+                              + (dead.num_rows if dead is not None else 0))
+            if batch is not None:
+                self.records.inc(batch.num_rows)
+                yield "records", (key, batch)
+            if dead is not None:
+                self.dead.inc(dead.num_rows)
+                yield "deadletter", (key, dead)
+                self.records.inc(dead.num_rows)
+
+
+def _open_raw(path: str) -> Any:
+    """The file's bytes as stored (intake decompresses, with its checks and limit)."""
+    from apache_beam.io.filesystem import CompressionTypes
+
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _literal(path: str) -> bool:
+    """A local path naming an existing entry (read as is, even with ``*?[`` in its name)."""
+    import os
+
+    return "://" not in path and os.path.lexists(path)
+
+
+def beam_pattern(path: str) -> str:
+    """``path`` for ``FileSystems.match``: an existing local path is escaped (read literally)."""
+    import glob
+
+    return glob.escape(path) if _literal(path) and glob.has_magic(path) else path
 
 
 class _BatchValidate(beam.DoFn):
@@ -114,10 +146,11 @@ class _BatchValidate(beam.DoFn):
     every finding it acts on in ``text``.
     """
 
-    def __init__(self, spec: DatanetSpec, scratch: str):
+    def __init__(self, spec: DatanetSpec, scratch: str, progress_dir: str | None = None):
         self.spec = spec
         self.scratch = scratch
         self.validators: list[Any] = []
+        self.progress = StageCounter(progress_dir, "validate")
 
     def setup(self) -> None:
         self.validators = registry.enabled_validators(self.spec, kind="batch")
@@ -147,6 +180,7 @@ class _BatchValidate(beam.DoFn):
                 idx = batch.schema.get_field_index("text")
                 batch = batch.set_column(idx, "text", pa.array(result.text, pa.string()))
         reports = {v.name: v.report() for v in self.validators if v.report()}
+        self.progress.add(key, batch.num_rows)
         table = pa.Table.from_batches([batch]).drop_columns(
             [c for c in _PRIVATE_COLUMNS if c in batch.schema.names])
         vote_table = pa.concat_tables(votes) if votes else None
@@ -173,12 +207,14 @@ class ChunkRef:
 class _DecideWrite(beam.DoFn):
     """Join a chunk with its keyed votes, decide, and write its Parquet files."""
 
-    def __init__(self, spec: DatanetSpec, root: str, stage_names: Sequence[str]):
+    def __init__(self, spec: DatanetSpec, root: str, stage_names: Sequence[str],
+                 progress_dir: str | None = None):
         self.spec = spec
         self.root = root
         self.stage_names = list(stage_names)
         self.counters = {o: Metrics.counter("datanet", o)
                          for o in ("accepted", "rejected", "needs_review", "deadletter")}
+        self.progress = StageCounter(progress_dir, "write")
 
     def setup(self) -> None:
         self.policy = policy_config(self.spec)
@@ -190,13 +226,16 @@ class _DecideWrite(beam.DoFn):
         if _already_committed(self.root, batch_id, self._committed):
             return
         dead_rows = list(groups["deadletter"])
+        n_dead = sum(d.num_rows for d in dead_rows)
         if dead_rows:
             yield from self._write("deadletter", batch_id, pa.Table.from_batches(dead_rows))
         main = list(groups["records"])
         if not main:
+            self.progress.add(key, n_dead)
             return
         ref: ChunkRef = main[0]
         table, batch_votes = ref.load()
+        self.progress.add(key, n_dead + table.num_rows)
         reports = ref.reports
         merged: StageOutput = merge_stage_outputs(
             [o for name in self.stage_names for o in groups[name]])
@@ -336,19 +375,23 @@ def _keyed_stages(spec: DatanetSpec, history: History) -> list[tuple[str, beam.P
 def build_pipeline(
     p: beam.Pipeline, spec: DatanetSpec, inputs: Sequence[str], *, root: str,
     history: History, listing_path: str, scratch: str | None = None,
+    progress_dir: str | None = None,
 ) -> None:
-    """Add the datanet graph to ``p``; chunks spill to ``scratch`` (default: beside the listing)."""
+    """Add the datanet graph to ``p``; chunks spill to ``scratch`` (default: beside the listing);
+    with ``progress_dir`` the DoFns write live record counts there (:mod:`.progress`)."""
     scratch = scratch or FileSystems.join(listing_path.rsplit("/", 1)[0], "chunks")
     history = replace(history, scratch=scratch)
     files = (
         p
-        | "Inputs" >> beam.Create(list(inputs), reshuffle=False).with_output_types(str)
+        | "Inputs" >> beam.Create([beam_pattern(i) for i in inputs],
+                                  reshuffle=False).with_output_types(str)
         | "Match" >> fileio.MatchAll()
         | "Open" >> fileio.ReadMatches()
         | "SpreadFiles" >> beam.Reshuffle()
     )
-    matched = files | "Paths" >> beam.Map(lambda f: f.metadata.path)
-    parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec))
+    # as valid UTF-8: a file name with undecodable bytes must not fail Beam's string coder
+    matched = files | "Paths" >> beam.Map(lambda f: display_path(f.metadata.path))
+    parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec, progress_dir))
     chunks = parsed | "Records" >> beam.FlatMap(select_tag, "records")
     dead = parsed | "DeadLetter" >> beam.FlatMap(select_tag, "deadletter")
 
@@ -364,7 +407,8 @@ def build_pipeline(
     batch_of_chunk = batch | "BatchIdPerChunk" >> beam.FlatMap(
         lambda b: ((key, b[0]) for key in b[1]))
 
-    validated = chunks | "BatchValidators" >> beam.ParDo(_BatchValidate(spec, scratch))
+    validated = chunks | "BatchValidators" >> beam.ParDo(
+        _BatchValidate(spec, scratch, progress_dir))
     groups: dict[str, beam.PCollection] = {
         "records": validated, "deadletter": dead, "batch": batch_of_chunk}
     names = []
@@ -372,7 +416,7 @@ def build_pipeline(
         groups[name] = chunks | f"Stage_{name}" >> stage
         names.append(name)
     joined = groups | "JoinChunk" >> beam.CoGroupByKey()
-    written = joined | "DecideWrite" >> beam.ParDo(_DecideWrite(spec, root, names))
+    written = joined | "DecideWrite" >> beam.ParDo(_DecideWrite(spec, root, names, progress_dir))
     # The listing must be the graph's last transform and depend on every write: Beam's
     # DaskRunner (2.77) computes only the last transform's Dask bag, so a branch that does not
     # feed it never runs there.
@@ -415,18 +459,28 @@ def _runner_object(runner: str) -> Any:
 
 
 def match_inputs(inputs: Sequence[str]) -> list[str]:
-    """Every file the patterns / URIs match, sorted; a pattern matching nothing is an error."""
+    """Every file the patterns / URIs match, sorted; a pattern matching nothing, or a file of
+    no known format, is an error (an operator's: one line, before anything runs).
+
+    A local path that exists is read literally, even with glob characters in its name.
+    """
+    import os
+
     from apache_beam.io.filesystem import BeamIOError
 
     files: set[str] = set()
     for pattern in inputs:
         try:
-            found = FileSystems.match([pattern])[0].metadata_list
+            found = FileSystems.match([beam_pattern(pattern)])[0].metadata_list
         except BeamIOError as exc:
             raise IntakeError(f"{pattern}: cannot be listed ({exc})") from None
+        if not found and _literal(pattern) and os.path.islink(pattern):
+            raise IntakeError(f"{pattern}: a symbolic link to nothing (broken, or a loop)")
         if not found:
             raise IntakeError(f"{pattern}: no input file matches")
         files.update(m.path for m in found)
+    for path in files:
+        detect_format(path)
     return sorted(files)
 
 
@@ -437,29 +491,37 @@ def run_datanet(
     runner: str | None = None,
     beam_args: Sequence[str] = (),
     build_tree: Callable[..., Any] | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
-    """Run the pipeline over ``inputs`` and commit one batch (or nothing, on a re-run)."""
+    """Run the pipeline over ``inputs`` and commit one batch (or nothing, on a re-run).
+
+    ``progress`` is called from a driver thread about twice a second with the records counted
+    per stage so far (:class:`datanet.pipelines.progress.Progress`), and once at the end.
+    """
     start = time.monotonic()
     spec = store.spec
-    match_inputs(inputs)  # fail early, on the driver, with the pattern that matches nothing
-    runner = runner or spec.pipeline.runner
-    args = list(spec.pipeline.options) + list(beam_args)
+    # fail early, on the driver, with the pattern that matches nothing
+    matched = match_inputs(inputs)
+    args = [*check_beam_args(spec.pipeline.options, where=f"{spec.source}: pipeline.options: "
+                             if spec.source else "pipeline.options: "),
+            *check_beam_args(beam_args)]
+    runner = check_runner(runner or spec.pipeline.runner, args)
     history_manifests = store.manifests()
     history_seq = history_manifests[-1].seq if history_manifests else 0
     history = store.history(history_manifests)
-    run_id = uuid.uuid4().hex
-    run_dir = store.abs(f"_runs/{run_id}")
-    FileSystems.mkdirs(run_dir)
-    listing_path = f"{run_dir}/files.json"
-    try:
-        with beam.Pipeline(runner=_runner_object(runner),
-                           options=beam_options(runner, args)) as p:
-            build_pipeline(p, spec, inputs, root=str(store.root), history=history,
-                           listing_path=listing_path)
+    with store.run_scratch() as (_run_id, run_dir):  # also sweeps scratch of dead runs
+        listing_path = f"{run_dir}/files.json"
+        progress_dir = f"{run_dir}/progress" if progress else None
+        with contextlib.ExitStack() as stack:
+            if progress:
+                stack.enter_context(ProgressPoller(progress_dir, progress,
+                                                   estimate_records(matched)))
+            with beam.Pipeline(runner=_runner_object(runner),
+                               options=beam_options(runner, args)) as p:
+                build_pipeline(p, spec, inputs, root=str(store.root), history=history,
+                               listing_path=listing_path, progress_dir=progress_dir)
         with FileSystems.open(listing_path) as fh:
             listing = json.loads(fh.read())
-    finally:
-        store.clean_run(run_id)
 
     batch_id = listing["batch_id"]
     entries = listing["entries"]

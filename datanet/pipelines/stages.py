@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-__all__ = ["StageOutput", "History", "merge_stage_outputs"]
+__all__ = ["StageOutput", "merge_stage_outputs"]
 
 
 @dataclass(frozen=True)
@@ -38,23 +38,6 @@ class StageOutput:
     votes: pa.Table
     index: Mapping[str, pa.Table | str] = field(default_factory=dict)
     drops: pa.Table | None = None
-
-
-@dataclass(frozen=True)
-class History:
-    """Committed files of the datanet, by manifest kind (``accepted``, ``index/minhash`` …).
-
-    Paths are absolute paths / URIs readable with Beam FileSystems. Stages read them inside
-    the pipeline (fileio), never on the driver. ``scratch``: the run's scratch directory,
-    where a stage may spill per-chunk tables instead of carrying them to the writer.
-    """
-
-    files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    scratch: str | None = None
-
-    def of(self, kind: str) -> tuple[str, ...]:
-        """Paths of one kind (empty when the datanet has none)."""
-        return tuple(self.files.get(kind, ()))
 
 
 def merge_stage_outputs(outputs: list[StageOutput]) -> StageOutput:

@@ -67,7 +67,8 @@ from datanet.privacy.recognizers import (
     offline_tld_extractor,
 )
 
-__all__ = ["Finding", "AnchorGroup", "ANCHOR_GROUPS", "PiiDetector", "ner_model_available"]
+__all__ = ["Finding", "AnchorGroup", "ANCHOR_GROUPS", "PiiDetector", "ner_model_available",
+           "phone_context_findings", "PHONE_CONTEXT_SCORE"]
 
 LANGUAGE = "en"
 #: Joins windows in the batch buffer: blank lines end every Presidio pattern used here.
@@ -197,6 +198,7 @@ class _Stats:
     phone_region_runs: int = 0
     #: candidate runs the batch screen dropped before any window was built
     phone_runs_dropped: int = 0
+    phone_context: int = 0
 
 
 @dataclass
@@ -209,6 +211,8 @@ class PiiDetector:
     recognizers: Mapping[str, RecognizerSpec] = field(default_factory=dict)
     phone_regions: tuple[str, ...] = ()
     windowed: bool = True
+    #: Also report number-shaped strings right after a phone word (``phone_context_findings``)
+    phone_context: bool = True
     _engine: Any = field(default=None, init=False, repr=False)
     _cache: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
     _phones: Any = field(default=None, init=False, repr=False)
@@ -365,6 +369,11 @@ class PiiDetector:
             for i, v in enumerate(views):
                 if v.text:
                     out[i].extend(self._to_findings(self._analyze(v.text, full), v, 0))
+        if (self.phone_context and "PHONE_NUMBER" in self.entities
+                and PHONE_CONTEXT_SCORE >= self.score_threshold):
+            for i, found in phone_context_findings(view_arr, views, out).items():
+                out[i].extend(found)
+                self.stats.phone_context += len(found)
         for f in out:
             f.sort()
         return out
@@ -743,3 +752,55 @@ def _phone_window_lists(view_arr: pa.Array | pa.ChunkedArray, texts: Sequence[st
         if sets is not None and end == e:  # no extension: the screened core is the key's
             screened[key] = sets[k]
     return out, screened
+
+
+# --- phone numbers by context --------------------------------------------------------------
+
+#: Words that say the next number is a phone number (Presidio's PhoneRecognizer context words
+#: plus the verbs and channels people write before one).
+_PHONE_WORDS = ("phone|telephone|tel|mobile|cell|cellphone|call|calling|called|text|texting|"
+                "sms|whatsapp|fax|number|contact|reach|dial|ring")
+#: Number-shaped: optional +country code, optional (area) code, then 2-4 digit groups joined
+#: by one space, dot or hyphen; 7-15 digits in all (E.164 allows at most 15), not inside a
+#: longer word or number, not an ISO date.
+_PHONE_SHAPE = (r"(?<![\w+.,-])(?!\d{4}[-./]\d{1,2}[-./]\d{1,2}(?!\d))"
+                r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}"
+                r"(?![\w]|[.,-]\d)")
+#: The score of PhoneRecognizer's matches (Presidio's ``PhoneRecognizer.SCORE``).
+PHONE_CONTEXT_SCORE = 0.4
+_PHONE_PREFILTER_RE2 = rf"(?i)\b(?:{_PHONE_WORDS})\b[^\n0-9]{{0,40}}[+(]?[0-9]{{2,4}}[ .)-]"
+
+
+@lru_cache(maxsize=1)
+def _phone_context_re() -> Any:
+    import regex
+
+    # a phone word, then up to 40 characters without digits or a line break, then the number
+    # (variable-length look-behind: ``regex``, as Presidio's patterns use)
+    return regex.compile(rf"(?i)(?<=\b(?:{_PHONE_WORDS})\b[^\n\d]{{0,40}}){_PHONE_SHAPE}")
+
+
+def phone_context_findings(view_arr: pa.Array, views: Sequence[MappedText],
+                           found: Sequence[Sequence[Finding]]) -> dict[int, list[Finding]]:
+    """PHONE_NUMBER findings for number-shaped strings that follow a phone word ("the number
+    on file is 348-989-4905") where no phone number was found: python-phonenumbers rejects
+    numbers of unassigned area codes or ranges, which still are someone's number or a
+    typo of one. Privacy first: such a string is treated as a phone number. One RE2 pass
+    selects the records; the Python pass runs on those only."""
+    hit = pc.fill_null(pc.match_substring_regex(view_arr, _PHONE_PREFILTER_RE2), False)
+    rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+    out: dict[int, list[Finding]] = {}
+    pattern = _phone_context_re()
+    for i in rows.tolist():
+        view = views[i]
+        for m in pattern.finditer(view.text):
+            digits = sum(c.isdigit() for c in m.group())
+            if not 7 <= digits <= 15:
+                continue
+            start, end = view.span(m.start(), m.end())
+            if any(f.start < end and start < f.end for f in found[i]
+                   if f.entity == "PHONE_NUMBER"):
+                continue
+            out.setdefault(i, []).append(
+                Finding(start, end, "PHONE_NUMBER", PHONE_CONTEXT_SCORE))
+    return out

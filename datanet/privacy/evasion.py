@@ -32,8 +32,8 @@ import regex
 from datanet.privacy.normalise import INVISIBLE_RE
 from datanet.privacy.offsets import Edit, MappedText
 
-__all__ = ["detection_view", "detection_views", "needs_rewrite", "rewrite_steps", "fold_table",
-           "STEP_HINTS_RE2"]
+__all__ = ["detection_view", "folded_view", "detection_views", "needs_rewrite",
+           "rewrite_steps", "fold_table", "STEP_HINTS_RE2", "fold_unicode", "dedup_keys"]
 
 # A grapheme-ish cluster that NFKC / folding may change: a non-ASCII character with its
 # combining marks, or an ASCII base followed by combining marks.
@@ -248,6 +248,12 @@ def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
     return _rewrite(MappedText.identity(text), steps)
 
 
+def folded_view(text: str) -> MappedText:
+    """Only the Unicode step of :func:`detection_view` (NFKC per cluster, invisible characters
+    removed, homoglyphs / digits / spaces folded to ASCII), with offsets back to ``text``."""
+    return _folded(text) if not text.isascii() else MappedText.identity(text)
+
+
 def _folded(text: str, runs: tuple[list[int], list[int]] | None = None) -> MappedText:
     return MappedText.identity(text).apply(_unicode_edits(text, runs))
 
@@ -317,3 +323,46 @@ def _hint_steps(texts: pa.Array | pa.ChunkedArray, ascii: bool) -> np.ndarray:
 def needs_rewrite(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Vectorised: records whose detection view may differ from the text."""
     return pa.array(rewrite_steps(texts) != 0)
+
+
+def fold_unicode(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The Unicode step of the detection view over a batch: per grapheme cluster NFKC,
+    homoglyphs to the ASCII letter they imitate, any decimal digit to ASCII, invisible
+    characters removed. ASCII rows are returned as they are (the fold is the identity there);
+    the rest go through the very code PII detection uses."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(texts), True))
+    idx = np.flatnonzero(non_ascii.to_numpy(zero_copy_only=False))
+    if idx.size == 0:
+        return texts
+    subset = pc.take(texts, pa.array(idx)).to_pylist()
+    folded = [None if t is None else _folded(t, runs).text
+              for t, runs in zip(subset, _non_ascii_runs([t or "" for t in subset]),
+                                 strict=True)]
+    return pc.replace_with_mask(texts, non_ascii, pa.array(folded, pa.string()))
+
+
+def dedup_keys(text_norm: pa.Array | pa.ChunkedArray,
+               content_hash: pa.Array | pa.ChunkedArray, *,
+               folded: pa.Array | None = None) -> pa.Array:
+    """Exact-duplicate keys: keccak256 of the :func:`fold_unicode` of the normalised text.
+
+    A Cyrillic look-alike copy with zero-width spaces gets the key of its original. Where the
+    fold changes nothing (every ASCII record) the key is the record's ``content_hash``, which
+    is keccak256 of the same text, so ids, leaves and roots never depend on the fold.
+    ``folded``: :func:`fold_unicode` of ``text_norm`` when the caller has it already.
+    """
+    from datanet.schemas.ids import content_hashes
+
+    if isinstance(text_norm, pa.ChunkedArray):
+        text_norm = text_norm.combine_chunks()
+    if isinstance(content_hash, pa.ChunkedArray):
+        content_hash = content_hash.combine_chunks()
+    folded = fold_unicode(text_norm) if folded is None else folded
+    changed = pc.fill_null(pc.not_equal(folded, text_norm), False)
+    idx = np.flatnonzero(changed.to_numpy(zero_copy_only=False))
+    if idx.size == 0:
+        return content_hash
+    keys = content_hashes(pc.take(folded, pa.array(idx)).to_pylist())
+    return pc.replace_with_mask(content_hash, changed, pa.array(keys, pa.string()))

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from datanet.errors import ValidatorError
+from datanet.errors import SpecError, ValidatorError
 from datanet.privacy.detector import Finding
 from datanet.privacy.evasion import detection_view
 from datanet.privacy.reasons import (
@@ -71,6 +71,37 @@ DEFAULT_ENTITY_POLICY: Mapping[str, str] = types.MappingProxyType({
 })
 
 _ENTITY_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+#: Entities the English pattern recognizers detect without a NER model: Presidio 2.2's
+#: predefined recognizers for "en" (tests/privacy/test_entity_names.py compares this with
+#: Presidio's registry) plus ours (CRYPTO / CREDIT_CARD additions reuse those names).
+PATTERN_ENTITIES = frozenset({
+    "CREDIT_CARD", "CRYPTO", "DATE_TIME", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS",
+    "MAC_ADDRESS", "MEDICAL_LICENSE", "PHONE_NUMBER", "UK_NHS", "URL", "US_BANK_NUMBER",
+    "US_DRIVER_LICENSE", "US_ITIN", "US_PASSPORT", "US_SSN", "UUID",
+})
+#: Entities Presidio's SpacyRecognizer maps spaCy NER labels to (need ``ner_model``).
+NER_ENTITIES = frozenset({"DATE_TIME", "NRP", "LOCATION", "PERSON", "ORGANIZATION"})
+
+
+def _check_entity_known(entity: str, config: PiiConfig) -> None:
+    """An entity of the policy must be one something detects: a typo (``PHONE``) would
+    otherwise pass the spec and fail inside the pipeline, or silently detect nothing."""
+    if entity in PATTERN_ENTITIES or entity in config.recognizers:
+        return
+    if entity in NER_ENTITIES:
+        check(config.ner_model is not None, f"entities.{entity}", entity,
+              "is found by NER only: set [validators.pii].ner_model to an installed spaCy "
+              "model, or add a [validators.pii.recognizers." + entity + "] table")
+        return
+    import difflib
+
+    known = sorted(PATTERN_ENTITIES | NER_ENTITIES | set(config.recognizers))
+    close = difflib.get_close_matches(entity, known, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise SpecError(f"entities.{entity}", entity,
+                    f"is not an entity any recognizer detects; {hint}known: "
+                    f"{', '.join(known)} (or add a [validators.pii.recognizers.{entity}] table)")
 _NUMERIC_ENTITIES = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
                                "US_ITIN", "US_BANK_NUMBER", "UK_NHS"})
 
@@ -91,6 +122,10 @@ class PiiConfig:
     # default ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR"). Phone matching costs one
     # parse per digit run per region, so fewer regions is proportionally faster.
     phone_regions: tuple[str, ...] = ()
+    # Privacy first: a number-shaped string right after a phone word ("call me on …") is a
+    # PHONE_NUMBER even when python-phonenumbers rejects it (unassigned area code or range).
+    # Measured on examples/cooking-qa: 0 extra findings (README, "PII").
+    phone_context: bool = True
 
     def __post_init__(self) -> None:
         check_range("score_threshold", self.score_threshold, 0.0, 1.0)
@@ -98,6 +133,7 @@ class PiiConfig:
             check(bool(_ENTITY_RE.match(entity)), f"entities.{entity}", entity,
                   "entity types are Presidio names in UPPER_SNAKE_CASE, e.g. EMAIL_ADDRESS")
             check_choice(f"entities.{entity}", action, ACTIONS)
+            _check_entity_known(entity, self)
         for entity in self.recognizers:
             check(bool(_ENTITY_RE.match(entity)), f"recognizers.{entity}", entity,
                   "recognizer tables are named by their entity type in UPPER_SNAKE_CASE")

@@ -9,7 +9,6 @@ at load time with the dotted key, the bad value and what is allowed.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
 import types
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from datanet.errors import SpecError
+from datanet.errors import SpecError, SpecSyntaxError
 from datanet.schemas.config import (
     check,
     check_choice,
@@ -26,8 +25,10 @@ from datanet.schemas.config import (
     config_from_mapping,
     load_target,
 )
+from datanet.schemas.schedule import check_schedule
 
-__all__ = ["DatanetSpec", "Limits", "FieldSpec", "PipelineOptions", "load_spec", "parse_spec"]
+__all__ = ["DatanetSpec", "Limits", "FieldSpec", "PipelineOptions", "load_spec", "load_toml",
+           "parse_spec"]
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 FIELD_TYPES = ("string", "int", "float", "bool", "timestamp")
@@ -106,7 +107,7 @@ class PipelineOptions:
 
 _CORE_KEYS = {
     "id", "name", "description", "license", "schedule", "limits", "fields", "pipeline",
-    "validators", "policy", "anchoring", "privacy", "rewards",
+    "validators", "policy", "anchoring", "privacy", "attribution", "rewards",
 }
 
 #: Owners of raw sections: ``section -> "module:callable"`` taking (spec) and raising
@@ -115,6 +116,7 @@ SECTION_VALIDATORS: dict[str, str] = {
     "validators": "datanet.validators.registry:validate_spec_section",
     "policy": "datanet.validators.policy:validate_spec_section",
     "anchoring": "datanet.anchoring.config:validate_spec_section",
+    "attribution": "datanet.attribution.config:validate_spec_section",
     "rewards": "datanet.rewards.config:validate_spec_section",
 }
 
@@ -138,6 +140,7 @@ class DatanetSpec:
     policy: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     anchoring: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     privacy: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    attribution: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     rewards: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     source: str | None = None
 
@@ -153,10 +156,6 @@ class DatanetSpec:
     def extra_fields(self) -> dict[str, str]:
         """Extra field name -> type name."""
         return {f.name: f.type for f in self.fields}
-
-    def validator_table(self, name: str) -> Mapping[str, Any] | None:
-        """The raw ``[validators.<name>]`` table, or None when absent."""
-        return self.validators.get(name)
 
     def validate(self) -> DatanetSpec:
         """Parse every owned section through its owner; raise SpecError on the first error."""
@@ -198,7 +197,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
             check(isinstance(table, Mapping), f"fields.{name}", table, "must be a table")
             extra.append(config_from_mapping(FieldSpec, {**table, "name": name},
                                              prefix=f"fields.{name}"))
-        for section in ("validators", "policy", "anchoring", "privacy", "rewards"):
+        for section in ("validators", "policy", "anchoring", "privacy", "attribution", "rewards"):
             check(isinstance(data.get(section, {}), Mapping), section, data.get(section),
                   "must be a table")
         for name, table in data.get("validators", {}).items():
@@ -206,6 +205,8 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
         schedule = data.get("schedule")
         check(schedule is None or isinstance(schedule, str), "schedule", schedule,
               "must be a cron expression or an Airflow preset such as '@daily'")
+        if schedule is not None:
+            check_schedule(schedule)
         spec = DatanetSpec(
             id=data["id"],
             name=data.get("name", data["id"]),
@@ -220,6 +221,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
             policy=_freeze(data.get("policy", {})),
             anchoring=_freeze(data.get("anchoring", {})),
             privacy=_freeze(data.get("privacy", {})),
+            attribution=_freeze(data.get("attribution", {})),
             rewards=_freeze(data.get("rewards", {})),
             source=source,
         )
@@ -234,24 +236,30 @@ def load_spec(path: str | Path) -> DatanetSpec:
     """Load and validate a spec file; errors name the file, key, bad value and allowed."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError("spec", str(path), "file does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError("spec", str(path), f"is not UTF-8 text ({exc.reason} at byte "
+                                           f"{exc.start})") from None
+    return parse_spec(load_toml(text, str(path)), source=str(path))
+
+
+_TOML_POS_RE = re.compile(r"^(?P<what>.*?) \(at line (?P<line>\d+), column (?P<col>\d+)\)$",
+                          re.DOTALL)
+
+
+def load_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML; a syntax error is one :class:`SpecSyntaxError` ``file:line:column: what``."""
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError("spec", str(path), f"is not valid TOML: {exc}") from None
-    return parse_spec(data, source=str(path))
+        msg = str(exc)
+        m = _TOML_POS_RE.match(msg)
+        if m:
+            raise SpecSyntaxError(source, int(m["line"]), int(m["col"]), m["what"]) from None
+        # "(at end of document)": the position is just past the last character
+        lines = text.split("\n")
+        what = msg.replace(" (at end of document)", "")
+        raise SpecSyntaxError(source, len(lines), len(lines[-1]) + 1, what) from None
 
-
-def spec_to_dict(spec: DatanetSpec) -> dict[str, Any]:
-    """Plain-dict view of a spec (for manifests and reports)."""
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, Mapping):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, (tuple, list)):
-            return [plain(x) for x in v]
-        if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        return v
-
-    return plain(spec)

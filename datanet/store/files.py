@@ -10,19 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from datanet.schemas.manifest import FileEntry
 
 __all__ = ["write_table", "join_path", "table_to_parquet_bytes", "write_bytes_atomic"]
 
 
+def _filesystems() -> Any:
+    """Beam's ``FileSystems``, imported on first use: readers of this module that only
+    serialise (``table_to_parquet_bytes``: attribution receipts, hence ``connect()``) must not
+    pay ~1 s for importing Beam."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
+
+
 def join_path(root: str, *parts: str) -> str:
     """Join a root path / URI with relative parts."""
-    return FileSystems.join(root, *parts)
+    return _filesystems().join(root, *parts)
 
 
 def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd") -> bytes:
@@ -37,15 +46,15 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary name and a rename (any Beam filesystem):
     readers never see a torn file, and a retried writer just rewrites it."""
     dirname = path.rsplit("/", 1)[0]
-    if not FileSystems.exists(dirname):
+    if not _filesystems().exists(dirname):
         try:
-            FileSystems.mkdirs(dirname)
+            _filesystems().mkdirs(dirname)
         except OSError:
             pass
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(tmp) as fh:
+    with _filesystems().create(tmp) as fh:
         fh.write(data)
-    FileSystems.rename([tmp], [path])
+    _filesystems().rename([tmp], [path])
 
 
 def write_table(root: str, kind: str, batch_id: str, table: pa.Table) -> FileEntry:
@@ -64,7 +73,7 @@ def write_table(root: str, kind: str, batch_id: str, table: pa.Table) -> FileEnt
 
 def _exists_with_size(path: str, size: int) -> bool:
     try:
-        match = FileSystems.match([path])[0].metadata_list
+        match = _filesystems().match([path])[0].metadata_list
     except Exception:
         return False
     return bool(match) and match[0].size_in_bytes == size

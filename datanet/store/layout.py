@@ -15,35 +15,43 @@ import fcntl
 import logging
 import os
 import shutil
+import time
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from datanet.errors import CommitConflict, StoreError
-from datanet.pipelines.stages import History
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec, load_spec
 from datanet.store.atomic import create_exclusive, write_atomic
+from datanet.store.history import History
 
 __all__ = ["DatanetStore", "init_datanet", "SPEC_FILE"]
 
 log = logging.getLogger(__name__)
 SPEC_FILE = "datanet.toml"
 _DIRS = ("batches", "anchors", "trees", "index", "_runs")
+#: Age after which a scratch directory without a run lock (left by a version of datanet
+#: before run locks) is treated as dead: longer than any run of this project's scale.
+LEGACY_SCRATCH_GRACE_S = 6 * 3600.0
 
 
-def init_datanet(path: str | Path, spec_text: str) -> DatanetStore:
-    """Create a datanet directory with its spec; refuses to overwrite an existing one."""
+def init_datanet(path: str | Path, spec_text: str, *, source: str | None = None
+                 ) -> DatanetStore:
+    """Create a datanet directory with its spec; refuses to overwrite an existing one.
+
+    ``source`` names the spec in error messages (default: the new ``datanet.toml``).
+    """
     root = Path(path)
     if (root / SPEC_FILE).exists():
         raise StoreError(f"{root}: a datanet already exists here ({SPEC_FILE} present); "
                          "choose another path or delete it first")
-    import tomllib
+    from datanet.schemas.spec import load_toml, parse_spec
 
-    from datanet.schemas.spec import parse_spec
-
-    parse_spec(tomllib.loads(spec_text), source=str(root / SPEC_FILE))
+    source = source or str(root / SPEC_FILE)
+    parse_spec(load_toml(spec_text, source), source=source)
     root.mkdir(parents=True, exist_ok=True)
     for d in _DIRS:
         (root / d).mkdir(exist_ok=True)
@@ -121,6 +129,22 @@ class DatanetStore:
                 files.setdefault(kind, []).extend(self.abs(e.path) for e in entries)
         return History({k: tuple(v) for k, v in files.items()})
 
+    def check_snapshot(self, manifests: list[Manifest]) -> None:
+        """Refuse a snapshot whose committed files are missing or not the size their manifest
+        records (a cheap stat per file; ``datanet verify-history`` re-hashes the content)."""
+        for m in manifests:
+            for kind, entries in m.files.items():
+                for f in entries:
+                    p = self.root / f.path
+                    size = p.stat().st_size if p.is_file() else None
+                    if size != f.bytes:
+                        found = "is missing" if size is None else f"has {size} bytes"
+                        raise StoreError(
+                            f"batch {m.seq} ({m.batch_id}): {kind} file {f.path} {found}, its "
+                            f"manifest says {f.bytes} bytes; the committed data was changed "
+                            "or lost, so this snapshot is refused (run `datanet "
+                            "verify-history` to see what differs)")
+
     # -- committing --------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -159,6 +183,7 @@ class DatanetStore:
         the datanet's history (its dedup would be stale): re-run to include it.
         """
         self.verify_files(files)
+        files = _with_attribution_shard(self, batch_id, files)
         with self.lock():
             existing = self.manifests()
             if any(m.batch_id == batch_id for m in existing):
@@ -198,6 +223,91 @@ class DatanetStore:
     def clean_run(self, run_id: str) -> None:
         """Remove a run's scratch directory."""
         shutil.rmtree(self.root / "_runs" / run_id, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def run_scratch(self) -> Iterator[tuple[str, str]]:
+        """``(run_id, scratch dir)`` of a new run, held alive by an flock on
+        ``_runs/<run_id>.lock`` and removed on exit; stale scratch of dead runs goes first.
+
+        The lock is taken before the directory exists, so a sweeper never mistakes a starting
+        run for a dead one; the kernel drops the lock when the process dies (even ``kill -9``).
+        """
+        self.sweep_runs()
+        runs = self.root / "_runs"
+        runs.mkdir(exist_ok=True)
+        run_id = uuid.uuid4().hex
+        fd = os.open(runs / f"{run_id}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            (runs / run_id).mkdir()
+            try:
+                yield run_id, str(runs / run_id)
+            finally:
+                self.clean_run(run_id)
+                (runs / f"{run_id}.lock").unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+    def sweep_runs(self, *, unlocked_grace_s: float = LEGACY_SCRATCH_GRACE_S) -> list[str]:
+        """Remove the scratch of runs that are no longer alive; returns the removed run ids.
+
+        A run is dead when nobody holds its ``<run_id>.lock`` (its process exited or was
+        killed). A directory without a lock file (written before run locks existed) is removed
+        once it is ``unlocked_grace_s`` old.
+        """
+        runs = self.root / "_runs"
+        if not runs.is_dir():
+            return []
+        removed = []
+        for entry in sorted(runs.iterdir()):
+            if entry.suffix == ".lock" or not entry.is_dir():
+                if entry.suffix == ".lock" and not (runs / entry.stem).exists():
+                    self._drop_lock_if_dead(entry)
+                continue
+            lock = runs / f"{entry.name}.lock"
+            if not lock.exists():
+                if time.time() - entry.stat().st_mtime >= unlocked_grace_s:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry.name)
+                continue
+            if self._drop_lock_if_dead(lock, scratch=entry):
+                removed.append(entry.name)
+        if removed:
+            log.info("removed scratch of %d dead runs: %s", len(removed), ", ".join(removed))
+        return removed
+
+    @staticmethod
+    def _drop_lock_if_dead(lock: Path, scratch: Path | None = None) -> bool:
+        """If nobody holds ``lock``: remove ``scratch`` and the lock file; True if removed."""
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # the run is alive
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+            return True
+        finally:
+            os.close(fd)
+
+
+def _with_attribution_shard(store: DatanetStore, batch_id: str,
+                            files: Mapping[str, list[FileEntry]]
+                            ) -> Mapping[str, list[FileEntry]]:
+    """``files`` plus the batch's attribution index shard (built outside the commit lock;
+    it belongs to the snapshot, so the manifest names it with its hash)."""
+    from datanet.attribution.index import KIND, write_shard
+
+    if not files.get("accepted") or KIND in files:
+        return files
+    entry = write_shard(store, batch_id, files["accepted"])
+    return files if entry is None else {**files, KIND: [entry]}
 
 
 def _manifest_name(seq: int, batch_id: str) -> str:

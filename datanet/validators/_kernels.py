@@ -1,4 +1,5 @@
-"""Compiled loops of MinHash (numba): word hashing, the per-permutation minimum, shingle sets.
+"""Compiled loops (numba) of MinHash (word hashing, the per-permutation minimum, shingle sets)
+and of Gopher's repeated n-gram statistics.
 
 Each is a single pass that numpy can only express as several passes over temporaries (a
 gather of byte powers, a segmented reduction per permutation block, a global sort of keyed
@@ -12,7 +13,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["word_hashes", "minhash_into", "distinct_sorted"]
+__all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
+           "ascii_word_shapes", "near_earlier_count", "ascii_letter_scan",
+           "string_hashes"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -79,3 +82,257 @@ def distinct_sorted(hv: np.ndarray, n_sh: np.ndarray) -> tuple[np.ndarray, np.nd
                 k += 1
         offsets[d + 1] = k
     return out[:k], offsets
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@numba.njit(cache=True, nogil=True)
+def repetition_chars(ids: np.ndarray, offsets: np.ndarray, wlen: np.ndarray,
+                     eligible: np.ndarray, top_ns: np.ndarray,
+                     dup_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gopher's repeated n-gram statistics of every eligible document in one pass.
+
+    ``ids`` are 64-bit word ids (equal words, equal ids), flat; ``offsets`` the CSR bounds of each
+    document's words; ``wlen`` characters per word. Per document and n, n-grams are grouped
+    by a 64-bit FNV-1a fold of their word ids in a small open-addressing table. Returns, per
+    document: for each ``top_ns`` n, the characters of the most frequent repeated n-gram
+    times its count (words joined by spaces); for each ``dup_ns`` n, the characters of the
+    words covered by non-first occurrences of n-grams. A document without a repeated k-gram
+    has no repeated (k+1)-gram, so it stops at the first n that repeats nothing (``top_ns``
+    then ``dup_ns`` must be increasing, as in Gopher's table).
+    """
+    ndoc = len(offsets) - 1
+    top = np.zeros((ndoc, len(top_ns)), dtype=np.int64)
+    dup = np.zeros((ndoc, len(dup_ns)), dtype=np.int64)
+    maxw = 0
+    for d in range(ndoc):
+        maxw = max(maxw, offsets[d + 1] - offsets[d])
+    cap = 2
+    while cap < 2 * maxw + 2:
+        cap *= 2
+    tkey = np.empty(cap, dtype=np.uint64)
+    tcount = np.empty(cap, dtype=np.int64)
+    tfirst = np.empty(cap, dtype=np.int64)
+    tused = np.zeros(cap, dtype=np.bool_)
+    h = np.empty(maxw + 1, dtype=np.uint64)
+    slot = np.empty(maxw + 1, dtype=np.int64)
+    cum = np.zeros(maxw + 1, dtype=np.int64)
+    mark = np.zeros(maxw + 2, dtype=np.int64)
+    nt = len(top_ns)
+    for d in range(ndoc):
+        if not eligible[d]:
+            continue
+        s0 = offsets[d]
+        words = offsets[d + 1] - s0
+        for i in range(words):
+            cum[i + 1] = cum[i] + wlen[s0 + i]
+        for t in range(nt + len(dup_ns)):
+            n = top_ns[t] if t < nt else dup_ns[t - nt]
+            m = words - n + 1
+            if m <= 0:
+                break
+            for i in range(m):
+                hh = _FNV_OFFSET
+                for j in range(n):
+                    hh ^= np.uint64(ids[s0 + i + j]) + np.uint64(1)
+                    hh *= _FNV_PRIME
+                h[i] = hh
+            size = 2
+            while size < 2 * m:
+                size *= 2
+            mask = size - 1
+            for k in range(size):
+                tused[k] = False
+            repeated = False
+            for i in range(m):
+                k = np.int64((h[i] ^ (h[i] >> np.uint64(29))) & np.uint64(mask))
+                while tused[k] and tkey[k] != h[i]:
+                    k = (k + 1) & mask
+                if not tused[k]:
+                    tused[k] = True
+                    tkey[k] = h[i]
+                    tcount[k] = 0
+                    tfirst[k] = i
+                else:
+                    repeated = True
+                tcount[k] += 1
+                slot[i] = k
+            if not repeated:
+                break
+            if t < nt:
+                best = 0
+                for i in range(m):
+                    c = tcount[slot[i]]
+                    if c > 1:
+                        best = max(best, c * (cum[i + n] - cum[i] + n - 1))
+                top[d, t] = best
+            else:
+                for i in range(words + 1):
+                    mark[i] = 0
+                for i in range(m):
+                    if tfirst[slot[i]] != i:
+                        mark[i] += 1
+                        mark[i + n] -= 1
+                run = 0
+                total = 0
+                for i in range(words):
+                    run += mark[i]
+                    if run > 0:
+                        total += wlen[s0 + i]
+                dup[d, t - nt] = total
+    return top, dup
+
+
+@numba.njit(cache=True, nogil=True)
+def byte_stats(data: np.ndarray, offsets: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over each document's UTF-8 bytes: the byte histogram (n × 256), ASCII
+    uppercase letters, ASCII letters, and the longest run of one repeated byte."""
+    n = len(offsets) - 1
+    hist = np.zeros((n, 256), dtype=np.int64)
+    upper = np.zeros(n, dtype=np.int64)
+    letters = np.zeros(n, dtype=np.int64)
+    longest = np.zeros(n, dtype=np.int64)
+    for d in range(n):
+        run = 0
+        prev = -1
+        best = 0
+        for i in range(offsets[d], offsets[d + 1]):
+            b = np.int64(data[i])
+            hist[d, b] += 1
+            if 65 <= b <= 90:
+                upper[d] += 1
+                letters[d] += 1
+            elif 97 <= b <= 122:
+                letters[d] += 1
+            run = run + 1 if b == prev else 1
+            prev = b
+            best = max(best, run)
+        longest[d] = best
+    return hist, upper, letters, longest
+
+
+@numba.njit(cache=True, nogil=True)
+def ascii_word_shapes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per string: whether it is 4 or more ASCII lowercase letters only (``^[a-z]{4,}$``),
+    and whether it contains one of ``aeiouy``."""
+    n = len(offsets) - 1
+    alpha4 = np.zeros(n, dtype=np.bool_)
+    vowel = np.zeros(n, dtype=np.bool_)
+    for d in range(n):
+        lo = offsets[d]
+        hi = offsets[d + 1]
+        only = hi - lo >= 4
+        for i in range(lo, hi):
+            b = data[i]
+            if b < 97 or b > 122:
+                only = False
+            elif b == 97 or b == 101 or b == 105 or b == 111 or b == 117 or b == 121:
+                vowel[d] = True
+        alpha4[d] = only
+    return alpha4, vowel
+
+
+@numba.njit(cache=True, nogil=True)
+def near_earlier_count(sig: np.ndarray, bands: int, rows: int, threshold: float) -> int:
+    """How many rows of ``sig`` (n × num_perm MinHash signatures, in rank order) have an
+    earlier row that shares an LSH band (``bands`` × ``rows`` leading slots, exact equality,
+    as datasketch's ``MinHashLSH``) and whose estimated Jaccard (fraction of equal slots) is
+    at least ``threshold``. Rows whose slots are all 0xFFFFFFFF (no shingles) take no part.
+
+    Each band's rows are grouped by one sort of a 64-bit fold of the band; a row looks only at
+    the earlier rows of its groups and stops at the first confirmed one.
+    """
+    n, p = sig.shape
+    empty = np.ones(n, dtype=np.bool_)
+    for i in range(n):
+        for k in range(p):
+            if sig[i, k] != np.uint32(0xFFFFFFFF):
+                empty[i] = False
+                break
+    order = np.empty((bands, n), dtype=np.int64)
+    group = np.empty((bands, n), dtype=np.int64)  # first position of each row's run in order
+    pos = np.empty((bands, n), dtype=np.int64)
+    keys = np.empty(n, dtype=np.uint64)
+    for b in range(bands):
+        for i in range(n):
+            h = _FNV_OFFSET
+            for k in range(b * rows, (b + 1) * rows):
+                h ^= np.uint64(sig[i, k])
+                h *= _FNV_PRIME
+            keys[i] = h
+        o = np.argsort(keys, kind="mergesort")  # stable: equal keys stay in rank order
+        start = 0
+        for q in range(n):
+            if q > 0 and keys[o[q]] != keys[o[q - 1]]:
+                start = q
+            order[b, q] = o[q]
+            group[b, o[q]] = start
+            pos[b, o[q]] = q
+    near = 0
+    for i in range(n):
+        if empty[i]:
+            continue
+        found = False
+        for b in range(bands):
+            for q in range(group[b, i], pos[b, i]):
+                j = order[b, q]
+                if empty[j]:
+                    continue
+                same_band = True
+                for k in range(b * rows, (b + 1) * rows):
+                    if sig[i, k] != sig[j, k]:
+                        same_band = False
+                        break
+                if not same_band:
+                    continue
+                equal = 0
+                for k in range(p):
+                    if sig[i, k] == sig[j, k]:
+                        equal += 1
+                if np.float64(equal) / p >= threshold:
+                    found = True
+                    break
+            if found:
+                break
+        if found:
+            near += 1
+    return near
+
+
+@numba.njit(cache=True, nogil=True)
+def ascii_letter_scan(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per string: whether it holds an ASCII letter, and whether it holds a non-ASCII byte
+    (only those strings can hold a non-ASCII letter)."""
+    n = len(offsets) - 1
+    letter = np.zeros(n, dtype=np.bool_)
+    wide = np.zeros(n, dtype=np.bool_)
+    for d in range(n):
+        for i in range(offsets[d], offsets[d + 1]):
+            b = data[i]
+            if (65 <= b <= 90) or (97 <= b <= 122):
+                letter[d] = True
+                break
+            if b >= 128:
+                wide[d] = True
+    return letter, wide
+
+
+@numba.njit(cache=True, nogil=True)
+def string_hashes(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """A 64-bit FNV-1a hash of each string's bytes, then a splitmix64 finaliser (equal strings,
+    equal hashes; distinct strings collide with probability ~2**-64 per pair)."""
+    n = len(offsets) - 1
+    out = np.empty(n, dtype=np.uint64)
+    for d in range(n):
+        h = _FNV_OFFSET
+        for i in range(offsets[d], offsets[d + 1]):
+            h ^= np.uint64(data[i])
+            h *= _FNV_PRIME
+        h ^= np.uint64(offsets[d + 1] - offsets[d])
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        out[d] = h ^ (h >> np.uint64(31))
+    return out

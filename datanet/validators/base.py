@@ -17,7 +17,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -25,12 +25,15 @@ import pyarrow.compute as pc
 
 from datanet.schemas.contribution import VOTE_SCHEMA
 
+if TYPE_CHECKING:
+    from datanet.errors import ValidatorError
+
 __all__ = [
     "Validator",
     "RuleValidator",
     "ValidationResult",
     "make_votes",
-    "empty_votes",
+    "check_validator_class",
 ]
 
 
@@ -40,11 +43,6 @@ class ValidationResult:
 
     votes: pa.Table
     text: pa.Array | pa.ChunkedArray | None = None
-
-
-def empty_votes() -> pa.Table:
-    """A vote table with no rows."""
-    return VOTE_SCHEMA.empty_table()
 
 
 def make_votes(
@@ -84,16 +82,30 @@ def make_votes(
 
 
 class Validator(ABC):
-    """Base of every automatic validator.
+    """Base of every automatic validator: the whole contract the registry relies on.
 
-    ``name`` is the validator's id in votes and in the spec (``[validators.<name>]``);
-    ``config`` its frozen config dataclass. Heavy state (models, engines) is created in
-    :meth:`setup`, once per worker, not in ``__init__`` (which must stay picklable and cheap).
+    - ``name``: the validator's id in votes and in the spec (``[validators.<name>]``);
+    - ``config_cls``: a frozen dataclass built from that table (minus ``enabled``), validated
+      in its ``__post_init__`` with :func:`datanet.schemas.config.check` messages;
+    - ``reason_codes``: every reason it can emit (documentation, README table, tests);
+    - ``kind``: ``"batch"`` (votes on one Arrow batch at a time, here) or ``"keyed"`` (needs
+      records from the whole input and the history: a Beam stage in ``pipelines``);
+    - ``summary``: one line for the README table and ``datanet validators``;
+    - the constructor ``cls(config, spec)``: cheap and picklable; heavy state (models, engines)
+      is created in :meth:`setup`, which the runner calls once per worker before the first
+      batch (``validate`` never calls it).
     """
 
     name: ClassVar[str]
+    config_cls: ClassVar[type]
     #: reason codes this validator can emit (documentation and tests).
     reason_codes: ClassVar[tuple[str, ...]] = ()
+    kind: ClassVar[str] = "batch"
+    summary: ClassVar[str] = ""
+
+    def __init__(self, config: Any, spec: Any = None):
+        self.config = config
+        self.spec = spec
 
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Create per-worker state (engines, models). Called once before the first batch."""
@@ -105,6 +117,40 @@ class Validator(ABC):
     def report(self) -> dict[str, Any]:
         """Run-level facts for the batch manifest (e.g. 'NER disabled'); empty by default."""
         return {}
+
+    def _not_set_up(self) -> ValidatorError:
+        """The error of a ``validate`` called before :meth:`setup`."""
+        from datanet.errors import ValidatorError
+
+        return ValidatorError(f"validator {self.name!r}: setup() must be called before "
+                              "validate() (the pipeline's runner does it once per worker)")
+
+
+def check_validator_class(cls: object, name: str, origin: str) -> None:
+    """Raise :class:`~datanet.errors.ValidatorError` unless ``cls`` fulfils the contract of
+    :class:`Validator` under ``name`` (``origin`` says where it was registered)."""
+    import dataclasses
+
+    from datanet.errors import ValidatorError
+
+    def bad(what: str) -> None:
+        raise ValidatorError(f"validator {name!r} ({origin}): {what}")
+
+    if not (isinstance(cls, type) and issubclass(cls, Validator)):
+        bad(f"{cls!r} is not a subclass of datanet.validators.base.Validator")
+    if getattr(cls, "name", None) != name:
+        bad(f"its class attribute name={getattr(cls, 'name', None)!r} must be {name!r}")
+    config_cls = getattr(cls, "config_cls", None)
+    if not (dataclasses.is_dataclass(config_cls)
+            and config_cls.__dataclass_params__.frozen):  # type: ignore[union-attr]
+        bad("config_cls must be a frozen dataclass (the [validators.<name>] table)")
+    if cls.kind not in ("batch", "keyed"):
+        bad(f"kind={cls.kind!r} must be 'batch' or 'keyed'")
+    codes = cls.reason_codes
+    if not (isinstance(codes, tuple) and codes and all(isinstance(c, str) for c in codes)):
+        bad("reason_codes must be a non-empty tuple of strings")
+    if getattr(cls, "__abstractmethods__", None):
+        bad(f"abstract methods not implemented: {', '.join(sorted(cls.__abstractmethods__))}")
 
 
 class RuleValidator(Validator):

@@ -1,4 +1,8 @@
-"""Exact duplicates: the same normalised text (content_hash) within the input or in history.
+"""Exact duplicates: the same normalised text within the input or in history.
+
+"The same" is decided on the dedup key (:func:`datanet.privacy.evasion.dedup_keys`): the
+normalised text with homoglyphs folded the way PII detection folds them, so a copy with
+Cyrillic look-alikes and zero-width spaces is a duplicate of its original.
 
 Beam-free, vectorised resolution (:func:`resolve_table`); ``pipelines.dedup`` shards records by
 content hash across the whole input, joins the datanet's committed accepted records and calls
@@ -19,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from datanet.privacy.evasion import dedup_keys
 from datanet.schemas.config import check_range
 from datanet.schemas.contribution import VOTE_SCHEMA
 from datanet.validators.base import ValidationResult, Validator
@@ -48,6 +53,12 @@ def _np(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return col.to_numpy(zero_copy_only=False)
 
 
+def _key_column(table: pa.Table) -> str:
+    """``dedup_key`` (the homoglyph-folded key) when the caller computed it, else
+    ``content_hash`` (the two are equal for every record the fold leaves unchanged)."""
+    return "dedup_key" if "dedup_key" in table.column_names else "content_hash"
+
+
 def resolve_table(
     new: pa.Table, history: pa.Table | None
 ) -> tuple[pa.Table, pa.Table | None]:
@@ -55,8 +66,10 @@ def resolve_table(
 
     ``new``: content_hash, contribution_id, submitted_at (int64 µs), chunk, source_file,
     source_line. ``history``: content_hash, contribution_id, batch of committed accepted
-    records. Returns (votes in VOTE_SCHEMA + ``chunk``, one per distinct contribution; drops in
-    DROP_SCHEMA + ``chunk`` for resubmitted copies, or None).
+    records. Both may carry ``dedup_key`` (:func:`datanet.privacy.evasion.dedup_keys`), which
+    then decides what is a duplicate in place of ``content_hash``. Returns (votes in
+    VOTE_SCHEMA + ``chunk``, one per distinct contribution; drops in DROP_SCHEMA + ``chunk``
+    for resubmitted copies, or None).
     """
     # 1. resubmissions: the same contribution id twice → keep the first by file, line
     order = pc.sort_indices(new, [("contribution_id", "ascending"),
@@ -82,12 +95,13 @@ def resolve_table(
         })
         new = new.filter(pa.array(first))
 
-    # 2. groups of equal hashes, earliest submitted_at then smallest id first
-    order = pc.sort_indices(new, [("content_hash", "ascending"), ("submitted_at", "ascending"),
+    # 2. groups of equal keys, earliest submitted_at then smallest id first
+    key = _key_column(new)
+    order = pc.sort_indices(new, [(key, "ascending"), ("submitted_at", "ascending"),
                                   ("contribution_id", "ascending")])
     new = new.take(order)
     n = new.num_rows
-    h = _np(new.column("content_hash"))
+    h = _np(new.column(key))
     cid = _np(new.column("contribution_id"))
     start = np.ones(n, dtype=bool)
     start[1:] = h[1:] != h[:-1]
@@ -97,16 +111,17 @@ def resolve_table(
     hist_pos = np.full(n, -1)
     hist_ids = hist_batches = np.array([], dtype=object)
     if history is not None and history.num_rows:
-        history = history.take(pc.sort_indices(history, [("content_hash", "ascending"),
+        hkey = _key_column(history)
+        history = history.take(pc.sort_indices(history, [(hkey, "ascending"),
                                                          ("contribution_id", "ascending")]))
-        hh = _np(history.column("content_hash"))
+        hh = _np(history.column(hkey))
         keep = np.ones(len(hh), dtype=bool)
         keep[1:] = hh[1:] != hh[:-1]
         history = history.filter(pa.array(keep))
         hist_ids = _np(history.column("contribution_id"))
         hist_batches = _np(history.column("batch"))
         hist_pos = np.nan_to_num(
-            pc.index_in(new.column("content_hash"), value_set=history.column("content_hash"))
+            pc.index_in(new.column(key), value_set=history.column(hkey))
             .to_numpy(zero_copy_only=False).astype(float), nan=-1).astype(np.int64)
 
     in_history = hist_pos >= 0
@@ -140,6 +155,8 @@ class ExactDuplicateValidator(Validator):
 
     name = NAME
     config_cls = ExactDuplicateConfig
+    kind = "keyed"
+    summary = "Exact duplicates by content hash across the input and the datanet's history."
     reason_codes = ("exact_duplicate",)
     stage = "datanet.pipelines.dedup:ExactDuplicateStage"
 
@@ -150,6 +167,7 @@ class ExactDuplicateValidator(Validator):
         n = batch.num_rows
         table = pa.table({
             "content_hash": batch.column("content_hash"),
+            "dedup_key": dedup_keys(batch.column("text_norm"), batch.column("content_hash")),
             "contribution_id": batch.column("contribution_id"),
             "submitted_at": batch.column("submitted_at").cast(pa.int64()),
             "chunk": pa.array([""] * n, pa.string()),

@@ -45,7 +45,6 @@ from datanet.schemas.votes import (
 __all__ = [
     "OPEN_STATUSES",
     "sign_vote",
-    "vote_digest",
     "recover_voter",
     "read_vote_lines",
     "verify_votes",
@@ -68,11 +67,6 @@ def _digest(vote: SignedVote) -> bytes:
 
     s = _signable(vote.message())
     return keccak(b"\x19" + s.version + s.header + s.body)
-
-
-def vote_digest(vote: SignedVote) -> str:
-    """EIP-712 digest (``keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(vote))``), 0x-hex."""
-    return "0x" + _digest(vote).hex()
 
 
 def _recover_digest(digest: bytes, signature: str) -> str | None:

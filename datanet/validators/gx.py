@@ -57,6 +57,7 @@ class ExpectationsValidator(Validator):
 
     name: ClassVar[str] = "expectations"
     config_cls = ExpectationsConfig
+    summary = "A Great Expectations suite over each batch (abstains without a suite)."
     reason_codes = ("expectation:<type>:<column>",)
 
     def __init__(self, config: ExpectationsConfig, spec: Any = None):
@@ -97,7 +98,8 @@ class ExpectationsValidator(Validator):
         ids = batch.column("contribution_id")
         if self.suite_json is None:
             return ValidationResult(make_votes(ids, self.name, "abstain"))
-        self.setup()
+        if self._gx is None:
+            raise self._not_set_up()
         definition, suite = self._gx
         frame = batch.to_pandas()
         result = definition.get_batch(batch_parameters={"dataframe": frame}).validate(

@@ -29,8 +29,10 @@ class LimitsValidator(RuleValidator):
 
     name = "limits"
     config_cls = LimitsConfig
-    reason_codes = ("too_short", "too_long", "field_required", "field_choice", "field_min",
-                    "field_max", "field_max_length", "field_pattern")
+    summary = "Length of the normalised text and the spec's typed fields ([limits], [fields.*])."
+    reason_codes = ("too_short", "too_long", "field_required:<field>", "field_choice:<field>",
+                    "field_min:<field>", "field_max:<field>", "field_max_length:<field>",
+                    "field_pattern:<field>")
 
     def __init__(self, config: LimitsConfig, spec: Any):
         self.config = config

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from datanet.privacy.evasion import dedup_keys, fold_unicode
 from datanet.schemas.config import check, check_choice, check_range
 from datanet.validators.base import ValidationResult, Validator, make_votes
 
@@ -440,6 +441,9 @@ class NearDuplicateValidator(Validator):
 
     name: ClassVar[str] = "near_duplicate"
     config_cls = MinHashConfig
+    kind = "keyed"
+    summary = ("Near-duplicates: MinHash LSH candidates confirmed by the exact Jaccard of "
+               "shingle sets.")
     reason_codes = ("near_duplicate",)
     stage = "datanet.pipelines.near_dedup:NearDuplicateStage"
 
@@ -456,8 +460,7 @@ class NearDuplicateValidator(Validator):
     def hasher(self) -> MinHasher:
         """The per-worker signature computer."""
         if self._hasher is None:
-            self.setup()
-        assert self._hasher is not None
+            raise self._not_set_up()
         return self._hasher
 
     def index_rows(self, batch: pa.RecordBatch, sig: np.ndarray,
@@ -477,10 +480,12 @@ class NearDuplicateValidator(Validator):
         from datasketch import LeanMinHash, MinHashLSH
 
         hasher = self.hasher
-        sig, sets = hasher.sketch(batch.column("text_norm"))
+        folded = fold_unicode(batch.column("text_norm"))
+        sig, sets = hasher.sketch(folded)
         ids = batch.column("contribution_id").to_pylist()
         ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
-        hashes = batch.column("content_hash").to_pylist()
+        hashes = dedup_keys(batch.column("text_norm"), batch.column("content_hash"),
+                            folded=folded).to_pylist()
         order = sorted(range(len(ids)), key=lambda i: rank_key(False, ts[i], ids[i]))
         lsh = MinHashLSH(threshold=self.config.threshold, num_perm=self.config.num_perm,
                          params=(hasher.bands, hasher.rows))

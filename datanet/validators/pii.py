@@ -34,6 +34,8 @@ class PiiValidator(Validator):
 
     name = "pii"
     config_cls = PiiConfig
+    summary = ("PII (Presidio patterns on the normalised text): reject, redact, pseudonymise or "
+               "allow per entity.")
     reason_codes = tuple(sorted(pii_reason(e) for e, a in DEFAULT_ENTITY_POLICY.items()
                                 if a == "reject"))
 
@@ -46,6 +48,7 @@ class PiiValidator(Validator):
             ner_model=config.ner_model,
             recognizers=dict(config.recognizers),
             phone_regions=config.phone_regions,
+            phone_context=config.phone_context,
         )
         self._pseudonymiser: Pseudonymiser | None = None
         self._anonymizer: Any = None
@@ -76,7 +79,8 @@ class PiiValidator(Validator):
         return "accept", None, score, details
 
     def validate(self, batch: pa.RecordBatch) -> ValidationResult:
-        self.setup()
+        if self._anonymizer is None:
+            raise self._not_set_up()
         texts = batch.column("text")
         per_record = self.detector.detect(texts)
         n = len(per_record)

@@ -43,6 +43,7 @@ __all__ = [
     "POLICY_REASONS",
     "decide",
     "validate_spec_section",
+    "check_veto_names",
     "policy_config",
     "load_registry",
 ]
@@ -163,7 +164,26 @@ def validate_spec_section(spec: Any) -> None:
     A registry file that does not exist yet is accepted here (``datanet init`` validates the
     spec before the file is copied next to it) and reported when votes are counted.
     """
-    policy_config(spec, require_registry=False)
+    config = policy_config(spec, require_registry=False)
+    check_veto_names(config.veto)
+
+
+def check_veto_names(veto: tuple[str, ...]) -> None:
+    """Every ``veto`` entry names a validator (or an external validator's address): a typo
+    such as ``"spamm"`` would otherwise silently disable the veto."""
+    import difflib
+
+    from datanet.validators.registry import BATCH_VALIDATORS, KEYED_VALIDATORS
+
+    known = sorted({*BATCH_VALIDATORS, *KEYED_VALIDATORS})
+    for i, name in enumerate(veto):
+        if name in known or _ADDRESS_RE.match(name):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SpecError(f"policy.veto[{i}]", name,
+                        f"is not a validator; {hint}a veto names a validator "
+                        f"({', '.join(known)}) or an external validator's 0x address")
 
 
 def _weights(validators: pa.Array, config: PolicyConfig) -> np.ndarray:

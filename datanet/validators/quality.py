@@ -63,7 +63,7 @@ class _Rules(RuleValidator):
         raise NotImplementedError
 
     def reasons(self, batch: pa.RecordBatch) -> pa.Array:
-        s = TextStats(batch)
+        s = TextStats.of(batch)
         off = set(self.config.disable)
         return first_reason([(r, m) for r, m in self.rules(s) if r not in off], s.n)
 
@@ -127,6 +127,8 @@ class GopherQualityValidator(_Rules):
 
     name: ClassVar[str] = "gopher_quality"
     config_cls = GopherQualityConfig
+    summary = ("Gopher quality rules: word counts and lengths, symbols, bullets, alphabetic and "
+               "stop words.")
     reason_codes = GOPHER_QUALITY_REASONS
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:
@@ -141,7 +143,7 @@ class GopherQualityValidator(_Rules):
         lines, line_doc = s.lines
         bullets = pc.match_substring_regex(lines, _BULLETS).to_numpy(zero_copy_only=False)
         ellipsis = pc.match_substring_regex(lines, r"(\.\.\.|…)$").to_numpy(zero_copy_only=False)
-        alpha = pc.match_substring_regex(s.words, r"\pL").to_numpy(zero_copy_only=False)
+        alpha = s.has_letter
         stop = pc.is_in(s.bare_words, value_set=pa.array(STOP_WORDS)).to_numpy(
             zero_copy_only=False)
         has_words = s.n_words > 0
@@ -213,6 +215,7 @@ class GopherRepetitionValidator(_Rules):
 
     name: ClassVar[str] = "gopher_repetition"
     config_cls = GopherRepetitionConfig
+    summary = "Gopher repetition rules: duplicate lines and paragraphs, repeated n-grams."
     reason_codes = GOPHER_REPETITION_REASONS
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:
@@ -230,20 +233,16 @@ class GopherRepetitionValidator(_Rules):
             ("gopher_dup_para_char_frac", _ratio(dup_para_chars, text_chars)
              > c.max_dup_para_char_frac),
         ]
-        long_enough = s.n_words >= c.min_words_for_ngrams
-        # a record without a repeated k-gram has no repeated (k+1)-gram: each larger n is
-        # computed only on the records where the smaller one repeats
-        repeats = long_enough
-        for n, limit in zip(TOP_NGRAMS, c.max_top_ngram_char_frac, strict=True):
-            frac = s.on_subset(repeats, "top_ngram_char_frac", n)
-            repeats = frac > 0
+        top, dup = s.repetition_fracs(TOP_NGRAMS, DUP_NGRAMS,
+                                      s.n_words >= c.min_words_for_ngrams)
+        for j, (n, limit) in enumerate(zip(TOP_NGRAMS, c.max_top_ngram_char_frac,
+                                           strict=True)):
             if f"gopher_top_{n}_gram" not in off:
-                out.append((f"gopher_top_{n}_gram", frac > limit))
-        for n, limit in zip(DUP_NGRAMS, c.max_dup_ngram_char_frac, strict=True):
-            frac = s.on_subset(repeats, "dup_ngram_char_frac", n)
-            repeats = frac > 0
+                out.append((f"gopher_top_{n}_gram", top[:, j] > limit))
+        for j, (n, limit) in enumerate(zip(DUP_NGRAMS, c.max_dup_ngram_char_frac,
+                                           strict=True)):
             if f"gopher_dup_{n}_gram" not in off:
-                out.append((f"gopher_dup_{n}_gram", frac > limit))
+                out.append((f"gopher_dup_{n}_gram", dup[:, j] > limit))
         return out
 
 
@@ -279,13 +278,15 @@ class C4QualityValidator(_Rules):
 
     name: ClassVar[str] = "c4_quality"
     config_cls = C4QualityConfig
+    summary = ("C4 rules: lorem ipsum, curly brackets, javascript, policy boilerplate, word "
+               "length, sentences.")
     reason_codes = C4_REASONS
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:
         c = self.config
         longest = max_per_doc(s.word_doc, s.word_len, s.n)
         policy = np.zeros(s.n, dtype=bool)
-        for phrase in POLICY_PHRASES:
+        for phrase in POLICY_PHRASES if "c4_policy" not in c.disable else ():
             policy |= pc.match_substring(s.lower, phrase).to_numpy(zero_copy_only=False)
         sentences = pc.count_substring_regex(s.norm, r"[.!?]+(\s|$)").to_numpy(
             zero_copy_only=False)
@@ -333,6 +334,8 @@ class FineWebQualityValidator(_Rules):
 
     name: ClassVar[str] = "fineweb_quality"
     config_cls = FineWebQualityConfig
+    summary = ("FineWeb rules: line punctuation, short lines, duplicated line characters, list-"
+               "like text.")
     reason_codes = FINEWEB_REASONS
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:

@@ -6,17 +6,32 @@ validators (duplicates, flood control) need records from across the whole input 
 datanet's history, so ``pipelines`` composes a keyed Beam stage for each of them.
 Entries are ``"module:Class"`` strings imported lazily (GX, Presidio and friends are slow to
 import and must not be paid for when off).
+
+Third-party validators register through the ``datanet.validators`` entry-point group
+(``name = "package.module:Class"``, see ``docs/writing-a-validator.md``); they are configured
+like built-ins and run after the built-in batch validators, in name order. Every class is
+checked against the contract of :class:`~datanet.validators.base.Validator` when loaded.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from datanet.errors import SpecError
+from datanet.errors import SpecError, ValidatorError
 from datanet.schemas.config import check, load_target
+from datanet.validators.base import check_validator_class
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
+    "validator_rows",
+    "validators_markdown",
+    "plugin_validators",
+    "validator_names",
+    "default_spec_text",
+    "datanet_id_from_name",
     "BATCH_VALIDATORS",
     "KEYED_VALIDATORS",
     "validator_class",
@@ -47,17 +62,57 @@ KEYED_VALIDATORS: dict[str, str] = {
 }
 
 
+#: The entry-point group through which installed packages add validators.
+ENTRY_POINT_GROUP = "datanet.validators"
+
+
+@functools.lru_cache(maxsize=1)
+def plugin_validators() -> dict[str, str]:
+    """name -> "module:Class" of validators installed under :data:`ENTRY_POINT_GROUP`, in name
+    order; a plugin may not take a built-in's name."""
+    from importlib.metadata import entry_points
+
+    out: dict[str, str] = {}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        where = f"entry point {ep.name!r} of {ep.dist.name if ep.dist else '?'}"
+        if ep.name in BATCH_VALIDATORS or ep.name in KEYED_VALIDATORS:
+            raise ValidatorError(f"{where}: {ep.name!r} is a built-in validator's name")
+        if ep.name in out:
+            raise ValidatorError(f"{where}: {ep.name!r} is registered twice")
+        out[ep.name] = ep.value
+    return out
+
+
 def _all() -> dict[str, str]:
-    return {**BATCH_VALIDATORS, **KEYED_VALIDATORS}
+    return {**BATCH_VALIDATORS, **KEYED_VALIDATORS, **plugin_validators()}
 
 
+def validator_names(kind: str | None = None) -> list[str]:
+    """Registered validator names (of one ``kind`` if given), in run order."""
+    if kind == "keyed":
+        return list(KEYED_VALIDATORS)
+    batch = [*BATCH_VALIDATORS, *plugin_validators()]
+    return batch if kind == "batch" else [*batch, *KEYED_VALIDATORS]
+
+
+@functools.cache
 def validator_class(name: str) -> type:
-    """Import the class registered under ``name``."""
+    """Import the class registered under ``name`` and check it fulfils the contract."""
     target = _all().get(name)
     if target is None:
         raise SpecError(f"validators.{name}", name,
                         f"is not a known validator; known: {', '.join(sorted(_all()))}")
-    return load_target(target)
+    origin = "built-in" if name in BATCH_VALIDATORS or name in KEYED_VALIDATORS else (
+        f"plugin {target}")
+    try:
+        cls = load_target(target)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValidatorError(f"validator {name!r} ({origin}) cannot be imported: {exc}") from None
+    check_validator_class(cls, name, origin)
+    if name in plugin_validators() and cls.kind != "batch":
+        raise ValidatorError(f"validator {name!r} ({origin}): plugins must be batch validators "
+                             "(a keyed validator needs a Beam stage in datanet.pipelines)")
+    return cls
 
 
 def _table(spec: Any, name: str) -> Mapping[str, Any]:
@@ -84,9 +139,8 @@ def validator_config(spec: Any, name: str) -> Any:
 
 def enabled_validators(spec: Any, *, kind: str = "batch") -> list[Any]:
     """Instantiate the enabled validators of one kind (``batch`` or ``keyed``) in run order."""
-    names = BATCH_VALIDATORS if kind == "batch" else KEYED_VALIDATORS
     out = []
-    for name in names:
+    for name in validator_names(kind):
         if is_enabled(spec, name):
             out.append(validator_class(name)(validator_config(spec, name), spec))
     return out
@@ -98,3 +152,83 @@ def validate_spec_section(spec: Any) -> None:
         validator_class(name)
         if is_enabled(spec, name):
             validator_config(spec, name)
+
+
+def datanet_id_from_name(name: str) -> str:
+    """A valid datanet id from a directory name (lowercase, [a-z0-9_-])."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_") or "datanet"
+    return slug[:63]
+
+
+def default_spec_text(datanet_id: str) -> str:
+    """The spec ``datanet init`` writes when none is given: every registered validator listed
+    and enabled, limits and pipeline at the defaults of :mod:`datanet.schemas.spec`."""
+    from datanet.schemas.spec import Limits, PipelineOptions
+
+    limits, pipeline = Limits(), PipelineOptions()
+    lines = [
+        f'id = "{datanet_id}"',
+        f'name = "{datanet_id}"',
+        'description = ""',
+        'license = "CC-BY-4.0"',
+        "",
+        "[limits]",
+        f"max_record_bytes = {limits.max_record_bytes}  # larger lines: dead-letter too_large",
+        f"min_chars = {limits.min_chars}  # shorter normalised texts are rejected too_short",
+        f"max_chars = {limits.max_chars}  # longer normalised texts are rejected too_long",
+        "",
+        "[pipeline]",
+        f'runner = "{pipeline.runner}"',
+        f"batch_rows = {pipeline.batch_rows}",
+        "",
+        "# Every validator runs at its documented defaults; tune keys here or set",
+        "# enabled = false. See README.md for each validator's keys.",
+    ]
+    for name in validator_names():
+        lines += ["", f"[validators.{name}]", "enabled = true"]
+    lines += ["", "[policy]", "", "[anchoring]", ""]
+    return "\n".join(lines)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return "none" if value is None else str(value)
+
+
+def validator_rows() -> list[dict[str, Any]]:
+    """One row per registered validator (built-ins and plugins), from the classes themselves:
+    name, kind, summary, reason codes and every config key with its default."""
+    import dataclasses
+
+    rows = []
+    for name in validator_names():
+        cls = validator_class(name)
+        keys = {}
+        for f in dataclasses.fields(cls.config_cls):
+            if f.default is not dataclasses.MISSING:
+                keys[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                keys[f.name] = f.default_factory()
+        rows.append({"name": name, "kind": cls.kind, "summary": cls.summary,
+                     "reason_codes": list(cls.reason_codes),
+                     "keys": {k: _toml(v) for k, v in keys.items()},
+                     "plugin": name in plugin_validators()})
+    return rows
+
+
+def validators_markdown() -> str:
+    """The README's validator table (generated; a test checks the README holds it)."""
+    lines = ["| validator | kind | what it checks | reason codes | keys (defaults) |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in validator_rows():
+        codes = ", ".join(f"`{c}`" for c in r["reason_codes"])
+        keys = ", ".join(f"`{k}={v}`" for k, v in r["keys"].items()) or "-"
+        lines.append(f"| `{r['name']}` | {r['kind']} | {r['summary']} | {codes} | {keys} |")
+    return "\n".join(lines) + "\n"

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.contribution import VOTE_SCHEMA
 from datanet.schemas.ids import batch_id as make_batch_id
+from datanet.schemas.ids import keccak_hex
 from datanet.schemas.votes import VOTE_STATUSES
 from datanet.validators.external import (
     counted_pairs,
@@ -126,6 +127,43 @@ def _counts(votes: pa.Table) -> pa.Array:
     return pc.or_(pc.invert(external), counted)
 
 
+def _committed_statuses(store: Any, manifests: Sequence[Any]) -> dict[str, set[str]]:
+    """vote id -> every status it was committed with (the ``external_votes`` ledgers)."""
+    out: dict[str, set[str]] = {}
+    paths = [p for m in manifests for p in m.paths(EXTERNAL_VOTES_KIND)]
+    if not paths:
+        return out
+    t = _read(store, paths, ["vote_id", "status"])
+    for vid, status in zip(t.column("vote_id").to_pylist(), t.column("status").to_pylist(),
+                           strict=True):
+        out.setdefault(vid, set()).add(status)
+    return out
+
+
+def _new_information(ledger: pa.Table, committed: dict[str, set[str]],
+                     ) -> tuple[pa.Table, list[str]]:
+    """The ledger rows worth a batch, and the ids its batch id derives from.
+
+    A vote never committed is new (its id is its vote id, as before). A vote committed but
+    never counted (e.g. ``unknown_validator`` while its signer was not registered yet) is
+    re-evaluated on every ingest and is new when it counts now; its id then binds the status,
+    so the batch differs from the one that recorded it uncounted. A vote once counted is
+    settled.
+    """
+    keep: list[int] = []
+    ids: list[str] = []
+    for i, (vid, status) in enumerate(zip(ledger.column("vote_id").to_pylist(),
+                                          ledger.column("status").to_pylist(), strict=True)):
+        before = committed.get(vid)
+        if before is None:
+            keep.append(i)
+            ids.append(vid)
+        elif status == "counted" and "counted" not in before:
+            keep.append(i)
+            ids.append(keccak_hex(f"{vid}:{status}".encode()))
+    return ledger.take(pa.array(keep, pa.int64())), ids
+
+
 def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
     """Verify ``vote_files`` against ``store`` and commit the re-decided records (module doc)."""
     from datanet.store.files import write_table
@@ -152,7 +190,12 @@ def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
     if ledger.num_rows == 0:
         return ReviewResult(None, False, statuses, 0, 0, len(open_ids),
                             "the vote files hold no votes")
-    batch = make_batch_id(spec.id, ledger.column("vote_id").to_pylist())
+    ledger, record_ids = _new_information(ledger, _committed_statuses(store, manifests))
+    if ledger.num_rows == 0:
+        return ReviewResult(None, False, statuses, 0, 0, len(open_ids),
+                            "nothing new: every vote in these files is already committed "
+                            "with this status")
+    batch = make_batch_id(spec.id, record_ids)
     existing = store.manifest_for(batch)
     if existing is not None:
         return ReviewResult(batch, False, statuses, 0, 0, len(open_ids),

@@ -88,6 +88,7 @@ class SignatureValidator(Validator):
 
     name = "signature"
     config_cls = SignatureConfig
+    summary = "Contributor EIP-191 signatures over datanet id and content hash."
     reason_codes = ("bad_signature", "signature_required")
 
     def __init__(self, config: SignatureConfig, spec: Any):

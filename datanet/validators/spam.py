@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
 from datanet.validators.base import RuleValidator, ValidationResult, Validator, first_reason
-from datanet.validators.textstats import TextStats, max_per_doc
+from datanet.validators.textstats import TextStats, max_per_doc, utf8_buffers
 
 __all__ = [
     "SpamConfig",
@@ -38,6 +38,7 @@ __all__ = [
     "flood_members",
     "flood_votes",
     "default_blocklist",
+    "byte_profile",
     "char_entropy",
     "max_char_run",
     "ascii_case_counts",
@@ -114,61 +115,35 @@ class SpamConfig:
                   f"must be one of {', '.join(SPAM_REASONS)}")
 
 
-def _utf8(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes, offsets relative to the first byte) of a string array."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1]
-    buf = arr.buffers()[2]
-    lo = int(offsets[0])
-    data = (np.frombuffer(buf, dtype=np.uint8)[lo:int(offsets[-1])] if buf is not None
-            else np.zeros(0, np.uint8))
-    return data, (offsets - lo).astype(np.int64)
+def byte_profile(texts: pa.Array | pa.ChunkedArray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per text, from one compiled pass over its UTF-8 bytes: (Shannon entropy in bits of the
+    byte distribution, ASCII uppercase letters, ASCII letters, longest run of one byte)."""
+    from datanet.validators._kernels import byte_stats
+
+    data, offsets = utf8_buffers(texts)
+    hist, upper, letters, longest = byte_stats(data, offsets)
+    counts = hist.astype(float)
+    total = counts.sum(axis=1, keepdims=True)
+    p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nansum(np.where(p > 0, p * np.log2(p), 0.0), axis=1)
+    return entropy, upper, letters, longest
 
 
 def char_entropy(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Shannon entropy (bits) of each text's UTF-8 byte distribution."""
-    data, offsets = _utf8(texts)
-    n = len(offsets) - 1
-    doc = np.repeat(np.arange(n), np.diff(offsets))
-    counts = np.bincount(doc * 256 + data, minlength=n * 256).reshape(n, 256).astype(float)
-    total = counts.sum(axis=1, keepdims=True)
-    p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.nansum(np.where(p > 0, p * np.log2(p), 0.0), axis=1)
-
-
-_UPPER = np.zeros(256, dtype=bool)
-_UPPER[65:91] = True
-_LETTER = _UPPER.copy()
-_LETTER[97:123] = True
+    return byte_profile(texts)[0]
 
 
 def ascii_case_counts(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Per text: (ASCII uppercase letters, ASCII letters), counted on the UTF-8 bytes."""
-    data, offsets = _utf8(texts)
-    n = len(offsets) - 1
-    doc = np.repeat(np.arange(n), np.diff(offsets))
-    return (np.bincount(doc[_UPPER[data]], minlength=n)[:n],
-            np.bincount(doc[_LETTER[data]], minlength=n)[:n])
+    return byte_profile(texts)[1:3]
 
 
 def max_char_run(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Longest run of one repeated byte in each text (ASCII characters in practice)."""
-    data, offsets = _utf8(texts)
-    n = len(offsets) - 1
-    out = np.zeros(n, dtype=np.int64)
-    if len(data) == 0:
-        return out
-    brk = np.ones(len(data), dtype=bool)
-    brk[1:] = data[1:] != data[:-1]
-    starts_doc = offsets[:-1][offsets[:-1] < len(data)]
-    brk[starts_doc] = True
-    run_starts = np.flatnonzero(brk)
-    lengths = np.diff(np.append(run_starts, len(data)))
-    doc = np.searchsorted(offsets, run_starts, side="right") - 1
-    return max_per_doc(doc, lengths, n).astype(np.int64)
+    return byte_profile(texts)[3]
 
 
 class SpamValidator(RuleValidator):
@@ -176,6 +151,8 @@ class SpamValidator(RuleValidator):
 
     name: ClassVar[str] = "spam"
     config_cls = SpamConfig
+    summary = ("Spam: blocklisted phrases, link farms, character and token runs, shouting, "
+               "gibberish.")
     reason_codes = SPAM_REASONS
 
     def __init__(self, config: SpamConfig, spec: Any = None):
@@ -186,7 +163,7 @@ class SpamValidator(RuleValidator):
 
     def reasons(self, batch: pa.RecordBatch) -> pa.Array:
         c = self.config
-        s = TextStats(batch)
+        s = TextStats.of(batch)
         lower = pc.utf8_lower(s.norm)
         links = pc.count_substring_regex(s.norm, _LINK_RE).to_numpy(zero_copy_only=False)
         bare = s.bare_words
@@ -207,11 +184,12 @@ class SpamValidator(RuleValidator):
             key = s.word_doc[content].astype(np.int64) * (int(ids.max()) + 1) + ids[content]
             uniq, counts = np.unique(key, return_counts=True)
             top = max_per_doc(uniq // (int(ids.max()) + 1), counts, s.n)
-        upper, letters = ascii_case_counts(s.norm)
-        entropy = char_entropy(s.norm)
-        alpha4 = pc.match_substring_regex(bare, r"^[a-z]{4,}$").to_numpy(zero_copy_only=False)
-        vowelless = alpha4 & ~pc.match_substring_regex(bare, "[aeiouy]").to_numpy(
-            zero_copy_only=False)
+        entropy, upper, letters, char_run = byte_profile(s.norm)
+        # bare words that are 4+ ASCII lowercase letters (``^[a-z]{4,}$``) without a vowel
+        from datanet.validators._kernels import ascii_word_shapes
+
+        alpha4, has_vowel = ascii_word_shapes(*utf8_buffers(bare))
+        vowelless = alpha4 & ~has_vowel
         vowelless_ratio = np.divide(s.per_doc(s.word_doc[vowelless]),
                                     s.per_doc(s.word_doc[alpha4]),
                                     out=np.zeros(s.n), where=s.per_doc(s.word_doc[alpha4]) > 0)
@@ -220,7 +198,7 @@ class SpamValidator(RuleValidator):
         rules = [
             ("spam_blocklist", pc.match_substring_regex(lower, self.blocklist_re)),
             ("spam_links", (links > c.max_links) | (links / n_words > c.max_link_ratio)),
-            ("spam_repeated_chars", max_char_run(s.norm) >= c.max_char_run),
+            ("spam_repeated_chars", char_run >= c.max_char_run),
             ("spam_repeated_tokens", (token_run >= c.max_token_run)
              | ((s.n_words >= 10) & (top / n_words > c.max_top_word_ratio))),
             ("spam_all_caps", (letters >= c.min_letters)
@@ -265,9 +243,8 @@ def flood_reject(ranked_ids: list[str], sig: np.ndarray, config: FloodConfig,
     ``submitted_at`` (µs, same order) enables the hourly rate check. Returns
     ``contribution_id -> details`` of the records to reject.
     """
-    from datasketch import LeanMinHash, MinHashLSH
-
-    from datanet.validators.minhash import jaccard, lsh_params
+    from datanet.validators._kernels import near_earlier_count
+    from datanet.validators.minhash import lsh_params
 
     out: dict[str, dict[str, Any]] = {}
     n = len(ranked_ids)
@@ -279,17 +256,9 @@ def flood_reject(ranked_ids: list[str], sig: np.ndarray, config: FloodConfig,
             details = {"kind": "rate", "count": peak, "limit": config.max_records_per_hour}
             return {cid: details for cid in ranked_ids}
     if config.max_near_duplicates and n > config.max_near_duplicates:
-        lsh = MinHashLSH(threshold=minhash.threshold, num_perm=minhash.num_perm,
-                         params=lsh_params(minhash))
-        near = 0
-        empty = np.all(sig == np.uint32(0xFFFFFFFF), axis=1)
-        for i in range(n):
-            if empty[i]:
-                continue
-            m = LeanMinHash(seed=minhash.seed, hashvalues=sig[i], scheme="affine32")
-            if any(jaccard(sig[i], sig[j]) >= minhash.threshold for j in lsh.query(m)):
-                near += 1
-            lsh.insert(i, m, check_duplication=False)
+        bands, rows = lsh_params(minhash)
+        near = near_earlier_count(np.ascontiguousarray(sig, dtype=np.uint32), bands, rows,
+                                  float(minhash.threshold))
         if near >= config.max_near_duplicates:
             details = {"kind": "near_duplicates", "count": near,
                        "limit": config.max_near_duplicates}
@@ -308,6 +277,9 @@ class FloodValidator(Validator):
 
     name: ClassVar[str] = "flood"
     config_cls = FloodConfig
+    kind = "keyed"
+    summary = ("Flood control per contributor: records per batch and per hour, clusters of near-"
+               "duplicates.")
     reason_codes = ("contributor_flood",)
     stage = "datanet.pipelines.flood:FloodStage"
 

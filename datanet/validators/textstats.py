@@ -2,24 +2,21 @@
 
 Words come from the normalised text (whitespace split by pyarrow), lines and paragraphs from
 the original text (normalisation folds newlines). Per-record sums are ``np.bincount`` over
-the flat word / line arrays; repeated n-grams are found with numpy over 64-bit n-gram keys
-folded from dictionary-encoded word ids, never one Python object per word.
+the flat word / line arrays; repeated n-grams are grouped by 64-bit keys folded from
+dictionary-encoded word ids in one compiled pass, never one Python object per word.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TextStats", "group_keys", "max_per_doc"]
+__all__ = ["TextStats", "group_keys", "max_per_doc", "utf8_buffers"]
 
-_U64 = np.uint64
-_FNV_OFFSET = _U64(0xCBF29CE484222325)
-_FNV_PRIME = _U64(0x100000001B3)
-_MIX = _U64(0x9E3779B97F4A7C15)
 _PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»“”‘’…–—¿¡"
 
 
@@ -33,6 +30,19 @@ def _flat(lists: pa.Array | pa.ChunkedArray, n: int) -> tuple[pa.Array, np.ndarr
         lists = lists.combine_chunks()
     counts = _np(pc.fill_null(pc.list_value_length(lists), 0), np.int64)
     return lists.flatten(), np.repeat(np.arange(n), counts)
+
+
+def utf8_buffers(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, offsets relative to the first byte) of a string array, zero-copy."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1]
+    buf = arr.buffers()[2]
+    lo = int(offsets[0])
+    data = (np.frombuffer(buf, dtype=np.uint8)[lo:int(offsets[-1])] if buf is not None
+            else np.zeros(0, np.uint8))
+    return data, (offsets - lo).astype(np.int64)
 
 
 def group_keys(keys: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,22 +71,27 @@ def max_per_doc(doc: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+_LAST = threading.local()
+
+
 class TextStats:
     """Lazily computed statistics of one batch (``text`` and ``text_norm`` columns)."""
+
+    @classmethod
+    def of(cls, batch: pa.RecordBatch) -> TextStats:
+        """The statistics of ``batch``, shared by the validators that run on it one after
+        the other (the words are split and encoded once per batch, not once per validator);
+        one batch per thread is kept."""
+        last = getattr(_LAST, "stats", None)
+        if last is None or last.batch is not batch:
+            last = _LAST.stats = cls(batch)
+        return last
 
     def __init__(self, batch: pa.RecordBatch):
         self.batch = batch
         self.n = batch.num_rows
         self.text = pc.fill_null(batch.column("text"), "")
         self.norm = pc.fill_null(batch.column("text_norm"), "")
-
-    def on_subset(self, mask: np.ndarray, stat: str, *args: object) -> np.ndarray:
-        """``stat(*args)`` computed only for the records in ``mask`` (zeros elsewhere)."""
-        out = np.zeros(self.n)
-        if mask.any():
-            sub = TextStats(self.batch.filter(pa.array(mask)))
-            out[mask] = getattr(sub, stat)(*args)
-        return out
 
     def per_doc(self, doc: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Sum ``weights`` (or count) per record."""
@@ -127,8 +142,24 @@ class TextStats:
 
     @functools.cached_property
     def word_ids(self) -> np.ndarray:
-        """Dictionary ids of the words (equal words, equal ids) as uint64."""
-        return _np(pc.dictionary_encode(self.words).indices, np.int64).astype(np.uint64)
+        """A 64-bit id per word: equal words, equal ids (a hash of the word's bytes)."""
+        from datanet.validators._kernels import string_hashes
+
+        return string_hashes(*utf8_buffers(self.words))
+
+    @functools.cached_property
+    def has_letter(self) -> np.ndarray:
+        """Whether each word holds a letter (``\\pL``): ASCII letters in one compiled pass,
+        RE2 only for the words with non-ASCII bytes and no ASCII letter."""
+        from datanet.validators._kernels import ascii_letter_scan
+
+        letter, wide = ascii_letter_scan(*utf8_buffers(self.words))
+        check = wide & ~letter
+        if check.any():
+            idx = np.flatnonzero(check)
+            letter[idx] = _np(pc.match_substring_regex(self.words.take(pa.array(idx)),
+                                                       r"\pL"), bool)
+        return letter
 
     def _lines(self, pattern: str) -> tuple[pa.Array, np.ndarray]:
         parts = pc.split_pattern_regex(pc.replace_substring(self.text, "\r", ""), pattern)
@@ -163,45 +194,22 @@ class TextStats:
         length = _np(pc.utf8_length(flat), np.float64)
         return self.per_doc(doc[repeat]), self.per_doc(doc[repeat], length[repeat])
 
-    def ngram_keys(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """64-bit keys of every word n-gram inside one record, and their start positions."""
-        ids, doc = self.word_ids, self.word_doc
-        m = len(ids) - n + 1
-        if m <= 0:
-            return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        starts = np.flatnonzero(doc[:m] == doc[n - 1:])
-        h = np.full(m, _FNV_OFFSET, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for j in range(n):
-                h ^= ids[j:j + m] + _U64(1)
-                h *= _FNV_PRIME
-            h ^= doc[:m].astype(np.uint64) * _MIX
-        return h[starts], starts
+    def repetition_fracs(self, top_ns: tuple[int, ...], dup_ns: tuple[int, ...],
+                         eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gopher's repeated n-gram fractions of the ``eligible`` records (zeros elsewhere):
+        per n of ``top_ns``, the characters of the most frequent repeated n-gram (words joined
+        by spaces, times its count) / the characters of the text, as datatrove's
+        ``find_top_duplicate``; per n of ``dup_ns``, the characters of the words covered by
+        repeated occurrences of n-grams / the characters of the text (datatrove's
+        ``find_all_duplicate``, without its skip). One compiled pass over the words
+        (:func:`~datanet.validators._kernels.repetition_chars`)."""
+        from datanet.validators._kernels import repetition_chars
 
-    def top_ngram_char_frac(self, n: int) -> np.ndarray:
-        """Gopher: characters of the most frequent repeated n-gram (words joined by spaces,
-        times its count) / characters of the text, as datatrove's ``find_top_duplicate``."""
-        keys, starts = self.ngram_keys(n)
-        out = np.zeros(self.n)
-        if len(keys) == 0:
-            return out
-        inverse, counts, _ = group_keys(keys)
-        cum = np.concatenate([[0], np.cumsum(self.word_len)])
-        gram_len = cum[starts + n] - cum[starts] + (n - 1)
-        score = np.where(counts[inverse] > 1, counts[inverse] * gram_len, 0).astype(np.float64)
-        out = max_per_doc(self.word_doc[starts], score, self.n)
-        return out / np.maximum(self.chars, 1)
-
-    def dup_ngram_char_frac(self, n: int) -> np.ndarray:
-        """Gopher: characters of the words covered by repeated occurrences of n-grams / the
-        characters of the text (datatrove's ``find_all_duplicate``, without its skip)."""
-        keys, starts = self.ngram_keys(n)
-        if len(keys) == 0:
-            return np.zeros(self.n)
-        repeat = ~group_keys(keys)[2]
-        size = len(self.word_ids) + 1
-        mark = (np.bincount(starts[repeat], minlength=size)
-                - np.bincount(starts[repeat] + n, minlength=size))
-        covered = np.cumsum(mark)[:-1] > 0
-        dup = self.per_doc(self.word_doc[covered], self.word_len[covered])
-        return dup / np.maximum(self.chars, 1)
+        offsets = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.word_doc, minlength=self.n)[: self.n], out=offsets[1:])
+        top, dup = repetition_chars(
+            self.word_ids, offsets, self.word_len,
+            np.ascontiguousarray(eligible, dtype=np.bool_),
+            np.asarray(top_ns, dtype=np.int64), np.asarray(dup_ns, dtype=np.int64))
+        chars = np.maximum(self.chars, 1)[:, None]
+        return top / chars, dup / chars

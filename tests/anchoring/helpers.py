@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,9 +27,11 @@ def make_store(tmp: Path, spec: str = SPEC) -> DatanetStore:
 def accepted_table(datanet: str, tag: str, n: int) -> pa.Table:
     """``n`` accepted records (the three columns the tree needs)."""
     contributors = [ADDRS[i % len(ADDRS)] for i in range(n)]
-    hashes = [content_hash(f"{tag} record {i}") for i in range(n)]
+    texts = [f"{tag} record {i}" for i in range(n)]
+    hashes = [content_hash(t) for t in texts]
     ids = [contribution_id(datanet, a, h) for a, h in zip(contributors, hashes, strict=True)]
-    return pa.table({"contribution_id": ids, "contributor": contributors, "content_hash": hashes})
+    return pa.table({"contribution_id": ids, "contributor": contributors, "content_hash": hashes,
+                     "text": texts})
 
 
 def commit_batch(store: DatanetStore, tag: str, n: int) -> tuple[str, pa.Table]:
@@ -41,7 +44,8 @@ def commit_batch(store: DatanetStore, tag: str, n: int) -> tuple[str, pa.Table]:
         path = Path(store.abs(rel))
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
-        files["accepted"] = [FileEntry(rel, "0" * 64, n, path.stat().st_size)]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        files["accepted"] = [FileEntry(rel, digest, n, path.stat().st_size)]
     last = store.last_manifest()
     store.commit(batch_id=bid, files=files, counts={"accepted": n},
                  history_seq=last.seq if last else 0, sources=[tag], report={},

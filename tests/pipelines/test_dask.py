@@ -226,7 +226,7 @@ def test_graph_avoids_what_the_dask_runner_mishandles(tmp_path):
     from apache_beam.pipeline import PipelineVisitor
 
     from datanet.pipelines.run import build_pipeline
-    from datanet.schemas.default_spec import default_spec_text
+    from datanet.validators.registry import default_spec_text
 
     store = init_datanet(tmp_path / "dn", default_spec_text("guard"))
     p = beam.Pipeline(runner="DirectRunner")

@@ -13,8 +13,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from datanet.pipelines.near_dedup import NearDuplicateStage, candidate_pairs, hex64
-from datanet.pipelines.stages import History, merge_stage_outputs
+from datanet.pipelines.stages import merge_stage_outputs
 from datanet.privacy.normalise import normalise_text
+from datanet.store.history import History
 from datanet.validators.minhash import (
     MinHashConfig,
     MinHasher,
@@ -140,7 +141,9 @@ def test_exact_jaccard_decides_where_the_estimate_disagrees():
         "matched": b.column("contribution_id")[0].as_py(), "jaccard": 0.8276,
         "estimated_jaccard": 0.7422, "history": False}
     # the in-memory reference validator verifies the same way
-    ref = NearDuplicateValidator(MinHashConfig(), spec()).validate(b).votes.to_pylist()
+    v = NearDuplicateValidator(MinHashConfig(), spec())
+    v.setup()
+    ref = v.validate(b).votes.to_pylist()
     assert [v["verdict"] for v in ref] == ["accept", "accept", "accept", "reject"]
     assert json.loads(ref[3]["details"])["jaccard"] == 0.8276
 

@@ -35,6 +35,7 @@ SCRIPT = textwrap.dedent("""
 
     spec = parse_spec({"id": "offline", "validators": {"pii": {"ner_model": "en_core_web_lg"}}})
     (v,) = [x for x in enabled_validators(spec) if x.name == "pii"]
+    v.setup()
     batch = pa.record_batch({"contribution_id": ["a", "b"],
                              "text": ["mail jane.doe@example.co.uk", "see example.com"]})
     votes = v.validate(batch).votes
@@ -82,6 +83,7 @@ def test_in_process_detection_with_pytest_socket(make_batch):
     from datanet.validators.pii import PiiConfig, PiiValidator
 
     v = PiiValidator(PiiConfig())
+    v.setup()
     result = v.validate(make_batch(["write to bob@mail.example.net", "nothing"]))
     assert result.votes.column("reason").to_pylist() == ["pii:EMAIL_ADDRESS", None]
 
@@ -100,6 +102,7 @@ def test_ner_with_a_local_spacy_pipeline(tmp_path, make_batch):
     from datanet.validators.pii import PiiConfig, PiiValidator
 
     v = PiiValidator(PiiConfig(ner_model=str(model_dir), entities={"PERSON": "redact"}))
+    v.setup()
     assert v.report()["ner"] == f"enabled: spaCy model {str(model_dir)!r}"
     result = v.validate(make_batch(["Notes by Ada Lovelace on engines.", "mail a@b.example.com"]))
     assert result.text.to_pylist()[0] == "Notes by <PERSON> on engines."

@@ -22,9 +22,11 @@ PHONE = "(212) 555-0147"
 IP = "192.168.10.24"
 
 
-def pii_validator(table: dict | None = None) -> PiiValidator:
+def pii_validator(table: dict | None = None, *, setup: bool = True) -> PiiValidator:
     spec = parse_spec({"id": "t", "validators": {"pii": table or {}}})
     (v,) = [x for x in enabled_validators(spec) if x.name == "pii"]
+    if setup:
+        v.setup()
     return v
 
 
@@ -112,7 +114,7 @@ def test_pseudonyms_are_stable_across_batches_and_evasions(make_batch, monkeypat
 
 def test_pseudonymise_without_key_fails_clearly(make_batch, monkeypatch):
     monkeypatch.delenv("DATANET_PII_KEY", raising=False)
-    v = pii_validator({"entities": {"EMAIL_ADDRESS": "pseudonymise"}})
+    v = pii_validator({"entities": {"EMAIL_ADDRESS": "pseudonymise"}}, setup=False)
     with pytest.raises(ValidatorError, match=r"\$DATANET_PII_KEY is not set"):
         v.setup()
 
@@ -192,10 +194,14 @@ def test_phone_regions_narrow_phone_matching(make_batch):
     """+44 numbers have a country code (any region set finds them); a national-format UK
     number is found only when GB is among the regions."""
     texts = ["ring +44 20 7946 0958 now", "ring 020 7946 0958 now"]
-    us_only = pii_validator({"phone_regions": ["US"]}).validate(make_batch(texts)).votes
+    us_only = pii_validator({"phone_regions": ["US"], "phone_context": False}).validate(
+        make_batch(texts)).votes
     default = pii_validator().validate(make_batch(texts)).votes
     assert us_only.column("reason").to_pylist() == ["pii:PHONE_NUMBER", None]
     assert default.column("reason").to_pylist() == ["pii:PHONE_NUMBER", "pii:PHONE_NUMBER"]
+    # with the context rule (default) "ring" + a number shape is a phone number in any region
+    us_ctx = pii_validator({"phone_regions": ["US"]}).validate(make_batch(texts)).votes
+    assert us_ctx.column("reason").to_pylist() == ["pii:PHONE_NUMBER", "pii:PHONE_NUMBER"]
 
 
 def test_contains_pii_reason():

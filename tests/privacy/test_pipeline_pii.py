@@ -123,6 +123,7 @@ def test_example_planted_pii_exact_counts():
             texts.append(text if isinstance(text, str) else "")
             where.append((rel, line))
     v = PiiValidator(PiiConfig())
+    v.setup()
     batch = pa.record_batch({"contribution_id": [str(i) for i in range(len(texts))],
                              "text": texts})
     reasons = v.validate(batch).votes.column("reason").to_pylist()

@@ -48,7 +48,7 @@ def test_spec_file_errors_name_the_file(tmp_path):
     with pytest.raises(SpecError, match=r"datanet.toml: limits.min_chars=-1 must be >= 0"):
         load_spec(p)
     p.write_text("id = \n")
-    with pytest.raises(SpecError, match="is not valid TOML"):
+    with pytest.raises(SpecError, match=r"datanet.toml:1:6: invalid TOML: Invalid value$"):
         load_spec(p)
 
 

@@ -76,6 +76,7 @@ def outcome():
                   if v.name not in ("exact_duplicate", "signature")]
     reasons: list[set[str]] = [set() for _ in range(n)]
     for v in validators:
+        v.setup()
         for i, vote in enumerate(v.validate(batch).votes.to_pylist()):
             if vote["verdict"] == "reject":
                 reasons[i].add(vote["reason"])

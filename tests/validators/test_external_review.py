@@ -189,3 +189,36 @@ def test_cli_sign_then_run_with_required_signatures(tmp_path):
     res = CliRunner().invoke(app, ["sign", str(bob), "-o", str(tmp_path / "x.jsonl"),
                                    "--key-file", str(key), "--datanet", "signed"])
     assert res.exit_code == 1 and "sign only your own records" in res.output
+
+
+def test_uncounted_vote_is_re_evaluated_when_ingested_again(quarantined, tmp_path):
+    """Votes ingested while their signer was unregistered count once the registry knows it."""
+    store, ids, _ = quarantined
+    d = ids[3]
+    f = votes_file(tmp_path / "v.jsonl", vote(2, d), vote(0, d))
+    r1 = apply_votes(store, [f])
+    assert r1.committed and {k: v for k, v in r1.statuses.items() if v} == {
+        "counted": 1, "unknown_validator": 1}
+    assert (r1.accepted, r1.still_open) == (0, 4)  # 2 automatic + 2 < quorum 5
+    # the registry is fixed: validator 2 registered with weight 2
+    with open(store.root / "validators.toml", "a") as fh:
+        fh.write(f'"{VALIDATORS[2].address}" = 2\n')
+    r2 = apply_votes(store, [f])
+    assert r2.committed, r2.message
+    assert {k: v for k, v in r2.statuses.items() if v} == {"counted": 1, "duplicate_vote": 1}
+    assert (r2.accepted, r2.rejected, r2.still_open) == (1, 0, 3)  # 2 + 2 + 2 = 6 >= 5
+    m3 = store.last_manifest()
+    assert (m3.seq, m3.counts["votes"], m3.counts["votes_counted"]) == (3, 1, 1)
+    con = connect(store)
+    assert con.execute("SELECT count(*) FROM accepted WHERE contribution_id = ?",
+                       [d]).fetchone() == (1,)
+    ledger = con.execute("SELECT status, batch FROM external_votes WHERE validator = ? "
+                         "ORDER BY batch", [VALIDATORS[2].address.lower()]).fetchall()
+    batches = {m.seq: m.batch_id for m in store.manifests()}
+    assert sorted(ledger) == sorted([("unknown_validator", batches[2]),
+                                     ("counted", batches[3])])
+    # a third time: every vote is settled, nothing is committed
+    r3 = apply_votes(store, [f])
+    assert not r3.committed and len(store.manifests()) == 3
+    assert r3.message == ("nothing new: every vote in these files is already committed with "
+                          "this status")

@@ -39,6 +39,7 @@ def suite_spec(tmp_path_factory):
 
 def test_row_failures_map_to_reason_codes_and_batch_results_to_report(suite_spec):
     v = ExpectationsValidator(ExpectationsConfig(suite="suite.json"), suite_spec)
+    v.setup()
     texts = [GOOD[0], "Short but fine text.", GOOD[5], "Tiny."]
     votes = v.validate(batch(texts)).votes.to_pylist()
     assert [(x["verdict"], x["reason"]) for x in votes] == [

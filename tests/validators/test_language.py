@@ -20,6 +20,7 @@ GERMAN = ("Wie lange sollte ein Steak nach dem Grillen ruhen? Lass es etwa fünf
 
 def test_english_accepted_other_languages_rejected_with_details():
     v = LanguageValidator(LanguageConfig())
+    v.setup()
     votes = v.validate(batch([*GOOD, FRENCH, GERMAN])).votes.to_pylist()
     assert [x["verdict"] for x in votes] == ["accept"] * len(GOOD) + ["reject", "reject"]
     assert all(x["score"] >= 0.8 for x in votes[: len(GOOD)])
@@ -29,14 +30,18 @@ def test_english_accepted_other_languages_rejected_with_details():
 
 def test_allowed_languages_and_confidence_configurable():
     v = LanguageValidator(LanguageConfig(allowed=("en", "fr")))
+    v.setup()
     assert v.validate(batch([FRENCH, GERMAN])).votes.column("verdict").to_pylist() == [
         "accept", "reject"]
     strict = LanguageValidator(LanguageConfig(min_confidence=0.999))
+    strict.setup()
     assert strict.validate(batch([GOOD[0]])).votes.column("reason").to_pylist() == ["language"]
 
 
 def test_empty_text_rejected():
-    votes = LanguageValidator(LanguageConfig()).validate(batch([""])).votes.to_pylist()
+    v = LanguageValidator(LanguageConfig())
+    v.setup()
+    votes = v.validate(batch([""])).votes.to_pylist()
     assert (votes[0]["verdict"], json.loads(votes[0]["details"])) == (
         "reject", {"lang": "", "score": 0.0})
 

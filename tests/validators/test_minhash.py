@@ -71,7 +71,9 @@ def _near(text: str) -> str:
 def test_reference_validator_rejects_near_duplicate_with_details():
     dup = _near(GOOD[1])
     b = batch([GOOD[1], GOOD[2], dup, GOOD[3]])
-    votes = NearDuplicateValidator(MinHashConfig(), spec()).validate(b).votes.to_pylist()
+    v = NearDuplicateValidator(MinHashConfig(), spec())
+    v.setup()
+    votes = v.validate(b).votes.to_pylist()
     assert [v["verdict"] for v in votes] == ["accept", "accept", "reject", "accept"]
     assert votes[2]["reason"] == "near_duplicate"
     details = json.loads(votes[2]["details"])

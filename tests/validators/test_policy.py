@@ -254,32 +254,3 @@ def test_registry_file_is_merged_relative_to_the_spec(tmp_path):
         load_registry(tmp_path / "bad.json")
     assert info.value.key == "policy.registry_file[0x12]"
     assert isinstance(config.registry, types.MappingProxyType)
-
-
-# --- Beam composite ----------------------------------------------------------------------------
-
-def test_beam_decide_votes_matches_decide_across_split_tables():
-    import apache_beam as beam
-    from apache_beam.testing.test_pipeline import TestPipeline
-    from apache_beam.testing.util import assert_that, equal_to
-
-    from datanet.pipelines.policy import DecideVotes, shard_of
-
-    ids = [f"0x{i:064x}" for i in range(40)]
-    rows = [(c, "a", "accept") for c in ids] + [
-        (c, "b", "reject", "spam") for c in ids[::3]] + [(c, "c", "accept") for c in ids[::2]]
-    table = votes(*rows)
-    config = cfg(accept_threshold=0.6, review_threshold=0.5)
-    expected = decide(pa.array(ids), table, config)
-    want = [(r["contribution_id"], r["outcome"], tuple(r["reasons"]))
-            for r in expected.to_pylist()]
-    assert shard_of(pa.array(["0xAB", "0x00ff", "plain"]), 64).tolist() == [171 % 64, 255 % 64, 0]
-
-    # the same record's votes arrive in different tables
-    parts = [table.slice(0, 30), table.slice(30, 25), table.slice(55)]
-    with TestPipeline(runner="DirectRunner") as p:
-        out = (p | beam.Create(parts, reshuffle=False) | DecideVotes(config, shards=4)
-               | beam.FlatMap(lambda t: [(r["contribution_id"], r["outcome"],
-                                          tuple(r["reasons"])) for r in t.to_pylist()]))
-        assert_that(out, equal_to(want))
-    assert {w[1] for w in want} == {"accepted", "needs_review"}

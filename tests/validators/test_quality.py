@@ -135,3 +135,61 @@ def test_bad_config_names_key_and_allowed_values():
         spec({"c4_quality": {"disable": ["nope"]}})
     with pytest.raises(SpecError, match=r"gopher_quality\.min_alpha_words_ratio=2\.0 must be"):
         spec({"gopher_quality": {"min_alpha_words_ratio": 2.0}})
+
+
+def _reference_fracs(norm: str, top_ns: tuple[int, ...], dup_ns: tuple[int, ...]):
+    """Gopher's n-gram fractions written the usual way (datatrove's find_top_duplicate /
+    find_all_duplicate without the skip), one record at a time."""
+    from collections import Counter
+
+    words = norm.split()
+    chars = max(len(norm), 1)
+    top = []
+    for n in top_ns:
+        grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+        counts = Counter(grams)
+        best = max((c * len(" ".join(g)) for g, c in counts.items() if c > 1), default=0)
+        top.append(best / chars)
+    dup = []
+    for n in dup_ns:
+        seen: set[tuple[str, ...]] = set()
+        covered = [False] * len(words)
+        for i in range(len(words) - n + 1):
+            g = tuple(words[i:i + n])
+            if g in seen:
+                covered[i:i + n] = [True] * n
+            seen.add(g)
+        dup.append(sum(len(w) for w, c in zip(words, covered, strict=True) if c) / chars)
+    return top, dup
+
+
+def test_repetition_fractions_equal_a_per_record_reference() -> None:
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+
+    from datanet.privacy.normalise import normalise
+    from datanet.validators.quality import DUP_NGRAMS, TOP_NGRAMS
+    from datanet.validators.textstats import TextStats
+    from tests.validators.texts import GOOD as texts
+
+    rng = random.Random(7)
+    docs = []
+    for i in range(300):
+        base = " ".join(rng.choice(texts) for _ in range(rng.randint(1, 4)))
+        words = base.split()
+        piece = " ".join(words[: rng.randint(1, 12)])
+        docs.append(base + (" " + piece) * rng.randint(0, 5) if i % 4 else base)
+    docs += ["", "x", "a b a b a b a b", "the cat " * 40, "ab ab ab ab ab ab ab ab ab ab ab"]
+    arr = pa.array(docs)
+    norm = normalise(arr)
+    s = TextStats(pa.RecordBatch.from_arrays([arr, norm], names=["text", "text_norm"]))
+    eligible = np.arange(len(docs)) % 7 != 3
+    top, dup = s.repetition_fracs(TOP_NGRAMS, DUP_NGRAMS, eligible)
+    for i, text in enumerate(norm.to_pylist()):
+        want_top, want_dup = (_reference_fracs(text, TOP_NGRAMS, DUP_NGRAMS) if eligible[i]
+                              else ([0.0] * 3, [0.0] * 6))
+        assert top[i].tolist() == pytest.approx(want_top, abs=0, rel=1e-12), (i, text)
+        assert dup[i].tolist() == pytest.approx(want_dup, abs=0, rel=1e-12), (i, text)
+    assert (top[:, 0] > 0).sum() > 200 and (dup[:, 5] > 0).sum() > 50  # the cases are exercised

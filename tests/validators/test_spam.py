@@ -13,7 +13,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from datanet.errors import SpecError
 from datanet.pipelines.flood import FloodStage
-from datanet.pipelines.stages import History, merge_stage_outputs
+from datanet.pipelines.stages import merge_stage_outputs
+from datanet.store.history import History
 from datanet.validators.registry import validator_class, validator_config
 from datanet.validators.spam import (
     FloodConfig,
@@ -174,3 +175,54 @@ def test_flood_hourly_rate():
 
     spread = spread.set_column(3, "submitted_at", pa.array(hours, pa.timestamp("us", tz="UTC")))
     assert v.validate(spread).votes.column("verdict").to_pylist() == ["accept"] * 21
+
+
+def _datasketch_near_count(sig, minhash) -> int:
+    """The near-duplicate count written with datasketch's own MinHashLSH (reference)."""
+    import numpy as np
+    from datasketch import LeanMinHash, MinHashLSH
+
+    from datanet.validators.minhash import jaccard, lsh_params
+
+    lsh = MinHashLSH(threshold=minhash.threshold, num_perm=minhash.num_perm,
+                     params=lsh_params(minhash))
+    near = 0
+    for i in range(len(sig)):
+        if np.all(sig[i] == np.uint32(0xFFFFFFFF)):
+            continue
+        m = LeanMinHash(seed=minhash.seed, hashvalues=sig[i], scheme="affine32")
+        if any(jaccard(sig[i], sig[j]) >= minhash.threshold for j in lsh.query(m)):
+            near += 1
+        lsh.insert(i, m, check_duplication=False)
+    return near
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_flood_near_duplicate_count_equals_datasketch_lsh(seed):
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+
+    from datanet.privacy.normalise import normalise
+    from datanet.validators._kernels import near_earlier_count
+    from datanet.validators.minhash import MinHashConfig, MinHasher, lsh_params
+
+    rng = random.Random(seed)
+    words = " ".join(GOOD).split()
+    texts = ["", ""]  # records without shingles take no part
+    for _ in range(rng.randint(20, 120)):
+        if len(texts) > 2 and rng.random() < 0.5:  # an edited copy of an earlier text
+            base = rng.choice(texts[2:]).split()
+            for _ in range(rng.randint(0, 6)):
+                base[rng.randrange(len(base))] = rng.choice(words)
+            texts.append(" ".join(base))
+        else:
+            texts.append(" ".join(rng.choice(words) for _ in range(rng.randint(5, 40))))
+    config = MinHashConfig(threshold=rng.choice([0.5, 0.7, 0.8, 0.9]))
+    sig = MinHasher(config).signatures(normalise(pa.array(texts))).astype(np.uint32)
+    bands, rows = lsh_params(config)
+    got = near_earlier_count(np.ascontiguousarray(sig), bands, rows, float(config.threshold))
+    want = _datasketch_near_count(sig, config)
+    assert got == want
+    assert 0 < want < len(texts)  # the planted copies are found, not every record

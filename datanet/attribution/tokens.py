@@ -1,0 +1,269 @@
+"""Normalised tokens and their n-gram hashes, for records (vectorised) and outputs (with offsets).
+
+A token is a maximal run of alphanumeric characters of the *folded* text: the Unicode step of
+the PII detection view (:func:`datanet.privacy.evasion.folded_view`: NFKC per cluster,
+invisible / bidi characters removed, TR39 homoglyphs, digits and spaces folded to ASCII), then
+lower-cased; every other character (punctuation, whitespace) separates tokens. So a re-cased,
+re-spaced or re-punctuated quote, or one typed with Cyrillic look-alikes, has the same tokens.
+
+Hashes (stable on disk, scheme :data:`TOKENIZER`): a token is FNV-1a 64 over its UTF-8 bytes,
+an n-gram is the polynomial ``sum(tok_j * P**(n-1-j))`` mod 2**64, both finalised with
+MurmurHash3's ``fmix64``. ASCII records never leave the Arrow buffers (one compiled pass);
+records with non-ASCII characters are folded in Python first (rare in most datanets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datanet.privacy.evasion import folded_view
+from datanet.privacy.offsets import MappedText
+
+__all__ = ["TOKENIZER", "OutputTokens", "clean_folded", "record_grams", "output_tokens",
+           "gram_hashes", "sort_pairs", "dedup_sorted_pairs"]
+
+#: Identifies the token and hash scheme; stored in every shard, checked at load.
+TOKENIZER = "fold-lower-alnum/fnv1a64/poly64"
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_POLY = np.uint64(0x9E3779B97F4A7C15)
+
+
+@numba.njit(cache=True, inline="always")
+def _fmix64(h: np.uint64) -> np.uint64:
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB93FE1A85EC5)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@numba.njit(cache=True, inline="always")
+def _is_word(b: np.uint8) -> bool:
+    # ASCII letters and digits; any byte of a non-ASCII character (cleaned text keeps only
+    # alphanumeric non-ASCII characters: see clean_folded)
+    return (b >= 48 and b <= 57) or (b >= 65 and b <= 90) or (b >= 97 and b <= 122) or b >= 128
+
+
+@numba.njit(cache=True)
+def _count_tokens(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    n = len(offsets) - 1
+    counts = np.zeros(n, np.int64)
+    for r in range(n):
+        inside = False
+        c = 0
+        for i in range(offsets[r], offsets[r + 1]):
+            w = _is_word(data[i])
+            if w and not inside:
+                c += 1
+            inside = w
+        counts[r] = c
+    return counts
+
+
+@numba.njit(cache=True)
+def _tokenize(data: np.ndarray, offsets: np.ndarray, tok_offsets: np.ndarray,
+              hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+    n = len(offsets) - 1
+    for r in range(n):
+        t = tok_offsets[r]
+        inside = False
+        h = _FNV_OFFSET
+        for i in range(offsets[r], offsets[r + 1]):
+            b = data[i]
+            if _is_word(b):
+                if b >= 65 and b <= 90:
+                    b += 32
+                if not inside:
+                    h = _FNV_OFFSET
+                    starts[t] = i - offsets[r]
+                    inside = True
+                h = (h ^ np.uint64(b)) * _FNV_PRIME
+            elif inside:
+                hashes[t] = _fmix64(h)
+                ends[t] = i - offsets[r]
+                t += 1
+                inside = False
+        if inside:
+            hashes[t] = _fmix64(h)
+            ends[t] = offsets[r + 1] - offsets[r]
+
+
+@numba.njit(cache=True)
+def _grams(tok: np.ndarray, tok_offsets: np.ndarray, k: int, out_offsets: np.ndarray,
+           grams: np.ndarray, rows: np.ndarray) -> None:
+    n = len(tok_offsets) - 1
+    for r in range(n):
+        lo = tok_offsets[r]
+        m = tok_offsets[r + 1] - lo - k + 1
+        o = out_offsets[r]
+        for i in range(m):
+            h = np.uint64(0)
+            for j in range(k):
+                h = h * _POLY + tok[lo + i + j]
+            grams[o + i] = _fmix64(h)
+            rows[o + i] = r
+
+
+@numba.njit(cache=True)
+def _radix_sort_pairs(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LSD radix sort of uint64 ``keys`` carrying ``vals``, 16 bits a pass (stable: values
+    keep their input order among equal keys). ~7x faster than a stable ``argsort`` + gather."""
+    n = len(keys)
+    k2 = np.empty_like(keys)
+    v2 = np.empty_like(vals)
+    mask = np.uint64(0xFFFF)
+    for p in range(4):
+        shift = np.uint64(16 * p)
+        cnt = np.zeros(65537, np.int64)
+        for i in range(n):
+            cnt[((keys[i] >> shift) & mask) + 1] += 1
+        for b in range(65536):
+            cnt[b + 1] += cnt[b]
+        for i in range(n):
+            d = (keys[i] >> shift) & mask
+            j = cnt[d]
+            cnt[d] = j + 1
+            k2[j] = keys[i]
+            v2[j] = vals[i]
+        keys, k2 = k2, keys
+        vals, v2 = v2, vals
+    return keys, vals
+
+
+@numba.njit(cache=True)
+def dedup_sorted_pairs(keys: np.ndarray, vals: np.ndarray) -> int:
+    """Drop adjacent duplicate ``(key, val)`` pairs in place; the count kept."""
+    n = len(keys)
+    if n == 0:
+        return 0
+    w = 1
+    for i in range(1, n):
+        if keys[i] != keys[w - 1] or vals[i] != vals[w - 1]:
+            keys[w] = keys[i]
+            vals[w] = vals[i]
+            w += 1
+    return w
+
+
+def sort_pairs(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(keys, vals)`` sorted by key, stable (fresh arrays; the inputs are consumed)."""
+    return _radix_sort_pairs(keys, vals)
+
+
+@lru_cache(maxsize=65536)
+def _clean_char(c: str) -> str:
+    if c.isalnum():
+        low = c.lower()
+        return low if len(low) == 1 else c
+    return " "
+
+
+def clean_folded(text: str) -> MappedText:
+    """The folded view of ``text`` with non-ASCII non-alphanumerics blanked and non-ASCII
+    letters lower-cased (one character for one, so the view's offsets still hold)."""
+    view = folded_view(text)
+    folded = view.text
+    if not folded.isascii():
+        folded = "".join(c if c < "\x80" else _clean_char(c) for c in folded)
+        view = MappedText(folded, view.original_length, view.parent, view.edits,
+                          view.edit_starts)
+    return view
+
+
+def _as_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    texts = texts.cast(pa.large_string()) if texts.type != pa.large_string() else texts
+    if texts.null_count:
+        texts = pc.fill_null(texts, "")
+    _, off_buf, data_buf = texts.buffers()
+    offsets = np.frombuffer(off_buf, np.int64, len(texts) + 1, texts.offset * 8)
+    data = (np.frombuffer(data_buf, np.uint8) if data_buf is not None
+            else np.zeros(0, np.uint8))
+    return data, offsets
+
+
+def _tokens_of(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Token hashes, per-record token offsets, and byte starts / ends within each text."""
+    data, offsets = _as_buffers(texts)
+    counts = _count_tokens(data, offsets)
+    tok_offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=tok_offsets[1:])
+    total = int(tok_offsets[-1])
+    hashes = np.empty(total, np.uint64)
+    starts = np.empty(total, np.int64)
+    ends = np.empty(total, np.int64)
+    _tokenize(data, offsets, tok_offsets, hashes, starts, ends)
+    return hashes, tok_offsets, starts, ends
+
+
+def _fold_rows(texts: pa.Array) -> pa.Array:
+    """ASCII rows as they are; rows with non-ASCII characters through :func:`clean_folded`."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    non_ascii = pc.invert(pc.string_is_ascii(pc.fill_null(texts, "")))
+    if not pc.any(non_ascii).as_py():
+        return texts
+    subset = pa.array([clean_folded(t).text for t in pc.filter(texts, non_ascii).to_pylist()],
+                      pa.string())
+    return pc.replace_with_mask(texts.cast(pa.string()), non_ascii, subset)
+
+
+def gram_hashes(tok: np.ndarray, tok_offsets: np.ndarray, k: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``(grams, rows)``: every k-gram hash of every record and the record's row number."""
+    per = np.maximum(np.diff(tok_offsets) - k + 1, 0)
+    out_offsets = np.zeros(len(per) + 1, np.int64)
+    np.cumsum(per, out=out_offsets[1:])
+    grams = np.empty(int(out_offsets[-1]), np.uint64)
+    rows = np.empty(int(out_offsets[-1]), np.uint32)
+    _grams(tok, tok_offsets, k, out_offsets, grams, rows)
+    return grams, rows
+
+
+def record_grams(texts: pa.Array | pa.ChunkedArray, k: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(grams, rows, n_tokens)`` of a column of record texts (index build)."""
+    folded = _fold_rows(texts)
+    tok, tok_offsets, _, _ = _tokens_of(folded)
+    grams, rows = gram_hashes(tok, tok_offsets, k)
+    return grams, rows, len(tok)
+
+
+@dataclass(frozen=True)
+class OutputTokens:
+    """A model output's tokens: hashes and each token's character span in the original text."""
+
+    hashes: np.ndarray
+    #: (n, 2) int64: [start, end) of each token in the original output text
+    spans: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
+def output_tokens(text: str) -> OutputTokens:
+    """Tokens of one output with their offsets in the original ``text``."""
+    view = clean_folded(text)
+    hashes, _, bstarts, bends = _tokens_of(pa.array([view.text], pa.large_string()))
+    folded = view.text
+    if folded.isascii():
+        cstarts, cends = bstarts, bends
+    else:
+        raw = np.frombuffer(folded.encode("utf-8"), np.uint8)
+        # character index of every byte offset (continuation bytes are 10xxxxxx)
+        char_at = np.concatenate([[0], np.cumsum((raw & 0xC0) != 0x80)])
+        cstarts, cends = char_at[bstarts], char_at[bends]
+    spans = np.empty((len(hashes), 2), np.int64)
+    if view.is_identity:
+        spans[:, 0], spans[:, 1] = cstarts, cends
+    else:
+        for i, (s, e) in enumerate(zip(cstarts.tolist(), cends.tolist(), strict=True)):
+            spans[i] = view.span(s, e)
+    return OutputTokens(hashes, spans)

@@ -1,0 +1,212 @@
+"""Matching, weights, offsets, snapshots and shards on small handmade datanets."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from datanet.anchoring.history import check_attribution_shard
+from datanet.attribution import AttributionIndex, attribute
+from datanet.attribution.index import build_shard, index_missing, shard_entry
+from datanet.attribution.tokens import gram_hashes, output_tokens, record_grams
+from datanet.errors import SpecError, StoreError
+from datanet.schemas.spec import parse_spec
+from datanet.store.layout import init_datanet
+from tests.attribution.helpers import commit_texts
+from tests.conftest import ADDRS, TINY_SPEC
+
+GREEK = "alpha beta gamma delta epsilon zeta eta theta iota kappa"  # 10 tokens
+OTHER = "sourdough starter needs feeding twice a day with equal weights of flour and water"
+BOILER = "please remember to wash your hands before you start cooking anything"  # 11 tokens
+
+
+@pytest.fixture
+def store(tmp_path):
+    return init_datanet(tmp_path / "dn", TINY_SPEC)
+
+
+def _words(n, tag):
+    return " ".join(f"{tag}{i}" for i in range(n))
+
+
+def test_exact_span_weight_and_offsets(store):
+    commit_texts(store, [f"Intro words. {GREEK}. The end.", OTHER])
+    text = f"x y {GREEK} z"
+    (r,) = attribute(store, [text])
+    start = text.index("alpha")
+    assert [(a.weight, a.spans) for a in r.attributions] == [
+        (round(10 / 13, 12), ((start, start + len(GREEK)),))]
+    assert r.unattributed == round(1 - round(10 / 13, 12), 12)
+    assert r.tokens == 13
+    assert r.snapshot.records == 2 and r.snapshot.seq == 1
+
+
+def test_recased_respaced_homoglyph_quote_matches(store):
+    commit_texts(store, [GREEK, OTHER])
+    # Cyrillic 'а' (U+0430) and 'е' (U+0435), fullwidth 'ＢＥＴＡ', a zero-width space, tabs
+    quote = "ALPHA  ＢＥＴＡ\tgаmma\u200b DELTA, еpsilon;  Zeta eta...theta IOTA kappa"
+    (r,) = attribute(store, [quote])
+    (a,) = r.attributions
+    assert a.weight == 1.0 and r.unattributed == 0.0
+    assert a.spans == ((0, len(quote)),)
+
+
+def test_lightly_edited_quote_gives_two_spans(store):
+    words = _words(20, "w")
+    commit_texts(store, [words, OTHER])
+    edited = words.replace("w10", "CHANGED")
+    (r,) = attribute(store, [edited])
+    (a,) = r.attributions
+    t = edited
+    assert [t[s:e] for s, e in a.spans] == [_words(10, "w"),
+                                            " ".join(f"w{i}" for i in range(11, 20))]
+    assert a.weight == round(19 / 20, 12)
+    # with min_span 10, the 9-token tail no longer counts
+    (r10,) = attribute(store, [edited], min_span=10)
+    assert r10.attributions[0].weight == round(10 / 20, 12)
+
+
+def test_boilerplate_held_by_many_records_gets_little(store):
+    texts = [f"{BOILER} {_words(6, f'r{i}x')}" for i in range(30)]
+    texts += [_words(12, f"u{i}y") for i in range(10)]
+    commit_texts(store, texts)
+    unique = _words(12, "u3y")
+    (r,) = attribute(store, [f"{unique} {BOILER}"])
+    n_total, holders = 40, 30
+    w = math.log((n_total + 1) / holders) / math.log(n_total + 1)
+    top, *rest = r.attributions
+    assert top.weight == round(12 / 23, 12)
+    assert len(rest) == 30
+    assert {a.weight for a in rest} == {round(w / holders * 11 / 23, 12)}
+    assert rest[0].weight < 0.002
+    assert math.isclose(r.unattributed + sum(a.weight for a in r.attributions), 1.0,
+                        abs_tol=1e-9)
+
+
+def test_unrelated_text_gets_nothing(store):
+    commit_texts(store, [GREEK, OTHER])
+    results = attribute(store, ["the weather was lovely and we walked along the coast all day",
+                                "alpha beta gamma", ""])
+    assert [(r.attributions, r.unattributed) for r in results] == [((), 1.0)] * 3
+
+
+def test_short_overlap_below_min_span_is_not_credited(store):
+    commit_texts(store, [_words(20, "w")])
+    (r,) = attribute(store, [_words(7, "w") + " other tokens follow here now"])
+    assert r.attributions == ()
+
+
+def test_as_of_uses_shards_up_to_that_batch(store):
+    commit_texts(store, [GREEK])
+    commit_texts(store, [OTHER])
+    both = f"{GREEK} and {OTHER}"
+    now = attribute(store, [both])[0]
+    then = attribute(store, [both], as_of=1)[0]
+    assert len(now.attributions) == 2 and now.snapshot.seq == 2
+    assert len(then.attributions) == 1 and then.snapshot.seq == 1
+    assert then.attributions[0].weight == round(10 / 25, 12)
+    with pytest.raises(StoreError, match="no such batch"):
+        AttributionIndex(store, as_of=7)
+
+
+def test_incremental_shards_equal_one_full_build(tmp_path):
+    batches = [[GREEK, OTHER], [f"{BOILER} one", _words(15, "q")], [f"{BOILER} two"]]
+    who = {t: ADDRS[i] for i, t in enumerate(t for b in batches for t in b)}
+    inc = init_datanet(tmp_path / "inc", TINY_SPEC)
+    for b in batches:
+        commit_texts(inc, b, contributors=[who[t] for t in b])
+    full = init_datanet(tmp_path / "full", TINY_SPEC)
+    commit_texts(full, list(who), contributors=list(who.values()))
+    outputs = [f"{GREEK} {BOILER} {_words(15, 'q')}", f"so {OTHER}", "nothing at all here"]
+
+    def key(results):
+        return [[(a.contribution_id, a.weight, a.spans) for a in r.attributions]
+                for r in results]
+
+    assert key(attribute(inc, outputs)) == key(attribute(full, outputs))
+    boiler = round(math.log(6 / 2) / math.log(6) / 2 * 11 / 36, 12)  # N = 5 records
+    assert [a.weight for a in attribute(inc, outputs)[0].attributions] == [
+        round(15 / 36, 12), round(10 / 36, 12), boiler, boiler]
+
+
+def test_records_rejected_later_never_appear(store):
+    commit_texts(store, [GREEK, OTHER])
+    cid = attribute(store, [GREEK])[0].attributions[0].contribution_id
+    commit_texts(store, [], rejected_ids=[cid])
+    (r,) = attribute(store, [GREEK])
+    assert r.attributions == () and r.snapshot.records == 1
+    assert attribute(store, [GREEK], as_of=1)[0].attributions[0].contribution_id == cid
+
+
+def test_min_span_below_ngram_and_bad_spec_values(store):
+    commit_texts(store, [GREEK])
+    with pytest.raises(SpecError, match="min_span=4 must be >= the index n-gram length"):
+        attribute(store, [GREEK], min_span=4)
+    with pytest.raises(SpecError, match=r"attribution.min_span=6 must be >= attribution.ngram"):
+        parse_spec({"id": "x", "attribution": {"min_span": 6}})
+    with pytest.raises(SpecError, match=r"attribution.ngram=1 must be between 2 and 64"):
+        parse_spec({"id": "x", "attribution": {"ngram": 1, "min_span": 8}})
+
+
+def test_shard_bytes_are_deterministic_and_sorted():
+    texts = pa.array([GREEK, OTHER, f"{GREEK} {GREEK}", None, "short"])
+    a, meta = build_shard(texts, 8)
+    b, _ = build_shard(texts, 8)
+    assert a == b
+    assert meta["records"] == 5 and meta["tokens"] == 10 + 14 + 20 + 0 + 1
+    table = pa.ipc.open_file(pa.BufferReader(a)).read_all()
+    grams = table["gram"].to_numpy()
+    assert (grams[1:] >= grams[:-1]).all()
+    # record 2 repeats GREEK: its 3 repeated 8-grams are stored once; 3 + 7 + 13 - 3 pairs
+    assert meta["grams"] == 3 + 7 + 10
+
+
+def test_output_tokens_match_record_tokens():
+    text = "Ｈｅｌｌｏ, ᴡorld — it's 2026!"
+    toks = output_tokens(text)
+    assert [text[s:e] for s, e in toks.spans] == ["Ｈｅｌｌｏ", "ᴡorld", "it", "s", "2026"]
+    grams, _, n = record_grams(pa.array(["hello world it s 2026"]), 5)
+    assert n == 5
+    q, _ = gram_hashes(toks.hashes, np.array([0, 5]), 5)
+    assert q.tolist() == grams.tolist()
+
+
+def test_datanet_index_for_batches_that_predate_it(store):
+    m = commit_texts(store, [GREEK, OTHER])
+    path = store.root / "batches" / f"{m.seq:08d}-{m.batch_id}.json"
+    data = json.loads(path.read_text())
+    shard_path = data["files"].pop("attribution")[0]["path"]
+    path.write_text(json.dumps(data))
+    (store.root / shard_path).unlink()
+    (legacy,) = store.manifests()
+    assert shard_entry(store, legacy) is None
+    with pytest.raises(StoreError, match="run `datanet index"):
+        attribute(store, [GREEK])
+    built = index_missing(store)
+    assert [seq for seq, _ in built] == [1]
+    assert index_missing(store) == []
+    assert attribute(store, [GREEK])[0].attributions[0].weight == 1.0
+    problems: list[str] = []
+    assert check_attribution_shard(store, legacy, problems) is None and problems == []
+    # a tampered shard is reported by the history check
+    shard = Path(store.abs(built[0][1].path))
+    raw = bytearray(shard.read_bytes())
+    raw[-40] ^= 1
+    shard.write_bytes(bytes(raw))
+    check_attribution_shard(store, legacy, problems)
+    assert problems == [f"batch 1: attribution shard {built[0][1].path} does not match the "
+                        "sha256 / size its manifest names"]
+
+
+def test_shard_built_in_parts_equals_one_array():
+    texts = [GREEK, OTHER, f"{GREEK} {GREEK}", None, "short", BOILER, f"{BOILER} {GREEK}"]
+    whole, meta = build_shard(pa.array(texts), 8)
+    parts, meta_parts = build_shard(iter([pa.array(texts[:3]), pa.array(texts[3:5]),
+                                          pa.array(texts[5:])]), 8)
+    assert bytes(whole) == bytes(parts) and meta == meta_parts
+    assert meta["records"] == 7
