@@ -126,3 +126,59 @@ def test_reward_tree_matches_generic_standard_tree(store):
     s, _ = compute_epoch(store, 1, POOL)
     values = [reward_leaf(s.chain_id, s.datanet, a[0], a[4]) for a in s.allocations]
     assert StandardMerkleTree.of(values, REWARD_LEAF_ENCODING).root == s.root
+
+
+def test_committed_receipts_are_read_through_the_attribution_module(store, monkeypatch):
+    """The single integration point: ``datanet.attribution.receipts.load_receipts``."""
+    import sys
+    import types
+
+    calls = []
+    receipts = [
+        {"id": "o1", "receipt_seq": 1, "attributions": [{"contributor": C, "weight": 0.5}]},
+        {"id": "o2", "receipt_seq": 2, "attributions": [{"contributor": B, "weight": 0.5}]},
+    ]
+
+    def load_receipts(st, *, after_seq=None, up_to_seq=None):
+        calls.append((after_seq, up_to_seq))
+        return [r for r in receipts if (after_seq is None or r["receipt_seq"] > after_seq)
+                and (up_to_seq is None or r["receipt_seq"] <= up_to_seq)]
+
+    fake = types.ModuleType("datanet.attribution.receipts")
+    fake.load_receipts = load_receipts
+    monkeypatch.setitem(sys.modules, "datanet.attribution.receipts", fake)
+    s1, _ = compute_epoch(store, 1, 1200)
+    # data: A 4/6, B 2/6; usage: B 1/2, C 1/2 -> A 400, B 200 + 300, C 300
+    assert {a[0]: a[3] for a in s1.allocations} == {A: 400, B: 500, C: 300}
+    assert s1.inputs["usage"]["source"] == "store"
+    assert s1.inputs["usage"]["receipt_seq_to"] == 2
+    receipts.append({"id": "o3", "receipt_seq": 3,
+                     "attributions": [{"contributor": A, "weight": 2}]})
+    assert compute_epoch(store, 1, 1200)[1] is False  # recomputed over receipts <= 2 only
+    commit_texts(store, "b2", [(C, "x")])
+    s2, _ = compute_epoch(store, 2, 100)
+    assert calls[-1] == (2, None)
+    assert {a[0]: a[3] for a in s2.allocations} == {A: 50, B: 0, C: 50}
+
+
+def test_an_epoch_without_receipts_stays_reproducible_after_receipts_arrive(store,
+                                                                             monkeypatch):
+    import sys
+    import types
+
+    receipts: list[dict] = []
+
+    def load_receipts(st, *, after_seq=None, up_to_seq=None):
+        return [r for r in receipts if (after_seq is None or r["receipt_seq"] > after_seq)
+                and (up_to_seq is None or r["receipt_seq"] <= up_to_seq)]
+
+    fake = types.ModuleType("datanet.attribution.receipts")
+    fake.load_receipts = load_receipts
+    monkeypatch.setitem(sys.modules, "datanet.attribution.receipts", fake)
+    s1, _ = compute_epoch(store, 1, 60)
+    assert s1.inputs["usage"]["receipt_seq_to"] == 0
+    receipts.append({"id": "o", "receipt_seq": 1,
+                     "attributions": [{"contributor": C, "weight": 1}]})
+    assert compute_epoch(store, 1, 60) == (s1, False)
+    s2, _ = compute_epoch(store, 2, 60)
+    assert {a[0]: a[3] for a in s2.allocations} == {A: 0, B: 0, C: 60}
