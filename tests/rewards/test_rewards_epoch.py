@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,27 @@ def test_an_epoch_without_receipts_stays_reproducible_after_receipts_arrive(stor
     assert compute_epoch(store, 1, 60) == (s1, False)
     s2, _ = compute_epoch(store, 2, 60)
     assert {a[0]: a[3] for a in s2.allocations} == {A: 0, B: 0, C: 60}
+
+
+def test_usage_share_from_real_committed_receipts(tmp_path):
+    """End to end with issue 15's attribution: attribute outputs, commit receipts, settle."""
+    from datanet.attribution import attribute
+    from datanet.attribution.receipts import record_receipts
+
+    store = make_store(tmp_path)
+    greek = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
+    other = "sourdough starter needs feeding twice a day with equal weights of flour and water"
+    commit_texts(store, "b1", [(A, f"Intro words. {greek}. The end."), (B, other)])
+    results = attribute(store, [f"x y {greek} z", other])
+    record_receipts(store, results)
+    expected: dict[str, Fraction] = {}
+    for r in results:
+        for a in r.attributions:
+            expected[a.contributor.lower()] = (expected.get(a.contributor.lower(), Fraction(0))
+                                               + Fraction(str(a.weight)))
+    assert set(expected) == {A, B}
+    s, _ = compute_epoch(store, 1, 10**21 + 7)
+    assert {a[0]: a[2] for a in s.allocations} == expected
+    assert s.inputs["usage"]["source"] == "store" and s.inputs["usage"]["receipts"] == 2
+    assert s.inputs["usage"]["receipt_seq_to"] == 1
+    assert sum(a[3] for a in s.allocations) == 10**21 + 7
