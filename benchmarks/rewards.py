@@ -68,6 +68,40 @@ def split_and_tree(n: int, n_usage: int) -> None:
     print(f"  standard-v1 dump                 {t7 - t6:7.2f} s, {len(text) / 1e6:.0f} MB")
 
 
+def baseline(n: int) -> None:
+    """Same work the obvious way at ``n`` accounts: Fraction arithmetic per account and the
+    generic ``StandardMerkleTree.of`` (eth-abi encoding per leaf)."""
+    from datanet.anchoring.merkle import StandardMerkleTree
+    from datanet.rewards.epoch import REWARD_LEAF_ENCODING
+
+    rng = np.random.default_rng(0)
+    accounts = _accounts(rng, n)
+    words = dict(zip(accounts, rng.integers(1, 5000, n).tolist(), strict=True))
+    pool = 10**24 + 7
+    t0 = time.perf_counter()
+    total = sum(words.values())
+    quotas = {a: Fraction(pool * w, total) for a, w in words.items()}
+    floors = {a: q.numerator // q.denominator for a, q in quotas.items()}
+    left = pool - sum(floors.values())
+    for a in sorted(quotas, key=lambda a: quotas[a] - floors[a], reverse=True)[:left]:
+        floors[a] += 1
+    t1 = time.perf_counter()
+    ours = allocate(pool, words, {}, (Fraction(1), Fraction(1)),
+                    datanet_key=datanet_key("bench"), epoch=1)
+    t2 = time.perf_counter()
+    values = [reward_leaf(EMBEDDED_CHAIN_ID, "bench", a.account, a.amount) for a in ours]
+    generic = StandardMerkleTree.of(values, REWARD_LEAF_ENCODING)
+    t3 = time.perf_counter()
+    fast = reward_tree(EMBEDDED_CHAIN_ID, "bench", [(a.account, a.amount) for a in ours])
+    t4 = time.perf_counter()
+    print(f"baseline at {n:,} accounts (same run):")
+    same = all(floors[a.account] - a.amount in (-1, 0, 1) for a in ours)
+    print(f"  split: Fraction per account {t1 - t0:6.2f} s; ours {t2 - t1:6.2f} s"
+          f" (amounts equal up to the tie-break: {same})")
+    print(f"  tree: StandardMerkleTree.of {t3 - t2:6.2f} s; ours {t4 - t3:6.2f} s"
+          f" (same root: {generic.root == fast.root})")
+
+
 def gas() -> None:
     from eth_tester.backends.pyevm.main import get_default_account_keys
 
@@ -103,8 +137,12 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=1_000_000)
     ap.add_argument("--usage", type=int, default=100_000)
     ap.add_argument("--no-gas", action="store_true")
+    ap.add_argument("--baseline", type=int, default=100_000,
+                    help="accounts for the baseline comparison (0: skip)")
     args = ap.parse_args()
     split_and_tree(args.accounts, min(args.usage, args.accounts))
+    if args.baseline:
+        baseline(args.baseline)
     if not args.no_gas:
         gas()
 
