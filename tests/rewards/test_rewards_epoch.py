@@ -207,3 +207,23 @@ def test_usage_share_from_real_committed_receipts(tmp_path):
     assert s.inputs["usage"]["source"] == "store" and s.inputs["usage"]["receipts"] == 2
     assert s.inputs["usage"]["receipt_seq_to"] == 1
     assert sum(a[3] for a in s.allocations) == 10**21 + 7
+
+
+def test_cli_errors_name_the_problem(store):
+    r = runner.invoke(app, ["rewards", "compute", str(store.root), "--epoch", "1", "--pool",
+                            "-5"])
+    assert r.exit_code == 2 and "non-negative integer" in r.output
+    r = runner.invoke(app, ["rewards", "compute", str(store.root), "--epoch", "1", "--pool",
+                            "1e21"])
+    assert r.exit_code == 2
+    r = runner.invoke(app, ["rewards", "proof", str(store.root), "--epoch", "1", A])
+    assert r.exit_code == 1 and "epoch 1 is not computed" in r.output
+    assert runner.invoke(app, ["rewards", "compute", str(store.root), "--epoch", "1",
+                               "--pool", "1_000"]).exit_code == 0
+    r = runner.invoke(app, ["rewards", "proof", str(store.root), "--epoch", "1", C])
+    assert r.exit_code == 1 and f"account {C} has no reward up to epoch 1" in r.output
+    r = runner.invoke(app, ["rewards", "proof", str(store.root), "--epoch", "1", A])
+    bundle = json.loads(r.stdout)
+    assert bundle["contract"] is None and bundle["cumulative"] == "667"
+    assert StandardMerkleTree.verify_root(bundle["root"], bundle["leafEncoding"],
+                                          bundle["value"], bundle["proof"])
