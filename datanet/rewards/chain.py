@@ -90,14 +90,14 @@ def _transact(client: ChainClient, fn: Any, what: str, abi: list[dict[str, Any]]
         gas = int(fn.estimate_gas({"from": client.address}) * _GAS_MARGIN)
     except Exception as exc:
         raise RewardsError(f"{what} would revert: {client.describe_error(exc, abi)}") from None
-    tx = fn.build_transaction({"from": client.address, "nonce": client.nonce(pending=True),
-                               "chainId": client.chain_id, "gas": gas, **client.fees()})
-    signed = client._account.sign_transaction(tx)
-    tx_hash = client.w3.eth.send_raw_transaction(signed.raw_transaction)
-    client._after_send()
+    raw, tx_hash = client.sign_anchor(fn, nonce=client.nonce(pending=True), gas=gas,
+                                      fees=client.fees())
+    sent = client.send_raw(raw)
+    if not sent.accepted:
+        raise RewardsError(f"{what}: the node did not take tx {tx_hash}: {sent.error}")
     receipt = client.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
     if receipt["status"] != 1:
-        raise RewardsError(f"{what} failed in tx {_hex(tx_hash)}")
+        raise RewardsError(f"{what} failed in tx {tx_hash}")
     return receipt
 
 

@@ -219,8 +219,10 @@ def store_receipts(store: Any, after_seq: int | None, up_to_seq: int | None
     """
     try:
         from datanet.attribution.receipts import load_receipts  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+    except ModuleNotFoundError as exc:  # only the module itself missing means "none"
+        if exc.name and exc.name.startswith("datanet.attribution"):
+            return None
+        raise
     return list(load_receipts(store, after_seq=after_seq, up_to_seq=up_to_seq))
 
 
@@ -275,7 +277,7 @@ def compute_epoch(store: Any, epoch: int, pool: int, *,
         receipts = loaded or []
         seqs = [int(r["receipt_seq"]) for r in receipts if "receipt_seq" in r]
         usage_source = {"source": "store" if loaded is not None else "none",
-                        "receipt_seq_to": max(seqs) if seqs else after}
+                        "receipt_seq_to": max(seqs) if seqs else (after or 0)}
     usage = usage_weights(receipts)
     cfg = rewards_config(store.spec)
     dw, uw = cfg.weights

@@ -173,10 +173,11 @@ def allocate(pool: int, words: Mapping[str, int], usage: Mapping[str, Fraction],
     den = (a_w + b_w) * wt * ut
     ca, cb = a_w * ut * pool, b_w * wt * pool
     accounts = sorted(set(words) | set(usage))
+    wl = [words.get(acc, 0) for acc in accounts]
     floors: list[int] = []
     rems: list[int] = []
-    for acc in accounts:
-        f, r = divmod(ca * words.get(acc, 0) + cb * usage_int.get(acc, 0), den)
+    for acc, w in zip(accounts, wl, strict=True):
+        f, r = divmod(ca * w + cb * usage_int.get(acc, 0), den)
         floors.append(f)
         rems.append(r)
     left = pool - sum(floors)
@@ -191,6 +192,7 @@ def allocate(pool: int, words: Mapping[str, int], usage: Mapping[str, Fraction],
             floors[i] += 1
     if sum(floors) != pool:  # pragma: no cover - arithmetic invariant
         raise RewardsError(f"split sums to {sum(floors)}, not the pool {pool}")
-    return [Allocation(acc, words.get(acc, 0), usage.get(acc, Fraction(0)), amt)
-            for acc, amt, r in zip(accounts, floors, rems, strict=True)
-            if amt or words.get(acc, 0) or usage.get(acc)]
+    zero = Fraction(0)
+    return [Allocation(acc, w, usage.get(acc, zero), amt)
+            for acc, w, amt in zip(accounts, wl, floors, strict=True)
+            if amt or w or acc in usage]

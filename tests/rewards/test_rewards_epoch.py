@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,103 @@ def test_reward_tree_matches_generic_standard_tree(store):
     s, _ = compute_epoch(store, 1, POOL)
     values = [reward_leaf(s.chain_id, s.datanet, a[0], a[4]) for a in s.allocations]
     assert StandardMerkleTree.of(values, REWARD_LEAF_ENCODING).root == s.root
+
+
+def test_committed_receipts_are_read_through_the_attribution_module(store, monkeypatch):
+    """The single integration point: ``datanet.attribution.receipts.load_receipts``."""
+    import sys
+    import types
+
+    calls = []
+    receipts = [
+        {"id": "o1", "receipt_seq": 1, "attributions": [{"contributor": C, "weight": 0.5}]},
+        {"id": "o2", "receipt_seq": 2, "attributions": [{"contributor": B, "weight": 0.5}]},
+    ]
+
+    def load_receipts(st, *, after_seq=None, up_to_seq=None):
+        calls.append((after_seq, up_to_seq))
+        return [r for r in receipts if (after_seq is None or r["receipt_seq"] > after_seq)
+                and (up_to_seq is None or r["receipt_seq"] <= up_to_seq)]
+
+    fake = types.ModuleType("datanet.attribution.receipts")
+    fake.load_receipts = load_receipts
+    monkeypatch.setitem(sys.modules, "datanet.attribution.receipts", fake)
+    s1, _ = compute_epoch(store, 1, 1200)
+    # data: A 4/6, B 2/6; usage: B 1/2, C 1/2 -> A 400, B 200 + 300, C 300
+    assert {a[0]: a[3] for a in s1.allocations} == {A: 400, B: 500, C: 300}
+    assert s1.inputs["usage"]["source"] == "store"
+    assert s1.inputs["usage"]["receipt_seq_to"] == 2
+    receipts.append({"id": "o3", "receipt_seq": 3,
+                     "attributions": [{"contributor": A, "weight": 2}]})
+    assert compute_epoch(store, 1, 1200)[1] is False  # recomputed over receipts <= 2 only
+    commit_texts(store, "b2", [(C, "x")])
+    s2, _ = compute_epoch(store, 2, 100)
+    assert calls[-1] == (2, None)
+    assert {a[0]: a[3] for a in s2.allocations} == {A: 50, B: 0, C: 50}
+
+
+def test_an_epoch_without_receipts_stays_reproducible_after_receipts_arrive(store,
+                                                                             monkeypatch):
+    import sys
+    import types
+
+    receipts: list[dict] = []
+
+    def load_receipts(st, *, after_seq=None, up_to_seq=None):
+        return [r for r in receipts if (after_seq is None or r["receipt_seq"] > after_seq)
+                and (up_to_seq is None or r["receipt_seq"] <= up_to_seq)]
+
+    fake = types.ModuleType("datanet.attribution.receipts")
+    fake.load_receipts = load_receipts
+    monkeypatch.setitem(sys.modules, "datanet.attribution.receipts", fake)
+    s1, _ = compute_epoch(store, 1, 60)
+    assert s1.inputs["usage"]["receipt_seq_to"] == 0
+    receipts.append({"id": "o", "receipt_seq": 1,
+                     "attributions": [{"contributor": C, "weight": 1}]})
+    assert compute_epoch(store, 1, 60) == (s1, False)
+    s2, _ = compute_epoch(store, 2, 60)
+    assert {a[0]: a[3] for a in s2.allocations} == {A: 0, B: 0, C: 60}
+
+
+def test_usage_share_from_real_committed_receipts(tmp_path):
+    """End to end with issue 15's attribution: attribute outputs, commit receipts, settle."""
+    from datanet.attribution import attribute
+    from datanet.attribution.receipts import record_receipts
+
+    store = make_store(tmp_path)
+    greek = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
+    other = "sourdough starter needs feeding twice a day with equal weights of flour and water"
+    commit_texts(store, "b1", [(A, f"Intro words. {greek}. The end."), (B, other)])
+    results = attribute(store, [f"x y {greek} z", other])
+    record_receipts(store, results)
+    expected: dict[str, Fraction] = {}
+    for r in results:
+        for a in r.attributions:
+            expected[a.contributor.lower()] = (expected.get(a.contributor.lower(), Fraction(0))
+                                               + Fraction(str(a.weight)))
+    assert set(expected) == {A, B}
+    s, _ = compute_epoch(store, 1, 10**21 + 7)
+    assert {a[0]: a[2] for a in s.allocations} == expected
+    assert s.inputs["usage"]["source"] == "store" and s.inputs["usage"]["receipts"] == 2
+    assert s.inputs["usage"]["receipt_seq_to"] == 1
+    assert sum(a[3] for a in s.allocations) == 10**21 + 7
+
+
+def test_cli_errors_name_the_problem(store):
+    r = runner.invoke(app, ["rewards", "compute", str(store.root), "--epoch", "1", "--pool",
+                            "-5"])
+    assert r.exit_code == 2 and "non-negative integer" in r.output
+    r = runner.invoke(app, ["rewards", "compute", str(store.root), "--epoch", "1", "--pool",
+                            "1e21"])
+    assert r.exit_code == 2
+    r = runner.invoke(app, ["rewards", "proof", str(store.root), "--epoch", "1", A])
+    assert r.exit_code == 1 and "epoch 1 is not computed" in r.output
+    assert runner.invoke(app, ["rewards", "compute", str(store.root), "--epoch", "1",
+                               "--pool", "1_000"]).exit_code == 0
+    r = runner.invoke(app, ["rewards", "proof", str(store.root), "--epoch", "1", C])
+    assert r.exit_code == 1 and f"account {C} has no reward up to epoch 1" in r.output
+    r = runner.invoke(app, ["rewards", "proof", str(store.root), "--epoch", "1", A])
+    bundle = json.loads(r.stdout)
+    assert bundle["contract"] is None and bundle["cumulative"] == "667"
+    assert StandardMerkleTree.verify_root(bundle["root"], bundle["leafEncoding"],
+                                          bundle["value"], bundle["proof"])
