@@ -1,18 +1,33 @@
 """Intake: parse JSONL / CSV / Parquet files into Arrow record batches, or dead-letter rows.
 
 Files arrive as Beam ``ReadableFile``s (``fileio.MatchAll`` + ``ReadMatches``: works on every
-runner, splits work per file, gzip etc. decompressed by extension). Each file is streamed and
-cut into chunks of ``pipeline.batch_rows`` records; a chunk is normalised and hashed as one
-Arrow batch. A line that cannot become a record goes to the dead-letter output with a reason
-code, the file, the line / row number and the field; its raw content is never kept.
+runner, splits work per file). Each file is streamed and cut into chunks of
+``pipeline.batch_rows`` records; a chunk is normalised and hashed as one Arrow batch. A line
+that cannot become a record goes to the dead-letter output with a reason code, the file, the
+line / row number and the field; its raw content is never kept. A file that cannot be read at
+all (not a regular file, not gzip, truncated, over the decompression limit, an unsupported
+encoding, a corrupt Parquet footer) becomes one dead-letter entry (line 0) and the run goes on.
+
+Cost is bounded per record: lines are cut from fixed-size blocks (a line over
+``limits.max_record_bytes`` is counted, never held), decompression stops at
+:data:`MAX_DECOMPRESSED_BYTES`, JSON nesting over :data:`MAX_DEPTH` is refused before parsing.
 """
 
 from __future__ import annotations
 
+import bz2
+import codecs
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+import lzma
+import math
+import os
+import re
+import stat
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,23 +42,55 @@ from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
     "DEADLETTER_REASONS",
+    "FILE_REASONS",
+    "MAX_DECOMPRESSED_BYTES",
+    "MAX_DEPTH",
     "RecordParser",
     "iter_file_chunks",
+    "iter_path_chunks",
     "detect_format",
     "chunk_key",
+    "display_path",
 ]
 
+#: Reasons of one line / row.
 DEADLETTER_REASONS = (
     "invalid_json",
     "invalid_utf8",
     "invalid_csv",
     "invalid_parquet",
+    "too_deep",
     "missing_field",
     "bad_type",
+    "bad_timestamp",
     "bad_address",
+    "bad_value",
     "too_large",
     "duplicate_submission",
 )
+
+#: Reasons of a whole file (one dead-letter entry, ``source_line`` 0).
+FILE_REASONS = (
+    "not_regular_file",
+    "unreadable_file",
+    "invalid_compression",
+    "decompression_limit",
+    "unsupported_encoding",
+    "invalid_csv",
+    "invalid_parquet",
+)
+
+#: Decompressed bytes read from one compressed file at most; a larger one is refused whole
+#: (``decompression_limit``). Decompression streams in 1 MiB blocks, so memory stays small
+#: whatever the ratio; the limit bounds time. UTF-16/32 files and compressed Parquet are
+#: decoded in memory and are bounded by the same figure.
+MAX_DECOMPRESSED_BYTES = 1 << 30
+
+#: JSON nesting deeper than this is dead-lettered ``too_deep`` before ``json.loads`` sees it
+#: (CPython's parser would raise ``RecursionError`` near 1000, depending on the stack).
+MAX_DEPTH = 64
+
+_BLOCK = 1 << 20
 
 _FORMATS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
@@ -52,23 +99,42 @@ _FORMATS = {
 }
 _COMPRESSIONS = (".gz", ".gzip", ".bz2", ".zst", ".deflate", ".lzma", ".xz")
 
+# microseconds since the epoch of 0001-01-01 and 9999-12-31T23:59:59.999999 (datetime's range:
+# what Python, DuckDB and Arrow's to_pylist can all read back)
+_MIN_US = -62_135_596_800_000_000
+_MAX_US = 253_402_300_799_999_999
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 
-def detect_format(path: str) -> str:
-    """``jsonl``, ``csv`` or ``parquet`` from the file name (compression suffix ignored)."""
+
+def _split_compression(path: str) -> tuple[str, str | None]:
     name = path.lower()
     for suffix in _COMPRESSIONS:
         if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+            return name[: -len(suffix)], suffix
+    return name, None
+
+
+def detect_format(path: str) -> str:
+    """``jsonl``, ``csv`` or ``parquet`` from the file name (compression suffix ignored)."""
+    name, _ = _split_compression(path)
     for ext, fmt in _FORMATS.items():
         if name.endswith(ext):
             return fmt
     from datanet.errors import IntakeError
 
     raise IntakeError(
-        f"{path}: unknown input format; file names must end with one of "
+        f"{display_path(path)}: unknown input format; file names must end with one of "
         f"{', '.join(sorted(_FORMATS))} (optionally + {', '.join(_COMPRESSIONS)})"
     )
+
+
+def display_path(path: str) -> str:
+    """``path`` as valid UTF-8 (undecodable bytes of a file name as ``\\xNN``)."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def chunk_key(source_file: str, index: int) -> str:
@@ -82,12 +148,41 @@ class _Dead(Exception):
         self.reason, self.field, self.message = reason, field, message
 
 
+class _FileDead(Exception):
+    """The whole file is dead-lettered (one entry)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(reason, message)
+        self.reason, self.message = reason, message
+
+
+class _Micros(int):
+    """Microseconds since the epoch read from a typed (Parquet) timestamp."""
+
+
+def _check_us(us: int, field: str) -> int:
+    if not _MIN_US <= us <= _MAX_US:
+        raise _Dead("bad_timestamp", field,
+                    f"{field} is outside the years 1-9999 (epoch microseconds {us})")
+    return us
+
+
 def _parse_time(value: Any, field: str) -> int:
-    """Microseconds since epoch from an ISO-8601 string or epoch seconds."""
+    """Microseconds since epoch from an ISO-8601 string or epoch seconds (years 1-9999)."""
+    if isinstance(value, _Micros):
+        return _check_us(int(value), field)
     if isinstance(value, bool):
         raise _Dead("bad_type", field, f"{field} must be an ISO-8601 time or epoch seconds")
-    if isinstance(value, (int, float)):
-        return int(value * 1_000_000)
+    if isinstance(value, int):
+        if abs(value) > 10**15:
+            raise _Dead("bad_timestamp", field, f"{field} is a {value.bit_length()}-bit "
+                        "number of epoch seconds, out of range")
+        return _check_us(value * 1_000_000, field)
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) > 1e15:
+            raise _Dead("bad_timestamp", field, f"{field}={value!r} epoch seconds is out of "
+                        "range")
+        return _check_us(int(value * 1_000_000), field)
     if isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -96,7 +191,12 @@ def _parse_time(value: Any, field: str) -> int:
                         f"{field}={value[:40]!r} is not an ISO-8601 time") from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        return int(dt.timestamp() * 1_000_000)
+        try:
+            us = int(dt.timestamp() * 1_000_000)
+        except (OverflowError, ValueError):
+            raise _Dead("bad_timestamp", field,
+                        f"{field}={value[:40]!r} is outside the years 1-9999") from None
+        return _check_us(us, field)
     raise _Dead("bad_type", field, f"{field} must be an ISO-8601 time or epoch seconds")
 
 
@@ -124,6 +224,7 @@ class RecordParser:
             "contributor": [], "submitted_at": [], "text": [], "metadata": [], "signature": [],
             "source_line": [], **{k: [] for k in self.extra},
         }
+        self._sizes: list[int] = []
 
     def __len__(self) -> int:
         return len(self.cols["text"])
@@ -133,6 +234,8 @@ class RecordParser:
         """Record a dead-letter row (raw content hashed, never stored)."""
         raw_bytes = raw if isinstance(raw, bytes) else b""
         size = raw if isinstance(raw, int) else len(raw)
+        if field is not None:
+            field = display_path(field)
         rid = "0x" + keccak(
             f"{self.source_file}\x00{line}\x00".encode() + raw_bytes
         ).hex()
@@ -185,7 +288,17 @@ class RecordParser:
         if not ok(value):
             raise _Dead("bad_type", name, f"{name} must be of type {type_name}, got "
                         f"{type(value).__name__}")
-        return float(value) if type_name == "float" else value
+        if type_name == "int" and not _INT64[0] <= value <= _INT64[1]:
+            raise _Dead("bad_type", name, f"{name} is a {value.bit_length()}-bit integer; "
+                        "int fields are 64-bit")
+        if type_name == "float":
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
+            if not math.isfinite(value):
+                raise _Dead("bad_type", name, f"{name} must be a finite number")
+        return value
 
     def add(self, obj: Any, line: int, raw_size: int, *, from_text: bool = False) -> None:
         """Validate one parsed record; add it to the chunk or dead-letter it.
@@ -210,7 +323,7 @@ class RecordParser:
             if meta in (None, ""):
                 meta_s = None
             elif isinstance(meta, dict):
-                meta_s = json.dumps(meta, sort_keys=True, ensure_ascii=False)
+                meta_s = _dump_metadata(meta)
             elif isinstance(meta, str):
                 try:
                     parsed = json.loads(meta)
@@ -218,7 +331,7 @@ class RecordParser:
                     raise _Dead("bad_type", "metadata", "metadata must be a JSON object") from None
                 if not isinstance(parsed, dict):
                     raise _Dead("bad_type", "metadata", "metadata must be a JSON object")
-                meta_s = json.dumps(parsed, sort_keys=True, ensure_ascii=False)
+                meta_s = _dump_metadata(parsed)
             else:
                 raise _Dead("bad_type", "metadata", "metadata must be a JSON object")
             sig = obj.get("signature")
@@ -235,6 +348,14 @@ class RecordParser:
         except _Dead as dead:
             self.dead_letter(line, raw_size, dead.reason, dead.field, dead.message)
             return
+        except RecursionError:
+            self.dead_letter(line, raw_size, "too_deep", None,
+                             f"nesting deeper than {MAX_DEPTH} levels")
+            return
+        except Exception as exc:  # one record must never stop the run
+            self.dead_letter(line, raw_size, "bad_value", None,
+                             f"record cannot be read ({type(exc).__name__})")
+            return
         c = self.cols
         c["contributor"].append(contributor)
         c["submitted_at"].append(ts_us)
@@ -244,13 +365,38 @@ class RecordParser:
         c["source_line"].append(line)
         for name, value in extras.items():
             c[name].append(value)
+        self._sizes.append(raw_size)
 
     def flush(self) -> tuple[str, pa.RecordBatch] | None:
-        """Build the current chunk as a normalised, hashed record batch."""
+        """Build the current chunk as a normalised, hashed record batch.
+
+        Vectorised over the chunk; if that fails (a value Arrow refuses), each row is built
+        alone and the rows that fail are dead-lettered ``bad_value``.
+        """
         n = len(self)
         if n == 0:
             return None
-        c = self.cols
+        try:
+            batch = self._build(self.cols, n)
+        except Exception:  # fall back to one row at a time
+            good: list[pa.RecordBatch] = []
+            for i in range(n):
+                row = {k: v[i:i + 1] for k, v in self.cols.items()}
+                try:
+                    good.append(self._build(row, 1))
+                except Exception as exc:
+                    self.dead_letter(row["source_line"][0], self._sizes[i], "bad_value", None,
+                                     f"record cannot be stored ({type(exc).__name__})")
+            if not good:
+                self._reset()
+                return None
+            batch = pa.Table.from_batches(good).combine_chunks().to_batches()[0]
+        key = chunk_key(self.source_file, self.chunks_emitted)
+        self.chunks_emitted += 1
+        self._reset()
+        return key, batch
+
+    def _build(self, c: dict[str, list[Any]], n: int) -> pa.RecordBatch:
         text = pa.array(c["text"], pa.string())
         norm = normalise(text)
         norm_list = norm.to_pylist()
@@ -276,12 +422,8 @@ class RecordParser:
                 arrays[name] = pc.cast(pa.array(c[name], pa.int64()), field.type)
             else:
                 arrays[name] = pa.array(c[name], field.type)
-        batch = pa.RecordBatch.from_arrays([arrays[f.name] for f in self.schema],
-                                           schema=self.schema)
-        key = chunk_key(self.source_file, self.chunks_emitted)
-        self.chunks_emitted += 1
-        self._reset()
-        return key, batch
+        return pa.RecordBatch.from_arrays([arrays[f.name] for f in self.schema],
+                                          schema=self.schema)
 
     def dead_batch(self) -> pa.RecordBatch | None:
         """Dead-letter rows collected so far (then cleared)."""
@@ -290,6 +432,15 @@ class RecordParser:
         out = pa.RecordBatch.from_pylist(self.dead, schema=DEADLETTER_SCHEMA)
         self.dead = []
         return out
+
+
+
+def _dump_metadata(meta: dict[str, Any]) -> str:
+    try:
+        return json.dumps(meta, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise _Dead("bad_type", "metadata", f"metadata is not a JSON object of strings, "
+                    f"finite numbers, booleans, lists and objects ({exc})") from None
 
 
 def _from_text(name: str, type_name: str, value: str) -> Any:
@@ -310,49 +461,93 @@ def _from_text(name: str, type_name: str, value: str) -> Any:
     return value
 
 
-def _iter_lines(handle: Any, max_bytes: int, block: int = 1 << 20
-                ) -> Iterator[tuple[bytes | None, int]]:
-    """Yield ``(line, size)`` per line; ``line`` is None when longer than ``max_bytes``.
+# ---------------------------------------------------------------------------------------------
+# lines
 
-    Reads fixed-size blocks (Beam's compressed file objects have no ``readline(size)``), so an
-    oversized line is counted but never held in memory.
+_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+def _iter_lines(handle: Any, max_bytes: int, block: int = _BLOCK
+                ) -> Iterator[tuple[bytes | None, int, bytes]]:
+    """Yield ``(line, size, end)`` per line; ``line`` is None when longer than ``max_bytes``.
+
+    LF, CRLF and CR end a line (``end`` is the terminator, ``b""`` for a last line without
+    one). Reads fixed-size blocks, so an oversized line is counted but never held in memory.
     """
     pending: list[bytes] = []
     pending_size = 0
     oversized = False
+    skip_lf = False
     while True:
         data = handle.read(block)
         if not data:
             break
         start = 0
-        while True:
-            nl = data.find(b"\n", start)
-            if nl < 0:
-                piece = data[start:]
-                pending_size += len(piece)
-                if pending_size > max_bytes:
-                    oversized, pending = True, []
-                elif piece:
-                    pending.append(piece)
-                break
-            piece = data[start:nl]
+        if skip_lf and data[:1] == b"\n":
+            start = 1
+        skip_lf = False
+        for m in _EOL.finditer(data, start):
+            piece = data[start:m.start()]
             size = pending_size + len(piece)
             if oversized or size > max_bytes:
-                yield None, size
+                yield None, size, m.group()
             else:
                 pending.append(piece)
-                yield b"".join(pending), size
+                yield b"".join(pending), size, m.group()
             pending, pending_size, oversized = [], 0, False
-            start = nl + 1
+            start = m.end()
+        piece = data[start:]
+        if data.endswith(b"\r"):
+            skip_lf = True  # a CRLF split across two blocks
+        pending_size += len(piece)
+        if pending_size > max_bytes:
+            oversized, pending = True, []
+        elif piece:
+            pending.append(piece)
     if pending_size or oversized:
-        yield (None if oversized or pending_size > max_bytes else b"".join(pending)), pending_size
+        yield (None if oversized or pending_size > max_bytes else b"".join(pending)
+               ), pending_size, b""
 
 
-def _jsonl(parser: RecordParser, handle: io.BufferedIOBase, batch_rows: int
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _find_surrogate(obj: Any, top: str | None = None) -> str | None:
+    """The top-level key holding a string with a lone surrogate (``""`` for a bare value)."""
+    stack: list[tuple[Any, str | None]] = [(obj, top)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if _has_surrogate(value):
+                return where if where is not None else ""
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                key = k if where is None else where
+                if _has_surrogate(k):
+                    return key
+                stack.append((v, key))
+        elif isinstance(value, list):
+            stack.extend((v, where if where is not None else "") for v in value)
+    return None
+
+
+def _depth(line: bytes) -> int:
+    """Greatest nesting depth of JSON arrays / objects in ``line`` (strings skipped)."""
+    depth = best = 0
+    for tok in re.findall(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', line):
+        if tok in (b"[", b"{"):
+            depth += 1
+            best = max(best, depth)
+        elif tok in (b"]", b"}"):
+            depth -= 1
+    return best
+
+
+def _jsonl(parser: RecordParser, handle: Any, batch_rows: int
            ) -> Iterator[tuple[str, pa.RecordBatch]]:
     max_bytes = parser.max_bytes
     line_no = 0
-    for raw, size in _iter_lines(handle, max_bytes):
+    for raw, size, _end in _iter_lines(handle, max_bytes):
         line_no += 1
         if raw is None:
             parser.dead_letter(line_no, size, "too_large", None,
@@ -367,11 +562,26 @@ def _jsonl(parser: RecordParser, handle: io.BufferedIOBase, batch_rows: int
             parser.dead_letter(line_no, stripped, "invalid_utf8", None,
                                f"invalid UTF-8 at byte {exc.start}")
             continue
+        if (stripped.count(b"[") + stripped.count(b"{") > MAX_DEPTH
+                and _depth(stripped) > MAX_DEPTH):
+            parser.dead_letter(line_no, stripped, "too_deep", None,
+                               f"JSON nested deeper than {MAX_DEPTH} levels")
+            continue
         try:
             obj = json.loads(text)
+        except RecursionError:
+            parser.dead_letter(line_no, stripped, "too_deep", None,
+                               f"JSON nested deeper than {MAX_DEPTH} levels")
+            continue
         except ValueError as exc:
             parser.dead_letter(line_no, stripped, "invalid_json", None, f"invalid JSON: {exc}")
             continue
+        if _SURROGATE_ESCAPE.search(stripped):
+            bad = _find_surrogate(obj)
+            if bad is not None:
+                parser.dead_letter(line_no, stripped, "invalid_utf8", bad or None,
+                                   "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
+                continue
         parser.add(obj, line_no, len(stripped))
         if len(parser) >= batch_rows:
             out = parser.flush()
@@ -379,41 +589,134 @@ def _jsonl(parser: RecordParser, handle: io.BufferedIOBase, batch_rows: int
                 yield out
 
 
-def _csv(parser: RecordParser, handle: io.BufferedIOBase, batch_rows: int
+# ---------------------------------------------------------------------------------------------
+# CSV
+
+
+class _RowTooLong(Exception):
+    pass
+
+
+class _CsvRows:
+    """Rows of a CSV stream with their first physical line; bad rows as dead-letter tuples.
+
+    Python's ``csv`` module (strict quoting) parses; this class feeds it one physical line at
+    a time and knows which lines made each row. A row that fails (bad quoting, an unterminated
+    quote, more than ``max_bytes``, a field count unlike the header's over several lines)
+    dead-letters its first line and parsing restarts on the next one, so an unbalanced quote
+    costs one line, never the rest of the file.
+    """
+
+    def __init__(self, lines: Iterator[tuple[bytes | None, int, bytes]], max_bytes: int):
+        self.source = enumerate(lines, start=1)
+        self.back: deque[tuple[int, tuple[bytes | None, int, bytes]]] = deque()
+        self.cur: list[tuple[int, tuple[bytes | None, int, bytes]]] = []
+        self.cur_size = 0
+        self.cur_bad = False
+        self.max_bytes = max_bytes
+        self.width: int | None = None
+        if csv.field_size_limit() <= max_bytes:
+            csv.field_size_limit(max_bytes + 1)
+
+    def _feed(self) -> Iterator[str]:
+        while True:
+            if self.back:
+                item = self.back.popleft()
+            else:
+                nxt = next(self.source, None)
+                if nxt is None:
+                    return
+                item = nxt
+            raw, size, end = item[1]
+            self.cur.append(item)
+            self.cur_size += size
+            if raw is None or self.cur_size > self.max_bytes:
+                raise _RowTooLong
+            try:
+                yield (raw + end).decode("utf-8")
+            except UnicodeDecodeError:
+                self.cur_bad = True
+                yield (raw + end).decode("utf-8", "surrogateescape")
+
+    def _raw(self) -> bytes | None:
+        """The row's bytes when some are not UTF-8 (its dead-letter id), else None."""
+        return b"\n".join(r[1][0] or b"" for r in self.cur) if self.cur_bad else None
+
+    def __iter__(self) -> Iterator[tuple[str, int, Any, int, bytes]]:
+        """``("row", line, fields, size, raw)`` or ``("dead", line, reason, size, message)``."""
+        while True:
+            reader = csv.reader(self._feed(), strict=True)
+            while True:
+                self.cur, self.cur_size, self.cur_bad = [], 0, False
+                failure: tuple[str, str] | None = None
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    return
+                except _RowTooLong:
+                    failure = ("too_large", f"row is over limits.max_record_bytes="
+                               f"{self.max_bytes}")
+                except csv.Error as exc:
+                    failure = ("invalid_csv", f"CSV error: {exc}")
+                else:
+                    if not fields:
+                        continue
+                    if self.width is None or len(fields) == self.width:
+                        yield "row", self.cur[0][0], fields, self.cur_size, self._raw()
+                        continue
+                    failure = ("invalid_csv", f"row has {len(fields)} fields; the header has "
+                               f"{self.width}")
+                    if len(self.cur) == 1:
+                        yield ("dead", self.cur[0][0], failure[0], self.cur_size, failure[1])
+                        continue
+                if len(self.cur) > 1:
+                    # a row over several lines failed: most likely a quote opened on its first
+                    # line was never closed. Refuse that line; read the others again.
+                    first = self.cur[0]
+                    self.back.extendleft(reversed(self.cur[1:]))
+                    yield ("dead", first[0], "invalid_csv", first[1][1],
+                           f"unbalanced quote: this line starts a row that does not parse "
+                           f"({failure[1]})")
+                else:
+                    yield ("dead", self.cur[0][0], failure[0], self.cur_size, failure[1])
+                break  # the reader's state is unknown after an error: start a new one
+
+
+def _csv(parser: RecordParser, handle: Any, batch_rows: int
          ) -> Iterator[tuple[str, pa.RecordBatch]]:
-    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.DictReader(text)
     max_bytes = parser.max_bytes
-    prev_line = 1
-    try:
-        for row in reader:
-            line_no = reader.line_num
-            size = sum(len(v) for v in row.values() if isinstance(v, str))
-            first_line = prev_line + 1
-            prev_line = line_no
-            if None in row:
-                parser.dead_letter(first_line, size, "invalid_csv", None,
-                                   "row has more fields than the header")
-                continue
-            if size > max_bytes:
-                parser.dead_letter(first_line, size, "too_large", None,
-                                   f"row is {size} bytes; limits.max_record_bytes={max_bytes}")
-                continue
-            bad = next((k for k, v in row.items() if isinstance(v, str) and _has_surrogate(v)),
-                       None)
-            if bad is not None:
-                raw = "\x1f".join(v or "" for v in row.values()).encode("utf-8",
-                                                                       "surrogateescape")
-                parser.dead_letter(first_line, raw, "invalid_utf8", bad,
-                                   f"field {bad!r} is not valid UTF-8")
-                continue
-            parser.add(row, first_line, size, from_text=True)
-            if len(parser) >= batch_rows:
-                out = parser.flush()
-                if out:
-                    yield out
-    except csv.Error as exc:
-        parser.dead_letter(reader.line_num, 0, "invalid_csv", None, f"CSV error: {exc}")
+    csv_rows = _CsvRows(_iter_lines(handle, max_bytes), max_bytes)
+    rows = iter(csv_rows)
+    first = next(rows, None)
+    if first is None:
+        return
+    if first[0] != "row":
+        raise _FileDead("invalid_csv", f"the header cannot be read ({first[4]})")
+    header = list(first[2])
+    bad = next((h for h in header if _has_surrogate(h)), None)
+    if bad is not None:
+        raise _FileDead("invalid_csv", "the header is not valid UTF-8")
+    dup = sorted({h for h in header if header.count(h) > 1 and h})
+    if dup:
+        raise _FileDead("invalid_csv", f"the header names {dup[0]!r} twice")
+    csv_rows.width = len(header)
+    for item in rows:
+        if item[0] == "dead":
+            _, line, reason, size, message = item
+            parser.dead_letter(line, size, reason, None, message)
+            continue
+        _, line, fields, size, raw = item
+        bad_i = None if raw is None else next(
+            (i for i, v in enumerate(fields) if _has_surrogate(v)), None)
+        if bad_i is not None:
+            parser.dead_letter(line, raw, "invalid_utf8", header[bad_i],
+                               f"field {header[bad_i]!r} is not valid UTF-8")
+            continue
+        parser.add(dict(zip(header, fields, strict=True)), line, size, from_text=True)
+        if len(parser) >= batch_rows:
+            out = parser.flush()
+            if out:
+                yield out
 
 
 def _has_surrogate(value: str) -> bool:
@@ -424,63 +727,342 @@ def _has_surrogate(value: str) -> bool:
     return False
 
 
-def _parquet(parser: RecordParser, handle: io.BufferedIOBase, batch_rows: int
+# ---------------------------------------------------------------------------------------------
+# Parquet
+
+_TS_FACTOR = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}
+
+
+def _parquet_rows(rb: pa.RecordBatch) -> list[Any]:
+    """Rows of ``rb`` as dicts; typed timestamps as :class:`_Micros`; a row that cannot be
+    converted (invalid UTF-8 in a string column…) as the ``(column, exception)`` it failed on."""
+    ts_cols: dict[str, tuple[int, int]] = {}
+    for i, f in enumerate(rb.schema):
+        if pa.types.is_timestamp(f.type):
+            ts_cols[f.name] = _TS_FACTOR[f.type.unit]
+            rb = rb.set_column(i, f.name, pc.cast(rb.column(i), pa.int64()))
+    try:
+        rows: list[Any] = rb.to_pylist()
+    except Exception:  # find the rows that fail, one by one
+        rows = []
+        for j in range(rb.num_rows):
+            one = rb.slice(j, 1)
+            try:
+                rows.append(one.to_pylist()[0])
+            except Exception as exc:
+                col = next((n for n in one.schema.names
+                            if not _converts(one.column(n))), None)
+                rows.append((col, exc))
+    for obj in rows:
+        if isinstance(obj, dict):
+            for name, (mul, div) in ts_cols.items():
+                v = obj.get(name)
+                if isinstance(v, int):
+                    obj[name] = _Micros(v * mul // div)
+    return rows
+
+
+def _converts(col: pa.Array) -> bool:
+    try:
+        col.to_pylist()
+        return True
+    except Exception:
+        return False
+
+
+def _parquet(parser: RecordParser, handle: Any, batch_rows: int
              ) -> Iterator[tuple[str, pa.RecordBatch]]:
     import pyarrow.parquet as pq
 
     try:
-        data = handle.read()
-        pf = pq.ParquetFile(pa.BufferReader(data))
-        batches: Iterable[pa.RecordBatch] = pf.iter_batches(batch_size=batch_rows)
-        row = 0
-        for rb in batches:
-            for obj in rb.to_pylist():
-                row += 1
-                size = sum(len(v) for v in obj.values() if isinstance(v, (str, bytes)))
-                if size > parser.max_bytes:
-                    parser.dead_letter(row, size, "too_large", None,
-                                       f"row is {size} bytes; "
-                                       f"limits.max_record_bytes={parser.max_bytes}")
+        pf = pq.ParquetFile(handle)
+        total = pf.metadata.num_rows
+    except Exception as exc:  # whatever the footer holds
+        raise _FileDead("invalid_parquet", f"unreadable Parquet file: {exc}") from None
+    row = 0
+    batches = pf.iter_batches(batch_size=batch_rows)
+    while True:
+        try:
+            rb = next(batches, None)
+        except Exception as exc:  # a corrupt page / row group
+            parser.dead_letter(row + 1, 0, "invalid_parquet", None,
+                               f"rows {row + 1}-{total} cannot be read: {exc}")
+            return
+        if rb is None:
+            return
+        for obj in _parquet_rows(rb):
+            row += 1
+            if isinstance(obj, tuple):
+                col, exc = obj
+                reason = "invalid_utf8" if isinstance(exc, UnicodeDecodeError) else "bad_value"
+                parser.dead_letter(row, 0, reason, col, f"column {col!r} cannot be read "
+                                   f"({type(exc).__name__})")
+                continue
+            size = sum(len(v) for v in obj.values() if isinstance(v, (str, bytes)))
+            if size > parser.max_bytes:
+                parser.dead_letter(row, size, "too_large", None,
+                                   f"row is {size} bytes; "
+                                   f"limits.max_record_bytes={parser.max_bytes}")
+                continue
+            if isinstance(obj.get("text"), bytes):
+                try:
+                    obj["text"] = obj["text"].decode("utf-8")
+                except UnicodeDecodeError:
+                    parser.dead_letter(row, obj["text"], "invalid_utf8", "text",
+                                       "text is not valid UTF-8")
                     continue
-                ts = obj.get("submitted_at")
-                if isinstance(ts, datetime):
-                    obj["submitted_at"] = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-                                           ).isoformat()
-                if isinstance(obj.get("text"), bytes):
-                    try:
-                        obj["text"] = obj["text"].decode("utf-8")
-                    except UnicodeDecodeError:
-                        parser.dead_letter(row, obj["text"], "invalid_utf8", "text",
-                                           "text is not valid UTF-8")
-                        continue
-                parser.add(obj, row, size)
-                if len(parser) >= batch_rows:
-                    out = parser.flush()
-                    if out:
-                        yield out
-    except (pa.ArrowInvalid, OSError) as exc:
-        parser.dead_letter(0, 0, "invalid_parquet", None, f"unreadable Parquet file: {exc}")
+            parser.add(obj, row, size)
+            if len(parser) >= batch_rows:
+                out = parser.flush()
+                if out:
+                    yield out
 
 
-_READERS = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}
+_READERS: dict[str, Callable[..., Iterator[tuple[str, pa.RecordBatch]]]] = {
+    "jsonl": _jsonl, "csv": _csv, "parquet": _parquet}
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+class _Capped(io.RawIOBase):
+    """Read at most ``limit`` bytes of ``inner``; one byte more raises ``decompression_limit``."""
+
+    def __init__(self, inner: Any, limit: int):
+        self.inner, self.limit, self.seen = inner, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = self.limit + 1 - self.seen
+        data = self.inner.read(min(size, self.limit + 1 - self.seen))
+        self.seen += len(data)
+        if self.seen > self.limit:
+            raise _FileDead("decompression_limit", f"decompresses to more than {self.limit} "
+                            "bytes (intake.MAX_DECOMPRESSED_BYTES)")
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class _Inflate(io.RawIOBase):
+    """A zlib (``.deflate``) or zstd (``.zst``, frames one after another) stream, decompressed
+    as it is read; a truncated stream or trailing bytes raise (never a silent short read)."""
+
+    def __init__(self, raw: Any, make: Callable[[], Any], multi: bool):
+        self.raw, self.make, self.multi = raw, make, multi
+        self.z, self.buf, self.eof, self.started = make(), b"", False, False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = _BLOCK if size is None or size < 0 else size
+        while len(self.buf) < size and not self.eof:
+            data = self.raw.read(_BLOCK)
+            if not data:
+                if self.started and not self.z.eof:
+                    raise EOFError("truncated compressed stream")
+                self.eof = True
+                break
+            while data:
+                self.started = True
+                self.buf += self.z.decompress(data)
+                data = b""
+                if self.z.eof and self.z.unused_data:
+                    if not self.multi:
+                        raise OSError("trailing data after the compressed stream")
+                    data, self.z, self.started = self.z.unused_data, self.make(), False
+        out, self.buf = self.buf[:size], self.buf[size:]
+        return out
+
+
+def _read_all(stream: Any) -> bytes:
+    parts = []
+    while True:
+        data = stream.read(_BLOCK)
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+
+
+def _decompressor(raw: Any, suffix: str) -> Any:
+    import gzip
+
+    if suffix in (".gz", ".gzip"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if suffix == ".bz2":
+        return bz2.BZ2File(raw)
+    if suffix in (".xz", ".lzma"):
+        return lzma.LZMAFile(raw)
+    if suffix == ".zst":
+        import zstandard
+
+        return _Inflate(raw, zstandard.ZstdDecompressor().decompressobj, multi=True)
+    return _Inflate(raw, zlib.decompressobj, multi=False)
+
+
+def _check_local(path: str) -> int | None:
+    """Size of a local regular file; ``_FileDead`` for anything else; None when not local."""
+    if "://" in path and not path.startswith("file://"):
+        return None
+    local = path[len("file://"):] if path.startswith("file://") else path
+    try:
+        st = os.stat(local)  # follows symlinks; a loop raises ELOOP, never hangs
+    except OSError as exc:
+        raise _FileDead("unreadable_file", f"cannot stat the file: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO"
+                if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "not a regular file")
+        raise _FileDead("not_regular_file", f"is {kind}, not a regular file; not read")
+    return st.st_size
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+# where the NUL bytes of two UTF-16 or one UTF-32 ASCII character fall (LE, BE)
+_WIDE_SHAPES = ((False, True, False, True), (True, False, True, False),
+                (False, True, True, True), (True, True, True, False))
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` then the rest of ``inner``."""
+
+    def __init__(self, head: bytes, inner: Any):
+        self.head, self.inner = head, inner
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            if size is None or size < 0:
+                out, self.head = self.head + self.inner.read(), b""
+                return out
+            out, self.head = self.head[:size], self.head[size:]
+            return out
+        return self.inner.read(size)
+
+
+def _text_stream(handle: Any, limit: int) -> Any:
+    """``handle`` as UTF-8 bytes: a UTF-8 BOM dropped, UTF-16/32 with a BOM transcoded (in
+    memory, up to ``limit`` bytes), anything else that looks like UTF-16/32 refused."""
+    head = handle.read(4)
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            if codec == "utf-8-sig":
+                return _Prefixed(head[len(bom):], handle)
+            data = head + _read_all(_Capped(handle, limit - len(head)))
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise _FileDead("unsupported_encoding",
+                                f"{codec.upper()} BOM but invalid {codec.upper()} at byte "
+                                f"{exc.start}") from None
+            return io.BytesIO(text.encode("utf-8"))
+    if len(head) == 4 and any(all((b == 0) == z for b, z in zip(head, shape, strict=True))
+                              for shape in _WIDE_SHAPES):
+        raise _FileDead("unsupported_encoding", "looks like UTF-16/32 without a byte order "
+                        "mark (NUL bytes in the first characters); convert to UTF-8")
+    return _Prefixed(head, handle)
 
 
 def iter_file_chunks(
-    spec: DatanetSpec, source_file: str, handle: io.BufferedIOBase, *, default_time_us: int
+    spec: DatanetSpec, source_file: str, handle: Any, *, default_time_us: int
 ) -> Iterator[tuple[str, pa.RecordBatch | None, pa.RecordBatch | None]]:
-    """Yield ``(chunk_key, records, deadletter)`` for one open file.
+    """Yield ``(chunk_key, records, deadletter)`` for one open, decompressed file.
 
     ``records`` chunks have at most ``spec.pipeline.batch_rows`` rows. Dead-letter rows are
-    yielded with the chunk during which they were found (``records`` may then be None).
+    yielded with the chunk during which they were found (``records`` may then be None). A
+    problem of the whole file is one dead-letter row with ``source_line`` 0.
     """
     fmt = detect_format(source_file)
-    parser = RecordParser(spec, source_file, default_time_us)
-    for key, batch in _READERS[fmt](parser, handle, spec.pipeline.batch_rows):
-        yield key, batch, parser.dead_batch()
+    source = display_path(source_file)
+    parser = RecordParser(spec, source, default_time_us)
+    emitted = False
+    try:
+        stream = handle if fmt == "parquet" else _text_stream(handle, MAX_DECOMPRESSED_BYTES)
+        for key, batch in _READERS[fmt](parser, stream, spec.pipeline.batch_rows):
+            emitted = True
+            yield key, batch, parser.dead_batch()
+    except _FileDead as exc:
+        if emitted:
+            parser.dead_letter(0, 0, exc.reason, None, exc.message)
+        else:
+            parser.dead, parser.chunks_emitted = [], 0
+            parser._reset()
+            yield from _file_dead(parser, exc)
+            return
+    except Exception as exc:  # a read error mid-file: what was read stands, the rest is one entry
+        parser.dead_letter(0, 0, "unreadable_file", None,
+                           f"reading stopped: {type(exc).__name__}: {exc}")
     last = parser.flush()
     dead = parser.dead_batch()
     if last is not None or dead is not None:
-        key = last[0] if last else chunk_key(source_file, parser.chunks_emitted)
+        key = last[0] if last else chunk_key(source, parser.chunks_emitted)
         yield key, (last[1] if last else None), dead
 
 
+def _file_dead(parser: RecordParser, exc: _FileDead
+               ) -> Iterator[tuple[str, None, pa.RecordBatch | None]]:
+    parser.dead_letter(0, 0, exc.reason, None, exc.message)
+    yield chunk_key(parser.source_file, 0), None, parser.dead_batch()
+
+
+def iter_path_chunks(
+    spec: DatanetSpec, path: str, opener: Callable[[str], Any], *, default_time_us: int,
+    max_decompressed: int | None = None,
+) -> Iterator[tuple[str, pa.RecordBatch | None, pa.RecordBatch | None]]:
+    """:func:`iter_file_chunks` for a path: checks and decompression first.
+
+    ``opener(path)`` returns the raw (still compressed) bytes. A local path must be a regular
+    file (FIFOs, devices, directories are refused before reading). A compressed file is
+    decompressed once to check it (not corrupt, not truncated, no trailing garbage, at most
+    ``max_decompressed`` bytes, default :data:`MAX_DECOMPRESSED_BYTES`), then read: a bad
+    file is one dead-letter entry, never half-read.
+    """
+    limit = MAX_DECOMPRESSED_BYTES if max_decompressed is None else max_decompressed
+    fmt = detect_format(path)
+    _, suffix = _split_compression(path)
+    parser = RecordParser(spec, display_path(path), default_time_us)
+    try:
+        _check_local(path)
+        if suffix is not None:
+            try:
+                with opener(path) as raw:
+                    capped = _Capped(_decompressor(raw, suffix), limit)
+                    while capped.read(_BLOCK):
+                        pass
+            except _FileDead:
+                raise
+            except Exception as exc:  # whatever the decompressor raises on bad bytes
+                raise _FileDead("invalid_compression", f"not a valid {suffix[1:]} file: "
+                                f"{type(exc).__name__}: {exc}") from None
+        with opener(path) as raw:
+            if suffix is None:
+                if fmt == "parquet" and not raw.seekable():
+                    raw = io.BytesIO(_read_all(_Capped(raw, limit)))
+                yield from iter_file_chunks(spec, path, raw, default_time_us=default_time_us)
+                return
+            stream = _decompressor(raw, suffix)
+            if fmt == "parquet":
+                stream = io.BytesIO(_read_all(_Capped(stream, limit)))
+            yield from iter_file_chunks(spec, path, stream, default_time_us=default_time_us)
+    except _FileDead as exc:
+        yield from _file_dead(parser, exc)
+    except OSError as exc:
+        yield from _file_dead(parser, _FileDead("unreadable_file",
+                                                f"cannot be read: {exc.strerror or exc}"))

@@ -38,7 +38,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from datanet.errors import DatanetError, IntakeError
-from datanet.pipelines.intake import iter_file_chunks
+from datanet.pipelines.intake import detect_format, display_path, iter_path_chunks
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
 from datanet.pipelines.options import check_beam_args, check_runner
 from datanet.pipelines.progress import (
@@ -59,7 +59,8 @@ from datanet.validators import registry
 from datanet.validators.base import ValidationResult
 from datanet.validators.policy import decide, policy_config
 
-__all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "match_inputs"]
+__all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "beam_pattern",
+           "match_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -100,19 +101,39 @@ class _ParseFile(beam.DoFn):
     def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
         path = readable.metadata.path
         mtime = getattr(readable.metadata, "last_updated_in_seconds", 0) or 0
-        with readable.open() as handle:
-            for key, batch, dead in iter_file_chunks(
-                self.spec, path, handle, default_time_us=int(mtime * 1_000_000)
-            ):
-                self.progress.add(key, (batch.num_rows if batch is not None else 0)
-                                  + (dead.num_rows if dead is not None else 0))
-                if batch is not None:
-                    self.records.inc(batch.num_rows)
-                    yield "records", (key, batch)
-                if dead is not None:
-                    self.dead.inc(dead.num_rows)
-                    yield "deadletter", (key, dead)
-                    self.records.inc(dead.num_rows)
+        for key, batch, dead in iter_path_chunks(
+            self.spec, path, _open_raw, default_time_us=int(mtime * 1_000_000)
+        ):
+            self.progress.add(key, (batch.num_rows if batch is not None else 0)
+                              + (dead.num_rows if dead is not None else 0))
+            if batch is not None:
+                self.records.inc(batch.num_rows)
+                yield "records", (key, batch)
+            if dead is not None:
+                self.dead.inc(dead.num_rows)
+                yield "deadletter", (key, dead)
+                self.records.inc(dead.num_rows)
+
+
+def _open_raw(path: str) -> Any:
+    """The file's bytes as stored (intake decompresses, with its checks and limit)."""
+    from apache_beam.io.filesystem import CompressionTypes
+
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _literal(path: str) -> bool:
+    """A local path naming an existing entry (read as is, even with ``*?[`` in its name)."""
+    import os
+
+    return "://" not in path and os.path.lexists(path)
+
+
+def beam_pattern(path: str) -> str:
+    """``path`` for ``FileSystems.match``: an existing local path is escaped (read literally)."""
+    import glob
+
+    return glob.escape(path) if _literal(path) and glob.has_magic(path) else path
 
 
 class _BatchValidate(beam.DoFn):
@@ -362,12 +383,14 @@ def build_pipeline(
     history = replace(history, scratch=scratch)
     files = (
         p
-        | "Inputs" >> beam.Create(list(inputs), reshuffle=False).with_output_types(str)
+        | "Inputs" >> beam.Create([beam_pattern(i) for i in inputs],
+                                  reshuffle=False).with_output_types(str)
         | "Match" >> fileio.MatchAll()
         | "Open" >> fileio.ReadMatches()
         | "SpreadFiles" >> beam.Reshuffle()
     )
-    matched = files | "Paths" >> beam.Map(lambda f: f.metadata.path)
+    # as valid UTF-8: a file name with undecodable bytes must not fail Beam's string coder
+    matched = files | "Paths" >> beam.Map(lambda f: display_path(f.metadata.path))
     parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec, progress_dir))
     chunks = parsed | "Records" >> beam.FlatMap(select_tag, "records")
     dead = parsed | "DeadLetter" >> beam.FlatMap(select_tag, "deadletter")
@@ -436,18 +459,28 @@ def _runner_object(runner: str) -> Any:
 
 
 def match_inputs(inputs: Sequence[str]) -> list[str]:
-    """Every file the patterns / URIs match, sorted; a pattern matching nothing is an error."""
+    """Every file the patterns / URIs match, sorted; a pattern matching nothing, or a file of
+    no known format, is an error (an operator's: one line, before anything runs).
+
+    A local path that exists is read literally, even with glob characters in its name.
+    """
+    import os
+
     from apache_beam.io.filesystem import BeamIOError
 
     files: set[str] = set()
     for pattern in inputs:
         try:
-            found = FileSystems.match([pattern])[0].metadata_list
+            found = FileSystems.match([beam_pattern(pattern)])[0].metadata_list
         except BeamIOError as exc:
             raise IntakeError(f"{pattern}: cannot be listed ({exc})") from None
+        if not found and _literal(pattern) and os.path.islink(pattern):
+            raise IntakeError(f"{pattern}: a symbolic link to nothing (broken, or a loop)")
         if not found:
             raise IntakeError(f"{pattern}: no input file matches")
         files.update(m.path for m in found)
+    for path in files:
+        detect_format(path)
     return sorted(files)
 
 
