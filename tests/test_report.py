@@ -165,3 +165,15 @@ def test_report_shows_recorded_attribution_credit(tmp_path):
     assert '<section id="attribution">' in page and 'id="plot-attribution"' in page
     # the other sections are there without receipts too, with an empty table
     assert collect(path).credits == d.credits
+    # a committed reward epoch shows with its accounts, largest cumulative first
+    r = runner.invoke(app, ["rewards", "compute", str(path), "--epoch", "1", "--pool", "1000",
+                            "--format", "json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    d = collect(path)
+    assert d.epochs == [(1, 1000, summary["root"], len(summary["allocations"]))]
+    want = sorted(((a["account"], int(a["amount"]), int(a["cumulative"]))
+                   for a in summary["allocations"]), key=lambda x: (-x[2], x[0]))
+    assert d.rewards == want and d.rewards_total == 1000
+    page = render_html(d)
+    assert 'id="plot-rewards"' in page and f"{want[0][2]:,}" in page
