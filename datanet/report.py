@@ -47,6 +47,12 @@ class ReportData:
     contributors: list[tuple[str, int, int, int]]
     contributor_total: int
     deadletter: list[tuple[str, int, list[str]]]
+    receipts: int = 0
+    credits: list[tuple[str, float, int]] = field(default_factory=list)
+    credit_total: float = 0.0
+    epochs: list[tuple[int, int, str, int]] = field(default_factory=list)
+    rewards: list[tuple[str, int, int]] = field(default_factory=list)
+    rewards_total: int = 0
     generated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(
         timespec="seconds"))
 
@@ -125,13 +131,47 @@ def collect(path: str | Path, *, batch: int | None = None) -> ReportData:
         f"""SELECT reason, count(*), list(source_file || ':' || source_line
                                            ORDER BY source_file, source_line)[1:{SAMPLES}]
             FROM deadletter {{where}} GROUP BY reason ORDER BY 2 DESC, 1""")]
+    # recorded attributions (receipts): credited weight per contributor, summed over outputs;
+    # a batch report counts the credit that went to that batch's records
+    credit_where = "WHERE u.batch_id = $b" if batch is not None else ""
+    receipts = con.execute("SELECT count(*) FROM attributions").fetchall()[0][0]
+    credits = [(c, float(w), int(n)) for c, w, n in con.execute(
+        f"""SELECT u.contributor, sum(u.weight), count(DISTINCT u.contribution_id)
+            FROM (SELECT unnest(attributions) AS u FROM attributions) {credit_where}
+            GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {TOP_ROWS}""", params).fetchall()]
+    credit_total = con.execute(
+        f"SELECT coalesce(sum(u.weight), 0) FROM (SELECT unnest(attributions) AS u "
+        f"FROM attributions) {credit_where}", params).fetchall()[0][0]
+    epochs, rewards, rewards_total = _rewards(store)
     spec = store.spec
     return ReportData(
         datanet=spec.id, name=spec.name, license=spec.license, scope=scope, batches=batches,
         counts=counts, verdicts=[tuple(v) for v in verdicts],
         reject_reasons=[tuple(r) for r in reasons], scores=scores,
         duplicate_clusters=clusters, contributors=[tuple(c) for c in contributors],
-        contributor_total=int(contributor_total), deadletter=dead)
+        contributor_total=int(contributor_total), deadletter=dead,
+        receipts=receipts, credits=credits, credit_total=float(credit_total),
+        epochs=epochs, rewards=rewards, rewards_total=rewards_total)
+
+
+def _rewards(store: Any) -> tuple[list[tuple[int, int, str, int]], list[tuple[str, int, int]],
+                                  int]:
+    """Committed reward epochs ``(epoch, pool, root, accounts)``, the top accounts of the
+    latest one ``(account, amount in that epoch, cumulative)`` and the cumulative total.
+    Datanet-wide (an epoch spans batches); the rewards package is imported only when an
+    epoch exists."""
+    if not any(Path(store.abs("rewards")).glob("*.settlement.json")):
+        return [], [], 0
+    from datanet.rewards.epoch import load_settlement, settlements
+
+    done = [load_settlement(store, e) for e in settlements(store)]
+    done = [x for x in done if x is not None]
+    if not done:
+        return [], [], 0
+    epochs = [(x.epoch, x.pool, x.root, len(x.allocations)) for x in done]
+    last = done[-1]
+    rows = sorted(((a, m, c) for a, _w, _u, m, c in last.allocations), key=lambda r: (-r[2], r[0]))
+    return epochs, rows[:TOP_ROWS], sum(r[2] for r in rows)
 
 
 # -- rendering --------------------------------------------------------------------------------
@@ -228,6 +268,20 @@ def _figures(d: ReportData) -> list[tuple[str, Any]]:
         fig.update_layout(barmode="stack", title=f"Top {len(top)} contributors",
                           **{**layout, "height": max(300, 20 * len(top) + 80)})
         figs.append(("contributors", fig))
+    if d.credits:
+        top = d.credits[::-1]
+        fig = go.Figure(go.Bar(y=[c[:10] + "…" for c, *_ in top], x=[w for _, w, _ in top],
+                               orientation="h", marker_color="#0969da"))
+        fig.update_layout(title="Attribution credit by contributor (sum of weights)",
+                          **{**layout, "height": max(300, 20 * len(top) + 80)})
+        figs.append(("attribution", fig))
+    if d.rewards:
+        top = d.rewards[::-1]
+        fig = go.Figure(go.Bar(y=[a[:10] + "…" for a, *_ in top], x=[c for *_, c in top],
+                               orientation="h", marker_color="#bf8700"))
+        fig.update_layout(title="Cumulative rewards by account (smallest token unit)",
+                          **{**layout, "height": max(300, 20 * len(top) + 80)})
+        figs.append(("rewards", fig))
     if d.deadletter:
         fig = go.Figure(go.Bar(x=[r for r, *_ in d.deadletter], y=[n for _, n, _ in d.deadletter],
                                marker_color="#8250df"))
@@ -264,6 +318,12 @@ def render_html(d: ReportData) -> str:
     contributor_rows = [[f"<code>{_e(a)}</code>", n_a, n_r, n_q, f"{n_a / accepted:.1%}"]
                         for a, n_a, n_r, n_q in d.contributors]
     dead_rows = [[f"<code>{_e(r)}</code>", n, _codes(s)] for r, n, s in d.deadletter]
+    paid = d.rewards_total or 1
+    reward_rows = [[f"<code>{_e(a)}</code>", f"{m:,}", f"{c:,}", f"{c / paid:.1%}"]
+                   for a, m, c in d.rewards]
+    credited = d.credit_total or 1.0
+    credit_rows = [[f"<code>{_e(c)}</code>", f"{w:.4f}", n, f"{w / credited:.1%}"]
+                   for c, w, n in d.credits]
 
     def section(sid: str, title: str, body: str, *, before: str = "") -> str:
         return (f'<section id="{sid}"><h2>{_e(title)}</h2>{before}{plots.get(sid, "")}{body}'
@@ -286,6 +346,19 @@ def render_html(d: ReportData) -> str:
                 f"share = accepted records / all accepted.</p>" + _table(
                     ["contributor", "accepted", "rejected", "needs review", "share"],
                     contributor_rows, {1, 2, 3, 4})),
+        section("attribution", "Attribution", f"<p>{d.receipts:,} recorded model outputs "
+                "(receipts); credit = the summed attribution weights of the contributor's "
+                f"records{' in this batch' if d.scope.startswith('batch') else ''} (total "
+                f"{d.credit_total:.4f}); share = part of that total.</p>"
+                + _table(["contributor", "credit", "records credited", "share"],
+                         credit_rows, {1, 2, 3})),
+        section("rewards", "Rewards", "<p>Committed epochs (datanet-wide; amounts in the "
+                "token's smallest unit).</p>" + _table(
+                    ["epoch", "pool", "reward root", "accounts"],
+                    [[e, f"{p:,}", _short(r), n] for e, p, r, n in d.epochs], {0, 1, 3})
+                + (f"<p>Latest epoch: {d.rewards_total:,} paid in total.</p>" if d.rewards
+                   else "") + _table(["account", "amount (latest epoch)", "cumulative",
+                                      "share"], reward_rows, {1, 2, 3})),
         section("deadletter", "Dead-letter", "<p>Lines that could not become records "
                 "(reason, count, first locations; the lines themselves are not shown).</p>"
                 + _table(["reason", "lines", "where"], dead_rows, {1})),

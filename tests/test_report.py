@@ -138,3 +138,42 @@ def test_report_renders_offline_in_headless_chromium(dn, tmp_path):
     # the accepted-votes green of the bar charts is on screen
     assert any(abs(r - 0x2D) < 8 and abs(g - 0xA4) < 8 and abs(b - 0x4E) < 8
                for _, (r, g, b) in colours)
+
+
+def test_report_shows_recorded_attribution_credit(tmp_path):
+    (tmp_path / "spec.toml").write_text(TINY_SPEC)
+    path = tmp_path / "dn"
+    assert runner.invoke(app, ["init", str(path), "--spec", str(tmp_path / "spec.toml")]
+                         ).exit_code == 0
+    inp = write_jsonl(tmp_path / "in.jsonl", [record(i) for i in range(4)])
+    assert runner.invoke(app, ["run", str(path), str(inp), "--no-anchor"]).exit_code == 0
+    # a model output that quotes record 0 verbatim, recorded as a receipt
+    outputs = tmp_path / "out.jsonl"
+    outputs.write_text(json.dumps({"id": "o1", "text": record(0)["text"]}) + "\n")
+    r = runner.invoke(app, ["attribute", str(path), str(outputs), "--record", "--no-anchor",
+                            "--format", "json"])
+    assert r.exit_code == 0, r.output
+    weight = {a["contributor"]: a["weight"] for a in json.loads(r.stdout.splitlines()[0])[
+        "attributions"]}
+    d = collect(path, batch=1)
+    assert d.receipts == 1
+    assert [(c, round(w, 9), n) for c, w, n in d.credits] == [
+        (c, round(w, 9), 1) for c, w in sorted(weight.items(), key=lambda kv: -kv[1])]
+    assert d.credits[0][0] == ADDRS[0]
+    assert abs(d.credit_total - sum(weight.values())) < 1e-9
+    page = render_html(d)
+    assert '<section id="attribution">' in page and 'id="plot-attribution"' in page
+    # the other sections are there without receipts too, with an empty table
+    assert collect(path).credits == d.credits
+    # a committed reward epoch shows with its accounts, largest cumulative first
+    r = runner.invoke(app, ["rewards", "compute", str(path), "--epoch", "1", "--pool", "1000",
+                            "--format", "json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    d = collect(path)
+    assert d.epochs == [(1, 1000, summary["root"], len(summary["allocations"]))]
+    want = sorted(((a["account"], int(a["amount"]), int(a["cumulative"]))
+                   for a in summary["allocations"]), key=lambda x: (-x[2], x[0]))
+    assert d.rewards == want and d.rewards_total == 1000
+    page = render_html(d)
+    assert 'id="plot-rewards"' in page and f"{want[0][2]:,}" in page

@@ -147,9 +147,16 @@ def enabled_validators(spec: Any, *, kind: str = "batch") -> list[Any]:
 
 
 def validate_spec_section(spec: Any) -> None:
-    """Spec hook: every ``[validators.*]`` table names a known validator with a valid config."""
+    """Spec hook: every ``[validators.*]`` table names a known validator with a valid config.
+
+    A disabled validator's module is not imported (only its name is checked): loading a spec
+    happens on every ``datanet sql`` and must not pull in numba or Presidio for validators
+    that will not run.
+    """
     for name in spec.validators:
-        validator_class(name)
+        if name not in _all():
+            raise SpecError(f"validators.{name}", name,
+                            f"is not a known validator; known: {', '.join(sorted(_all()))}")
         if is_enabled(spec, name):
             validator_config(spec, name)
 
