@@ -20,6 +20,7 @@ __all__ = [
     "SignatureError",
     "OptionError",
     "SpecSyntaxError",
+    "RewardsError",
 ]
 
 
@@ -94,3 +95,7 @@ class AnchoringError(DatanetError):
 
 class SignatureError(DatanetError):
     """A signature is malformed or does not match its signer."""
+
+
+class RewardsError(DatanetError):
+    """A reward epoch cannot be computed, published or claimed (inputs, order, chain)."""

@@ -369,8 +369,9 @@ class ChainClient:
         if self.embedded is not None:
             self.embedded.save()
 
-    def describe_error(self, exc: Exception) -> str:
-        """Readable message for a node / contract error (decodes custom errors)."""
+    def describe_error(self, exc: Exception, abi: list[dict[str, Any]] | None = None) -> str:
+        """Readable message for a node / contract error (decodes the custom errors of
+        ``abi``, by default DatanetAnchor's)."""
         data = getattr(exc, "data", None)
         if data is None and exc.args and isinstance(exc.args[0], str):
             # eth-tester: "execution reverted: b'<revert data>'"
@@ -380,16 +381,16 @@ class ChainClient:
         if isinstance(data, bytes):
             data = "0x" + data.hex()
         if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            decoded = self._decode_error(data)
+            decoded = self._decode_error(data, abi)
             if decoded:
                 return decoded
         return f"{type(exc).__name__}: {exc}"
 
-    def _decode_error(self, data: str) -> str | None:
+    def _decode_error(self, data: str, abi: list[dict[str, Any]] | None = None) -> str | None:
         from eth_abi import decode
         from eth_utils import keccak
 
-        for item in load_artifact()["abi"]:
+        for item in abi if abi is not None else load_artifact()["abi"]:
             if item.get("type") != "error":
                 continue
             types = [i["type"] for i in item["inputs"]]

@@ -284,6 +284,23 @@ class StandardMerkleTree:
         return cls._from_hashes(hashes, values, leaf_encoding, sort_leaves)
 
     @classmethod
+    def of_encoded(
+        cls, encoded: np.ndarray, values: Sequence[Any], leaf_encoding: Sequence[str],
+    ) -> StandardMerkleTree:
+        """Build a tree from leaves already ``abi.encode``d as rows of an (n, k) uint8 array
+        (static types only: k = 32 x fields), ``values`` being their JSON values in the same
+        order. The vectorised path for large trees (a million leaves in seconds)."""
+        if encoded.ndim != 2 or encoded.shape[0] != len(values) or encoded.shape[1] != (
+                32 * len(leaf_encoding)):
+            raise AnchoringError(
+                f"encoded leaves of shape {encoded.shape} do not match {len(values)} values "
+                f"of {len(leaf_encoding)} static fields"
+            )
+        if not len(values):
+            raise AnchoringError("a Merkle tree needs at least one leaf")
+        return cls._from_hashes(_double_keccak_rows(encoded), values, leaf_encoding, True)
+
+    @classmethod
     def _from_hashes(
         cls, hashes: np.ndarray, values: Sequence[Any], leaf_encoding: Sequence[str],
         sort_leaves: bool,

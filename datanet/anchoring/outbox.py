@@ -29,7 +29,7 @@ from typing import Any
 
 from datanet.anchoring.client import ZERO32, ChainClient, open_client
 from datanet.anchoring.config import AnchoringConfig, anchoring_config
-from datanet.errors import AnchoringError
+from datanet.errors import AnchoringError, DatanetError
 from datanet.schemas.ids import datanet_key
 from datanet.store.atomic import write_atomic
 
@@ -127,18 +127,30 @@ class Outbox:
 
     # --- persistence -------------------------------------------------------------------
 
+    #: State class of the records (subclasses of the outbox store their own fields).
+    state_class: type[AnchorState] = AnchorState
+
+    def _path(self, batch_id: str) -> Path:
+        """File of one record (hook: other outboxes keep theirs elsewhere)."""
+        return anchor_path(self.store, batch_id)
+
+    def _call(self, state: AnchorState) -> Any:
+        """The unsent contract call the record stands for (hook)."""
+        return self.client.anchor_call(state.datanet_key, state.batch_id, state.root,
+                                       state.leaf_count, state.prev_root)
+
     def load(self, batch_id: str) -> AnchorState | None:
         """The saved state of a batch, or None."""
-        path = anchor_path(self.store, batch_id)
+        path = self._path(batch_id)
         if not path.exists():
             return None
-        return AnchorState.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return self.state_class.from_json(json.loads(path.read_text(encoding="utf-8")))
 
     def save(self, state: AnchorState, note: str) -> None:
         """Record a transition atomically (unique temp file, fsync, rename)."""
         state.history.append({"status": str(state.status), "at": round(self.clock(), 3),
                               "note": note})
-        write_atomic(anchor_path(self.store, state.batch_id),
+        write_atomic(self._path(state.batch_id),
                      json.dumps(state.to_json(), indent=1))
 
     def state_for(self, manifest: Any, prev_root: str) -> AnchorState:
@@ -188,7 +200,7 @@ class Outbox:
         while state.status is not AnchorStatus.FINAL:
             try:
                 changed = self.step(state)
-            except AnchoringError:
+            except DatanetError:  # our own verdicts (reverts, order, config) are final
                 raise
             except Exception as exc:  # node down, timeouts: keep the state, poll again
                 if self.clock() >= deadline:
@@ -236,8 +248,7 @@ class Outbox:
                 f"{state.prev_root} but the contract's last root for datanet "
                 f"{state.datanet!r} is {last}; anchor the earlier batches first"
             )
-        call = self.client.anchor_call(state.datanet_key, state.batch_id, state.root,
-                                       state.leaf_count, state.prev_root)
+        call = self._call(state)
         gas = int(self.client.estimate_anchor_gas(call) * _GAS_MARGIN)
         nonce = self.client.nonce(pending=True)
         fees = self.client.fees(max_fee_wei=self._max_fee_wei())
@@ -306,8 +317,7 @@ class Outbox:
                 min_fees={"maxFeePerGas": last.max_fee_per_gas,
                           "maxPriorityFeePerGas": last.max_priority_fee_per_gas},
             )
-            call = self.client.anchor_call(state.datanet_key, state.batch_id, state.root,
-                                           state.leaf_count, state.prev_root)
+            call = self._call(state)
             self._sign_and_send(state, call, last.nonce, last.gas, fees,
                                 "stuck; replacement")
             return True

@@ -79,6 +79,7 @@ COMMAND_MODULES = (
     "datanet.cli.attribution",
     "datanet.cli.report",
     "datanet.cli.export",
+    "datanet.cli.rewards",
 )
 
 for _name in COMMAND_MODULES:

@@ -107,7 +107,7 @@ class PipelineOptions:
 
 _CORE_KEYS = {
     "id", "name", "description", "license", "schedule", "limits", "fields", "pipeline",
-    "validators", "policy", "anchoring", "privacy", "attribution",
+    "validators", "policy", "anchoring", "privacy", "attribution", "rewards",
 }
 
 #: Owners of raw sections: ``section -> "module:callable"`` taking (spec) and raising
@@ -117,6 +117,7 @@ SECTION_VALIDATORS: dict[str, str] = {
     "policy": "datanet.validators.policy:validate_spec_section",
     "anchoring": "datanet.anchoring.config:validate_spec_section",
     "attribution": "datanet.attribution.config:validate_spec_section",
+    "rewards": "datanet.rewards.config:validate_spec_section",
 }
 
 
@@ -140,6 +141,7 @@ class DatanetSpec:
     anchoring: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     privacy: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     attribution: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    rewards: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     source: str | None = None
 
     def __post_init__(self) -> None:
@@ -195,7 +197,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
             check(isinstance(table, Mapping), f"fields.{name}", table, "must be a table")
             extra.append(config_from_mapping(FieldSpec, {**table, "name": name},
                                              prefix=f"fields.{name}"))
-        for section in ("validators", "policy", "anchoring", "privacy", "attribution"):
+        for section in ("validators", "policy", "anchoring", "privacy", "attribution", "rewards"):
             check(isinstance(data.get(section, {}), Mapping), section, data.get(section),
                   "must be a table")
         for name, table in data.get("validators", {}).items():
@@ -220,6 +222,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
             anchoring=_freeze(data.get("anchoring", {})),
             privacy=_freeze(data.get("privacy", {})),
             attribution=_freeze(data.get("attribution", {})),
+            rewards=_freeze(data.get("rewards", {})),
             source=source,
         )
     except SpecError as exc:

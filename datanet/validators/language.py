@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
-from datanet.validators._kernels import byte_stats
 from datanet.validators.base import ValidationResult, Validator, make_votes
 from datanet.validators.textstats import utf8_buffers
 
@@ -80,6 +79,8 @@ class LanguageValidator(Validator):
         its ``normalize_input``), in Arrow for the whole batch, and given to the same
         fastText model: one predict call per record and nothing else in Python.
         """
+        from datanet.validators._kernels import byte_stats
+
         if self._detector is None:
             raise self._not_set_up()
         full = pc.fill_null(texts, "")

@@ -27,7 +27,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
-from datanet.validators._kernels import ascii_word_shapes, byte_stats, near_earlier_count
 from datanet.validators.base import RuleValidator, ValidationResult, Validator, first_reason
 from datanet.validators.textstats import TextStats, max_per_doc, utf8_buffers
 
@@ -120,6 +119,8 @@ def byte_profile(texts: pa.Array | pa.ChunkedArray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per text, from one compiled pass over its UTF-8 bytes: (Shannon entropy in bits of the
     byte distribution, ASCII uppercase letters, ASCII letters, longest run of one byte)."""
+    from datanet.validators._kernels import byte_stats
+
     data, offsets = utf8_buffers(texts)
     hist, upper, letters, longest = byte_stats(data, offsets)
     counts = hist.astype(float)
@@ -185,6 +186,8 @@ class SpamValidator(RuleValidator):
             top = max_per_doc(uniq // (int(ids.max()) + 1), counts, s.n)
         entropy, upper, letters, char_run = byte_profile(s.norm)
         # bare words that are 4+ ASCII lowercase letters (``^[a-z]{4,}$``) without a vowel
+        from datanet.validators._kernels import ascii_word_shapes
+
         alpha4, has_vowel = ascii_word_shapes(*utf8_buffers(bare))
         vowelless = alpha4 & ~has_vowel
         vowelless_ratio = np.divide(s.per_doc(s.word_doc[vowelless]),
@@ -240,6 +243,7 @@ def flood_reject(ranked_ids: list[str], sig: np.ndarray, config: FloodConfig,
     ``submitted_at`` (µs, same order) enables the hourly rate check. Returns
     ``contribution_id -> details`` of the records to reject.
     """
+    from datanet.validators._kernels import near_earlier_count
     from datanet.validators.minhash import lsh_params
 
     out: dict[str, dict[str, Any]] = {}

@@ -1,4 +1,4 @@
-"""The committed artifact is exactly what the pinned solc compiles from contracts/ (CI)."""
+"""The committed artifacts are exactly what the pinned solc compiles from contracts/ (CI)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,5 @@ def test_artifact_is_up_to_date() -> None:
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "matches contracts/DatanetAnchor.sol (0.8.37+" in res.stdout
+    assert "matches contracts/DatanetRewards.sol (0.8.37+" in res.stdout
+    assert "matches contracts/test/RewardTestToken.sol (0.8.37+" in res.stdout
