@@ -325,6 +325,10 @@ class RecordParser:
             elif isinstance(meta, dict):
                 meta_s = _dump_metadata(meta)
             elif isinstance(meta, str):
+                if (meta.count("[") + meta.count("{") > MAX_DEPTH
+                        and _depth(meta.encode("utf-8", "surrogatepass")) > MAX_DEPTH):
+                    raise _Dead("too_deep", "metadata",
+                                f"metadata nested deeper than {MAX_DEPTH} levels")
                 try:
                     parsed = json.loads(meta)
                 except ValueError:

@@ -340,6 +340,10 @@ def _cases() -> list[Case]:
              [("missing_field", "contributor", 2), ("missing_field", "contributor", 3)]))
     add(Case("csv_huge_int_in_extra_column", "hugeint.csv",
              csv_bytes([g(rating=10**40), g()]), 2, [("bad_type", "rating", 2)]))
+    add(Case("csv_metadata_nested_900_levels", "deepmeta.csv",
+             csv_bytes([g(metadata="[" * 900 + "]" * 900), g(metadata="{}")],
+                       cols=("contributor", "text", "metadata")), 2,
+             [("too_deep", "metadata", 2)]))
     add(Case("csv_nul_in_field", "nul.csv",
              csv_bytes([g(text="A tip with a NUL \x00 byte inside its text for the csv.")]), 1))
     # --- Parquet
