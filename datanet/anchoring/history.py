@@ -48,13 +48,24 @@ def _check_tree(store: Any, m: Any, problems: list[str]) -> None:
         problems.append(f"batch {m.seq}: leaves are not bound to this datanet and batch")
     paths = m.paths("accepted")
     if paths:
-        ids = pa.concat_arrays([
-            pq.read_table(store.abs(p), columns=["contribution_id"])["contribution_id"]
-            .combine_chunks() for p in paths
-        ]).to_pylist()
+        try:
+            ids = pa.concat_arrays([
+                pq.read_table(store.abs(p), columns=["contribution_id"])["contribution_id"]
+                .combine_chunks().cast(pa.string()) for p in paths
+            ]).to_pylist()
+        except (OSError, pa.ArrowException, KeyError) as exc:
+            problems.append(f"batch {m.seq}: accepted records cannot be read to compare "
+                            f"with the tree ({exc})")
+            return
+        ids = [str(i) for i in ids]
         tree_ids = sorted(v[2] for v in tree.values)
         if sorted(i.lower() for i in ids) != tree_ids:
-            problems.append(f"batch {m.seq}: tree leaves differ from the accepted records")
+            stored, leaves = {i.lower() for i in ids}, set(tree_ids)
+            gone = sorted(leaves - stored)[:_MAX_ROWS_NAMED]
+            extra = sorted(stored - leaves)[:_MAX_ROWS_NAMED]
+            problems.append(f"batch {m.seq}: tree leaves differ from the accepted records "
+                            f"(in the tree only: {gone or '-'}; in the files only: "
+                            f"{extra or '-'})")
 
 
 #: Rows named per file and check before the rest are summarised as a count.
@@ -138,6 +149,9 @@ def _check_rows(store: Any, m: Any, rewritten: set[str], problems: list[str]) ->
         if missing:
             problems.append(f"{where} lacks columns {sorted(missing)}")
             return skipped
+        entry = next(f for f in m.files["accepted"] if f.path == rel)
+        if t.num_rows != entry.rows:
+            problems.append(f"{where} has {t.num_rows} rows, its manifest says {entry.rows}")
         t = t.select(["contribution_id", "contributor", "content_hash", "text"])
         ids = [str(i).lower() for i in t["contribution_id"].to_pylist()]
         stored_hash = pc.utf8_lower(t["content_hash"].combine_chunks())
@@ -146,9 +160,9 @@ def _check_rows(store: Any, m: Any, rewritten: set[str], problems: list[str]) ->
         recomputed = pa.array(content_hashes(normalise(pc.fill_null(text, "")).to_pylist()),
                               pa.string())
         exempt = pa.array([i in rewritten for i in ids], pa.bool_())
-        bad_hash = pc.and_(pc.not_equal(recomputed, stored_hash), pc.invert(exempt))
-        bad_hash = pc.or_(bad_hash, pc.is_null(text))
-        skipped += pc.sum(pc.and_(pc.not_equal(recomputed, stored_hash), exempt)).as_py() or 0
+        differs = pc.fill_null(pc.not_equal(recomputed, stored_hash), True)
+        bad_hash = pc.or_(pc.and_(differs, pc.invert(exempt)), pc.is_null(text))
+        skipped += pc.sum(pc.and_(differs, exempt)).as_py() or 0
         _name_rows(problems, where, pc.indices_nonzero(bad_hash), ids,
                    "its text does not hash to its content_hash (the text was edited)")
         try:

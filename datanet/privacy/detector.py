@@ -798,8 +798,9 @@ def phone_context_findings(view_arr: pa.Array, views: Sequence[MappedText],
             if not 7 <= digits <= 15:
                 continue
             start, end = view.span(m.start(), m.end())
-            if any(f.start < end and start < f.end for f in found[i]
-                   if f.entity == "PHONE_NUMBER"):
+            # a span already found (a phone number, or an SSN / card written after "call")
+            # is not reported twice
+            if any(f.start < end and start < f.end for f in found[i]):
                 continue
             out.setdefault(i, []).append(
                 Finding(start, end, "PHONE_NUMBER", PHONE_CONTEXT_SCORE))

@@ -229,17 +229,20 @@ class DatanetStore:
         """``(run_id, scratch dir)`` of a new run, held alive by an flock on
         ``_runs/<run_id>.lock`` and removed on exit; stale scratch of dead runs goes first.
 
-        The lock is taken before the directory exists, so a sweeper never mistakes a starting
+        The lock file is locked under a temporary name and then renamed, so it never exists
+        unlocked, and it exists before the directory, so a sweeper never mistakes a starting
         run for a dead one; the kernel drops the lock when the process dies (even ``kill -9``).
         """
         self.sweep_runs()
         runs = self.root / "_runs"
         runs.mkdir(exist_ok=True)
         run_id = uuid.uuid4().hex
-        fd = os.open(runs / f"{run_id}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        tmp = runs / f".{run_id}.tmp"
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, f"{os.getpid()}\n".encode())
+            os.rename(tmp, runs / f"{run_id}.lock")
             (runs / run_id).mkdir()
             try:
                 yield run_id, str(runs / run_id)
@@ -261,8 +264,9 @@ class DatanetStore:
             return []
         removed = []
         for entry in sorted(runs.iterdir()):
-            if entry.suffix == ".lock" or not entry.is_dir():
-                if entry.suffix == ".lock" and not (runs / entry.stem).exists():
+            if entry.suffix in (".lock", ".tmp") or not entry.is_dir():
+                if entry.suffix == ".tmp" or (entry.suffix == ".lock"
+                                              and not (runs / entry.stem).exists()):
                     self._drop_lock_if_dead(entry)
                 continue
             lock = runs / f"{entry.name}.lock"

@@ -44,6 +44,7 @@ __all__ = [
     "decide",
     "validate_spec_section",
     "check_veto_names",
+    "check_weight_names",
     "policy_config",
     "load_registry",
 ]
@@ -166,24 +167,36 @@ def validate_spec_section(spec: Any) -> None:
     """
     config = policy_config(spec, require_registry=False)
     check_veto_names(config.veto)
+    check_weight_names(config.weights)
+
+
+def _check_validator_name(key: str, name: str, what: str) -> None:
+    """``name`` is a registered validator (built-in or plugin) or an external 0x address."""
+    import difflib
+
+    from datanet.validators.registry import validator_names
+
+    known = sorted(validator_names())
+    if name in known or _ADDRESS_RE.match(name):
+        return
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise SpecError(key, name, f"is not a validator; {hint}{what} names a validator "
+                               f"({', '.join(known)}) or an external validator's 0x address")
 
 
 def check_veto_names(veto: tuple[str, ...]) -> None:
     """Every ``veto`` entry names a validator (or an external validator's address): a typo
     such as ``"spamm"`` would otherwise silently disable the veto."""
-    import difflib
-
-    from datanet.validators.registry import BATCH_VALIDATORS, KEYED_VALIDATORS
-
-    known = sorted({*BATCH_VALIDATORS, *KEYED_VALIDATORS})
     for i, name in enumerate(veto):
-        if name in known or _ADDRESS_RE.match(name):
-            continue
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise SpecError(f"policy.veto[{i}]", name,
-                        f"is not a validator; {hint}a veto names a validator "
-                        f"({', '.join(known)}) or an external validator's 0x address")
+        _check_validator_name(f"policy.veto[{i}]", name, "a veto")
+
+
+def check_weight_names(weights: Mapping[str, float]) -> None:
+    """Every ``weights`` key names a validator or an address: a mistyped key would leave that
+    validator at ``default_weight`` without a word."""
+    for name in weights:
+        _check_validator_name(f"policy.weights.{name}", name, "a weight")
 
 
 def _weights(validators: pa.Array, config: PolicyConfig) -> np.ndarray:

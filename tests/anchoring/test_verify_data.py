@@ -150,3 +150,50 @@ def test_missing_file_is_refused_by_readers(committed, tmp_path) -> None:
     res = _verify(root)
     assert res.exit_code == 1
     assert f"FAIL batch 1 ({m.batch_id}): votes file {rel} is missing" in res.stdout
+
+
+def test_deleted_row_is_named(committed, tmp_path) -> None:
+    """A row removed from an accepted file (manifest sha256 and size rewritten to match):
+    the row count, the tree's leaves and the rebuilt root all disagree, naming the record."""
+    store, m = committed
+    root = _copy(store, tmp_path)
+    rel = m.paths("accepted")[0]
+    path = root / rel
+    t = pq.read_table(path)
+    gone = t["contribution_id"][2].as_py()
+    pq.write_table(pa.concat_tables([t.slice(0, 2), t.slice(3)]), path)
+    mpath = next((root / "batches").glob("*.json"))
+    data = json.loads(mpath.read_text())
+    for f in data["files"]["accepted"]:
+        if f["path"] == rel:
+            f["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+            f["bytes"] = path.stat().st_size
+    mpath.write_text(json.dumps(data, sort_keys=True, indent=1))
+    res = _verify(root)
+    assert res.exit_code == 1
+    out = " ".join(res.stdout.split())
+    assert f"accepted file {rel} has 7 rows, its manifest says 8" in out
+    assert f"tree leaves differ from the accepted records (in the tree only: ['{gone}']; " \
+           "in the files only: -)" in out
+    assert "the root rebuilt from its accepted rows is 0x" in out
+
+
+def test_missing_accepted_file_and_nulled_hash_are_reported_not_raised(committed, tmp_path):
+    store, m = committed
+    root = _copy(store, tmp_path)
+    rel = m.paths("accepted")[0]
+    t = pq.read_table(root / rel)
+    hashes = t["content_hash"].to_pylist()
+    hashes[1] = None
+    t = t.set_column(t.schema.get_field_index("content_hash"),
+                     pa.field("content_hash", pa.string()), pa.array(hashes, pa.string()))
+    pq.write_table(t, root / rel)
+    res = _verify(root)
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit)
+    assert "row 1 (contribution " in res.stdout and "does not hash" in res.stdout
+    (root / rel).unlink()
+    res = _verify(root)
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit)
+    out = " ".join(res.stdout.split())
+    assert f"accepted file {rel} is missing" in out
+    assert "accepted records cannot be read to compare with the tree" in out

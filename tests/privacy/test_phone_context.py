@@ -73,3 +73,12 @@ def test_validator_rejects_and_the_key_turns_it_off() -> None:
     off.setup()
     votes = off.validate(batch).votes
     assert votes.column("verdict").to_pylist() == ["accept", "accept"]
+
+
+def test_a_span_found_as_another_entity_is_not_reported_again() -> None:
+    """An SSN after a phone word stays one US_SSN finding (the example's votes are unchanged)."""
+    text = "my number is 536-22-8751"
+    both = PiiDetector(frozenset({"PHONE_NUMBER", "US_SSN"}))
+    assert both.detect([text]) == [[Finding(13, 24, "US_SSN", 0.5)]]
+    phone_only = PiiDetector(frozenset({"PHONE_NUMBER"}))
+    assert phone_only.detect([text]) == [[Finding(13, 24, "PHONE_NUMBER", PHONE_CONTEXT_SCORE)]]

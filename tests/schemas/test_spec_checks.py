@@ -28,6 +28,17 @@ def test_veto_must_name_a_validator(tmp_path) -> None:
     assert spec.policy["veto"] == ("spam", "flood", addr)
 
 
+def test_weight_keys_must_name_validators(tmp_path) -> None:
+    with pytest.raises(SpecError, match=r"policy\.weights\.quality='quality' is not a validator; "
+                                        r"did you mean '(gopher|c4|fineweb)_quality'\? a weight "
+                                        r"names a validator"):
+        _load(tmp_path, 'id = "x"\n[policy]\nweights = { quality = 2.0 }\n')
+    addr = "0x" + "cd" * 20
+    spec = _load(tmp_path, f'id = "x"\n[policy]\nweights = {{ gopher_quality = 2.0, '
+                           f'"{addr}" = 5.0 }}\n')
+    assert dict(spec.policy["weights"]) == {"gopher_quality": 2.0, addr: 5.0}
+
+
 def test_pii_entities_must_be_known(tmp_path) -> None:
     with pytest.raises(SpecError, match=r"validators\.pii\.entities\.PHONE='PHONE' is not an "
                                         r"entity any recognizer detects; did you mean "

@@ -47,7 +47,9 @@ def test_killed_run_is_swept_live_run_is_kept(tiny_store, tmp_path) -> None:
             (d / "part.parquet").write_bytes(b"y")
         old = time.time() - 7 * 3600
         os.utime(legacy_old, (old, old))
+        (runs / ".0123.tmp").write_bytes(b"1\n")  # a run killed between create and rename
         assert sorted(tiny_store.sweep_runs()) == sorted([dead_id, "legacy-old"])
+        assert not (runs / ".0123.tmp").exists()
         assert not (runs / dead_id).exists() and not (runs / f"{dead_id}.lock").exists()
         assert (runs / alive_id / "chunk.parquet").read_bytes() == b"x" * 4096
         assert (runs / f"{alive_id}.lock").exists() and (runs / "legacy-new").exists()

@@ -222,3 +222,26 @@ def test_uncounted_vote_is_re_evaluated_when_ingested_again(quarantined, tmp_pat
     assert not r3.committed and len(store.manifests()) == 3
     assert r3.message == ("nothing new: every vote in these files is already committed with "
                           "this status")
+
+
+def test_vote_before_its_record_counts_once_the_record_arrives(quarantined, tmp_path):
+    from datanet.pipelines.run import run_datanet
+
+    store, _, _ = quarantined
+    late = record(7, text="Brown the butter until it smells of hazelnuts, then cool it.")
+    from datanet.privacy.normalise import normalise_text
+    from datanet.schemas.ids import content_hash, contribution_id
+
+    cid = contribution_id("review", late["contributor"],
+                          content_hash(normalise_text(late["text"])))
+    f = votes_file(tmp_path / "early.jsonl", vote(0, cid), vote(1, cid))
+    r1 = apply_votes(store, [f])
+    assert r1.committed and r1.statuses["unknown_contribution"] == 2
+    result = run_datanet(store, [str(write_jsonl(tmp_path / "late.jsonl", [late]))],
+                         runner="DirectRunner")
+    assert result.counts["quarantine"] == 1
+    r2 = apply_votes(store, [f])
+    assert r2.committed and r2.statuses["counted"] == 2
+    assert (r2.accepted, r2.rejected) == (1, 0)
+    assert connect(store).execute("SELECT count(*) FROM accepted WHERE contribution_id = ?",
+                                  [cid]).fetchone() == (1,)
