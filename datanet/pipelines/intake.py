@@ -26,7 +26,7 @@ import os
 import re
 import stat
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -325,6 +325,10 @@ class RecordParser:
             elif isinstance(meta, dict):
                 meta_s = _dump_metadata(meta)
             elif isinstance(meta, str):
+                if (meta.count("[") + meta.count("{") > MAX_DEPTH
+                        and _depth(meta.encode("utf-8", "surrogatepass")) > MAX_DEPTH):
+                    raise _Dead("too_deep", "metadata",
+                                f"metadata nested deeper than {MAX_DEPTH} levels")
                 try:
                     parsed = json.loads(meta)
                 except ValueError:
@@ -696,7 +700,7 @@ def _csv(parser: RecordParser, handle: Any, batch_rows: int
     bad = next((h for h in header if _has_surrogate(h)), None)
     if bad is not None:
         raise _FileDead("invalid_csv", "the header is not valid UTF-8")
-    dup = sorted({h for h in header if header.count(h) > 1 and h})
+    dup = sorted(h for h, n in Counter(header).items() if n > 1 and h)
     if dup:
         raise _FileDead("invalid_csv", f"the header names {dup[0]!r} twice")
     csv_rows.width = len(header)

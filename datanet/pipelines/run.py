@@ -60,6 +60,7 @@ from datanet.validators.base import ValidationResult
 from datanet.validators.policy import decide, policy_config
 
 __all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "beam_pattern",
+           "broken_links",
            "match_inputs"]
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,31 @@ def _literal(path: str) -> bool:
     import os
 
     return "://" not in path and os.path.lexists(path)
+
+
+def broken_links(inputs: Sequence[str]) -> list[str]:
+    """Local symlinks the inputs name or match that lead nowhere (a loop, a missing target).
+
+    Beam's listing drops them silently; the pipeline refuses each as one dead-letter entry.
+    """
+    import glob
+    import os
+
+    out: set[str] = set()
+    for pattern in inputs:
+        if "://" in pattern:
+            continue
+        found = ([pattern] if os.path.lexists(pattern) or not glob.has_magic(pattern)
+                 else glob.glob(pattern, recursive=True))
+        out.update(f for f in found if os.path.islink(f) and not os.path.exists(f))
+    return sorted(out)
+
+
+def _refuse_file(path: str, spec: DatanetSpec) -> Iterator[Any]:
+    """The whole-file dead-letter entry of a path that cannot be opened."""
+    for key, _, dead in iter_path_chunks(spec, path, _open_raw, default_time_us=0):
+        if dead is not None:
+            yield "deadletter", (key, dead)
 
 
 def beam_pattern(path: str) -> str:
@@ -381,9 +407,10 @@ def build_pipeline(
     with ``progress_dir`` the DoFns write live record counts there (:mod:`.progress`)."""
     scratch = scratch or FileSystems.join(listing_path.rsplit("/", 1)[0], "chunks")
     history = replace(history, scratch=scratch)
+    broken = broken_links(inputs)
     files = (
         p
-        | "Inputs" >> beam.Create([beam_pattern(i) for i in inputs],
+        | "Inputs" >> beam.Create([beam_pattern(i) for i in inputs if i not in broken],
                                   reshuffle=False).with_output_types(str)
         | "Match" >> fileio.MatchAll()
         | "Open" >> fileio.ReadMatches()
@@ -392,6 +419,12 @@ def build_pipeline(
     # as valid UTF-8: a file name with undecodable bytes must not fail Beam's string coder
     matched = files | "Paths" >> beam.Map(lambda f: display_path(f.metadata.path))
     parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec, progress_dir))
+    if broken:  # only then: the graph of every other run stays as it was
+        lost = p | "BrokenLinks" >> beam.Create(broken, reshuffle=False).with_output_types(str)
+        parsed = ((parsed, lost | "RefuseBrokenLinks" >> beam.FlatMap(_refuse_file, spec))
+                  | "AllParsed" >> beam.Flatten())
+        matched = ((matched, lost | "BrokenPaths" >> beam.Map(display_path))
+                   | "AllPaths" >> beam.Flatten())
     chunks = parsed | "Records" >> beam.FlatMap(select_tag, "records")
     dead = parsed | "DeadLetter" >> beam.FlatMap(select_tag, "deadletter")
 
@@ -462,10 +495,9 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
     """Every file the patterns / URIs match, sorted; a pattern matching nothing, or a file of
     no known format, is an error (an operator's: one line, before anything runs).
 
-    A local path that exists is read literally, even with glob characters in its name.
+    A local path that exists is read literally, even with glob characters in its name; a
+    symlink leading nowhere is listed (the run dead-letters it: ``unreadable_file``).
     """
-    import os
-
     from apache_beam.io.filesystem import BeamIOError
 
     files: set[str] = set()
@@ -474,11 +506,11 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
             found = FileSystems.match([beam_pattern(pattern)])[0].metadata_list
         except BeamIOError as exc:
             raise IntakeError(f"{pattern}: cannot be listed ({exc})") from None
-        if not found and _literal(pattern) and os.path.islink(pattern):
-            raise IntakeError(f"{pattern}: a symbolic link to nothing (broken, or a loop)")
-        if not found:
+        lost = broken_links([pattern])
+        if not found and not lost:
             raise IntakeError(f"{pattern}: no input file matches")
         files.update(m.path for m in found)
+        files.update(lost)
     for path in files:
         detect_format(path)
     return sorted(files)
