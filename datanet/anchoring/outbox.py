@@ -229,6 +229,11 @@ class Outbox:
         event = self.client.find_anchor(state.datanet_key, state.batch_id)
         if event is None:  # state visible before logs (should not happen): poll again
             return False
+        self._record_included(state, event, note)
+        return True
+
+    def _record_included(self, state: AnchorState, event: dict[str, Any], note: str) -> None:
+        """Adopt the transaction of ``event`` (found on chain) as this state's: INCLUDED."""
         receipt = self.client.receipt(event["tx_hash"])
         state.tx_hash = event["tx_hash"]
         state.block_number = event["block_number"]
@@ -237,7 +242,6 @@ class Outbox:
         state.status = AnchorStatus.INCLUDED
         self.save(state, note)
         self.checkpoint("included", state)
-        return True
 
     def _pending(self, state: AnchorState) -> bool:
         if self._adopt_onchain(state, "already anchored on chain"):

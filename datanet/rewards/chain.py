@@ -229,14 +229,7 @@ class RewardsOutbox(Outbox):
         event = self.rewards.find_published(state.seq)
         if event is None:
             return False
-        receipt = self.client.receipt(event["tx_hash"])
-        state.tx_hash = event["tx_hash"]
-        state.block_number = event["block_number"]
-        state.block_hash = event["block_hash"]
-        state.gas_used = receipt["gas_used"] if receipt else None
-        state.status = AnchorStatus.INCLUDED
-        self.save(state, note)
-        self.checkpoint("included", state)
+        self._record_included(state, event, note)
         return True
 
     def _pending(self, state: AnchorState) -> bool:

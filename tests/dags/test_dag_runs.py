@@ -164,7 +164,7 @@ def test_commit_failing_once_records_empty_input_once(tmp_path, airflow_env):
     dn = make_datanet(tmp_path, "tiny", TINY_SPEC)
     (dn / "inbox").mkdir()
     (dn / "inbox" / "empty.jsonl").write_bytes(b"")
-    _crash_once_after(airflow_env, steps, "_atomic_write", 1)
+    _crash_once_after(airflow_env, steps, "write_atomic", 1)
     dag = load_dags(tmp_path, airflow_env)["datanet_tiny"]
     state, tasks, xcom = run_dag(dag)
     assert (state, tasks) == ("success", {**DONE, "commit": ("success", 2)})
