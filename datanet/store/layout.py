@@ -176,6 +176,7 @@ class DatanetStore:
         sources: list[str],
         report: Mapping[str, Any],
         tree: Any | None,
+        source_fingerprint: str | None = None,
     ) -> Manifest | None:
         """Commit a batch; returns None when ``batch_id`` is already committed (no-op).
 
@@ -211,6 +212,7 @@ class DatanetStore:
                 history_seq=history_seq,
                 sources=tuple(sources),
                 report=dict(report),
+                source_fingerprint=source_fingerprint,
             )
             if tree is not None:
                 write_atomic(self.root / "trees" / f"{batch_id}.json", tree.dumps())
