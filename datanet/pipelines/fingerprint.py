@@ -19,7 +19,9 @@ no fingerprint, full run.
 
 A fingerprint is recorded only when the inputs did not change while the run read them (same
 device, inode, size, mtime and ctime before hashing and after the pipeline), so a recorded
-fingerprint always describes the bytes the batch was made of.
+fingerprint always describes the bytes the batch was made of; likewise the spec bytes are used
+only while the spec file is unchanged since the store loaded the spec the run uses
+(``DatanetStore.spec_stamp``).
 
 No Beam import here: ``datanet run`` tries this before importing the pipeline.
 """
@@ -145,11 +147,19 @@ def committed_rerun(store: Any, files: Sequence[str], *, start: float | None = N
 
 
 def spec_fingerprint(store: Any, files: Sequence[str]) -> str | None:
-    """:func:`source_fingerprint` of ``files`` with the store's spec file."""
+    """:func:`source_fingerprint` of ``files`` with the bytes the store's spec was loaded from;
+    None when the spec file changed since (or the store does not say: ``spec_stamp``)."""
     from datanet.store.layout import SPEC_FILE
 
+    path = str(store.root / SPEC_FILE)
+    loaded = getattr(store, "spec_stamp", None)
+    if loaded is None or file_stamps([path]) != (loaded,):
+        return None
     try:
-        spec_bytes = (store.root / SPEC_FILE).read_bytes()
+        with open(path, "rb") as fh:
+            spec_bytes = fh.read()
     except OSError:
+        return None
+    if file_stamps([path]) != (loaded,):
         return None
     return source_fingerprint(spec_bytes, files)

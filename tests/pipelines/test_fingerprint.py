@@ -144,6 +144,21 @@ def test_no_fingerprint_when_an_input_changed_during_the_run(tiny_store, tmp_pat
         "*.json").__next__().read_text()
 
 
+def test_spec_edited_after_the_store_loaded_it_gives_no_fingerprint(tiny_store, tmp_path,
+                                                                    monkeypatch):
+    spec = tiny_store.root / SPEC_FILE
+    spec.write_bytes(spec.read_bytes() + b"\n# edited after loading\n")
+    inputs = _inputs(tmp_path)
+    assert spec_fingerprint(tiny_store, inputs) is None
+    first = run_datanet(tiny_store, inputs, runner="DirectRunner")
+    assert first.committed and first.manifest.source_fingerprint is None
+    fresh = DatanetStore(tiny_store.root)
+    assert fresh.spec_stamp is not None and spec_fingerprint(fresh, inputs) is not None
+    _forbid_beam(monkeypatch)
+    with pytest.raises(_BeamRan):  # nothing recorded: the full run answers
+        run_datanet(fresh, inputs, runner="DirectRunner")
+
+
 def test_fingerprint_layout_and_non_regular_inputs(tmp_path):
     a = tmp_path / "a.jsonl"
     a.write_bytes(b"x")
