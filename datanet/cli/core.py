@@ -55,7 +55,6 @@ def run(
 ) -> None:
     """Ingest, validate and commit one batch; then anchor its Merkle root."""
     from datanet.pipelines.options import check_runner, split_run_args
-    from datanet.pipelines.run import run_datanet
     from datanet.store.layout import DatanetStore
 
     try:  # unknown options and runner typos are usage errors, before anything runs
@@ -69,8 +68,12 @@ def run(
         fail(DatanetError("give at least one input file or glob"), 2)
     try:
         store = DatanetStore(path)
-        result = _run_with_runner(store, files, runner, beam_args, dask_address, workers,
-                                  run_datanet)
+        result = _known_rerun(store, files, runner, beam_args)
+        if result is None:
+            from datanet.pipelines.run import run_datanet
+
+            result = _run_with_runner(store, files, runner, beam_args, dask_address, workers,
+                                      run_datanet)
     except DatanetError as exc:
         fail(exc)
     states = anchor_committed(store) if anchor and format is OutFormat.json else None
@@ -78,6 +81,20 @@ def run(
     _print_run_result(result, format, states, report_path)
     if anchor and format is OutFormat.table:
         anchor_committed(store)
+
+
+def _known_rerun(store, files, runner, beam_args):
+    """The "nothing new" result of an input already committed, found without importing Beam
+    (:mod:`datanet.pipelines.fingerprint`); None: run the pipeline. Only for local files named
+    literally and no Beam options (checking those needs Beam: ``run_datanet`` then checks)."""
+    from datanet.pipelines.fingerprint import committed_rerun, literal_inputs
+    from datanet.pipelines.options import check_runner
+
+    literal = literal_inputs(files)
+    if literal is None or beam_args:
+        return None
+    check_runner(runner or store.spec.pipeline.runner, store.spec.pipeline.options)
+    return committed_rerun(store, literal)
 
 
 def _write_batch_report(store, result) -> Path | None:

@@ -152,6 +152,8 @@ def check_beam_args(args: Sequence[str], *, also_known: Iterable[str] = (),
     """``args`` if every one is a Beam pipeline option; else :class:`OptionError` naming the
     first unknown one with the closest known option (Beam's or one of ``also_known``).
     ``where`` prefixes the message (e.g. the spec key the options came from)."""
+    if not args:  # Beam's option classes are imported only when there is one to check
+        return ()
     names = beam_option_names()
     for a in args:
         _check_flag(a.split("=", 1)[0], names, also_known, where)
@@ -162,8 +164,9 @@ def split_run_args(tokens: Sequence[str], *, also_known: Iterable[str] = ()) -> 
     """Split ``datanet run``'s trailing tokens into inputs and checked Beam options.
 
     A Beam option that takes a value may be given as ``--flag=value`` or ``--flag value``.
+    Beam's option classes are imported only when a token is an option.
     """
-    names = beam_option_names()
+    names = beam_option_names() if any(t.startswith("--") for t in tokens) else {}
     inputs: list[str] = []
     beam: list[str] = []
     i = 0

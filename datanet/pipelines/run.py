@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import apache_beam as beam
@@ -38,6 +38,13 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from datanet.errors import DatanetError, IntakeError
+from datanet.pipelines.fingerprint import (
+    RunResult,
+    committed_rerun,
+    file_stamps,
+    rerun_result,
+    spec_fingerprint,
+)
 from datanet.pipelines.intake import detect_format, display_path, iter_path_chunks
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
 from datanet.pipelines.options import check_beam_args, check_runner
@@ -51,10 +58,11 @@ from datanet.pipelines.stages import StageOutput, merge_stage_outputs
 from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.config import load_target
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
-from datanet.schemas.manifest import FileEntry, Manifest
+from datanet.schemas.manifest import FileEntry
 from datanet.schemas.spec import DatanetSpec
 from datanet.store.files import write_bytes_atomic, write_table
 from datanet.store.history import History
+from datanet.store.layout import SPEC_FILE
 from datanet.validators import registry
 from datanet.validators.base import ValidationResult
 from datanet.validators.policy import decide, policy_config
@@ -67,19 +75,6 @@ log = logging.getLogger(__name__)
 
 #: Columns never written to storage.
 _PRIVATE_COLUMNS = ("text_norm",)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Outcome of one ``datanet run``."""
-
-    batch_id: str | None
-    committed: bool
-    manifest: Manifest | None
-    counts: dict[str, int]
-    seconds: float
-    message: str
-    report: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,6 +533,12 @@ def run_datanet(
                              if spec.source else "pipeline.options: "),
             *check_beam_args(beam_args)]
     runner = check_runner(runner or spec.pipeline.runner, args)
+    # an input already committed is recognised without Beam work (see .fingerprint)
+    stamps = file_stamps([*matched, str(store.root / SPEC_FILE)])
+    fingerprint = spec_fingerprint(store, matched) if stamps is not None else None
+    if fingerprint is not None and (
+            known := committed_rerun(store, matched, start=start, fingerprint=fingerprint)):
+        return known
     history_manifests = store.manifests()
     history_seq = history_manifests[-1].seq if history_manifests else 0
     history = store.history(history_manifests)
@@ -574,15 +575,16 @@ def run_datanet(
         return RunResult(None, False, None, counts, elapsed, "the inputs hold no records")
     existing = store.manifest_for(batch_id)
     if existing is not None:
-        return RunResult(batch_id, False, existing, dict(existing.counts), elapsed,
-                         f"nothing new: this input is batch {existing.seq} ({batch_id[:12]}…), "
-                         "already committed")
+        return rerun_result(existing, elapsed)
     tree = None
     if files.get("accepted"):
         tree = (build_tree or _default_tree)(store, spec, batch_id, files["accepted"])
     manifest = store.commit(
         batch_id=batch_id, files=files, counts=counts, history_seq=history_seq,
         sources=listing["inputs"], report=report, tree=tree,
+        # only if no input (nor the spec) changed while the run read it
+        source_fingerprint=fingerprint if stamps is not None and file_stamps(
+            [*matched, str(store.root / SPEC_FILE)]) == stamps else None,
     )
     elapsed = time.monotonic() - start
     if manifest is None:

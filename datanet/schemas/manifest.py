@@ -47,6 +47,10 @@ class Manifest:
     sources: tuple[str, ...] = ()
     report: Mapping[str, Any] = field(default_factory=dict)
     version: int = MANIFEST_VERSION
+    #: sha256 of the spec and the inputs' paths, sizes and bytes
+    #: (:mod:`datanet.pipelines.fingerprint`); absent in older manifests and when an input was
+    #: not a local regular file.
+    source_fingerprint: str | None = None
 
     def paths(self, kind: str) -> tuple[str, ...]:
         """Relative paths of one kind."""
@@ -59,6 +63,8 @@ class Manifest:
         data["counts"] = dict(self.counts)
         data["sources"] = list(self.sources)
         data["report"] = dict(self.report)
+        if self.source_fingerprint is None:  # absent, as in manifests written before it
+            del data["source_fingerprint"]
         return json.dumps(data, sort_keys=True, indent=1)
 
     @classmethod
@@ -85,4 +91,5 @@ class Manifest:
             history_seq=int(data.get("history_seq", 0)),
             sources=tuple(data.get("sources", ())),
             report=data.get("report", {}),
+            source_fingerprint=data.get("source_fingerprint"),
         )

@@ -59,6 +59,14 @@ def init_datanet(path: str | Path, spec_text: str, *, source: str | None = None
     return DatanetStore(root)
 
 
+def _spec_stamp(path: Path) -> tuple[int, ...] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class DatanetStore:
     """A datanet directory on local disk (shared with workers in a cluster)."""
 
@@ -68,7 +76,12 @@ class DatanetStore:
         if not spec_path.exists():
             raise StoreError(f"{self.root}: not a datanet ({SPEC_FILE} missing); "
                              f"create one with `datanet init {path}`")
+        before = _spec_stamp(spec_path)
         self.spec: DatanetSpec = load_spec(spec_path)
+        #: the spec file's (device, inode, size, mtime, ctime) when ``spec`` was read from it
+        #: (None if it changed meanwhile): a source fingerprint is taken only of these bytes
+        self.spec_stamp: tuple[int, ...] | None = (
+            before if before is not None and _spec_stamp(spec_path) == before else None)
         self.problems: list[str] = []
 
     # -- reading -----------------------------------------------------------------------------
@@ -176,6 +189,7 @@ class DatanetStore:
         sources: list[str],
         report: Mapping[str, Any],
         tree: Any | None,
+        source_fingerprint: str | None = None,
     ) -> Manifest | None:
         """Commit a batch; returns None when ``batch_id`` is already committed (no-op).
 
@@ -211,6 +225,7 @@ class DatanetStore:
                 history_seq=history_seq,
                 sources=tuple(sources),
                 report=dict(report),
+                source_fingerprint=source_fingerprint,
             )
             if tree is not None:
                 write_atomic(self.root / "trees" / f"{batch_id}.json", tree.dumps())
