@@ -60,7 +60,7 @@ from datanet.schemas.config import load_target
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry
 from datanet.schemas.spec import DatanetSpec
-from datanet.store.files import write_bytes_atomic, write_table
+from datanet.store.files import write_bytes_atomic, write_table, write_tables
 from datanet.store.history import History
 from datanet.store.layout import SPEC_FILE
 from datanet.validators import registry
@@ -226,12 +226,18 @@ class ChunkRef:
 
 
 class _DecideWrite(beam.DoFn):
-    """Join a chunk with its keyed votes, decide, and write its Parquet files."""
+    """Join a chunk with its keyed votes, decide, and hand on its output tables.
+
+    With a ``scratch`` directory each table is spilled there and only ``(kind, PartRef)``
+    travels on, for :class:`_WriteParts` to coalesce into few files per kind; without one
+    (``scratch=None``) each table is written as its own committed file (one per chunk).
+    """
 
     def __init__(self, spec: DatanetSpec, root: str, stage_names: Sequence[str],
-                 progress_dir: str | None = None):
+                 progress_dir: str | None = None, scratch: str | None = None):
         self.spec = spec
         self.root = root
+        self.scratch = scratch
         self.stage_names = list(stage_names)
         self.counters = {o: Metrics.counter("datanet", o)
                          for o in ("accepted", "rejected", "needs_review", "deadletter")}
@@ -241,8 +247,9 @@ class _DecideWrite(beam.DoFn):
         self.policy = policy_config(self.spec)
         self._committed: dict[str, bool] = {}
 
-    def process(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[dict[str, Any]]:
+    def process(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
         key, groups = item
+        self._key, self._part = key, 0
         batch_id, = set(groups["batch"])
         if _already_committed(self.root, batch_id, self._committed):
             return
@@ -314,11 +321,53 @@ class _DecideWrite(beam.DoFn):
         if reports:
             yield {"kind": "_report", "report": reports, "chunk": key}
 
-    def _write(self, kind: str, batch_id: str, table: pa.Table) -> Iterator[dict[str, Any]]:
+    def _write(self, kind: str, batch_id: str, table: pa.Table) -> Iterator[Any]:
         if table.num_rows == 0:
             return
-        entry = write_table(self.root, kind, batch_id, table)
-        yield {"kind": kind, **asdict(entry)}
+        if self.scratch is None:
+            entry = write_table(self.root, kind, batch_id, table)
+            yield {"kind": kind, **asdict(entry)}
+            return
+        self._part += 1
+        name = f"{self._key}\x00{self._part}"
+        path = spill_table(self.scratch, name, "out-" + kind.replace("/", "-"), table)
+        yield kind, PartRef(batch_id, self._key, self._part, path, table.num_rows)
+
+
+@dataclass(frozen=True, order=True)
+class PartRef:
+    """One chunk's table of one output kind, spilled to scratch Parquet (in chunk order)."""
+
+    batch_id: str
+    chunk: str
+    part: int
+    path: str
+    rows: int
+
+
+class _WriteParts(beam.DoFn):
+    """``(kind, [PartRef])`` → the kind's committed files: the chunks' tables in chunk-key order,
+    as few content-addressed files of about ``target_bytes`` each (a chunk of 2000 records
+    would otherwise be a file per kind, most of them tiny).
+
+    The order makes the bytes (hence the names) the same on every runner and every retry.
+    """
+
+    def __init__(self, root: str, target_bytes: int):
+        self.root = root
+        self.target_bytes = target_bytes
+
+    def process(self, item: tuple[str, Iterable[PartRef]]) -> Iterator[dict[str, Any]]:
+        kind, refs = item
+        by_batch: dict[str, list[PartRef]] = {}
+        for ref in refs:
+            by_batch.setdefault(ref.batch_id, []).append(ref)
+        for batch_id, parts in sorted(by_batch.items()):
+            parts.sort()
+            tables = (read_spilled(ref.path) for ref in parts)
+            for entry in write_tables(self.root, kind, batch_id, tables,
+                                      target_bytes=self.target_bytes):
+                yield {"kind": kind, **asdict(entry)}
 
 
 def _already_committed(root: str, batch_id: str, cache: dict[str, bool]) -> bool:
@@ -444,7 +493,17 @@ def build_pipeline(
         groups[name] = chunks | f"Stage_{name}" >> stage
         names.append(name)
     joined = groups | "JoinChunk" >> beam.CoGroupByKey()
-    written = joined | "DecideWrite" >> beam.ParDo(_DecideWrite(spec, root, names, progress_dir))
+    decided = joined | "DecideWrite" >> beam.ParDo(
+        _DecideWrite(spec, root, names, progress_dir, scratch))
+    # one group per output kind carries only scratch paths (chunks x kinds, not records)
+    written = (
+        (decided | "Reports" >> beam.Filter(lambda o: isinstance(o, dict)),
+         decided | "Parts" >> beam.Filter(lambda o: not isinstance(o, dict))
+         | "PartsByKind" >> beam.GroupByKey()
+         | "WriteParts" >> beam.ParDo(
+             _WriteParts(root, spec.pipeline.target_file_mb * 1_000_000)))
+        | "AllWritten" >> beam.Flatten()
+    )
     # The listing must be the graph's last transform and depend on every write: Beam's
     # DaskRunner (2.77) computes only the last transform's Dask bag, so a branch that does not
     # feed it never runs there.

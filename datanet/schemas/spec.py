@@ -99,9 +99,13 @@ class PipelineOptions:
     batch_rows: int = 2000
     runner: str = "DirectRunner"
     options: tuple[str, ...] = ()
+    #: Parquet megabytes per committed file of one kind (accepted, votes, index…) in a batch;
+    #: chunks are coalesced up to it (Parquet readers favour files of 100 MB–1 GB).
+    target_file_mb: int = 128
 
     def __post_init__(self) -> None:
         check_range("pipeline.batch_rows", self.batch_rows, 1, 1_000_000)
+        check_range("pipeline.target_file_mb", self.target_file_mb, 1, 4096)
         check(bool(self.runner), "pipeline.runner", self.runner, "must name a Beam runner")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -17,7 +18,13 @@ import pyarrow.parquet as pq
 
 from datanet.schemas.manifest import FileEntry
 
-__all__ = ["write_table", "join_path", "table_to_parquet_bytes", "write_bytes_atomic"]
+__all__ = ["write_table", "write_tables", "join_path", "table_to_parquet_bytes",
+           "write_bytes_atomic", "ROW_GROUP_BYTES"]
+
+#: Arrow bytes buffered before a row group is written by :func:`write_tables` (DuckDB and
+#: pyarrow read row groups in parallel; 32 MiB of Arrow data is a few tens of thousands of 1 KB
+#: records and bounds the writer's memory).
+ROW_GROUP_BYTES = 32 << 20
 
 
 def _filesystems() -> Any:
@@ -42,7 +49,7 @@ def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd") -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def write_bytes_atomic(path: str, data: bytes) -> None:
+def write_bytes_atomic(path: str, data: bytes | memoryview | pa.Buffer) -> None:
     """Write ``data`` to ``path`` through a temporary name and a rename (any Beam filesystem):
     readers never see a torn file, and a retried writer just rewrites it."""
     dirname = path.rsplit("/", 1)[0]
@@ -57,18 +64,91 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
     _filesystems().rename([tmp], [path])
 
 
-def write_table(root: str, kind: str, batch_id: str, table: pa.Table) -> FileEntry:
-    """Write ``table`` plus a ``batch`` column under ``root/<kind>/batch=<id>/``; describe it."""
+def _with_batch(table: pa.Table, batch_id: str) -> pa.Table:
     if "batch" in table.column_names:
         table = table.drop_columns(["batch"])
-    table = table.append_column("batch", pa.array([batch_id] * table.num_rows, pa.string()))
-    data = table_to_parquet_bytes(table)
-    digest = hashlib.sha256(data).hexdigest()
+    return table.append_column("batch", pa.array([batch_id] * table.num_rows, pa.string()))
+
+
+def _store(root: str, kind: str, batch_id: str, data: bytes | pa.Buffer, rows: int
+           ) -> FileEntry:
+    """Write finished Parquet bytes under their content address; describe them."""
+    digest = hashlib.sha256(memoryview(data)).hexdigest()
     rel = f"{kind}/batch={batch_id}/part-{digest[:32]}.parquet"
     final = join_path(root, rel)
     if not _exists_with_size(final, len(data)):
         write_bytes_atomic(final, data)
-    return FileEntry(path=rel, sha256=digest, rows=table.num_rows, bytes=len(data))
+    return FileEntry(path=rel, sha256=digest, rows=rows, bytes=len(data))
+
+
+def write_table(root: str, kind: str, batch_id: str, table: pa.Table) -> FileEntry:
+    """Write ``table`` plus a ``batch`` column under ``root/<kind>/batch=<id>/``; describe it."""
+    table = _with_batch(table, batch_id)
+    return _store(root, kind, batch_id, table_to_parquet_bytes(table), table.num_rows)
+
+
+def write_tables(root: str, kind: str, batch_id: str, tables: Iterable[pa.Table], *,
+                 target_bytes: int, row_group_bytes: int = ROW_GROUP_BYTES
+                 ) -> Iterator[FileEntry]:
+    """Write a stream of same-kind tables as few content-addressed files (the ``kind``'s part
+    of a batch): each file holds consecutive tables in order and is closed once its Parquet
+    bytes reach ``target_bytes``, so a batch has one file per kind per ``target_bytes`` of
+    data instead of one per chunk. Holds at most one file's compressed bytes and
+    ``row_group_bytes`` of Arrow data in memory. A table whose schema differs from the open
+    file's (and cannot be cast to it) starts a new file.
+    """
+    if target_bytes < 1:
+        raise ValueError(f"target_bytes={target_bytes} must be >= 1")
+    sink: pa.BufferOutputStream | None = None
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    pending: list[pa.Table] = []
+    pending_bytes = rows = 0
+
+    def flush_group() -> None:
+        nonlocal pending, pending_bytes
+        if pending:
+            assert writer is not None
+            writer.write_table(pa.concat_tables(pending), row_group_size=1 << 30)
+            pending, pending_bytes = [], 0
+
+    def close() -> FileEntry | None:
+        nonlocal sink, writer, schema, rows
+        if writer is None:
+            return None
+        flush_group()
+        writer.close()
+        assert sink is not None
+        entry = _store(root, kind, batch_id, sink.getvalue(), rows)
+        sink = writer = schema = None
+        rows = 0
+        return entry
+
+    for table in tables:
+        if not table.num_rows:
+            continue
+        table = _with_batch(table, batch_id).replace_schema_metadata(None)
+        if schema is not None and not table.schema.equals(schema):
+            try:
+                table = table.cast(schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+                if (entry := close()) is not None:
+                    yield entry
+        if writer is None:
+            schema = table.schema
+            sink = pa.BufferOutputStream()
+            writer = pq.ParquetWriter(sink, schema, compression="zstd", use_dictionary=True,
+                                      write_statistics=True)
+        pending.append(table)
+        pending_bytes += table.nbytes
+        rows += table.num_rows
+        if pending_bytes >= row_group_bytes:
+            flush_group()
+        if sink is not None and sink.tell() >= target_bytes:
+            if (entry := close()) is not None:
+                yield entry
+    if (entry := close()) is not None:
+        yield entry
 
 
 def _exists_with_size(path: str, size: int) -> bool:

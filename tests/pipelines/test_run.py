@@ -198,3 +198,32 @@ def test_run_leaves_no_scratch(tiny_store, tmp_path):
     result = run_datanet(tiny_store, [str(src)], runner="DirectRunner")
     assert result.counts["accepted"] == 4
     assert list((tiny_store.root / "_runs").iterdir()) == []
+
+
+def test_chunks_are_coalesced_into_one_file_per_kind(tmp_path):
+    """40 records in chunks of 3 (14 chunks): one file per kind, not one per chunk; a 1 MB
+    target file size changes nothing here, and the outcome equals one big chunk's."""
+    from datanet.store.layout import init_datanet
+    from tests.conftest import TINY_SPEC
+
+    recs = [record(i, text=TEXTS[i % 8] + f" Variation number {i} of this tip.")
+            for i in range(40)]
+    recs[5] = b"{broken"
+    recs[30] = record(30, text="short")
+    path = write_jsonl(tmp_path / "in.jsonl", recs)
+    out = {}
+    for name, pipeline in (("small", "batch_rows = 3\ntarget_file_mb = 1"),
+                           ("big", "batch_rows = 2000")):
+        spec = TINY_SPEC.replace("[fields.topic]", f"[pipeline]\n{pipeline}\n\n[fields.topic]")
+        store = init_datanet(tmp_path / name, spec)
+        result = run_datanet(store, [str(path)], runner="DirectRunner")
+        files = result.manifest.files
+        assert {k: len(v) for k, v in files.items() if k != "attribution"} == {
+            "accepted": 1, "rejected": 1, "deadletter": 1, "votes": 1}, name
+        assert (result.counts["accepted"], result.counts["rejected"],
+                result.counts["deadletter"]) == (38, 1, 1)
+        con = connect(store)
+        out[name] = (result.batch_id, result.manifest.merkle_root, {
+            k: con.execute(f"SELECT * EXCLUDE (batch) FROM {k} ORDER BY ALL").fetchall()
+            for k in ("accepted", "rejected", "deadletter", "votes")})
+    assert out["small"] == out["big"]
