@@ -542,8 +542,21 @@ class StandardMerkleTree:
         }
 
     def dumps(self) -> str:
-        """Compact JSON text of :meth:`dump`."""
-        return json.dumps(self.dump(), separators=(",", ":"))
+        """Compact JSON text of :meth:`dump`.
+
+        A batch tree's leaves (a byte matrix) are written column-wise from one hex string per
+        field instead of one Python list per leaf; the text is identical to
+        ``json.dumps(self.dump(), separators=(",", ":"))``.
+        """
+        if not isinstance(self._values, _WordValues):
+            return json.dumps(self.dump(), separators=(",", ":"))
+        cols = [self._values.column_hex(p) for p in range(len(LEAF_ENCODING))]
+        row = '{"value":["' + '","'.join(["%s"] * len(cols)) + '"],"treeIndex":%d}'
+        values = ",".join([row % v for v in zip(*cols, self._tree_index.tolist(), strict=True)])
+        return ('{"format":' + json.dumps(FORMAT) + ',"leafEncoding":'
+                + json.dumps(list(self.leaf_encoding), separators=(",", ":"))
+                + ',"tree":["' + '","'.join(self._hex_tree()) + '"],"values":[' + values
+                + "]}")
 
     def render(self) -> str:
         """Text drawing of the tree (like JS ``render``)."""

@@ -127,6 +127,20 @@ def test_batch_tree_matches_generic_abi_encoding() -> None:
                                                       rows[8]["contribution_id"]) == 8
 
 
+@pytest.mark.parametrize("n", [1, 2, 9, 300])
+def test_batch_tree_dumps_column_wise_equals_the_generic_json(n: int) -> None:
+    """The column-wise ``dumps`` of a batch tree is the very text of the generic tree's."""
+    table = _accepted(n)
+    bid = batch_id("legal-qa", table["contribution_id"].to_pylist())
+    tree = batch_tree("legal-qa", bid, table)
+    values = [batch_leaf("legal-qa", bid, r["contribution_id"], r["contributor"],
+                         r["content_hash"]) for r in table.to_pylist()]
+    generic = StandardMerkleTree.of(values, LEAF_ENCODING)
+    text = tree.dumps()
+    assert text == json.dumps(tree.dump(), separators=(",", ":")) == generic.dumps()
+    assert StandardMerkleTree.loads(text).root == tree.root
+
+
 def test_batch_tree_binds_datanet_and_batch() -> None:
     table = _accepted(4)
     a = batch_tree("legal-qa", "0x" + "01" * 32, table)
