@@ -6,7 +6,7 @@ files and commits in :mod:`datanet.store`. The Beam graph:
 1. ``MatchAll`` + ``ReadMatches`` the inputs; parse each file into ``(chunk_key,
    RecordBatch)`` chunks (normalised, hashed) and a dead-letter output.
 2. Batch validators vote per chunk (may replace ``text``, e.g. redaction); the validated chunk
-   and its votes are spilled to scratch Parquet in ``_runs/<run_id>/chunks/`` and only their
+   and its votes are spilled to scratch Arrow IPC files in ``_runs/<run_id>/chunks/`` and only their
    paths go on (no runner then holds every record's text in memory).
 3. Every enabled keyed validator's stage (duplicates, flood…) votes across chunks and history.
 4. ``CoGroupByKey`` on the chunk key joins a chunk with all of its votes; the policy decides;
@@ -160,7 +160,7 @@ def beam_pattern(path: str) -> str:
 class _BatchValidate(beam.DoFn):
     """Run every enabled batch validator on a chunk and spill the result: ``(key, ChunkRef)``.
 
-    The validated chunk and its votes go to Parquet files in the run's scratch directory and
+    The validated chunk and its votes go to Arrow IPC files in the run's scratch directory and
     only their paths travel to the final join, so no runner holds every record's text in
     memory (FnApiRunner keeps whole PCollections). What is spilled holds no PII the policy
     rejects or redacts: ``text_norm`` is dropped and the pii validator has already replaced
@@ -214,7 +214,7 @@ class _BatchValidate(beam.DoFn):
 
 @dataclass(frozen=True)
 class ChunkRef:
-    """A validated chunk spilled to scratch Parquet: what the final join carries."""
+    """A validated chunk spilled to a scratch Arrow IPC file: what the final join carries."""
 
     records: str
     votes: str | None
@@ -336,7 +336,7 @@ class _DecideWrite(beam.DoFn):
 
 @dataclass(frozen=True, order=True)
 class PartRef:
-    """One chunk's table of one output kind, spilled to scratch Parquet (in chunk order)."""
+    """One chunk's table of one output kind, spilled to a scratch Arrow IPC file (in chunk order)."""
 
     batch_id: str
     chunk: str

@@ -219,7 +219,7 @@ def test_index_rows_spill_to_the_runs_scratch(tmp_path):
     in_memory = dict(_stage_votes(chunks))
     spilled = dict(_stage_votes(chunks, History(scratch=str(tmp_path))))
     assert sorted(p.name.split("-", 1)[1] for p in tmp_path.iterdir()) == [
-        "minhash-index.parquet"] * 2
+        "minhash-index.arrow"] * 2
     for key in ("c1", "c2"):
         assert spilled[key].votes.to_pylist() == in_memory[key].votes.to_pylist()
         assert spilled[key].index["minhash"].equals(in_memory[key].index["minhash"])

@@ -164,6 +164,7 @@ def test_spilled_chunk_holds_no_pii(tiny_store, tmp_path):
     every record's text in memory); the spill holds no PII the policy rejects: no
     ``text_norm``, and ``text`` as scrubbed by the pii validator."""
     from datanet.pipelines.intake import iter_file_chunks
+    from datanet.pipelines.io import read_spilled
     from datanet.pipelines.run import ChunkRef, _BatchValidate
 
     email = "jane.doe@example.org"
@@ -178,14 +179,14 @@ def test_spilled_chunk_holds_no_pii(tiny_store, tmp_path):
     [(out_key, ref)] = list(fn.process((key, batch)))
     assert out_key == key and isinstance(ref, ChunkRef)
     spilled = list((tmp_path / "scratch").iterdir())
-    assert sorted(p.name.rsplit("-", 1)[1] for p in spilled) == ["records.parquet",
-                                                                 "votes.parquet"]
+    assert sorted(p.name.rsplit("-", 1)[1] for p in spilled) == ["records.arrow",
+                                                                 "votes.arrow"]
     for path in spilled:
         assert email.encode() not in path.read_bytes()
-        assert email not in json.dumps(pq.read_table(path).to_pylist(), default=str)
+        assert email not in json.dumps(read_spilled(str(path)).to_pylist(), default=str)
     scrubbed = [texts[0].replace(email, "<EMAIL_ADDRESS>"), texts[1]]
-    assert pq.read_table(ref.records).column("text").to_pylist() == scrubbed
-    assert "text_norm" not in pq.read_table(ref.records).column_names
+    assert read_spilled(ref.records).column("text").to_pylist() == scrubbed
+    assert "text_norm" not in read_spilled(ref.records).column_names
     records, votes = ref.load()
     assert records.column("text").to_pylist() == scrubbed
     ids = batch.column("contribution_id").to_pylist()
