@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.errors import SpecError
+from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.config import check, check_choice, check_range, config_from_mapping
 from datanet.schemas.contribution import DECISION_SCHEMA, TALLY_TYPE
 
@@ -42,6 +43,8 @@ __all__ = [
     "SIGNATURE_MODES",
     "POLICY_REASONS",
     "decide",
+    "DECISION_COLUMNS",
+    "route",
     "validate_spec_section",
     "check_veto_names",
     "check_weight_names",
@@ -50,6 +53,9 @@ __all__ = [
 ]
 
 SIGNATURE_MODES = ("required", "optional", "off")
+
+#: Decision columns a rejected or quarantined row carries into storage.
+DECISION_COLUMNS = ("reasons", "accept_weight", "reject_weight", "tally")
 
 #: Reason codes the policy itself adds to a decision's reasons.
 POLICY_REASONS = ("quorum_not_met", "below_accept_threshold")
@@ -304,3 +310,28 @@ def decide(ids: pa.Array | pa.ChunkedArray, votes: pa.Table, config: PolicyConfi
         ],
         schema=DECISION_SCHEMA,
     )
+
+
+def route(rows: pa.Table, decisions: pa.Table) -> dict[str, pa.Table]:
+    """Split ``rows`` by ``decisions`` (:func:`decide` of the same rows, same order) into the
+    tables a batch commits: ``accepted`` rows as they are; ``rejected`` and ``quarantine``
+    rows with the :data:`DECISION_COLUMNS` appended, and a rejected row's text dropped when one
+    of its reasons is PII (no PII reaches storage under reject / redact policies).
+
+    The one place that turns decisions into committed rows, for pipeline runs and for
+    external-vote reviews alike.
+    """
+    outcome = decisions.column("outcome")
+    out: dict[str, pa.Table] = {}
+    for kind, label in (("accepted", "accepted"), ("rejected", "rejected"),
+                        ("quarantine", "needs_review")):
+        mask = pc.equal(outcome, label)
+        part = rows.filter(mask)
+        if kind != "accepted":
+            dec = decisions.filter(mask)
+            if kind == "rejected":
+                part = drop_pii_text(part, dec.column("reasons"))
+            for col in DECISION_COLUMNS:
+                part = part.append_column(col, dec.column(col))
+        out[kind] = part
+    return out

@@ -28,7 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.contribution import VOTE_SCHEMA
 from datanet.schemas.ids import batch_id as make_batch_id
 from datanet.schemas.ids import keccak_hex
@@ -39,14 +38,13 @@ from datanet.validators.external import (
     to_policy_votes,
     verify_votes,
 )
-from datanet.validators.policy import decide, policy_config
+from datanet.validators.policy import DECISION_COLUMNS, decide, policy_config, route
 
 __all__ = ["ReviewResult", "apply_votes", "open_quarantine", "EXTERNAL_VOTES_KIND"]
 
 #: Manifest kind of the signed-vote audit trail.
 EXTERNAL_VOTES_KIND = "external_votes"
 #: Columns the policy adds to rejected / quarantined rows.
-_DECISION_COLUMNS = ("reasons", "accept_weight", "reject_weight", "tally")
 
 
 @dataclass(frozen=True)
@@ -206,7 +204,6 @@ def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
     all_votes = pa.concat_tables([prior, new_votes.filter(
         pc.is_in(new_votes.column("contribution_id"), value_set=open_ids))])
     decisions = decide(open_ids, all_votes, config)
-    outcome = decisions.column("outcome")
 
     files: dict[str, list[Any]] = {}
 
@@ -214,18 +211,11 @@ def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
         if table.num_rows:
             files.setdefault(kind, []).append(write_table(str(store.root), kind, batch, table))
 
-    base = quarantine.drop_columns([c for c in (*_DECISION_COLUMNS, "batch")
+    base = quarantine.drop_columns([c for c in (*DECISION_COLUMNS, "batch")
                                     if c in quarantine.column_names])
-    accepted_mask = pc.equal(outcome, "accepted")
-    accepted = base.filter(accepted_mask)
+    routed = route(base, decisions)  # still-open records stay in their quarantine batch
+    accepted, rejected = routed["accepted"], routed["rejected"]
     write("accepted", accepted)
-
-    rejected_mask = pc.equal(outcome, "rejected")
-    rejected = base.filter(rejected_mask)
-    dec = decisions.filter(rejected_mask)
-    rejected = drop_pii_text(rejected, dec.column("reasons"))
-    for col in _DECISION_COLUMNS:
-        rejected = rejected.append_column(col, dec.column(col))
     write("rejected", rejected)
 
     write("votes", new_votes)
