@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,10 @@ from datanet.attribution.tokens import TOKENIZER, dedup_sorted_pairs, record_gra
 from datanet.errors import StoreError
 from datanet.schemas.manifest import FileEntry
 from datanet.store.atomic import create_exclusive, write_atomic
+
+if TYPE_CHECKING:
+    from datanet.schemas.manifest import Manifest
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["KIND", "Shard", "build_shard", "write_shard", "shard_entry", "index_missing",
            "load_shard", "accepted_records"]
@@ -84,7 +88,7 @@ def build_shard(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: i
     return memoryview(sink.getvalue()), meta
 
 
-def accepted_records(store: Any, entries: Sequence[FileEntry] | Sequence[str],
+def accepted_records(store: DatanetStore, entries: Sequence[FileEntry] | Sequence[str],
                      columns: Sequence[str] = ("text",)) -> pa.Table:
     """The batch's accepted records in shard row order (files in manifest order)."""
     paths = [e.path if isinstance(e, FileEntry) else e for e in entries]
@@ -94,7 +98,7 @@ def accepted_records(store: Any, entries: Sequence[FileEntry] | Sequence[str],
     return pa.concat_tables([pq.read_table(store.abs(p), columns=list(columns)) for p in paths])
 
 
-def write_shard(store: Any, batch_id: str, accepted: Sequence[FileEntry],
+def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry],
                 ngram: int | None = None) -> FileEntry | None:
     """Build and write the shard of a batch's accepted files; the entry for its manifest
     (None when the files have no ``text`` column: nothing to index)."""
@@ -113,11 +117,11 @@ def write_shard(store: Any, batch_id: str, accepted: Sequence[FileEntry],
     return FileEntry(path=rel, sha256=digest, rows=meta["grams"], bytes=len(data))
 
 
-def _pointer_path(store: Any, manifest: Any) -> Path:
+def _pointer_path(store: DatanetStore, manifest: Manifest) -> Path:
     return Path(store.abs(f"{KIND}/{manifest.seq:08d}-{manifest.batch_id}.json"))
 
 
-def shard_entry(store: Any, manifest: Any) -> FileEntry | None:
+def shard_entry(store: DatanetStore, manifest: Manifest) -> FileEntry | None:
     """The shard of a committed batch: named by its manifest, or by ``datanet index``'s
     pointer for batches committed before attribution existed; None if it has none."""
     named = manifest.files.get(KIND, ())
@@ -129,7 +133,7 @@ def shard_entry(store: Any, manifest: Any) -> FileEntry | None:
     return None
 
 
-def index_missing(store: Any, *, as_of: int | None = None) -> list[tuple[int, FileEntry]]:
+def index_missing(store: DatanetStore, *, as_of: int | None = None) -> list[tuple[int, FileEntry]]:
     """Build the shards of committed batches that have accepted records and no shard
     (datanets that predate attribution); returns ``(seq, entry)`` of each one built."""
     built: list[tuple[int, FileEntry]] = []
@@ -147,7 +151,7 @@ def index_missing(store: Any, *, as_of: int | None = None) -> list[tuple[int, Fi
     return built
 
 
-def load_shard(store: Any, manifest: Any, entry: FileEntry) -> Shard:
+def load_shard(store: DatanetStore, manifest: Manifest, entry: FileEntry) -> Shard:
     """Memory-map a shard; checks its size and scheme (the sha256 is checked by
     ``verify-history``, not on every load)."""
     path = Path(store.abs(entry.path))

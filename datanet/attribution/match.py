@@ -31,7 +31,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
@@ -44,6 +44,9 @@ from datanet.attribution.index import Shard, accepted_records, load_shard, shard
 from datanet.attribution.tokens import gram_hashes, output_tokens
 from datanet.errors import SpecError, StoreError
 from datanet.schemas.ids import keccak_hex
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["Attribution", "AttributionResult", "Snapshot", "AttributionIndex", "attribute",
            "output_hash"]
@@ -112,7 +115,7 @@ def output_hash(text: str) -> str:
 class AttributionIndex:
     """The shards of a snapshot (batches up to ``as_of``), memory-mapped, ready to match."""
 
-    def __init__(self, store: Any, *, as_of: int | None = None,
+    def __init__(self, store: DatanetStore, *, as_of: int | None = None,
                  config: AttributionConfig | None = None):
         from datanet.store.layout import DatanetStore
 

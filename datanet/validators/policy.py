@@ -27,7 +27,7 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,9 @@ from datanet.errors import SpecError
 from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.config import check, check_choice, check_range, config_from_mapping
 from datanet.schemas.contribution import DECISION_SCHEMA, TALLY_TYPE
+
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
     "PolicyConfig",
@@ -147,7 +150,7 @@ def load_registry(path: str | Path) -> dict[str, float]:
     return out
 
 
-def policy_config(spec: Any, *, require_registry: bool = True) -> PolicyConfig:
+def policy_config(spec: DatanetSpec, *, require_registry: bool = True) -> PolicyConfig:
     """The spec's ``[policy]`` as a :class:`PolicyConfig`, with ``registry_file`` merged in.
 
     ``registry_file`` is resolved relative to the spec file; entries of ``registry`` in the
@@ -165,7 +168,7 @@ def policy_config(spec: Any, *, require_registry: bool = True) -> PolicyConfig:
     return replace(config, registry=types.MappingProxyType(merged))
 
 
-def validate_spec_section(spec: Any) -> None:
+def validate_spec_section(spec: DatanetSpec) -> None:
     """Spec hook: ``[policy]`` parses and its registry file, when present, is valid.
 
     A registry file that does not exist yet is accepted here (``datanet init`` validates the

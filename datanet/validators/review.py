@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +39,10 @@ from datanet.validators.external import (
     verify_votes,
 )
 from datanet.validators.policy import DECISION_COLUMNS, decide, policy_config, route
+
+if TYPE_CHECKING:
+    from datanet.schemas.manifest import Manifest
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["ReviewResult", "apply_votes", "open_quarantine", "EXTERNAL_VOTES_KIND"]
 
@@ -58,11 +62,12 @@ class ReviewResult:
     rejected: int
     still_open: int
     message: str
-    manifest: Any = None
+    manifest: Manifest | None = None
     decisions: pa.Table | None = field(default=None, repr=False)
 
 
-def _read(store: Any, paths: Sequence[str], columns: Sequence[str] | None = None) -> pa.Table:
+def _read(store: DatanetStore, paths: Sequence[str],
+          columns: Sequence[str] | None = None) -> pa.Table:
     tables = [pq.read_table(store.abs(p), columns=list(columns) if columns else None)
               for p in paths]
     if not tables:
@@ -70,14 +75,14 @@ def _read(store: Any, paths: Sequence[str], columns: Sequence[str] | None = None
     return pa.concat_tables(tables, promote_options="default")
 
 
-def _ids_of(store: Any, manifests: Sequence[Any], kind: str) -> pa.Array:
+def _ids_of(store: DatanetStore, manifests: Sequence[Any], kind: str) -> pa.Array:
     paths = [p for m in manifests for p in m.paths(kind)]
     if not paths:
         return pa.array([], pa.string())
     return _read(store, paths, ["contribution_id"]).column("contribution_id").combine_chunks()
 
 
-def open_quarantine(store: Any, manifests: Sequence[Any] | None = None) -> pa.Table:
+def open_quarantine(store: DatanetStore, manifests: Sequence[Any] | None = None) -> pa.Table:
     """Quarantined rows not accepted or rejected by any later batch (latest copy per id)."""
     manifests = store.manifests() if manifests is None else manifests
     paths = [p for m in manifests for p in m.paths("quarantine")]
@@ -95,7 +100,7 @@ def open_quarantine(store: Any, manifests: Sequence[Any] | None = None) -> pa.Ta
     return q.take(pa.array(np.sort(last.column("i_max").to_numpy()), pa.int64()))
 
 
-def _prior_votes(store: Any, manifests: Sequence[Any], ids: pa.Array) -> pa.Table:
+def _prior_votes(store: DatanetStore, manifests: Sequence[Any], ids: pa.Array) -> pa.Table:
     """Committed votes on ``ids``; one per (record, validator), the latest batch's."""
     rows = []
     for m in manifests:
@@ -125,7 +130,7 @@ def _counts(votes: pa.Table) -> pa.Array:
     return pc.or_(pc.invert(external), counted)
 
 
-def _committed_statuses(store: Any, manifests: Sequence[Any]) -> dict[str, set[str]]:
+def _committed_statuses(store: DatanetStore, manifests: Sequence[Any]) -> dict[str, set[str]]:
     """vote id -> every status it was committed with (the ``external_votes`` ledgers)."""
     out: dict[str, set[str]] = {}
     paths = [p for m in manifests for p in m.paths(EXTERNAL_VOTES_KIND)]
@@ -162,7 +167,7 @@ def _new_information(ledger: pa.Table, committed: dict[str, set[str]],
     return ledger.take(pa.array(keep, pa.int64())), ids
 
 
-def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
+def apply_votes(store: DatanetStore, vote_files: Sequence[str | Path]) -> ReviewResult:
     """Verify ``vote_files`` against ``store`` and commit the re-decided records (module doc)."""
     from datanet.store.files import write_table
 
