@@ -11,8 +11,11 @@ Each measurement runs in its own process so peak RSS is per run:
 - ``driver_rss_mb``: peak RSS of the driver process (for Dask it hosts the scheduler);
 - ``worker_rss_mb``: peak RSS of each Dask worker process;
 - ``scaling``: time(largest) / time(smallest) per runner (linear ≈ the size ratio);
-- ``cpu_s`` / ``records_per_cpu_s``: CPU seconds of the driver process (user + system; the
-  DirectRunner runs in it) and input records per CPU-second;
+- ``cpu_s`` / ``records_per_cpu_s``: CPU seconds (user + system) of the driver process and of
+  its ended child processes (the DirectRunner runs in the driver; ``direct-mp`` is the
+  DirectRunner's ``multi_processing`` mode with ``--workers`` processes; Dask's local workers
+  count with their start-up) and input records per CPU-second;
+- ``files``: committed files of the batch (all kinds);
 - ``floor``: the same files through a bare pyarrow pipeline that validates nothing (``pyarrow.json``
   read, keccak256 of every text, Parquet write), measured in the same run; ``x floor`` is our
   records per CPU-second over the floor's (the issue's yardstick, 1.0 would be free).
@@ -59,8 +62,13 @@ def _generate(data_dir: Path, n: int, shards: int, size: int) -> list[str]:
 
 
 def _cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    """CPU seconds (user + system) of this process and of its child processes that ended
+    (the worker processes of a multi-process runner or of a local Dask cluster)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    return total
 
 
 def _floor(args: argparse.Namespace, inputs: list[str], out: dict[str, Any]) -> dict[str, Any]:
@@ -96,11 +104,13 @@ def _one(args: argparse.Namespace) -> dict[str, Any]:
                            "validators": sorted(store.spec.validators or {})}
     if args.runner == "floor":
         return _floor(args, inputs, out)
-    if args.runner == "direct":
+    if args.runner in ("direct", "direct-mp"):
         from datanet.pipelines.run import run_datanet
 
+        extra = ([] if args.runner == "direct" else
+                 ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"])
         t0, c0 = time.perf_counter(), _cpu_s()
-        result = run_datanet(store, inputs, runner="DirectRunner")
+        result = run_datanet(store, inputs, runner="DirectRunner", beam_args=extra)
         out["seconds"] = time.perf_counter() - t0
         out["cpu_s"] = round(_cpu_s() - c0, 2)
         out["records_per_cpu_s"] = round(args.records / out["cpu_s"])
@@ -109,7 +119,7 @@ def _one(args: argparse.Namespace) -> dict[str, Any]:
 
         from datanet.pipelines.dask import local_cluster, run_on_dask
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_s()
         with local_cluster(args.workers) as address:
             out["cluster_start_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -118,7 +128,12 @@ def _one(args: argparse.Namespace) -> dict[str, Any]:
             with Client(address, set_as_default=False) as client:
                 rss = client.run(_peak_rss_mb)
             out["worker_rss_mb"] = [round(v) for _, v in sorted(rss.items())]
+        # the workers' CPU counts once the cluster's processes ended (start-up included)
+        out["cpu_s"] = round(_cpu_s() - c0, 2)
+        out["records_per_cpu_s"] = round(args.records / out["cpu_s"])
     out["counts"] = result.counts
+    out["files"] = (sum(len(v) for v in result.manifest.files.values())
+                    if result.manifest else 0)
     out["root"] = result.manifest.merkle_root if result.manifest else None
     out["records_per_s"] = round(args.records / out["seconds"])
     try:
@@ -140,7 +155,8 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100000,300000",
                     help="comma-separated record counts (default: %(default)s)")
-    ap.add_argument("--runners", default="direct,dask")
+    ap.add_argument("--runners", default="direct,dask",
+                    help="of direct, direct-mp, dask (default: %(default)s)")
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes")
     ap.add_argument("--shards", type=int, default=8, help="input files per size")
     ap.add_argument("--size", type=int, default=1024, help="bytes per record")
@@ -188,8 +204,8 @@ def main() -> None:
 def _table(results: list[dict[str, Any]], sizes: list[int], runners: list[str]) -> None:
     floor = {r["records"]: r for r in results if r["runner"] == "floor"}
     print("\n| runner | records | seconds | records/s | records/CPU-s | x floor | driver RSS MB "
-          "| worker RSS MB | root |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| worker RSS MB | files | root |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         workers = ", ".join(str(w) for w in r.get("worker_rss_mb", [])) or "-"
         per_cpu = r.get("records_per_cpu_s")
@@ -197,7 +213,7 @@ def _table(results: list[dict[str, Any]], sizes: list[int], runners: list[str]) 
         ratio = f"{per_cpu / base:.3f}" if per_cpu and base else "-"
         print(f"| {r['runner']} | {r['records']:,} | {r['seconds']} | {r['records_per_s']:,} | "
               f"{f'{per_cpu:,}' if per_cpu else '-'} | {ratio} | {r['driver_rss_mb']} | "
-              f"{workers} | {(r['root'] or '-')[:10]}… |")
+              f"{workers} | {r.get('files', '-')} | {(r['root'] or '-')[:10]}… |")
     runners = [x for x in runners if x != "floor"]
     if len(sizes) > 1:
         for runner in runners:

@@ -8,6 +8,7 @@ Works with any filesystem Beam knows (local, gs://, s3://, hdfs://).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Iterable, Iterator
@@ -87,68 +88,132 @@ def write_table(root: str, kind: str, batch_id: str, table: pa.Table) -> FileEnt
     return _store(root, kind, batch_id, table_to_parquet_bytes(table), table.num_rows)
 
 
+class _HashingSink:
+    """A writable file object that hashes (sha256) and counts what goes through it."""
+
+    def __init__(self, fh: Any):
+        self.fh = fh
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.sha.update(view)
+        self.size += view.nbytes
+        self.fh.write(view)
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _PartWriter:
+    """One Parquet file of a kind, streamed to a temporary name while hashed, then renamed to
+    its content address (so memory holds row groups, never the file)."""
+
+    def __init__(self, root: str, kind: str, batch_id: str, schema: pa.Schema):
+        self.root, self.kind, self.batch_id, self.schema = root, kind, batch_id, schema
+        self.dir = join_path(root, f"{kind}/batch={batch_id}")
+        if not _filesystems().exists(self.dir):
+            try:
+                _filesystems().mkdirs(self.dir)
+            except OSError:
+                pass
+        self.tmp = join_path(self.dir, f".part-{uuid.uuid4().hex}.tmp")
+        self.fh = _filesystems().create(self.tmp)
+        self.sink = _HashingSink(self.fh)
+        self.writer = pq.ParquetWriter(pa.PythonFile(self.sink, mode="w"), schema,
+                                       compression="zstd", use_dictionary=True,
+                                       write_statistics=True)
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table, row_group_size=1 << 30)
+        self.rows += table.num_rows
+
+    def close(self) -> FileEntry:
+        self.writer.close()
+        self.fh.close()
+        digest = self.sink.sha.hexdigest()
+        rel = f"{self.kind}/batch={self.batch_id}/part-{digest[:32]}.parquet"
+        final = join_path(self.root, rel)
+        if _exists_with_size(final, self.sink.size):
+            _filesystems().delete([self.tmp])
+        else:
+            _filesystems().rename([self.tmp], [final])
+        return FileEntry(path=rel, sha256=digest, rows=self.rows, bytes=self.sink.size)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+            self.fh.close()
+        with contextlib.suppress(Exception):
+            _filesystems().delete([self.tmp])
+
+
 def write_tables(root: str, kind: str, batch_id: str, tables: Iterable[pa.Table], *,
                  target_bytes: int, row_group_bytes: int = ROW_GROUP_BYTES
                  ) -> Iterator[FileEntry]:
     """Write a stream of same-kind tables as few content-addressed files (the ``kind``'s part
     of a batch): each file holds consecutive tables in order and is closed once its Parquet
     bytes reach ``target_bytes``, so a batch has one file per kind per ``target_bytes`` of
-    data instead of one per chunk. Holds at most one file's compressed bytes and
-    ``row_group_bytes`` of Arrow data in memory. A table whose schema differs from the open
-    file's (and cannot be cast to it) starts a new file.
+    data instead of one per chunk. Files stream to a temporary name (hashed on the way) and
+    are renamed to their content address: memory holds about two row groups of
+    ``row_group_bytes`` of Arrow data, never a file. A table whose schema differs from the
+    open file's (and cannot be cast to it) starts a new file.
     """
     if target_bytes < 1:
         raise ValueError(f"target_bytes={target_bytes} must be >= 1")
-    sink: pa.BufferOutputStream | None = None
-    writer: pq.ParquetWriter | None = None
-    schema: pa.Schema | None = None
+    part: _PartWriter | None = None
     pending: list[pa.Table] = []
-    pending_bytes = rows = 0
+    pending_bytes = 0
 
     def flush_group() -> None:
         nonlocal pending, pending_bytes
         if pending:
-            assert writer is not None
-            writer.write_table(pa.concat_tables(pending), row_group_size=1 << 30)
+            assert part is not None
+            part.write(pa.concat_tables(pending))
             pending, pending_bytes = [], 0
 
     def close() -> FileEntry | None:
-        nonlocal sink, writer, schema, rows
-        if writer is None:
+        nonlocal part
+        if part is None:
             return None
         flush_group()
-        writer.close()
-        assert sink is not None
-        entry = _store(root, kind, batch_id, sink.getvalue(), rows)
-        sink = writer = schema = None
-        rows = 0
+        entry, part = part.close(), None
         return entry
 
-    for table in tables:
-        if not table.num_rows:
-            continue
-        table = _with_batch(table, batch_id).replace_schema_metadata(None)
-        if schema is not None and not table.schema.equals(schema):
-            try:
-                table = table.cast(schema)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
-                if (entry := close()) is not None:
-                    yield entry
-        if writer is None:
-            schema = table.schema
-            sink = pa.BufferOutputStream()
-            writer = pq.ParquetWriter(sink, schema, compression="zstd", use_dictionary=True,
-                                      write_statistics=True)
-        pending.append(table)
-        pending_bytes += table.nbytes
-        rows += table.num_rows
-        if pending_bytes >= row_group_bytes:
-            flush_group()
-        if sink is not None and sink.tell() >= target_bytes:
-            if (entry := close()) is not None:
-                yield entry
-    if (entry := close()) is not None:
-        yield entry
+    try:
+        for table in tables:
+            if not table.num_rows:
+                continue
+            table = _with_batch(table, batch_id).replace_schema_metadata(None)
+            if part is not None and not table.schema.equals(part.schema):
+                try:
+                    table = table.cast(part.schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+                    if (entry := close()) is not None:
+                        yield entry
+            if part is None:
+                part = _PartWriter(root, kind, batch_id, table.schema)
+            pending.append(table)
+            pending_bytes += table.nbytes
+            if pending_bytes >= row_group_bytes:
+                flush_group()
+                if part.sink.size >= target_bytes:
+                    yield close()  # type: ignore[misc]
+        if (entry := close()) is not None:
+            yield entry
+    finally:
+        if part is not None:
+            part.abort()
 
 
 def _exists_with_size(path: str, size: int) -> bool:
