@@ -34,6 +34,10 @@ from datanet.schemas.spec import load_spec, parse_spec
         ({"id": "x", "bogus": 1}, "bogus=1 is not a known top-level key"),
         ({"id": "x", "pipeline": {"batch_rows": 0}},
          "pipeline.batch_rows=0 must be between 1 and 1000000"),
+        ({"id": "x", "pipeline": {"target_file_mb": 0}},
+         "pipeline.target_file_mb=0 must be between 1 and 4096"),
+        ({"id": "x", "pipeline": {"target_file_mb": 5000}},
+         "pipeline.target_file_mb=5000 must be between 1 and 4096"),
     ],
 )
 def test_bad_spec_names_key_value_and_allowed(data, message):
