@@ -323,7 +323,7 @@ class _DecideWrite(beam.DoFn):
 
 @dataclass(frozen=True, order=True)
 class PartRef:
-    """One chunk's table of one output kind, spilled to a scratch Arrow IPC file (in chunk order)."""
+    """One chunk's table of one output kind, spilled to a scratch Arrow IPC file."""
 
     batch_id: str
     chunk: str
