@@ -203,7 +203,8 @@ def test_run_leaves_no_scratch(tiny_store, tmp_path):
 
 def test_chunks_are_coalesced_into_one_file_per_kind(tmp_path):
     """40 records in chunks of 3 (14 chunks): one file per kind, not one per chunk; a 1 MB
-    target file size changes nothing here, and the outcome equals one big chunk's."""
+    target file size changes nothing here, the outcome equals one big chunk's, and the same
+    run into a fresh datanet writes byte-identical files (same content addresses)."""
     from datanet.store.layout import init_datanet
     from tests.conftest import TINY_SPEC
 
@@ -212,8 +213,9 @@ def test_chunks_are_coalesced_into_one_file_per_kind(tmp_path):
     recs[5] = b"{broken"
     recs[30] = record(30, text="short")
     path = write_jsonl(tmp_path / "in.jsonl", recs)
-    out = {}
+    out, paths = {}, {}
     for name, pipeline in (("small", "batch_rows = 3\ntarget_file_mb = 1"),
+                           ("small-again", "batch_rows = 3\ntarget_file_mb = 1"),
                            ("big", "batch_rows = 2000")):
         spec = TINY_SPEC.replace("[fields.topic]", f"[pipeline]\n{pipeline}\n\n[fields.topic]")
         store = init_datanet(tmp_path / name, spec)
@@ -223,8 +225,10 @@ def test_chunks_are_coalesced_into_one_file_per_kind(tmp_path):
             "accepted": 1, "rejected": 1, "deadletter": 1, "votes": 1}, name
         assert (result.counts["accepted"], result.counts["rejected"],
                 result.counts["deadletter"]) == (38, 1, 1)
+        paths[name] = sorted(f.path for v in files.values() for f in v)
         con = connect(store)
         out[name] = (result.batch_id, result.manifest.merkle_root, {
             k: con.execute(f"SELECT * EXCLUDE (batch) FROM {k} ORDER BY ALL").fetchall()
             for k in ("accepted", "rejected", "deadletter", "votes")})
-    assert out["small"] == out["big"]
+    assert out["small"] == out["small-again"] == out["big"]
+    assert paths["small"] == paths["small-again"]  # same bytes, same content addresses
