@@ -71,3 +71,13 @@ def test_schema_change_starts_a_new_file_and_empty_tables_write_nothing(tmp_path
 def test_target_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="target_bytes=0 must be >= 1"):
         list(write_tables(str(tmp_path), "x", BATCH, [], target_bytes=0))
+
+
+def test_a_failing_source_leaves_no_file_behind(tmp_path):
+    def tables():
+        yield from _tables(2)
+        raise OSError("scratch file vanished")
+
+    with pytest.raises(OSError, match="scratch file vanished"):
+        list(write_tables(str(tmp_path), "accepted", BATCH, tables(), target_bytes=1 << 30))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
