@@ -24,6 +24,7 @@ import contextlib
 import gc
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -61,6 +62,7 @@ from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry
 from datanet.schemas.spec import DatanetSpec
 from datanet.store.files import write_bytes_atomic, write_table
+from datanet.store.fs import ObjectPath, is_remote, url_to_fs
 from datanet.store.history import History
 from datanet.store.layout import SPEC_FILE
 from datanet.validators import registry
@@ -546,6 +548,8 @@ def run_datanet(
         listing_path = f"{run_dir}/files.json"
         progress_dir = f"{run_dir}/progress" if progress else None
         with contextlib.ExitStack() as stack:
+            if progress and is_remote(run_dir):  # progress files are local (display only)
+                progress_dir = stack.enter_context(tempfile.TemporaryDirectory())
             if progress:
                 stack.enter_context(ProgressPoller(progress_dir, progress,
                                                    estimate_records(matched)))
@@ -553,8 +557,11 @@ def run_datanet(
                                options=beam_options(runner, args)) as p:
                 build_pipeline(p, spec, inputs, root=str(store.root), history=history,
                                listing_path=listing_path, progress_dir=progress_dir)
-        with FileSystems.open(listing_path) as fh:
-            listing = json.loads(fh.read())
+        if is_remote(listing_path):
+            listing = json.loads(ObjectPath(*url_to_fs(listing_path)).read_bytes())
+        else:
+            with FileSystems.open(listing_path) as fh:
+                listing = json.loads(fh.read())
 
     batch_id = listing["batch_id"]
     entries = listing["entries"]
@@ -602,7 +609,7 @@ def _default_tree(store: Any, spec: DatanetSpec, batch_id: str,
 
     from datanet.anchoring.merkle import batch_tree
 
-    tables = [pq.read_table(store.abs(f.path),
+    tables = [pq.read_table(store.abs(f.path), filesystem=getattr(store, "arrow_fs", None),
                             columns=["contribution_id", "contributor", "content_hash"])
               for f in accepted]
     return batch_tree(spec.id, batch_id, pa.concat_tables(tables))
