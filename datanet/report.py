@@ -160,7 +160,7 @@ def _rewards(store: Any) -> tuple[list[tuple[int, int, str, int]], list[tuple[st
     latest one ``(account, amount in that epoch, cumulative)`` and the cumulative total.
     Datanet-wide (an epoch spans batches); the rewards package is imported only when an
     epoch exists."""
-    if not any(Path(store.abs("rewards")).glob("*.settlement.json")):
+    if not any(store.path("rewards").glob("*.settlement.json")):
         return [], [], 0
     from datanet.rewards.epoch import load_settlement, settlements
 

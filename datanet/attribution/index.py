@@ -91,7 +91,8 @@ def accepted_records(store: Any, entries: Sequence[FileEntry] | Sequence[str],
     paths = sorted(paths)
     if not paths:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
-    return pa.concat_tables([pq.read_table(store.abs(p), columns=list(columns)) for p in paths])
+    return pa.concat_tables([pq.read_table(store.abs(p), filesystem=store.arrow_fs,
+                                          columns=list(columns)) for p in paths])
 
 
 def write_shard(store: Any, batch_id: str, accepted: Sequence[FileEntry],
@@ -99,7 +100,8 @@ def write_shard(store: Any, batch_id: str, accepted: Sequence[FileEntry],
     """Build and write the shard of a batch's accepted files; the entry for its manifest
     (None when the files have no ``text`` column: nothing to index)."""
     ngram = ngram or attribution_config(store.spec).ngram
-    files = [pq.ParquetFile(store.abs(p)) for p in sorted(e.path for e in accepted)]
+    files = [pq.ParquetFile(store.abs(p), filesystem=store.arrow_fs)
+             for p in sorted(e.path for e in accepted)]
     if any("text" not in f.schema_arrow.names for f in files):
         return None
     texts = (b.column(0) for f in files for b in f.iter_batches(batch_size=65536,
@@ -107,14 +109,14 @@ def write_shard(store: Any, batch_id: str, accepted: Sequence[FileEntry],
     data, meta = build_shard(texts, ngram)
     digest = hashlib.sha256(data).hexdigest()
     rel = f"{KIND}/batch={batch_id}/shard-{digest[:32]}.arrow"
-    path = Path(store.abs(rel))
+    path = store.path(rel)
     if not (path.exists() and path.stat().st_size == len(data)):
         write_atomic(path, data)
     return FileEntry(path=rel, sha256=digest, rows=meta["grams"], bytes=len(data))
 
 
 def _pointer_path(store: Any, manifest: Any) -> Path:
-    return Path(store.abs(f"{KIND}/{manifest.seq:08d}-{manifest.batch_id}.json"))
+    return store.path(f"{KIND}/{manifest.seq:08d}-{manifest.batch_id}.json")
 
 
 def shard_entry(store: Any, manifest: Any) -> FileEntry | None:
@@ -150,11 +152,13 @@ def index_missing(store: Any, *, as_of: int | None = None) -> list[tuple[int, Fi
 def load_shard(store: Any, manifest: Any, entry: FileEntry) -> Shard:
     """Memory-map a shard; checks its size and scheme (the sha256 is checked by
     ``verify-history``, not on every load)."""
-    path = Path(store.abs(entry.path))
+    path = store.path(entry.path)
     if not path.exists() or path.stat().st_size != entry.bytes:
         raise StoreError(f"batch {manifest.seq}: attribution shard {entry.path} is missing or "
                          "has the wrong size; run `datanet verify-history`")
-    reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
+    source = (pa.memory_map(str(path), "r") if isinstance(path, Path)
+              else pa.BufferReader(path.read_bytes()))  # an object store: one GET
+    reader = pa.ipc.open_file(source)
     table = reader.read_all()
     meta = json.loads(table.schema.metadata[b"datanet.attribution"])
     if meta.get("tokenizer") != TOKENIZER:

@@ -214,7 +214,7 @@ class RewardsOutbox(Outbox):
         self.rewards = rewards
 
     def _path(self, batch_id: str) -> Path:
-        return Path(self.store.abs(f"rewards/{batch_id.removeprefix('epoch-')}.publish.json"))
+        return self.store.path(f"rewards/{batch_id.removeprefix('epoch-')}.publish.json")
 
     def _call(self, state: AnchorState) -> Any:
         return self.rewards.f.publish(state.seq, _b32(state.root), int(state.pool))
@@ -304,7 +304,7 @@ def proof_bundle(store: Any, epoch: int, account: str, *,
     tree = tree or load_reward_tree(store, epoch)
     value = reward_leaf(rec.chain_id, rec.datanet, acc, cumulative)
     index = tree.leaf_lookup(value)
-    publish = Path(store.abs(f"rewards/{epoch}.publish.json"))
+    publish = store.path(f"rewards/{epoch}.publish.json")
     contract = None
     if publish.exists():
         contract = json.loads(publish.read_text(encoding="utf-8")).get("contract")
@@ -365,5 +365,5 @@ def claim_client(key: bytes, *, rpc_url: str | None = None, store: Any = None,
     if store is None:
         raise RewardsError("claim needs --rpc-url (or $DATANET_RPC_URL), or --datanet PATH "
                            "for a datanet on the embedded chain")
-    chain = EmbeddedChain(store.abs(EMBEDDED_CHAIN_FILE))
+    chain = EmbeddedChain(store.path(EMBEDDED_CHAIN_FILE))
     return ChainClient(chain.w3, account, None, kind="embedded", embedded=chain)

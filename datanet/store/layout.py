@@ -104,7 +104,7 @@ class DatanetStore:
 
     def __init__(self, path: str | Path):
         self.root: StorePath = open_root(path)
-        #: pyarrow filesystem of remote roots (None: local), for ``pq.read_table(store.abs(…))``
+        #: pyarrow filesystem of remote roots (None: local), for ``pq.read_table(…, filesystem=…)``
         self.arrow_fs = arrow_filesystem(self.root)
         spec_path = self.root / SPEC_FILE
         if not spec_path.exists():
@@ -122,6 +122,10 @@ class DatanetStore:
     def abs(self, rel: str) -> str:
         """Absolute path of a path relative to the datanet root."""
         return str(self.root / rel)
+
+    def path(self, rel: str) -> StorePath:
+        """A path relative to the root as a ``Path`` (local) or an ``ObjectPath`` (remote)."""
+        return self.root / rel
 
     def manifests(self, *, as_of: int | None = None) -> list[Manifest]:
         """Committed manifests in sequence order (optionally up to ``as_of``).
