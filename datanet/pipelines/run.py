@@ -114,8 +114,13 @@ class _ParseFile(beam.DoFn):
 
 
 def _open_raw(path: str) -> Any:
-    """The file's bytes as stored (intake decompresses, with its checks and limit)."""
+    """The file's bytes as stored (intake decompresses, with its checks and limit); a remote
+    URI (``s3://`` …) is opened through the store's fsspec seam, credentials from the
+    environment of the worker."""
     from apache_beam.io.filesystem import CompressionTypes
+
+    if is_remote(path):
+        return ObjectPath(*url_to_fs(path)).open("rb")
 
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
@@ -499,6 +504,12 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
 
     files: set[str] = set()
     for pattern in inputs:
+        if is_remote(pattern):
+            remote = _match_remote(pattern)
+            if not remote:
+                raise IntakeError(f"{pattern}: no input file matches")
+            files.update(remote)
+            continue
         try:
             found = FileSystems.match([beam_pattern(pattern)])[0].metadata_list
         except BeamIOError as exc:
@@ -511,6 +522,26 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
     for path in files:
         detect_format(path)
     return sorted(files)
+
+
+def _match_remote(pattern: str) -> list[str]:
+    """URIs of the files a remote pattern (``s3://bucket/in/*.jsonl``) matches, listed through
+    the store's fsspec seam (Beam's S3 filesystem has no options outside a pipeline)."""
+    import glob
+
+    from datanet.errors import StoreError
+
+    try:
+        fs, inner = url_to_fs(pattern)
+        if glob.has_magic(inner):
+            found = [p for p, info in fs.glob(inner, detail=True).items()
+                     if info.get("type") != "directory"]
+        else:
+            found = [inner] if fs.isfile(inner) else []
+    except (OSError, ValueError, StoreError) as exc:
+        raise IntakeError(f"{pattern}: cannot be listed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    return sorted(fs.unstrip_protocol(p) for p in found)
 
 
 def run_datanet(
