@@ -524,6 +524,14 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
     return sorted(files)
 
 
+def _pipeline_inputs(inputs: Sequence[str], matched: Sequence[str]) -> list[str]:
+    """What the pipeline matches: local patterns as given (Beam matches them), remote ones
+    replaced by the URIs the driver matched (one glob semantics: fsspec's)."""
+    if not any(is_remote(p) for p in inputs):
+        return list(inputs)
+    return [*(p for p in inputs if not is_remote(p)), *(f for f in matched if is_remote(f))]
+
+
 def _match_remote(pattern: str) -> list[str]:
     """URIs of the files a remote pattern (``s3://bucket/in/*.jsonl``) matches, listed through
     the store's fsspec seam (Beam's S3 filesystem has no options outside a pipeline)."""
@@ -586,7 +594,8 @@ def run_datanet(
                                                    estimate_records(matched)))
             with beam.Pipeline(runner=_runner_object(runner),
                                options=beam_options(runner, args)) as p:
-                build_pipeline(p, spec, inputs, root=str(store.root), history=history,
+                build_pipeline(p, spec, _pipeline_inputs(inputs, matched),
+                               root=str(store.root), history=history,
                                listing_path=listing_path, progress_dir=progress_dir)
         if is_remote(listing_path):
             listing = json.loads(ObjectPath(*url_to_fs(listing_path)).read_bytes())

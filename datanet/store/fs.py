@@ -14,6 +14,7 @@ never part of a path and never printed.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from typing import Any
 from datanet.errors import StoreError
 
 __all__ = ["ObjectPath", "StorePath", "open_root", "is_remote", "normalise_uri",
-           "arrow_filesystem", "url_to_fs"]
+           "arrow_filesystem", "url_to_fs", "reaching"]
 
 #: ``pathlib.Path("s3://b/p")`` prints ``s3:/b/p``: a scheme of two or more letters followed
 #: by a single slash is read as the URI it was (one-letter schemes are Windows drives).
@@ -215,6 +216,30 @@ def open_root(path: str | Path) -> StorePath:
     if not inner.strip("/"):
         raise StoreError(f"{text}: give a bucket (and prefix) for the datanet")
     return ObjectPath(fs, inner)
+
+
+_CLIENT_ERROR_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "adlfs",
+                         "google", "azure")
+
+
+@contextlib.contextmanager
+def reaching(root: StorePath) -> Iterator[None]:
+    """Turn a remote filesystem's connection / credential / permission error into one-line
+    :class:`StoreError` naming the root (the client's message names endpoints and buckets,
+    never secrets). Local roots: errors pass through unchanged."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        module = type(exc).__module__.split(".", 1)[0]
+        if not isinstance(root, ObjectPath) or not (
+                isinstance(exc, OSError) or module in _CLIENT_ERROR_MODULES):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise StoreError(f"{root}: the object store cannot be used ({type(exc).__name__}: "
+                         f"{first}); check the endpoint, bucket and credentials in the "
+                         "environment") from None
 
 
 def arrow_filesystem(path: StorePath | str) -> Any:

@@ -33,7 +33,14 @@ from datanet.errors import CommitConflict, StoreError
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec, load_spec
 from datanet.store.atomic import create_exclusive, write_atomic
-from datanet.store.fs import ObjectPath, StorePath, arrow_filesystem, open_root
+from datanet.store.fs import (
+    ObjectPath,
+    StorePath,
+    arrow_filesystem,
+    normalise_uri,
+    open_root,
+    reaching,
+)
 from datanet.store.history import History
 
 __all__ = ["DatanetStore", "init_datanet", "SPEC_FILE"]
@@ -55,8 +62,13 @@ def init_datanet(path: str | Path, spec_text: str, *, source: str | None = None
     ``source`` names the spec in error messages (default: the new ``datanet.toml``).
     """
     root = open_root(path)
-    if isinstance(root, ObjectPath):
-        _check_bucket(root)
+    with reaching(root):
+        if isinstance(root, ObjectPath):
+            _check_bucket(root)
+        return _init_at(root, spec_text, source)
+
+
+def _init_at(root: StorePath, spec_text: str, source: str | None) -> DatanetStore:
     if (root / SPEC_FILE).exists():
         raise StoreError(f"{root}: a datanet already exists here ({SPEC_FILE} present); "
                          "choose another path or delete it first")
@@ -77,13 +89,7 @@ def init_datanet(path: str | Path, spec_text: str, *, source: str | None = None
 def _check_bucket(root: ObjectPath) -> None:
     """Refuse a root whose bucket is missing or unreadable (never create one by accident)."""
     bucket = root.path.split("/", 1)[0]
-    try:
-        ok = root.fs.exists(bucket)
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{root}: the bucket cannot be reached "
-                         f"({type(exc).__name__}); check the endpoint and credentials in "
-                         "the environment") from None
-    if not ok:
+    if not root.fs.exists(bucket):
         raise StoreError(f"{root}: bucket {bucket!r} does not exist or is not accessible "
                          "with the credentials in the environment; create it first")
 
@@ -106,10 +112,14 @@ class DatanetStore:
         self.root: StorePath = open_root(path)
         #: pyarrow filesystem of remote roots (None: local), for ``pq.read_table(…, filesystem=…)``
         self.arrow_fs = arrow_filesystem(self.root)
+        with reaching(self.root):
+            self._open(path)
+
+    def _open(self, path: str | Path) -> None:
         spec_path = self.root / SPEC_FILE
         if not spec_path.exists():
             raise StoreError(f"{self.root}: not a datanet ({SPEC_FILE} missing); "
-                             f"create one with `datanet init {path}`")
+                             f"create one with `datanet init {normalise_uri(path)}`")
         before = _spec_stamp(spec_path)
         self.spec: DatanetSpec = load_spec(spec_path)
         #: the spec file's (device, inode, size, mtime, ctime) when ``spec`` was read from it
