@@ -18,7 +18,7 @@ from datanet.cli import app
 from datanet.errors import CommitConflict, StoreError
 from datanet.store.fs import ObjectPath, normalise_uri, open_root, url_to_fs
 from datanet.store.layout import CLAIMS, DatanetStore, init_datanet
-from tests.conftest import TINY_SPEC, record, write_jsonl
+from tests.conftest import TEXTS, TINY_SPEC, record, write_jsonl
 from tests.store.conftest import KEY_ID, SECRET, _forget_clients, s3_environment
 
 runner = CliRunner()
@@ -64,6 +64,7 @@ def test_init_on_s3_creates_no_local_folder_and_refuses_a_missing_bucket(s3, tmp
     assert not fs.exists("datanet-no-such-bucket")  # never created by accident
 
 
+@pytest.mark.slow
 def test_s3_datanet_gives_the_same_batch_as_a_local_one(s3, tmp_path):
     """init, run, re-run, status, sql, verify-history, proof on s3:// — the same batch id,
     Merkle root, counts and rows as the same input on a local root."""
@@ -71,6 +72,9 @@ def test_s3_datanet_gives_the_same_batch_as_a_local_one(s3, tmp_path):
     spec.write_text(TINY_SPEC)
     inp = write_jsonl(tmp_path / "a.jsonl",
                       [record(i) for i in range(6)] + [record(1), b"{bad"])
+    more = write_jsonl(tmp_path / "b.jsonl", [
+        record(i + 10, text=TEXTS[i] + f" Tip {i}.") for i in range(2)]  # dup of batch 1
+        + [record(i, text=f"A brand new long tip number {i} for batch two.") for i in (2, 3)])
     local, remote = str(tmp_path / "dn"), s3.uri("dn")
     for root in (local, remote):
         assert _cli("init", root, "--spec", str(spec))[0] == 0
@@ -79,10 +83,15 @@ def test_s3_datanet_gives_the_same_batch_as_a_local_one(s3, tmp_path):
         assert "8 records → 6 accepted, 0 rejected, 0 needs review, 2 dead-letter" in text
         code, text = _cli("run", root, str(inp), "--no-anchor")
         assert code == 0 and "nothing new" in text
+        # a second batch: dedup reads the first one's history from the store
+        code, text = _cli("run", root, str(more), "--no-anchor")
+        assert code == 0, text
+        assert "4 records → 2 accepted, 2 rejected, 0 needs review, 0 dead-letter" in text
     q = ("SELECT seq, batch_id, merkle_root, prev_root, leaf_count, accepted, rejected, "
          "deadletter FROM batches")
     want = _json("sql", local, q)
-    assert _json("sql", remote, q) == want and len(want) == 1
+    assert _json("sql", remote, q) == want and len(want) == 2
+    assert want[1]["prev_root"] == want[0]["merkle_root"]
     rows = ("SELECT contribution_id, contributor, content_hash, text, batch FROM accepted "
             "ORDER BY contribution_id")
     assert _json("sql", remote, rows) == _json("sql", local, rows)
@@ -99,12 +108,15 @@ def test_s3_datanet_gives_the_same_batch_as_a_local_one(s3, tmp_path):
     assert code == 0, bundle
     code, local_bundle = _cli("proof", local, cid)
     assert json.loads(bundle)["proof"] == json.loads(local_bundle)["proof"]
-    assert json.loads(bundle)["root"] == want[0]["merkle_root"]
+    assert (json.loads(bundle)["root"] == json.loads(local_bundle)["root"]
+            in {w["merkle_root"] for w in want})
+    assert (_json("sql", remote, "SELECT reasons FROM rejected ORDER BY contribution_id")
+            == _json("sql", local, "SELECT reasons FROM rejected ORDER BY contribution_id"))
     # every file of the datanet is on the server; the local layout names the same files
     fs, _ = url_to_fs(remote)
     remote_files = {p.split("/dn/", 1)[1] for p in fs.find(f"{s3.bucket}/dn")}
     local_files = {str(p.relative_to(local)) for p in Path(local).rglob("*") if p.is_file()}
-    assert remote_files - local_files == {f"{CLAIMS}/00000001.json"}
+    assert remote_files - local_files == {f"{CLAIMS}/00000001.json", f"{CLAIMS}/00000002.json"}
     assert local_files - remote_files == {".commit.lock"}
 
 
