@@ -290,3 +290,93 @@ def test_credentials_never_printed_even_on_errors(s3, tmp_path, monkeypatch):
 def test_store_error_for_a_bucketless_uri():
     with pytest.raises(StoreError, match="give a bucket"):
         open_root("s3://")
+
+
+def test_object_lock_excludes_and_a_dead_holders_lease_expires(s3):
+    """The lease lock serialising receipts / reward epochs on an object store: two holders
+    never overlap; a lock left by a killed holder is taken over once its lease ran out."""
+    import time
+
+    from datanet.store.layout import _object_lock
+
+    fs, _ = url_to_fs(s3.uri())
+    lock = ObjectPath(fs, f"{s3.bucket}/dn/.commit.lock")
+    inside, overlaps, entered = [0], [0], []
+
+    def hold(i: int) -> None:
+        for _ in range(3):
+            with _object_lock(lock, poll_s=0.01):
+                inside[0] += 1
+                overlaps[0] += inside[0] > 1
+                entered.append(i)
+                time.sleep(0.05)
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=hold, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == [0] and sorted(entered) == [0, 0, 0, 1, 1, 1]
+    assert not lock.exists()  # released
+
+    lock.write_text("a killed holder\n")
+    start = time.time()
+    with _object_lock(lock, lease_s=1.0, poll_s=0.05):
+        waited = time.time() - start
+        assert lock.read_text() != "a killed holder\n"
+    assert 0.0 < waited < 4.0
+    assert not lock.exists()
+
+
+_KILLED_COMMITTER = textwrap.dedent("""
+    import os, signal, sys
+    import pyarrow as pa
+    from datanet.store import fs as store_fs
+    from datanet.store.files import write_table
+    from datanet.store.layout import DatanetStore
+    root, when = sys.argv[1], sys.argv[2]
+    store = DatanetStore(root)
+    batch = "0x" + "ab" * 32
+    entry = write_table(root, "deadletter", batch, pa.table({"reason": ["invalid_json"]}))
+    real = store_fs.ObjectPath.create_exclusive
+
+    def create_then_die(self, data):
+        if "/_seq/" in self.path and when == "before-claim":
+            os.kill(os.getpid(), signal.SIGKILL)
+        ok = real(self, data)
+        if "/_seq/" in self.path and when == "after-claim":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return ok
+
+    store_fs.ObjectPath.create_exclusive = create_then_die
+    store.commit(batch_id=batch, files={"deadletter": [entry]}, counts={"deadletter": 1},
+                 history_seq=0, sources=[], report={}, tree=None)
+    print("not killed")
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["before-claim", "after-claim"])
+def test_kill_9_mid_commit(s3, when):
+    """A committer killed with SIGKILL just before its claim leaves nothing visible (its
+    staged file is there, unnamed); killed just after it, the batch is committed and the next
+    reader publishes the manifest copy."""
+    from datanet.store.query import connect
+
+    store = init_datanet(s3.uri("dn"), TINY_SPEC)
+    env = {**os.environ, **s3_environment(s3.endpoint), "PYTHONPATH": os.getcwd()}
+    proc = subprocess.run([sys.executable, "-c", _KILLED_COMMITTER, str(store.root), when],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    fs, _ = url_to_fs(s3.uri())
+    assert len(fs.find(f"{s3.bucket}/dn/deadletter")) == 1  # staged either way
+    con = connect(str(store.root))
+    visible = con.execute("SELECT count(*) FROM deadletter").fetchone()[0]
+    batches = con.execute("SELECT seq, batch_id FROM batches").fetchall()
+    if when == "before-claim":
+        assert (visible, batches) == (0, [])
+        assert not fs.exists(f"{s3.bucket}/dn/batches")
+    else:
+        assert (visible, batches) == (1, [(1, "0x" + "ab" * 32)])
+        assert fs.exists(f"{s3.bucket}/dn/batches/00000001-0x{'ab' * 32}.json")
