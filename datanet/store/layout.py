@@ -211,11 +211,13 @@ class DatanetStore:
 
     def check_snapshot(self, manifests: list[Manifest]) -> None:
         """Refuse a snapshot whose committed files are missing or not the size their manifest
-        records (a cheap stat per file; ``datanet verify-history`` re-hashes the content)."""
+        records (a cheap stat per file, or one listing of the root on an object store;
+        ``datanet verify-history`` re-hashes the content)."""
+        listed = self._listed_sizes() if manifests and isinstance(self.root, ObjectPath) else None
         for m in manifests:
             for kind, entries in m.files.items():
                 for f in entries:
-                    size = self._size(f.path)
+                    size = self._size(f.path) if listed is None else listed.get(f.path)
                     if size != f.bytes:
                         found = "is missing" if size is None else f"has {size} bytes"
                         raise StoreError(
@@ -223,6 +225,16 @@ class DatanetStore:
                             f"manifest says {f.bytes} bytes; the committed data was changed "
                             "or lost, so this snapshot is refused (run `datanet "
                             "verify-history` to see what differs)")
+
+    def _listed_sizes(self) -> dict[str, int]:
+        """``{path relative to the root: size}`` of every object under a remote root (a
+        paginated LIST instead of one HEAD per committed file)."""
+        root = self.root
+        assert isinstance(root, ObjectPath)
+        prefix = root.path + "/"
+        return {name[len(prefix):]: int(info.get("size") or 0)
+                for name, info in root.fs.find(root.path, detail=True).items()
+                if name.startswith(prefix)}
 
     def _size(self, rel: str) -> int | None:
         """Size of a file under the root, None when it is missing (one call on object stores)."""

@@ -153,6 +153,11 @@ def test_inputs_on_s3_globs_and_reason_codes(s3, tmp_path):
     assert code == 0, text
     q = "SELECT reason, source_line FROM deadletter ORDER BY source_line, reason"
     assert _json("sql", str(local.root), q) == _json("sql", str(store.root), q)
+    # a committed object lost on the server: the snapshot is refused, naming the file
+    accepted = fs.find(f"{s3.bucket}/dn/accepted")
+    fs.rm_file(accepted[0])
+    code, text = _cli("sql", str(store.root), "SELECT 1")
+    assert code == 1 and f"{accepted[0].split('/dn/', 1)[1]} is missing" in text
 
 
 def test_create_exclusive_has_exactly_one_winner(s3):
