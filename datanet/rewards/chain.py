@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.anchoring.client import (
     EMBEDDED_CHAIN_FILE,
@@ -44,6 +44,9 @@ from datanet.rewards.epoch import (
     reward_leaf,
 )
 from datanet.schemas.ids import datanet_key
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = [
     "load_rewards_artifact",
@@ -173,7 +176,7 @@ def deploy_rewards(client: ChainClient, token: str, datanet_id: str, *,
     return rc
 
 
-def open_rewards(store: Any, client: ChainClient | None = None) -> RewardsContract:
+def open_rewards(store: DatanetStore, client: ChainClient | None = None) -> RewardsContract:
     """The datanet's DatanetRewards: ``[rewards] contract``, or on the embedded chain the one
     deployed (with its test token) on first use."""
     cfg = rewards_config(store.spec)
@@ -209,7 +212,7 @@ class RewardsOutbox(Outbox):
 
     state_class = PublishState
 
-    def __init__(self, store: Any, rewards: RewardsContract, **kwargs: Any):
+    def __init__(self, store: DatanetStore, rewards: RewardsContract, **kwargs: Any):
         super().__init__(store, rewards.client, anchoring_config(store.spec), **kwargs)
         self.rewards = rewards
 
@@ -251,7 +254,7 @@ class RewardsOutbox(Outbox):
         return True
 
 
-def publish_epoch(store: Any, epoch: int, *, client: ChainClient | None = None,
+def publish_epoch(store: DatanetStore, epoch: int, *, client: ChainClient | None = None,
                   wait: bool = True, clock: Callable[[], float] = time.time,
                   sleep: Callable[[float], None] = time.sleep,
                   checkpoint: Callable[[str, AnchorState], None] | None = None,
@@ -290,7 +293,7 @@ def publish_epoch(store: Any, epoch: int, *, client: ChainClient | None = None,
 # --- proofs and claims -----------------------------------------------------------------------
 
 
-def proof_bundle(store: Any, epoch: int, account: str, *,
+def proof_bundle(store: DatanetStore, epoch: int, account: str, *,
                  tree: StandardMerkleTree | None = None) -> dict[str, Any]:
     """The claim bundle of ``account`` in ``epoch``: what ``StandardMerkleTree.verify(root,
     leafEncoding, value, proof)`` (JS) and ``DatanetRewards.claim`` need."""
@@ -354,7 +357,7 @@ def send_claim(client: ChainClient, bundle: dict[str, Any]) -> ClaimResult:
                        int(receipt["gasUsed"]))
 
 
-def claim_client(key: bytes, *, rpc_url: str | None = None, store: Any = None,
+def claim_client(key: bytes, *, rpc_url: str | None = None, store: DatanetStore | None = None,
                  timeout: float = 30.0) -> ChainClient:
     """A client signing with ``key``: on an RPC URL, or on a datanet's embedded chain."""
     from eth_account import Account

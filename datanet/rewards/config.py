@@ -18,9 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING
 
 from datanet.schemas.config import check, check_range, config_from_mapping
+
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
     "RewardsConfig", "rewards_config", "leaf_chain_id", "validate_spec_section",
@@ -62,13 +65,13 @@ class RewardsConfig:
         return Fraction(str(self.data_weight)), Fraction(str(self.usage_weight))
 
 
-def rewards_config(spec: Any) -> RewardsConfig:
+def rewards_config(spec: DatanetSpec) -> RewardsConfig:
     """The spec's rewards config (defaults when the table is absent)."""
     return config_from_mapping(RewardsConfig, getattr(spec, "rewards", None) or {},
                                prefix="rewards")
 
 
-def leaf_chain_id(spec: Any) -> int:
+def leaf_chain_id(spec: DatanetSpec) -> int:
     """Chain id bound into the leaves: ``rewards.chain_id``, ``anchoring.chain_id``, or the
     embedded chain's id; an rpc chain without a configured id is an error (the root must be
     computable offline)."""
@@ -88,6 +91,6 @@ def leaf_chain_id(spec: Any) -> int:
                     "(reward leaves bind the chain id)")
 
 
-def validate_spec_section(spec: Any) -> None:
+def validate_spec_section(spec: DatanetSpec) -> None:
     """Spec hook for ``[rewards]``."""
     rewards_config(spec)

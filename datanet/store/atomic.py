@@ -15,7 +15,7 @@ from pathlib import Path
 
 from datanet.store.fs import ObjectPath, is_remote, url_to_fs
 
-__all__ = ["write_atomic", "create_exclusive", "fsync_dir"]
+__all__ = ["write_atomic", "create_exclusive", "move_into_place", "fsync_dir"]
 
 
 def _remote(path: str | Path | ObjectPath) -> ObjectPath | None:
@@ -73,6 +73,23 @@ def create_exclusive(path: str | Path | ObjectPath, data: bytes | str) -> bool:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
     return True
+
+
+def move_into_place(src: str | Path, path: str | Path | ObjectPath) -> None:
+    """Move a complete file ``src`` (written elsewhere on the same filesystem, e.g. a run's
+    scratch, when it is too large to hold as bytes) to ``path`` atomically: fsync, replace,
+    fsync the directory. To an object store: one upload (the object appears when complete),
+    then ``src`` is removed."""
+    if (remote := _remote(path)) is not None:
+        remote.fs.put_file(str(src), remote.path)
+        Path(src).unlink(missing_ok=True)
+        return
+    src, path = Path(src), Path(path)
+    with open(src, "rb") as fh:
+        os.fsync(fh.fileno())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, path)
+    fsync_dir(path.parent)
 
 
 def fsync_dir(path: str | Path) -> None:
