@@ -127,6 +127,7 @@ class DatanetStore:
         self.spec_stamp: tuple[int, ...] | None = (
             before if before is not None and _spec_stamp(spec_path) == before else None)
         self.problems: list[str] = []
+        self._remote_manifests: dict[str, str] = {}
 
     # -- reading -----------------------------------------------------------------------------
     def abs(self, rel: str) -> str:
@@ -150,7 +151,7 @@ class DatanetStore:
             return out
         for p in self._manifest_files(bdir):
             try:
-                m = Manifest.from_json(p.read_text(encoding="utf-8"))
+                m = Manifest.from_json(self._manifest_text(p))
             except (ValueError, KeyError, TypeError) as exc:
                 self.problems.append(f"{p.name}: unreadable manifest ({exc}); ignored")
                 continue
@@ -167,6 +168,17 @@ class DatanetStore:
         if as_of is not None:
             out = [m for m in out if m.seq <= as_of]
         return out
+
+    def _manifest_text(self, p: StorePath) -> str:
+        """A manifest's text. On an object store each is fetched once per store object: a
+        committed manifest is never rewritten (create-if-absent), so only the listing needs
+        to be fresh."""
+        if not isinstance(p, ObjectPath):
+            return p.read_text(encoding="utf-8")
+        text = self._remote_manifests.get(p.name)
+        if text is None:
+            text = self._remote_manifests[p.name] = p.read_text(encoding="utf-8")
+        return text
 
     def _manifest_files(self, bdir: StorePath) -> list[StorePath]:
         """Manifest files in name order; on an object store, a sequence claim whose manifest
