@@ -77,7 +77,9 @@ def _init_at(root: StorePath, spec_text: str, source: str | None) -> DatanetStor
     source = source or str(root / SPEC_FILE)
     parse_spec(load_toml(spec_text, source), source=source)
     if isinstance(root, ObjectPath):  # no directories on an object store
-        create_exclusive(root / SPEC_FILE, spec_text)
+        if not create_exclusive(root / SPEC_FILE, spec_text):
+            raise StoreError(f"{root}: a datanet was created here meanwhile ({SPEC_FILE} "
+                             "present); choose another path or delete it first")
         return DatanetStore(root)
     root.mkdir(parents=True, exist_ok=True)
     for d in _DIRS:
