@@ -269,6 +269,10 @@ def test_a_crash_mid_commit_leaves_no_visible_partial_batch(s3, tmp_path):
     assert fs.find(f"{s3.bucket}/dn/deadletter")  # staged by the dead run …
     con = connect(str(store.root))
     assert con.execute("SELECT count(*) FROM deadletter").fetchone() == (0,)  # … but invisible
+    # DuckDB reads the store through the registered fsspec filesystem, never httpfs
+    assert con.execute("SELECT list(loaded) FROM duckdb_extensions() WHERE extension_name = "
+                       "'httpfs'").fetchone()[0] in (None, [], [False])
+    assert con.list_filesystems() == ["s3"]
     assert con.execute("SELECT count(*) FROM batches").fetchone() == (0,)
 
     manifest = Manifest(seq=1, batch_id="0x" + "cd" * 32, datanet="tiny",
