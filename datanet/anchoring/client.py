@@ -510,6 +510,5 @@ def open_client(store: DatanetStore, config: Any = None, *, read_only: bool = Fa
         client.use_contract(contract)
     elif cfg.deploy and not read_only:
         address = client.deploy()
-        deployment.parent.mkdir(parents=True, exist_ok=True)
-        deployment.write_text(json.dumps({"chain_id": client.chain_id, "contract": address}))
+        write_atomic(deployment, json.dumps({"chain_id": client.chain_id, "contract": address}))
     return client

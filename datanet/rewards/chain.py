@@ -44,6 +44,7 @@ from datanet.rewards.epoch import (
     reward_leaf,
 )
 from datanet.schemas.ids import datanet_key
+from datanet.store.atomic import write_atomic
 
 if TYPE_CHECKING:
     from datanet.store.layout import DatanetStore
@@ -65,6 +66,8 @@ __all__ = [
 
 _GAS_MARGIN = 1.2
 _MAX_UINT256 = 2**256 - 1
+#: Where ``rewards.deploy`` records the contract it deployed, per chain id.
+REWARDS_DEPLOYMENT_FILE = "rewards/deployment.json"
 #: Supply of the embedded chain's test token, minted to the operator.
 EMBEDDED_TOKEN_SUPPLY = 10**40
 
@@ -184,8 +187,7 @@ def open_rewards(store: DatanetStore, client: ChainClient | None = None) -> Rewa
     if cfg.contract:
         return RewardsContract(client, cfg.contract)
     if client.embedded is None:
-        raise RewardsError("rewards.contract is required on an rpc chain (deploy "
-                           "DatanetRewards for this datanet and give its address)")
+        return _deployed_rewards(store, client, cfg.token if cfg.deploy else None)
     meta = client.embedded.meta
     if "rewards_contract" not in meta:
         token = deploy_test_token(client, client.address, EMBEDDED_TOKEN_SUPPLY)
@@ -194,6 +196,27 @@ def open_rewards(store: DatanetStore, client: ChainClient | None = None) -> Rewa
         meta["rewards_contract"] = rc.address
         client.embedded.save()
     return RewardsContract(client, meta["rewards_contract"])
+
+
+def _deployed_rewards(store: DatanetStore, client: ChainClient, token: str | None
+                      ) -> RewardsContract:
+    """The DatanetRewards ``rewards.deploy`` deployed on this rpc chain (``rewards/deployment.json``
+    names it per chain id), deploying it now when ``token`` is given and none exists."""
+    path = Path(store.abs(REWARDS_DEPLOYMENT_FILE))
+    with store.lock():  # one deployer: a concurrent publisher waits and reuses its contract
+        known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        address = known.get(str(client.chain_id))
+        if address is None:
+            if token is None:
+                raise RewardsError("rewards.contract is required on an rpc chain (or set "
+                                   "rewards.deploy = true and rewards.token to deploy one)")
+            if not client.address:
+                raise RewardsError("deploying DatanetRewards needs the operator key "
+                                   "(anchoring.key_env / keystore)")
+            address = deploy_rewards(client, token, store.spec.id).address
+            write_atomic(path, json.dumps({**known, str(client.chain_id): address},
+                                          sort_keys=True, indent=1))
+    return RewardsContract(client, address)
 
 
 # --- publishing ------------------------------------------------------------------------------

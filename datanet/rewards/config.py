@@ -4,8 +4,9 @@
     data_weight = 1        # weight of the data share (accepted normalised words)
     usage_weight = 1       # weight of the usage share (attribution weights)
     chain_id = 11155111    # chain the leaves are bound to (default: see below)
-    contract = "0x..."     # deployed DatanetRewards on an rpc chain
-    token = "0x..."        # its ERC-20 (informational; the contract's token() is used)
+    contract = "0x..."     # deployed DatanetRewards on an rpc chain, or:
+    deploy = true          # deploy one on first publish (rpc chains), paying out
+    token = "0x..."        # this ERC-20 (with a contract: informational, its token() is used)
 
 Weights are read exactly: a TOML number is converted with ``Fraction(str(value))`` (0.7 is
 7/10, never the binary float). The chain is the one of ``[anchoring]``: leaves bind its chain
@@ -45,6 +46,9 @@ class RewardsConfig:
     chain_id: int | None = None
     contract: str | None = None
     token: str | None = None
+    #: Deploy DatanetRewards (paying ``token``) on first publish when ``contract`` is unset;
+    #: its address is kept in ``rewards/deployment.json`` per chain id (like anchoring's).
+    deploy: bool = False
 
     def __post_init__(self) -> None:
         for key in ("data_weight", "usage_weight"):
@@ -58,6 +62,11 @@ class RewardsConfig:
             if value is not None:
                 check(bool(_ADDRESS_RE.match(value)), f"rewards.{key}", value,
                       "must be a 0x-prefixed 20-byte hex address")
+        if self.deploy:
+            check(self.token is not None, "rewards.deploy", self.deploy,
+                  "needs rewards.token (the ERC-20 address the contract pays out)")
+            check(self.contract is None, "rewards.deploy", self.deploy,
+                  "and rewards.contract are exclusive: give the deployed address or deploy")
 
     @property
     def weights(self) -> tuple[Fraction, Fraction]:
