@@ -202,7 +202,7 @@ def _deployed_rewards(store: DatanetStore, client: ChainClient, token: str | Non
                       ) -> RewardsContract:
     """The DatanetRewards ``rewards.deploy`` deployed on this rpc chain (``rewards/deployment.json``
     names it per chain id), deploying it now when ``token`` is given and none exists."""
-    path = Path(store.abs(REWARDS_DEPLOYMENT_FILE))
+    path = store.path(REWARDS_DEPLOYMENT_FILE)
     with store.lock():  # one deployer: a concurrent publisher waits and reuses its contract
         known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         address = known.get(str(client.chain_id))
