@@ -112,6 +112,21 @@ def test_s3_datanet_gives_the_same_batch_as_a_local_one(s3, tmp_path):
             in {w["merkle_root"] for w in want})
     assert (_json("sql", remote, "SELECT reasons FROM rejected ORDER BY contribution_id")
             == _json("sql", local, "SELECT reasons FROM rejected ORDER BY contribution_id"))
+    # attribution receipts and a reward epoch: committed on the store, the same roots
+    outputs = tmp_path / "outputs.jsonl"
+    outputs.write_text(json.dumps({"output_id": "o1", "text": TEXTS[2] + " Tip 2."}) + "\n")
+    receipts, epochs = [], []
+    for root in (local, remote):
+        code, text = _cli("attribute", root, str(outputs), "--record")
+        assert code == 0 and "committed receipts batch 1" in text, text
+        receipts.append(_json("sql", root, "SELECT receipt_id, batch FROM attributions"))
+        code, text = _cli("rewards", "compute", root, "--epoch", "1", "--pool", "1000000")
+        assert code == 0, text
+        epochs.append(next(line for line in text.splitlines() if line.startswith("epoch 1 ")))
+    assert receipts[0] == receipts[1] and len(receipts[0]) == 1
+    assert epochs[0] == epochs[1] and epochs[0].startswith("epoch 1 committed: root 0x")
+    code, text = _cli("verify-history", remote)
+    assert code == 0 and "history valid" in text, text
     # every file of the datanet is on the server; the local layout names the same files
     fs, _ = url_to_fs(remote)
     remote_files = {p.split("/dn/", 1)[1] for p in fs.find(f"{s3.bucket}/dn")}
