@@ -405,3 +405,16 @@ def test_kill_9_mid_commit(s3, when):
     else:
         assert (visible, batches) == (1, [(1, "0x" + "ab" * 32)])
         assert fs.exists(f"{s3.bucket}/dn/batches/00000001-0x{'ab' * 32}.json")
+
+
+def test_root_forms(s3, tmp_path):
+    """``file://`` is local; a trailing slash and a bucket without prefix are roots too."""
+    assert open_root(f"file://{tmp_path}/dn") == (tmp_path / "dn").resolve()
+    assert str(open_root(s3.uri("dn") + "/")) == s3.uri("dn")
+    store = init_datanet(s3.uri(), TINY_SPEC)  # the bucket itself
+    assert str(store.root) == s3.uri()
+    assert store.commit(batch_id="0x" + "12" * 32, files={}, counts={}, history_seq=0,
+                        sources=[], report={}, tree=None).seq == 1
+    again = DatanetStore(s3.uri() + "/")
+    assert [m.seq for m in again.manifests()] == [1]
+    again.check_snapshot(again.manifests())
