@@ -98,7 +98,10 @@ def _check_bucket(root: ObjectPath) -> None:
 
 def _spec_stamp(path: StorePath) -> tuple[int, ...] | None:
     if isinstance(path, ObjectPath):
-        return None  # no source fingerprints on object stores (see pipelines.fingerprint)
+        from datanet.pipelines.fingerprint import file_stamps
+
+        stamps = file_stamps([str(path)])  # (size, ETag + last-modified)
+        return stamps[0] if stamps else None
     try:
         st = os.stat(path)
     except OSError:
