@@ -31,6 +31,8 @@ __all__ = ["ObjectPath", "StorePath", "open_root", "is_remote", "normalise_uri",
 #: by a single slash is read as the URI it was (one-letter schemes are Windows drives).
 _COLLAPSED = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/(?!/)")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
+#: fsspec protocols of object stores (no directories, one atomic put per object).
+_OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "abfs", "az", "abfss", "oss", "r2"}
 
 
 def normalise_uri(path: str | Path) -> str:
@@ -161,8 +163,12 @@ class ObjectPath:
 
     # -- writing -------------------------------------------------------------------------
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
-        """Directories are implicit on object stores; other filesystems get one."""
-        self.fs.makedirs(self.path, exist_ok=True)
+        """Directories are implicit on object stores (nothing to do: s3fs's ``makedirs``
+        would create a missing bucket); other filesystems get one."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (
+            self.fs.protocol,)
+        if not set(protocols) & _OBJECT_STORES:
+            self.fs.makedirs(self.path, exist_ok=True)
 
     def write_bytes(self, data: bytes | bytearray | memoryview) -> None:
         self.fs.pipe_file(self.path, bytes(data) if isinstance(data, memoryview) else data)
