@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from datanet.errors import StoreError
 
 if TYPE_CHECKING:
+    from datanet.store.fs import StorePath
     from datanet.store.layout import DatanetStore
 
 __all__ = ["ReportData", "collect", "render_html", "write_report", "default_report_path"]
@@ -163,7 +164,7 @@ def _rewards(store: DatanetStore
     latest one ``(account, amount in that epoch, cumulative)`` and the cumulative total.
     Datanet-wide (an epoch spans batches); the rewards package is imported only when an
     epoch exists."""
-    if not any(Path(store.abs("rewards")).glob("*.settlement.json")):
+    if not any(store.path("rewards").glob("*.settlement.json")):
         return [], [], 0
     from datanet.rewards.epoch import load_settlement, settlements
 
@@ -384,18 +385,24 @@ def _json_for_script(d: ReportData) -> str:
     return json.dumps(body, default=str).replace("</", "<\\/")
 
 
-def default_report_path(path: str | Path, batch: int | None) -> Path:
-    """``<datanet>/reports/batch-<seq>.html`` or ``<datanet>/reports/datanet.html``."""
+def default_report_path(path: str | Path, batch: int | None) -> StorePath:
+    """``<datanet>/reports/batch-<seq>.html`` or ``<datanet>/reports/datanet.html`` (on the
+    datanet's own store, local or ``s3://``)."""
+    from datanet.store.fs import is_remote, open_root
+
     name = f"batch-{batch}.html" if batch is not None else "datanet.html"
-    return Path(path) / "reports" / name
+    return (open_root(path) if is_remote(path) else Path(path)) / "reports" / name
 
 
 def write_report(path: str | Path, *, batch: int | None = None,
-                 output: str | Path | None = None) -> Path:
+                 output: str | Path | None = None) -> StorePath:
     """Collect, render and write the report; returns the file written."""
     from datanet.store.atomic import write_atomic
+    from datanet.store.fs import is_remote, open_root
 
-    target = Path(output) if output else default_report_path(path, batch)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = ((open_root(output) if is_remote(output) else Path(output)) if output
+              else default_report_path(path, batch))
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, render_html(collect(path, batch=batch)))
     return target

@@ -431,7 +431,7 @@ class EmbeddedChain:
         from eth_tester.backends.pyevm.main import get_default_account_keys
         from web3 import EthereumTesterProvider, Web3
 
-        self.path = Path(path)
+        self.path = path if hasattr(path, "read_bytes") else Path(path)  # or an ObjectPath
         self.backend = PyEVMBackend()
         self.meta: dict[str, Any] = {}
         if self.path.exists():
@@ -489,7 +489,7 @@ def open_client(store: DatanetStore, config: Any = None, *, read_only: bool = Fa
 
     cfg = config or anchoring_config(store.spec)
     if cfg.chain == "embedded":
-        return EmbeddedChain(store.abs(EMBEDDED_CHAIN_FILE)).client()
+        return EmbeddedChain(store.path(EMBEDDED_CHAIN_FILE)).client()
     url = cfg.rpc_url or os.environ.get(cfg.rpc_url_env)
     if not url:
         raise AnchoringError(
@@ -498,7 +498,7 @@ def open_client(store: DatanetStore, config: Any = None, *, read_only: bool = Fa
         )
     account = None if read_only else load_key(
         key_env=cfg.key_env, keystore=cfg.keystore, password_env=cfg.keystore_password_env)
-    deployment = Path(store.abs(DEPLOYMENT_FILE))
+    deployment = store.path(DEPLOYMENT_FILE)
     contract = cfg.contract
     client = ChainClient.connect(url, account=account, contract=None,
                                  expected_chain_id=cfg.chain_id, timeout=cfg.rpc_timeout)

@@ -35,7 +35,7 @@ __all__ = ["verify_history", "check_attribution_shard"]
 
 
 def _check_tree(store: DatanetStore, m: Manifest, problems: list[str]) -> None:
-    path = Path(store.abs(f"trees/{m.batch_id}.json"))
+    path = store.path(f"trees/{m.batch_id}.json")
     if not path.exists():
         problems.append(f"batch {m.seq}: trees/{m.batch_id}.json is missing")
         return
@@ -55,7 +55,8 @@ def _check_tree(store: DatanetStore, m: Manifest, problems: list[str]) -> None:
     if paths:
         try:
             ids = pa.concat_arrays([
-                pq.read_table(store.abs(p), columns=["contribution_id"])["contribution_id"]
+                pq.read_table(store.abs(p), filesystem=store.arrow_fs,
+                              columns=["contribution_id"])["contribution_id"]
                 .combine_chunks().cast(pa.string()) for p in paths
             ]).to_pylist()
         except (OSError, pa.ArrowException, KeyError) as exc:
@@ -91,10 +92,11 @@ def _rewritten_ids(store: DatanetStore, manifests: list[Manifest]) -> set[str]:
     out: set[str] = set()
     for m in manifests:
         for p in m.paths("votes"):
-            path = Path(store.abs(p))
+            path = store.path(p)
             if not path.is_file():
                 continue
-            votes = pq.read_table(path, columns=["contribution_id", "validator", "details"])
+            votes = pq.read_table(str(path), filesystem=store.arrow_fs,
+                                  columns=["contribution_id", "validator", "details"])
             mask = pc.and_(pc.equal(votes["validator"], "pii"), pc.is_valid(votes["details"]))
             for cid, details in zip(votes.filter(mask)["contribution_id"].to_pylist(),
                                     votes.filter(mask)["details"].to_pylist(), strict=True):
@@ -112,7 +114,7 @@ def _check_files(store: DatanetStore, m: Manifest, problems: list[str]) -> bool:
     readable = True
     for kind, entries in m.files.items():
         for f in entries:
-            path = Path(store.abs(f.path))
+            path = store.path(f.path)
             where = f"batch {m.seq} ({m.batch_id}): {kind} file {f.path}"
             if not path.is_file():
                 problems.append(f"{where} is missing")
@@ -146,7 +148,7 @@ def _check_rows(store: DatanetStore, m: Manifest, rewritten: set[str], problems:
     for rel in m.paths("accepted"):
         where = f"batch {m.seq} ({m.batch_id}): accepted file {rel}"
         try:
-            t = pq.read_table(store.abs(rel))
+            t = pq.read_table(store.abs(rel), filesystem=store.arrow_fs)
         except (OSError, pa.ArrowException) as exc:
             problems.append(f"{where} cannot be read as Parquet: {exc}")
             return skipped
@@ -210,12 +212,12 @@ def check_attribution_shard(store: DatanetStore, m: Manifest, problems: list[str
     entry = shard_entry(store, m)
     if entry is None:
         return f"batch {m.seq}: no attribution index shard (run `datanet index`)"
-    path = Path(store.abs(entry.path))
+    path = store.path(entry.path)
     if not path.exists():
         problems.append(f"batch {m.seq}: attribution shard {entry.path} is missing")
         return None
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     if digest.hexdigest() != entry.sha256 or path.stat().st_size != entry.bytes:
@@ -239,7 +241,7 @@ def verify_history(store: DatanetStore, *, client: ChainClient | None = None, da
     manifests = store.manifests()
     problems.extend(store.problems)
     cfg = anchoring_config(store.spec)
-    anchored_any = any(Path(store.abs(f"anchors/{m.batch_id}.json")).exists()
+    anchored_any = any(store.path(f"anchors/{m.batch_id}.json").exists()
                        for m in manifests)
     if client is None and cfg.enabled and anchored_any:
         client = open_client(store, cfg, read_only=True)
@@ -265,7 +267,7 @@ def verify_history(store: DatanetStore, *, client: ChainClient | None = None, da
         if note:
             lines.append(note)
         status = "not anchored"
-        state_path = Path(store.abs(f"anchors/{m.batch_id}.json"))
+        state_path = store.path(f"anchors/{m.batch_id}.json")
         state = json.loads(state_path.read_text()) if state_path.exists() else {}
         if client is not None:
             onchain = client.batch_of("0x" + datanet_key(m.datanet).hex(), m.batch_id)

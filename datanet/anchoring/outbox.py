@@ -112,7 +112,7 @@ class AnchorState:
 
 def anchor_path(store: DatanetStore, batch_id: str) -> Path:
     """Path of a batch's outbox file."""
-    return Path(store.abs(f"anchors/{batch_id}.json"))
+    return store.path(f"anchors/{batch_id}.json")
 
 
 class Outbox:

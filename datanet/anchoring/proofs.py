@@ -52,7 +52,8 @@ def find_batch(store: DatanetStore, contribution_id: str) -> Any:
         if not m.merkle_root:
             continue
         for path in m.paths("accepted"):
-            t = pq.read_table(store.abs(path), columns=["contribution_id"],
+            t = pq.read_table(store.abs(path), filesystem=store.arrow_fs,
+                              columns=["contribution_id"],
                               filters=[("contribution_id", "=", cid)])
             if t.num_rows:
                 return m
@@ -64,7 +65,7 @@ def find_batch(store: DatanetStore, contribution_id: str) -> Any:
 
 def load_batch_tree(store: DatanetStore, manifest: Manifest) -> StandardMerkleTree:
     """The batch's tree from ``trees/<batch_id>.json``, checked against the manifest root."""
-    path = Path(store.abs(f"trees/{manifest.batch_id}.json"))
+    path = store.path(f"trees/{manifest.batch_id}.json")
     if not path.exists():
         raise AnchoringError(f"{path} is missing: the tree of batch {manifest.seq} was not "
                              "written at commit")
@@ -95,7 +96,7 @@ def make_proof_bundle(store: DatanetStore, contribution_id: str, *,
         raise AnchoringError(f"the stored tree of batch {manifest.seq} does not prove "
                              f"{contribution_id}; the trees/ file is corrupt")
     anchor = None
-    anchor_file = Path(store.abs(f"anchors/{manifest.batch_id}.json"))
+    anchor_file = store.path(f"anchors/{manifest.batch_id}.json")
     if anchor_file.exists():
         state = json.loads(anchor_file.read_text(encoding="utf-8"))
         if state.get("status") in (AnchorStatus.INCLUDED, AnchorStatus.FINAL):

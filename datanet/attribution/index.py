@@ -23,6 +23,7 @@ the commit lock. Shards are never rebuilt: each batch's is built once, from its 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
@@ -40,6 +41,7 @@ from datanet.attribution.tokens import TOKENIZER, dedup_sorted_pairs, record_gra
 from datanet.errors import StoreError
 from datanet.schemas.manifest import FileEntry
 from datanet.store.atomic import create_exclusive, move_into_place
+from datanet.store.fs import StorePath
 
 if TYPE_CHECKING:
     from datanet.schemas.manifest import Manifest
@@ -212,7 +214,8 @@ def accepted_records(store: DatanetStore, entries: Sequence[FileEntry] | Sequenc
     paths = sorted(paths)
     if not paths:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
-    return pa.concat_tables([pq.read_table(store.abs(p), columns=list(columns)) for p in paths])
+    return pa.concat_tables([pq.read_table(store.abs(p), filesystem=store.arrow_fs,
+                                          columns=list(columns)) for p in paths])
 
 
 def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry],
@@ -221,12 +224,13 @@ def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry
     (None when the files have no ``text`` column: nothing to index). Streamed: the shard is
     written to the run scratch while hashed, then moved into place; memory stays bounded."""
     ngram = ngram or attribution_config(store.spec).ngram
-    files = [pq.ParquetFile(store.abs(p)) for p in sorted(e.path for e in accepted)]
+    files = [pq.ParquetFile(store.abs(p), filesystem=store.arrow_fs)
+             for p in sorted(e.path for e in accepted)]
     if any("text" not in f.schema_arrow.names for f in files):
         return None
     texts = (b.column(0) for f in files for b in f.iter_batches(batch_size=65536,
                                                                 columns=["text"]))
-    with store.run_scratch() as (_, scratch):
+    with _local_scratch(store) as scratch:
         tmp = Path(scratch) / "shard.arrow"
         with pa.OSFile(str(tmp), "wb") as sink:
             meta = _write_shard_to(sink, texts, ngram, scratch)
@@ -237,14 +241,26 @@ def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry
         sha = digest.hexdigest()
         size = tmp.stat().st_size
         rel = f"{KIND}/batch={batch_id}/shard-{sha[:32]}.arrow"
-        path = Path(store.abs(rel))
+        path = store.path(rel)
         if not (path.exists() and path.stat().st_size == size):
             move_into_place(tmp, path)
     return FileEntry(path=rel, sha256=sha, rows=meta["grams"], bytes=size)
 
 
-def _pointer_path(store: DatanetStore, manifest: Manifest) -> Path:
-    return Path(store.abs(f"{KIND}/{manifest.seq:08d}-{manifest.batch_id}.json"))
+def _pointer_path(store: DatanetStore, manifest: Manifest) -> StorePath:
+    return store.path(f"{KIND}/{manifest.seq:08d}-{manifest.batch_id}.json")
+
+
+@contextlib.contextmanager
+def _local_scratch(store: DatanetStore) -> Iterator[str]:
+    """Local space for the shard and its spill files: the run scratch of a local datanet, a
+    temporary directory for one on an object store (then uploaded by ``move_into_place``)."""
+    if isinstance(store.root, Path):
+        with store.run_scratch() as (_, scratch):
+            yield scratch
+        return
+    with tempfile.TemporaryDirectory(prefix="datanet-shard-") as tmp:
+        yield tmp
 
 
 def shard_entry(store: DatanetStore, manifest: Manifest) -> FileEntry | None:
@@ -280,11 +296,13 @@ def index_missing(store: DatanetStore, *, as_of: int | None = None) -> list[tupl
 def load_shard(store: DatanetStore, manifest: Manifest, entry: FileEntry) -> Shard:
     """Memory-map a shard; checks its size and scheme (the sha256 is checked by
     ``verify-history``, not on every load)."""
-    path = Path(store.abs(entry.path))
+    path = store.path(entry.path)
     if not path.exists() or path.stat().st_size != entry.bytes:
         raise StoreError(f"batch {manifest.seq}: attribution shard {entry.path} is missing or "
                          "has the wrong size; run `datanet verify-history`")
-    reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
+    source = (pa.memory_map(str(path), "r") if isinstance(path, Path)
+              else pa.BufferReader(path.read_bytes()))  # an object store: one GET
+    reader = pa.ipc.open_file(source)
     table = reader.read_all()
     meta = json.loads(table.schema.metadata[b"datanet.attribution"])
     if meta.get("tokenizer") != TOKENIZER:

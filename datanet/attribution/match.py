@@ -210,7 +210,8 @@ class AttributionIndex:
         if not paths or not len(active):
             return active
         rejected = pa.concat_arrays([
-            pq.read_table(self.store.abs(p), columns=["contribution_id"])["contribution_id"]
+            pq.read_table(self.store.abs(p), filesystem=self.store.arrow_fs,
+                          columns=["contribution_id"])["contribution_id"]
             .combine_chunks() for p in paths])
         hit = pc.is_in(self.contribution_ids, value_set=rejected).to_numpy(zero_copy_only=False)
         active[hit] = False

@@ -106,7 +106,7 @@ class ReceiptsCommit:
 def receipt_manifests(store: DatanetStore) -> list[Manifest]:
     """Committed receipt manifests in sequence order (a broken chain stops the list)."""
     out: list[Manifest] = []
-    d = Path(store.abs(_DIR))
+    d = store.path(_DIR)
     if not d.exists():
         return out
     for p in sorted(d.glob("*.json")):
@@ -140,7 +140,7 @@ def record_receipts(store: DatanetStore, results: Sequence[AttributionResult]) -
     digest = hashlib.sha256(data).hexdigest()
     entry = FileEntry(f"{_DIR}/batch={rid}/part-{digest[:32]}.parquet", digest,
                       table.num_rows, len(data))
-    write_atomic(Path(store.abs(entry.path)), data)
+    write_atomic(store.path(entry.path), data)
     key = "0x" + datanet_key(ns).hex()
     tree = StandardMerkleTree.of(
         [[key, rid, i, r["output_hash"]] for i, r in zip(ids, receipts, strict=True)],
@@ -162,8 +162,8 @@ def record_receipts(store: DatanetStore, results: Sequence[AttributionResult]) -
             prev_batch=last.batch_id if last else None,
             history_seq=max(r.snapshot.seq for r in results),
         )
-        write_atomic(Path(store.abs(f"{_DIR}/trees/{rid}.json")), tree.dumps())
-        final = Path(store.abs(f"{_DIR}/{seq:08d}-{rid}.json"))
+        write_atomic(store.path(f"{_DIR}/trees/{rid}.json"), tree.dumps())
+        final = store.path(f"{_DIR}/{seq:08d}-{rid}.json")
         if not create_exclusive(final, manifest.to_json()):
             raise StoreError(f"{final.name} already exists; another process committed "
                              "this receipts sequence number")
@@ -198,7 +198,8 @@ def load_receipts(store: DatanetStore, *, after_seq: int | None = None,
                 up_to_seq is not None and m.seq > up_to_seq):
             continue
         for path in m.paths(_DIR):
-            t = pq.read_table(store.abs(path), columns=["receipt_id", "receipt"])
+            t = pq.read_table(store.abs(path), filesystem=store.arrow_fs,
+                              columns=["receipt_id", "receipt"])
             for rid, text in zip(t["receipt_id"].to_pylist(), t["receipt"].to_pylist(),
                                  strict=True):
                 obj = json.loads(text)
@@ -235,11 +236,12 @@ def receipt_proof(store: DatanetStore, receipt: str) -> dict[str, Any]:
     rid_l = receipt.lower()
     for m in receipt_manifests(store):
         for path in m.paths(_DIR):
-            t = pq.read_table(store.abs(path), columns=["receipt_id", "receipt"],
+            t = pq.read_table(store.abs(path), filesystem=store.arrow_fs,
+                              columns=["receipt_id", "receipt"],
                               filters=[("receipt_id", "=", rid_l)])
             if not t.num_rows:
                 continue
-            tree_path = Path(store.abs(f"{_DIR}/trees/{m.batch_id}.json"))
+            tree_path = store.path(f"{_DIR}/trees/{m.batch_id}.json")
             tree = StandardMerkleTree.loads(tree_path.read_bytes(), validate=False)
             if tree.root != (m.merkle_root or "").lower():
                 raise AnchoringError(f"{tree_path} does not match receipts batch {m.seq}")
@@ -247,7 +249,7 @@ def receipt_proof(store: DatanetStore, receipt: str) -> dict[str, Any]:
             value = tree.at(index)
             proof = tree.get_proof(index)
             anchor = None
-            state_path = Path(store.abs(f"anchors/{m.batch_id}.json"))
+            state_path = store.path(f"anchors/{m.batch_id}.json")
             if state_path.exists():
                 state = json.loads(state_path.read_text(encoding="utf-8"))
                 if state.get("status") in (AnchorStatus.INCLUDED, AnchorStatus.FINAL):

@@ -14,6 +14,7 @@ from rich.table import Table
 from datanet.cli._common import anchor_committed, err, fail, out
 from datanet.cli._output import OutFormat, anchor_json, print_json
 from datanet.errors import DatanetError
+from datanet.store.fs import normalise_uri
 
 __all__ = ["register"]
 
@@ -178,12 +179,12 @@ def status(
         print_json(rows)
         return
     if not rows:
-        out.print(f"datanet {escape(str(path))}: no batches committed yet")
+        out.print(f"datanet {escape(normalise_uri(path))}: no batches committed yet")
         return
     from rich import box
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
-                  title=f"datanet {escape(str(path))}", title_justify="left")
+                  title=f"datanet {escape(normalise_uri(path))}", title_justify="left")
     table.add_column("seq", justify="right")
     table.add_column("created (UTC)", no_wrap=True)
     for col in ("input", "accepted", "rejected", "review", "dead-letter"):

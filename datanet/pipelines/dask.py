@@ -162,6 +162,37 @@ def _input_files(inputs: Sequence[str]) -> list[str]:
     return match_inputs(inputs)
 
 
+def _beam_filesystem_options(beam_args: Sequence[str]) -> Any:
+    """A Dask worker plugin giving Beam's FileSystems the run's pipeline options on every
+    worker (also on workers that join later). Beam's S3 filesystem refuses to work without
+    options ("Must provide one of client or options") and the DaskRunner never passes them to
+    the workers; with them, its boto3 client reads endpoint and credentials from the worker's
+    environment like every other client of the store."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class BeamFileSystemOptions(WorkerPlugin):
+        name = "datanet-beam-filesystem-options"
+
+        def __init__(self, args: list[str]):
+            self.args = args
+
+        def setup(self, worker: Any) -> None:
+            from apache_beam.io.filesystems import FileSystems
+            from apache_beam.options.pipeline_options import PipelineOptions
+
+            FileSystems.set_options(PipelineOptions(self.args))
+
+    return BeamFileSystemOptions(list(beam_args))
+
+
+def _register_filesystem_options(address: str, beam_args: Sequence[str]) -> None:
+    """Install :func:`_beam_filesystem_options` on the cluster at ``address``."""
+    from distributed import Client
+
+    with Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False) as client:
+        client.register_plugin(_beam_filesystem_options(beam_args))
+
+
 def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[str],
          progress: Any = None) -> Any:
     import dask
@@ -175,6 +206,7 @@ def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[st
     # asking for one partition per file spreads parsing, and the shuffles after it, over the
     # workers.
     files = _input_files(inputs)
+    _register_filesystem_options(address, beam_args)
     extra = list(beam_args)
     if not any(a.startswith(("--dask_npartitions", "--dask_partition_size")) for a in extra):
         extra.append(f"--dask_npartitions={len(files)}")
@@ -195,6 +227,21 @@ def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[st
             "run the same input again") from exc
     finally:
         _close_runner_clients(address)
+
+
+@contextlib.contextmanager
+def _local_directory(scratch: str) -> Iterator[str]:
+    """The workers' spill space: the run's scratch, or a temporary local directory when the
+    datanet lives on an object store (Dask spills to local disk only)."""
+    from datanet.store.fs import is_remote
+
+    if not is_remote(scratch):
+        yield scratch
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="datanet-dask-") as tmp:
+        yield tmp
 
 
 def run_on_dask(
@@ -220,6 +267,7 @@ def run_on_dask(
     # the workers' scratch lives in the datanet's run scratch (locked while the run lives,
     # removed after it, swept if the process is killed), not in /tmp/dask-scratch-space
     with store.run_scratch() as (_run_id, scratch), \
-            local_cluster(workers, local_directory=scratch) as local:
+            _local_directory(scratch) as local_dir, \
+            local_cluster(workers, local_directory=local_dir) as local:
         log.info("running on a local Dask cluster of %d workers at %s", workers, local)
         return _run(store, inputs, local, beam_args, progress)

@@ -14,8 +14,10 @@ give the same records, hence the same batch id, and the slow path would find tha
 committed and answer "nothing new: this input is batch N": the fast path returns that same
 answer. Anything different (one changed byte, a new or removed file, an edited spec) gives
 another fingerprint and falls through to the full run, which decides as before. Inputs that are
-not local regular files (URIs, FIFOs, devices, directories, broken links) are never read here:
-no fingerprint, full run.
+not local regular files (FIFOs, devices, directories, broken links, URIs of filesystems the
+store does not reach) are never read here: no fingerprint, full run. Objects on an object store
+(``s3://``, through :mod:`datanet.store.fs`) are read like files; their stamp is (size,
+ETag, last-modified) instead of the local (device, inode, size, mtime, ctime).
 
 A fingerprint is recorded only when the inputs did not change while the run read them (same
 device, inode, size, mtime and ctime before hashing and after the pipeline), so a recorded
@@ -77,17 +79,55 @@ def _regular(path: str) -> os.stat_result | None:
     return st if stat.S_ISREG(st.st_mode) else None
 
 
+def _object(path: str) -> Any | None:
+    """The :class:`~datanet.store.fs.ObjectPath` of a remote URI (None: local, or a scheme
+    no installed fsspec driver reaches)."""
+    from datanet.errors import StoreError
+    from datanet.store.fs import ObjectPath, is_remote, url_to_fs
+
+    if not is_remote(path):
+        return None
+    try:
+        return ObjectPath(*url_to_fs(path))
+    except StoreError:
+        return None
+
+
+def _stamp(path: str) -> tuple[int, ...] | None:
+    """A local regular file's (device, inode, size, mtime, ctime), or an object's (size,
+    ETag and last-modified folded to an int); None when it is neither."""
+    obj = _object(path)
+    if obj is None:
+        st = _regular(path)
+        return None if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                         st.st_ctime_ns)
+    try:
+        info = obj.fs.info(obj.path)
+    except (OSError, ValueError):
+        return None
+    if info.get("type") != "file":
+        return None
+    tag = f"{info.get('ETag')}|{info.get('LastModified') or info.get('mtime')}".encode()
+    return (int(info.get("size") or 0),
+            int.from_bytes(hashlib.sha256(tag).digest()[:8], "big"))
+
+
+def _open(path: str) -> Any:
+    obj = _object(path)
+    return open(path, "rb") if obj is None else obj.open("rb")
+
+
 def source_fingerprint(spec_bytes: bytes, files: Sequence[str]) -> str | None:
     """sha256 (hex) over the spec bytes and each file's path, size and sha256, in sorted path
-    order; None when any file is not a local regular file (no fast path then)."""
+    order; None when any file is not a local regular file or an object (no fast path then)."""
     h = hashlib.sha256(_TAG + _frame(spec_bytes))
     for path in sorted(set(files)):
-        if _regular(path) is None:
+        if _stamp(path) is None:
             return None
         digest = hashlib.sha256()
         size = 0
         try:
-            with open(path, "rb") as fh:
+            with _open(path) as fh:
                 while block := fh.read(_BLOCK):
                     digest.update(block)
                     size += len(block)
@@ -99,14 +139,14 @@ def source_fingerprint(spec_bytes: bytes, files: Sequence[str]) -> str | None:
 
 
 def file_stamps(files: Sequence[str]) -> tuple[tuple[int, ...], ...] | None:
-    """(device, inode, size, mtime, ctime) per file, to tell that no input changed during a
-    run; None when any is not a local regular file."""
+    """(device, inode, size, mtime, ctime) per file (size, ETag, last-modified per object), to
+    tell that no input changed during a run; None when any is neither."""
     out = []
     for path in sorted(set(files)):
-        st = _regular(path)
-        if st is None:
+        stamp = _stamp(path)
+        if stamp is None:
             return None
-        out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        out.append(stamp)
     return tuple(out)
 
 
@@ -156,7 +196,7 @@ def spec_fingerprint(store: Any, files: Sequence[str]) -> str | None:
     if loaded is None or file_stamps([path]) != (loaded,):
         return None
     try:
-        with open(path, "rb") as fh:
+        with _open(path) as fh:
             spec_bytes = fh.read()
     except OSError:
         return None

@@ -24,6 +24,7 @@ import contextlib
 import gc
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -60,6 +61,7 @@ from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry
 from datanet.schemas.spec import DatanetSpec
 from datanet.store.files import write_bytes_atomic, write_table, write_tables
+from datanet.store.fs import ObjectPath, is_remote, url_to_fs
 from datanet.store.history import History
 from datanet.store.layout import SPEC_FILE
 from datanet.validators import registry
@@ -111,8 +113,13 @@ class _ParseFile(beam.DoFn):
 
 
 def _open_raw(path: str) -> Any:
-    """The file's bytes as stored (intake decompresses, with its checks and limit)."""
+    """The file's bytes as stored (intake decompresses, with its checks and limit); a remote
+    URI (``s3://`` …) is opened through the store's fsspec seam, credentials from the
+    environment of the worker."""
     from apache_beam.io.filesystem import CompressionTypes
+
+    if is_remote(path):
+        return ObjectPath(*url_to_fs(path)).open("rb")
 
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
@@ -543,6 +550,12 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
 
     files: set[str] = set()
     for pattern in inputs:
+        if is_remote(pattern):
+            remote = _match_remote(pattern)
+            if not remote:
+                raise IntakeError(f"{pattern}: no input file matches")
+            files.update(remote)
+            continue
         try:
             found = FileSystems.match([beam_pattern(pattern)])[0].metadata_list
         except BeamIOError as exc:
@@ -555,6 +568,34 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
     for path in files:
         detect_format(path)
     return sorted(files)
+
+
+def _pipeline_inputs(inputs: Sequence[str], matched: Sequence[str]) -> list[str]:
+    """What the pipeline matches: local patterns as given (Beam matches them), remote ones
+    replaced by the URIs the driver matched (one glob semantics: fsspec's)."""
+    if not any(is_remote(p) for p in inputs):
+        return list(inputs)
+    return [*(p for p in inputs if not is_remote(p)), *(f for f in matched if is_remote(f))]
+
+
+def _match_remote(pattern: str) -> list[str]:
+    """URIs of the files a remote pattern (``s3://bucket/in/*.jsonl``) matches, listed through
+    the store's fsspec seam (Beam's S3 filesystem has no options outside a pipeline)."""
+    import glob
+
+    from datanet.errors import StoreError
+
+    try:
+        fs, inner = url_to_fs(pattern)
+        if glob.has_magic(inner):
+            found = [p for p, info in fs.glob(inner, detail=True).items()
+                     if info.get("type") != "directory"]
+        else:
+            found = [inner] if fs.isfile(inner) else []
+    except (OSError, ValueError, StoreError) as exc:
+        raise IntakeError(f"{pattern}: cannot be listed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    return sorted(fs.unstrip_protocol(p) for p in found)
 
 
 def run_datanet(
@@ -592,15 +633,21 @@ def run_datanet(
         listing_path = f"{run_dir}/files.json"
         progress_dir = f"{run_dir}/progress" if progress else None
         with contextlib.ExitStack() as stack:
+            if progress and is_remote(run_dir):  # progress files are local (display only)
+                progress_dir = stack.enter_context(tempfile.TemporaryDirectory())
             if progress:
                 stack.enter_context(ProgressPoller(progress_dir, progress,
                                                    estimate_records(matched)))
             with beam.Pipeline(runner=_runner_object(runner),
                                options=beam_options(runner, args)) as p:
-                build_pipeline(p, spec, inputs, root=str(store.root), history=history,
+                build_pipeline(p, spec, _pipeline_inputs(inputs, matched),
+                               root=str(store.root), history=history,
                                listing_path=listing_path, progress_dir=progress_dir)
-        with FileSystems.open(listing_path) as fh:
-            listing = json.loads(fh.read())
+        if is_remote(listing_path):
+            listing = json.loads(ObjectPath(*url_to_fs(listing_path)).read_bytes())
+        else:
+            with FileSystems.open(listing_path) as fh:
+                listing = json.loads(fh.read())
 
     batch_id = listing["batch_id"]
     entries = listing["entries"]
@@ -648,7 +695,7 @@ def _default_tree(store: Any, spec: DatanetSpec, batch_id: str,
 
     from datanet.anchoring.merkle import batch_tree
 
-    tables = [pq.read_table(store.abs(f.path),
+    tables = [pq.read_table(store.abs(f.path), filesystem=getattr(store, "arrow_fs", None),
                             columns=["contribution_id", "contributor", "content_hash"])
               for f in accepted]
     return batch_tree(spec.id, batch_id, pa.concat_tables(tables))

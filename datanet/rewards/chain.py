@@ -202,7 +202,7 @@ def _deployed_rewards(store: DatanetStore, client: ChainClient, token: str | Non
                       ) -> RewardsContract:
     """The DatanetRewards ``rewards.deploy`` deployed on this rpc chain (``rewards/deployment.json``
     names it per chain id), deploying it now when ``token`` is given and none exists."""
-    path = Path(store.abs(REWARDS_DEPLOYMENT_FILE))
+    path = store.path(REWARDS_DEPLOYMENT_FILE)
     with store.lock():  # one deployer: a concurrent publisher waits and reuses its contract
         known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         address = known.get(str(client.chain_id))
@@ -240,7 +240,7 @@ class RewardsOutbox(Outbox):
         self.rewards = rewards
 
     def _path(self, batch_id: str) -> Path:
-        return Path(self.store.abs(f"rewards/{batch_id.removeprefix('epoch-')}.publish.json"))
+        return self.store.path(f"rewards/{batch_id.removeprefix('epoch-')}.publish.json")
 
     def _call(self, state: AnchorState) -> Any:
         return self.rewards.f.publish(state.seq, _b32(state.root), int(state.pool))
@@ -330,7 +330,7 @@ def proof_bundle(store: DatanetStore, epoch: int, account: str, *,
     tree = tree or load_reward_tree(store, epoch)
     value = reward_leaf(rec.chain_id, rec.datanet, acc, cumulative)
     index = tree.leaf_lookup(value)
-    publish = Path(store.abs(f"rewards/{epoch}.publish.json"))
+    publish = store.path(f"rewards/{epoch}.publish.json")
     contract = None
     if publish.exists():
         contract = json.loads(publish.read_text(encoding="utf-8")).get("contract")
@@ -391,5 +391,5 @@ def claim_client(key: bytes, *, rpc_url: str | None = None, store: DatanetStore 
     if store is None:
         raise RewardsError("claim needs --rpc-url (or $DATANET_RPC_URL), or --datanet PATH "
                            "for a datanet on the embedded chain")
-    chain = EmbeddedChain(store.abs(EMBEDDED_CHAIN_FILE))
+    chain = EmbeddedChain(store.path(EMBEDDED_CHAIN_FILE))
     return ChainClient(chain.w3, account, None, kind="embedded", embedded=chain)

@@ -170,7 +170,7 @@ def reward_tree(chain_id: int, datanet_id: str, cumulative: Sequence[tuple[str, 
 
 def load_settlement(store: DatanetStore, epoch: int) -> Settlement | None:
     """The committed settlement of ``epoch``, or None."""
-    path = Path(store.abs(_record_rel(epoch)))
+    path = store.path(_record_rel(epoch))
     if not path.exists():
         return None
     return Settlement.from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -178,7 +178,7 @@ def load_settlement(store: DatanetStore, epoch: int) -> Settlement | None:
 
 def settlements(store: DatanetStore) -> list[int]:
     """Numbers of the committed epochs, ascending (1..n without gaps)."""
-    d = Path(store.abs("rewards"))
+    d = store.path("rewards")
     found = sorted(int(p.name.split(".")[0]) for p in d.glob("*.settlement.json")) \
         if d.exists() else []
     return found
@@ -190,7 +190,7 @@ def load_reward_tree(store: DatanetStore, epoch: int) -> StandardMerkleTree:
     if rec is None:
         raise RewardsError(f"epoch {epoch} is not computed; run `datanet rewards compute "
                            f"--epoch {epoch}`")
-    text = Path(store.abs(_tree_rel(epoch))).read_text(encoding="utf-8")
+    text = store.path(_tree_rel(epoch)).read_text(encoding="utf-8")
     tree = StandardMerkleTree.loads(text, validate=False)
     if tree.root != rec.root:
         raise RewardsError(f"{_tree_rel(epoch)} has root {tree.root}, the settlement "

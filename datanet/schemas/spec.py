@@ -238,7 +238,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str | None = None) -> Datanet
 
 def load_spec(path: str | Path) -> DatanetSpec:
     """Load and validate a spec file; errors name the file, key, bad value and allowed."""
-    path = Path(path)
+    path = path if hasattr(path, "read_text") else Path(path)  # or a store ObjectPath
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

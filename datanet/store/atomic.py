@@ -1,9 +1,10 @@
-"""The one atomic-write helper for local files: readers never see a torn file.
+"""The one atomic-write helper: readers never see a torn file.
 
 Bytes go to a unique temporary name in the target's directory (two writers never share a temp
 file), are fsynced, then renamed over the target (``replace``) or linked to it only if it does
 not exist yet (``create``: create-if-absent, the commit primitive); the directory is fsynced so
-the rename survives a crash.
+the rename survives a crash. A path on an object store (:class:`~datanet.store.fs.ObjectPath`
+or a remote URI) is one whole-object put, create-if-absent being S3's ``If-None-Match: *``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,27 @@ import os
 import uuid
 from pathlib import Path
 
+from datanet.store.fs import ObjectPath, is_remote, url_to_fs
+
 __all__ = ["write_atomic", "create_exclusive", "move_into_place", "fsync_dir"]
+
+
+def _remote(path: str | Path | ObjectPath) -> ObjectPath | None:
+    if isinstance(path, ObjectPath):
+        return path
+    if is_remote(path):
+        return ObjectPath(*url_to_fs(str(path)))
+    return None
+
+
+def _raw(data: bytes | str) -> bytes:
+    return data.encode("utf-8") if isinstance(data, str) else data
 
 
 def _write_temp(path: Path, data: bytes | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    raw = _raw(data)
     with open(tmp, "wb") as fh:
         fh.write(raw)
         fh.flush()
@@ -26,8 +41,11 @@ def _write_temp(path: Path, data: bytes | str) -> Path:
     return tmp
 
 
-def write_atomic(path: str | Path, data: bytes | str) -> None:
+def write_atomic(path: str | Path | ObjectPath, data: bytes | str) -> None:
     """Write ``data`` (str as UTF-8) to ``path``, replacing any previous content atomically."""
+    if (remote := _remote(path)) is not None:
+        remote.write_bytes(_raw(data))
+        return
     path = Path(path)
     tmp = _write_temp(path, data)
     try:
@@ -38,11 +56,13 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
     fsync_dir(path.parent)
 
 
-def create_exclusive(path: str | Path, data: bytes | str) -> bool:
+def create_exclusive(path: str | Path | ObjectPath, data: bytes | str) -> bool:
     """Create ``path`` with ``data`` only if it does not exist; False if it already did.
 
     ``os.link`` of a complete temp file: the name appears with its full content or not at all.
     """
+    if (remote := _remote(path)) is not None:
+        return remote.create_exclusive(_raw(data))
     path = Path(path)
     tmp = _write_temp(path, data)
     try:
@@ -55,10 +75,15 @@ def create_exclusive(path: str | Path, data: bytes | str) -> bool:
     return True
 
 
-def move_into_place(src: str | Path, path: str | Path) -> None:
+def move_into_place(src: str | Path, path: str | Path | ObjectPath) -> None:
     """Move a complete file ``src`` (written elsewhere on the same filesystem, e.g. a run's
     scratch, when it is too large to hold as bytes) to ``path`` atomically: fsync, replace,
-    fsync the directory."""
+    fsync the directory. To an object store: one upload (the object appears when complete),
+    then ``src`` is removed."""
+    if (remote := _remote(path)) is not None:
+        remote.fs.put_file(str(src), remote.path)
+        Path(src).unlink(missing_ok=True)
+        return
     src, path = Path(src), Path(path)
     with open(src, "rb") as fh:
         os.fsync(fh.fileno())

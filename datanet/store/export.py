@@ -42,7 +42,7 @@ class ExportResult:
 
 
 def _anchor(store: Any, batch_id: str) -> dict[str, Any] | None:
-    p = Path(store.abs(f"anchors/{batch_id}.json"))
+    p = store.path(f"anchors/{batch_id}.json")
     if not p.exists():
         return None
     try:

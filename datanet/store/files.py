@@ -3,7 +3,10 @@
 A table is serialised in memory, hashed, and written to ``<kind>/batch=<id>/part-<sha>.parquet``
 via a temporary name and a rename, so a retried bundle rewrites the same file, a killed
 writer never leaves a torn file under a final name, and identical content is written once.
-Works with any filesystem Beam knows (local, gs://, s3://, hdfs://).
+Local paths and Beam's other filesystems go through Beam FileSystems; a URI of a remote
+filesystem the store knows (``s3://`` …) goes through the store's fsspec seam
+(:mod:`datanet.store.fs`), whose single put is already atomic — so workers that share nothing
+but the object store write with credentials from their own environment.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datanet.schemas.manifest import FileEntry
+from datanet.store.fs import ObjectPath, is_remote, url_to_fs
 
 __all__ = ["write_table", "write_tables", "join_path", "table_to_parquet_bytes",
            "write_bytes_atomic", "ROW_GROUP_BYTES"]
@@ -53,6 +57,9 @@ def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd") -> bytes:
 def write_bytes_atomic(path: str, data: bytes | memoryview | pa.Buffer) -> None:
     """Write ``data`` to ``path`` through a temporary name and a rename (any Beam filesystem):
     readers never see a torn file, and a retried writer just rewrites it."""
+    if is_remote(path):
+        ObjectPath(*url_to_fs(path)).write_bytes(data)
+        return
     dirname = path.rsplit("/", 1)[0]
     if not _filesystems().exists(dirname):
         try:
@@ -217,6 +224,12 @@ def write_tables(root: str, kind: str, batch_id: str, tables: Iterable[pa.Table]
 
 
 def _exists_with_size(path: str, size: int) -> bool:
+    if is_remote(path):
+        obj = ObjectPath(*url_to_fs(path))
+        try:
+            return int(obj.fs.size(obj.path)) == size
+        except FileNotFoundError:
+            return False
     try:
         match = _filesystems().match([path])[0].metadata_list
     except Exception:

@@ -6,6 +6,13 @@ A batch is visible only once its manifest exists. Committing is create-if-absent
 (``os.link`` of a fully written temp file) under an exclusive lock, so two concurrent runs can
 never both take a sequence number, a torn manifest is never exposed, and the same batch is
 never committed twice.
+
+The root may also be a URI of any fsspec filesystem (``s3://bucket/prefix``): every path
+then is an :class:`~datanet.store.fs.ObjectPath` on one filesystem object. There is no flock
+on an object store: the commit point is a create-if-absent put (S3 ``If-None-Match: *``) of
+``batches/_seq/<seq>.json`` (the manifest itself), so of two committers of one sequence number
+the server lets exactly one win; the manifest is then copied to its usual name, and a reader
+rolls a claim forward if the committer died between the two puts.
 """
 
 from __future__ import annotations
@@ -26,6 +33,14 @@ from datanet.errors import CommitConflict, StoreError
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec, load_spec
 from datanet.store.atomic import create_exclusive, write_atomic
+from datanet.store.fs import (
+    ObjectPath,
+    StorePath,
+    arrow_filesystem,
+    normalise_uri,
+    open_root,
+    reaching,
+)
 from datanet.store.history import History
 
 __all__ = ["DatanetStore", "init_datanet", "SPEC_FILE"]
@@ -33,6 +48,8 @@ __all__ = ["DatanetStore", "init_datanet", "SPEC_FILE"]
 log = logging.getLogger(__name__)
 SPEC_FILE = "datanet.toml"
 _DIRS = ("batches", "anchors", "trees", "index", "_runs")
+#: On an object store: the sequence claims (each one a complete manifest), the commit point.
+CLAIMS = "batches/_seq"
 #: Age after which a scratch directory without a run lock (left by a version of datanet
 #: before run locks) is treated as dead: longer than any run of this project's scale.
 LEGACY_SCRATCH_GRACE_S = 6 * 3600.0
@@ -44,7 +61,14 @@ def init_datanet(path: str | Path, spec_text: str, *, source: str | None = None
 
     ``source`` names the spec in error messages (default: the new ``datanet.toml``).
     """
-    root = Path(path)
+    root = open_root(path)
+    with reaching(root):
+        if isinstance(root, ObjectPath):
+            _check_bucket(root)
+        return _init_at(root, spec_text, source)
+
+
+def _init_at(root: StorePath, spec_text: str, source: str | None) -> DatanetStore:
     if (root / SPEC_FILE).exists():
         raise StoreError(f"{root}: a datanet already exists here ({SPEC_FILE} present); "
                          "choose another path or delete it first")
@@ -52,6 +76,11 @@ def init_datanet(path: str | Path, spec_text: str, *, source: str | None = None
 
     source = source or str(root / SPEC_FILE)
     parse_spec(load_toml(spec_text, source), source=source)
+    if isinstance(root, ObjectPath):  # no directories on an object store
+        if not create_exclusive(root / SPEC_FILE, spec_text):
+            raise StoreError(f"{root}: a datanet was created here meanwhile ({SPEC_FILE} "
+                             "present); choose another path or delete it first")
+        return DatanetStore(root)
     root.mkdir(parents=True, exist_ok=True)
     for d in _DIRS:
         (root / d).mkdir(exist_ok=True)
@@ -59,7 +88,20 @@ def init_datanet(path: str | Path, spec_text: str, *, source: str | None = None
     return DatanetStore(root)
 
 
-def _spec_stamp(path: Path) -> tuple[int, ...] | None:
+def _check_bucket(root: ObjectPath) -> None:
+    """Refuse a root whose bucket is missing or unreadable (never create one by accident)."""
+    bucket = root.path.split("/", 1)[0]
+    if not root.fs.exists(bucket):
+        raise StoreError(f"{root}: bucket {bucket!r} does not exist or is not accessible "
+                         "with the credentials in the environment; create it first")
+
+
+def _spec_stamp(path: StorePath) -> tuple[int, ...] | None:
+    if isinstance(path, ObjectPath):
+        from datanet.pipelines.fingerprint import file_stamps
+
+        stamps = file_stamps([str(path)])  # (size, ETag + last-modified)
+        return stamps[0] if stamps else None
     try:
         st = os.stat(path)
     except OSError:
@@ -68,14 +110,21 @@ def _spec_stamp(path: Path) -> tuple[int, ...] | None:
 
 
 class DatanetStore:
-    """A datanet directory on local disk (shared with workers in a cluster)."""
+    """A datanet directory on local disk (shared with workers in a cluster) or under a prefix
+    of an object store (``s3://bucket/prefix``)."""
 
     def __init__(self, path: str | Path):
-        self.root = Path(path).resolve()
+        self.root: StorePath = open_root(path)
+        #: pyarrow filesystem of remote roots (None: local), for ``pq.read_table(…, filesystem=…)``
+        self.arrow_fs = arrow_filesystem(self.root)
+        with reaching(self.root):
+            self._open(path)
+
+    def _open(self, path: str | Path) -> None:
         spec_path = self.root / SPEC_FILE
         if not spec_path.exists():
             raise StoreError(f"{self.root}: not a datanet ({SPEC_FILE} missing); "
-                             f"create one with `datanet init {path}`")
+                             f"create one with `datanet init {normalise_uri(path)}`")
         before = _spec_stamp(spec_path)
         self.spec: DatanetSpec = load_spec(spec_path)
         #: the spec file's (device, inode, size, mtime, ctime) when ``spec`` was read from it
@@ -83,11 +132,16 @@ class DatanetStore:
         self.spec_stamp: tuple[int, ...] | None = (
             before if before is not None and _spec_stamp(spec_path) == before else None)
         self.problems: list[str] = []
+        self._remote_manifests: dict[str, str] = {}
 
     # -- reading -----------------------------------------------------------------------------
     def abs(self, rel: str) -> str:
         """Absolute path of a path relative to the datanet root."""
         return str(self.root / rel)
+
+    def path(self, rel: str) -> StorePath:
+        """A path relative to the root as a ``Path`` (local) or an ``ObjectPath`` (remote)."""
+        return self.root / rel
 
     def manifests(self, *, as_of: int | None = None) -> list[Manifest]:
         """Committed manifests in sequence order (optionally up to ``as_of``).
@@ -100,9 +154,9 @@ class DatanetStore:
         bdir = self.root / "batches"
         if not bdir.exists():
             return out
-        for p in sorted(bdir.glob("*.json")):
+        for p in self._manifest_files(bdir):
             try:
-                m = Manifest.from_json(p.read_text(encoding="utf-8"))
+                m = Manifest.from_json(self._manifest_text(p))
             except (ValueError, KeyError, TypeError) as exc:
                 self.problems.append(f"{p.name}: unreadable manifest ({exc}); ignored")
                 continue
@@ -119,6 +173,36 @@ class DatanetStore:
         if as_of is not None:
             out = [m for m in out if m.seq <= as_of]
         return out
+
+    def _manifest_text(self, p: StorePath) -> str:
+        """A manifest's text. On an object store each is fetched once per store object: a
+        committed manifest is never rewritten (create-if-absent), so only the listing needs
+        to be fresh."""
+        if not isinstance(p, ObjectPath):
+            return p.read_text(encoding="utf-8")
+        text = self._remote_manifests.get(p.name)
+        if text is None:
+            text = self._remote_manifests[p.name] = p.read_text(encoding="utf-8")
+        return text
+
+    def _manifest_files(self, bdir: StorePath) -> list[StorePath]:
+        """Manifest files in name order; on an object store, a sequence claim whose manifest
+        copy is missing (its committer died between the two puts) is rolled forward."""
+        found = sorted(bdir.glob("*.json"))
+        if not isinstance(self.root, ObjectPath):
+            return found
+        named = {p.name[:8] for p in found}
+        for claim in sorted((self.root / CLAIMS).glob("*.json")):
+            if claim.stem in named:
+                continue
+            try:
+                m = Manifest.from_json(claim.read_text(encoding="utf-8"))
+            except (ValueError, KeyError, TypeError):
+                continue  # reported when the chain reaches its sequence number
+            write_atomic(bdir / _manifest_name(m.seq, m.batch_id), m.to_json())
+            log.info("rolled forward committed batch %d from its claim", m.seq)
+            found.append(bdir / _manifest_name(m.seq, m.batch_id))
+        return sorted(found)
 
     def manifest_for(self, batch_id: str) -> Manifest | None:
         """The committed manifest of ``batch_id``, if any."""
@@ -144,12 +228,13 @@ class DatanetStore:
 
     def check_snapshot(self, manifests: list[Manifest]) -> None:
         """Refuse a snapshot whose committed files are missing or not the size their manifest
-        records (a cheap stat per file; ``datanet verify-history`` re-hashes the content)."""
+        records (a cheap stat per file, or one listing of the root on an object store;
+        ``datanet verify-history`` re-hashes the content)."""
+        listed = self._listed_sizes() if manifests and isinstance(self.root, ObjectPath) else None
         for m in manifests:
             for kind, entries in m.files.items():
                 for f in entries:
-                    p = self.root / f.path
-                    size = p.stat().st_size if p.is_file() else None
+                    size = self._size(f.path) if listed is None else listed.get(f.path)
                     if size != f.bytes:
                         found = "is missing" if size is None else f"has {size} bytes"
                         raise StoreError(
@@ -158,10 +243,35 @@ class DatanetStore:
                             "or lost, so this snapshot is refused (run `datanet "
                             "verify-history` to see what differs)")
 
+    def _listed_sizes(self) -> dict[str, int]:
+        """``{path relative to the root: size}`` of every object under a remote root (a
+        paginated LIST instead of one HEAD per committed file)."""
+        root = self.root
+        assert isinstance(root, ObjectPath)
+        prefix = root.path + "/"
+        return {name[len(prefix):]: int(info.get("size") or 0)
+                for name, info in root.fs.find(root.path, detail=True).items()
+                if name.startswith(prefix)}
+
+    def _size(self, rel: str) -> int | None:
+        """Size of a file under the root, None when it is missing (one call on object stores)."""
+        p = self.root / rel
+        if isinstance(p, ObjectPath):
+            try:
+                return int(p.fs.size(p.path))
+            except FileNotFoundError:
+                return None
+        return p.stat().st_size if p.is_file() else None
+
     # -- committing --------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive commit lock (flock on ``.commit.lock``)."""
+        """Exclusive commit lock (flock on ``.commit.lock``); on an object store a lease
+        object (see :func:`_object_lock`)."""
+        if isinstance(self.root, ObjectPath):
+            with _object_lock(self.root / ".commit.lock"):
+                yield
+            return
         fd = os.open(self.root / ".commit.lock", os.O_CREAT | os.O_RDWR, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -174,8 +284,7 @@ class DatanetStore:
         """Check every file exists with its recorded size (sha256 computed by the writer)."""
         for kind, files in entries.items():
             for f in files:
-                p = self.root / f.path
-                if not p.exists() or p.stat().st_size != f.bytes:
+                if self._size(f.path) != f.bytes:
                     raise StoreError(f"{kind} file {f.path} is missing or has the wrong size; "
                                      "the run did not finish writing; re-run it")
 
@@ -198,7 +307,8 @@ class DatanetStore:
         """
         self.verify_files(files)
         files = _with_attribution_shard(self, batch_id, files)
-        with self.lock():
+        # on an object store the sequence claim alone decides (no lease to wait out)
+        with (contextlib.nullcontext() if isinstance(self.root, ObjectPath) else self.lock()):
             existing = self.manifests()
             if any(m.batch_id == batch_id for m in existing):
                 return None
@@ -230,14 +340,22 @@ class DatanetStore:
             if tree is not None:
                 write_atomic(self.root / "trees" / f"{batch_id}.json", tree.dumps())
             final = self.root / "batches" / _manifest_name(seq, batch_id)
-            if not create_exclusive(final, manifest.to_json()):
-                raise CommitConflict(f"{final.name} already exists; another run committed "
+            claim = (self.root / CLAIMS / f"{seq:08d}.json"
+                     if isinstance(self.root, ObjectPath) else final)
+            if not create_exclusive(claim, manifest.to_json()):
+                raise CommitConflict(f"{claim.name} already exists; another run committed "
                                      "this sequence number")
+            if claim != final:
+                write_atomic(final, manifest.to_json())
             return manifest
 
     def clean_run(self, run_id: str) -> None:
         """Remove a run's scratch directory."""
-        shutil.rmtree(self.root / "_runs" / run_id, ignore_errors=True)
+        scratch = self.root / "_runs" / run_id
+        if isinstance(scratch, ObjectPath):
+            scratch.rmtree()
+            return
+        shutil.rmtree(scratch, ignore_errors=True)
 
     @contextlib.contextmanager
     def run_scratch(self) -> Iterator[tuple[str, str]]:
@@ -250,6 +368,10 @@ class DatanetStore:
         """
         self.sweep_runs()
         runs = self.root / "_runs"
+        if isinstance(runs, ObjectPath):
+            with self._object_run_scratch(runs) as run:
+                yield run
+            return
         runs.mkdir(exist_ok=True)
         run_id = uuid.uuid4().hex
         tmp = runs / f".{run_id}.tmp"
@@ -275,6 +397,8 @@ class DatanetStore:
         once it is ``unlocked_grace_s`` old.
         """
         runs = self.root / "_runs"
+        if isinstance(runs, ObjectPath):
+            return self._sweep_object_runs(runs, unlocked_grace_s)
         if not runs.is_dir():
             return []
         removed = []
@@ -294,6 +418,40 @@ class DatanetStore:
                 removed.append(entry.name)
         if removed:
             log.info("removed scratch of %d dead runs: %s", len(removed), ", ".join(removed))
+        return removed
+
+    @contextlib.contextmanager
+    def _object_run_scratch(self, runs: ObjectPath) -> Iterator[tuple[str, str]]:
+        """Scratch of a run on an object store: ``_runs/<run_id>/`` next to a
+        ``<run_id>.lock`` object (no process lock exists there: a dead run's scratch is swept
+        by age, :data:`OBJECT_SCRATCH_GRACE_S`)."""
+        run_id = uuid.uuid4().hex
+        lock = runs / f"{run_id}.lock"
+        write_atomic(lock, f"{os.getpid()}\n")
+        try:
+            yield run_id, str(runs / run_id)
+        finally:
+            self.clean_run(run_id)
+            lock.unlink(missing_ok=True)
+
+    def _sweep_object_runs(self, runs: ObjectPath, grace_s: float) -> list[str]:
+        """Remove scratch of runs on an object store whose lock object is older than
+        ``min(grace_s, OBJECT_SCRATCH_GRACE_S)`` (or missing, for a directory that old)."""
+        grace_s = min(grace_s, OBJECT_SCRATCH_GRACE_S)
+        now = time.time()
+        removed = []
+        for entry in runs.iterdir():
+            if entry.suffix == ".lock":
+                continue
+            lock = runs / f"{entry.name}.lock"
+            try:
+                started = lock.stat().st_mtime
+            except FileNotFoundError:
+                started = 0.0
+            if now - started >= grace_s:
+                entry.rmtree()
+                lock.unlink(missing_ok=True)
+                removed.append(entry.name)
         return removed
 
     @staticmethod
@@ -327,6 +485,41 @@ def _with_attribution_shard(store: DatanetStore, batch_id: str,
         return files
     entry = write_shard(store, batch_id, files["accepted"])
     return files if entry is None else {**files, KIND: [entry]}
+
+
+#: Age after which a run's scratch on an object store is treated as dead (no process lock
+#: exists there): longer than any run of this project's scale.
+OBJECT_SCRATCH_GRACE_S = 6 * 3600.0
+#: Lease of the object-store commit lock: a holder killed with ``kill -9`` blocks others at
+#: most this long. Commits themselves do not depend on it (the claim is the commit point).
+LOCK_LEASE_S = 120.0
+
+
+@contextlib.contextmanager
+def _object_lock(lock: ObjectPath, *, lease_s: float = LOCK_LEASE_S,
+                 poll_s: float = 0.05) -> Iterator[None]:
+    """Mutual exclusion through a create-if-absent lock object holding a unique token; a
+    lock older than ``lease_s`` is taken over (its holder died). Used to serialise writers of
+    receipts / reward epochs; batch commits are made safe by their claim, not by this lock."""
+    token = f"{uuid.uuid4().hex} {os.getpid()}\n"
+    while not create_exclusive(lock, token):
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age >= lease_s:
+            log.warning("taking over the commit lock %s (%.0f s old)", lock, age)
+            lock.unlink(missing_ok=True)
+            continue
+        time.sleep(poll_s)
+    try:
+        yield
+    finally:
+        try:
+            if lock.read_text() == token:
+                lock.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
 
 
 def _manifest_name(seq: int, batch_id: str) -> str:

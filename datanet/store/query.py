@@ -23,6 +23,7 @@ from datanet.schemas.contribution import (
     VOTE_SCHEMA,
     record_schema,
 )
+from datanet.store.fs import ObjectPath
 from datanet.store.layout import DatanetStore
 
 __all__ = ["connect", "contribution_state", "ContributionState", "RejectingVote", "VIEWS"]
@@ -86,7 +87,7 @@ def _empty_select(schema: pa.Schema) -> str:
 
 
 def _anchor_state(store: DatanetStore, batch_id: str) -> dict[str, Any]:
-    p = Path(store.abs(f"anchors/{batch_id}.json"))
+    p = store.path(f"anchors/{batch_id}.json")
     if not p.exists():
         return {}
     try:
@@ -126,7 +127,7 @@ _EMPTY_ATTRIBUTIONS = (
 def _attributions_view(con: duckdb.DuckDBPyConnection, store: DatanetStore,
                        as_of: int | None) -> None:
     """``attributions``: committed attribution receipts (:mod:`datanet.attribution.receipts`)."""
-    receipts = Path(store.abs("attributions"))
+    receipts = store.path("attributions")
     sql = None
     if receipts.is_dir() and any(receipts.glob("*.json")):
         from datanet.attribution.receipts import receipts_view_sql
@@ -152,6 +153,10 @@ def connect(path: str | Path | DatanetStore, *, as_of: int | None = None,
                          f"1..{len(store.manifests())}")
     store.check_snapshot(manifests)
     con = duckdb.connect(database)
+    if isinstance(store.root, ObjectPath):
+        # the store's own fsspec filesystem serves DuckDB's reads of its URIs: no httpfs
+        # extension (a download) and the same credentials as the rest of the store
+        con.register_filesystem(store.root.fs)
     for kind in VIEWS[:-1]:
         view = "_quarantine_all" if kind == "quarantine" else kind
         paths = [store.abs(p) for m in manifests for p in m.paths(kind)]

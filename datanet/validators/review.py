@@ -68,7 +68,8 @@ class ReviewResult:
 
 def _read(store: DatanetStore, paths: Sequence[str],
           columns: Sequence[str] | None = None) -> pa.Table:
-    tables = [pq.read_table(store.abs(p), columns=list(columns) if columns else None)
+    tables = [pq.read_table(store.abs(p), filesystem=store.arrow_fs,
+                            columns=list(columns) if columns else None)
               for p in paths]
     if not tables:
         return pa.table({})
@@ -105,7 +106,8 @@ def _prior_votes(store: DatanetStore, manifests: Sequence[Any], ids: pa.Array) -
     rows = []
     for m in manifests:
         for p in m.paths("votes"):
-            t = pq.read_table(store.abs(p), columns=VOTE_SCHEMA.names)
+            t = pq.read_table(store.abs(p), filesystem=store.arrow_fs,
+                              columns=VOTE_SCHEMA.names)
             t = t.filter(pc.is_in(t.column("contribution_id"), value_set=ids))
             if t.num_rows:
                 rows.append(t.cast(VOTE_SCHEMA))
