@@ -27,6 +27,7 @@ from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec, load_spec
 from datanet.store.atomic import create_exclusive, write_atomic
 from datanet.store.history import History
+from datanet.store.tables import publish_tables
 
 __all__ = ["DatanetStore", "init_datanet", "SPEC_FILE"]
 
@@ -233,6 +234,7 @@ class DatanetStore:
             if not create_exclusive(final, manifest.to_json()):
                 raise CommitConflict(f"{final.name} already exists; another run committed "
                                      "this sequence number")
+            publish_tables(self, [*existing, manifest])
             return manifest
 
     def clean_run(self, run_id: str) -> None:
