@@ -43,8 +43,8 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datanet.schemas.manifest import FileEntry  # noqa: E402
-from datanet.store.files import write_table  # noqa: E402
+from datanet.schemas.manifest import FileEntry
+from datanet.store.files import write_table
 
 QUERIES = {
     "count": "SELECT count(*) FROM {t}",
@@ -129,7 +129,7 @@ def _polars_native_error(catalog: Any) -> str:
     written without them (all of today's) lack: the error, or "ok"."""
     try:
         pl.scan_iceberg(catalog.load_table("dn.accepted")).select(pl.col("text").first()).collect()
-    except Exception as exc:  # noqa: BLE001 - reported, not handled
+    except Exception as exc:
         return f"{type(exc).__name__}: {str(exc)[:90]}"
     return "ok"
 
@@ -243,6 +243,82 @@ def bench_iceberg(root: Path, batches: list[tuple[int, str, list[FileEntry]]],
             "source": lambda: catalog.load_table("dn.accepted").scan().to_arrow_batch_reader()}
 
 
+def s3_race(rounds: int = 5) -> list[str]:
+    """Two Delta writers that both read version 0 race for version 1 on a real S3 API
+    (``moto_server`` on 127.0.0.1, default delta-rs options: no DynamoDB lock, no unsafe
+    rename): the outcome of each round."""
+    import io
+    import socket
+    import subprocess
+    import threading
+
+    import boto3
+    import deltalake
+    from deltalake import CommitProperties, DeltaTable
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H",
+                               "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        creds = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench",
+                 "region_name": "us-east-1"}
+        s3 = boto3.client("s3", endpoint_url=endpoint, **creds)
+        for _ in range(100):
+            try:
+                s3.create_bucket(Bucket="datanet-bench")
+                break
+            except Exception:
+                time.sleep(0.1)
+        opts = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1",
+                "AWS_ALLOW_HTTP": "true"}
+        buf = io.BytesIO()
+        pq.write_table(pa.table({"a": [1, 2]}), buf)
+        schema = deltalake.Schema.from_arrow(pa.schema([("a", pa.int64())]))
+        out = []
+        for r in range(rounds):
+            for i in range(3):
+                s3.put_object(Bucket="datanet-bench", Key=f"r{r}/f{i}.parquet",
+                              Body=buf.getvalue())
+            uri = f"s3://datanet-bench/r{r}"
+
+            def add(i: int) -> Any:
+                return AddAction(f"f{i}.parquet", len(buf.getvalue()), {}, 0, True,
+                                 '{"numRecords":2}')
+
+            create_table_with_add_actions(uri, schema, [add(0)], mode="error",
+                                          storage_options=opts)
+            writers = [DeltaTable(uri, storage_options=opts) for _ in range(2)]
+            res: list[str] = []
+
+            def commit(i: int, writers=writers, res=res) -> None:
+                try:
+                    writers[i].create_write_transaction(
+                        [add(i + 1)], mode="append", schema=schema,
+                        commit_properties=CommitProperties(max_commit_retries=0))
+                    res.append("won")
+                except Exception as exc:
+                    res.append(type(exc).__name__)
+
+            threads = [threading.Thread(target=commit, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            final = DeltaTable(uri, storage_options=opts)
+            out.append(f"{sorted(res)} -> version {final.version()}, "
+                       f"{final.to_pyarrow_dataset().count_rows()} rows")
+        return out
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def _ms(x: float) -> str:
     return f"{x * 1000:8.1f} ms"
 
@@ -252,6 +328,8 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--files", type=int, default=4, help="Parquet files per batch")
     ap.add_argument("--rows", type=int, default=5000, help="rows per file")
+    ap.add_argument("--s3", action="store_true",
+                    help="also race two Delta committers on a moto S3 server (127.0.0.1)")
     args = ap.parse_args()
     rng = np.random.default_rng(18)
     with tempfile.TemporaryDirectory() as tmp:
@@ -324,6 +402,10 @@ def main() -> None:
     for name, res in (("delta", delta), ("iceberg", iceberg)):
         print(f"  {name:8s} open {_ms(res['open'])}  travel {_ms(res['time_travel_s'])} "
               f"({res['rows_at_mid']:,} rows)  idempotency {_ms(res['idempotency_check_s'])}")
+    if args.s3:
+        print("\ns3 (moto_server, default delta-rs options): two writers race for version 1")
+        for line in s3_race():
+            print(f"  {line}")
     print(f"\nfinished {datetime.now(UTC).isoformat(timespec='seconds')}")
 
 
