@@ -134,12 +134,21 @@ def _commit_batch(store: DatanetStore, kind: str, dt: DeltaTable | None,
                           Transaction(app_id=m.batch_id, version=m.seq)])
     actions = [_add_action(kind, e, m) for e in entries]
     uri = table_uri(store, kind)
-    if dt is None:
-        from datanet.store.query import _empty_schema
+    if dt is None or (entries and not dt.file_uris()):
+        # a new table, or one that has had only empty commits: the files' own types win over
+        # the kind's default columns (which only fill in names the files lack)
+        if dt is None:
+            from datanet.store.query import _empty_schema
 
-        schema = _table_schema(uri, [_empty_schema(kind, store), *schemas])
+            defaults = _empty_schema(kind, store)
+        else:
+            defaults = pa.schema(dt.schema().to_arrow())
+        schema = _table_schema(uri, schemas)
+        schema = pa.schema([*schema, *(f.with_nullable(True).remove_metadata() for f in defaults
+                                       if f.name not in schema.names)])
         create_table_with_add_actions(
-            uri, deltalake.Schema.from_arrow(schema), actions, mode="error",
+            uri, deltalake.Schema.from_arrow(schema), actions,
+            mode="error" if dt is None else "overwrite",
             name=f"{store.spec.id}.{kind}", configuration=_TABLE_CONFIG,
             commit_properties=commit)
         return DeltaTable(uri)

@@ -216,3 +216,21 @@ def test_a_type_change_is_refused_and_reported(tiny_store):
     assert [m.seq for m in tiny_store.manifests()] == [1, 2]
     assert synced_seq(open_table(tiny_store, "votes")) == 1
     assert "column 'score2' is int64 in earlier files and string in this batch" in problem
+
+
+def test_a_table_with_only_empty_commits_takes_the_first_files_types(tiny_store):
+    from datanet.schemas.contribution import VOTE_SCHEMA
+
+    assert VOTE_SCHEMA.field("verdict").type == pa.string()
+    _commit(tiny_store, 1, {})  # no votes yet: the table starts from the kind's columns
+    assert open_table(tiny_store, "votes").schema().to_arrow().field("verdict").type == \
+        open_table(tiny_store, "votes").schema().to_arrow().field("validator").type
+    b2 = f"0x{2:064x}"
+    votes = _votes(2).set_column(2, "verdict", pa.array([1, 0]))
+    _commit(tiny_store, 2, {"votes": [_file(tiny_store, "votes", b2, votes)]})
+    assert tiny_store.problems == []
+    dt = open_table(tiny_store, "votes")
+    assert [h["operation"] for h in dt.history()] == ["CREATE OR REPLACE TABLE", "CREATE TABLE"]
+    assert dt.to_pyarrow_table().column("verdict").to_pylist() == [1, 0]
+    assert synced_seq(dt) == 2 and dt.metadata().configuration == {"delta.appendOnly": "true"}
+    assert open_table(tiny_store, "votes", as_of=1).to_pyarrow_dataset().count_rows() == 0
