@@ -234,3 +234,35 @@ def test_a_table_with_only_empty_commits_takes_the_first_files_types(tiny_store)
     assert dt.to_pyarrow_table().column("verdict").to_pylist() == [1, 0]
     assert synced_seq(dt) == 2 and dt.metadata().configuration == {"delta.appendOnly": "true"}
     assert open_table(tiny_store, "votes", as_of=1).to_pyarrow_dataset().count_rows() == 0
+
+
+def test_quarantine_and_external_votes_tables_after_a_vote_batch(tmp_path):
+    """The review flow (pipeline quarantine, then `datanet vote`) publishes real
+    quarantine / external_votes files; each table holds exactly the committed rows."""
+    from datanet.validators.review import apply_votes
+    from tests.validators.test_external_review import SPEC, VALIDATORS, vote, votes_file
+
+    store = init_datanet(tmp_path / "dn", SPEC)
+    (store.root / "validators.toml").write_text(
+        "".join(f'"{v.address}" = 2\n' for v in VALIDATORS[:2]))
+    inp = write_jsonl(tmp_path / "in.jsonl", [record(i) for i in range(4)])
+    run_datanet(store, [str(inp)], runner="DirectRunner")
+    quarantined = sorted(r[0] for r in connect(store).execute(
+        "SELECT contribution_id FROM quarantine").fetchall())
+    assert len(quarantined) == 4
+    a = quarantined[0]
+    assert apply_votes(store, [votes_file(tmp_path / "v.jsonl", vote(0, a), vote(1, a))]
+                       ).committed
+    con = connect(store)
+    for kind in ("accepted", "external_votes", "votes"):
+        want = sorted(con.execute(f"SELECT contribution_id FROM {kind}").fetchall())
+        got = open_table(store, kind).to_pyarrow_table()
+        assert sorted((x,) for x in got.column("contribution_id").to_pylist()) == want, kind
+    assert pl.read_delta(str(store.root / "external_votes")).height == 2
+    # the quarantine table is append-only: it keeps a's quarantine row of batch 1, which the
+    # `quarantine` view hides once a later batch decided it
+    q = open_table(store, "quarantine").to_pyarrow_table()
+    assert _ids(q) == quarantined
+    assert con.execute("SELECT count(*) FROM quarantine").fetchall() == [(3,)]
+    assert open_table(store, "accepted", as_of=1).to_pyarrow_dataset().count_rows() == 0
+    assert _ids(open_table(store, "accepted").to_pyarrow_table()) == [a]
