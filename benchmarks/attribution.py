@@ -106,8 +106,7 @@ def bench_index(n: int, queries: int) -> dict[str, float]:
     data, meta = build_shard(texts, 8)
     build = time.perf_counter() - t0
     table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
-    shard = Shard("0x" + "00" * 32, table["gram"].chunk(0).to_numpy(),
-                  table["row"].chunk(0).to_numpy(), 8, n, meta["tokens"])
+    shard = Shard.from_table("0x" + "00" * 32, table)
     index = AttributionIndex.from_shards(
         [shard], [pa.array([f"0x{i:064x}" for i in range(n)])],
         [pa.array(["0x" + "11" * 20] * n)], config=AttributionConfig(), seq=1)
@@ -134,10 +133,9 @@ def bench_many_shards(n: int, per: int, queries: int) -> dict[str, float]:
     texts, ids, words = make_records(n)
     shards = []
     for s in range(n // per):
-        data, meta = build_shard(texts.slice(s * per, per), 8)
+        data, _ = build_shard(texts.slice(s * per, per), 8)
         t = pa.ipc.open_file(pa.BufferReader(data)).read_all()
-        shards.append(Shard(f"0x{s:064x}", t["gram"].chunk(0).to_numpy(),
-                            t["row"].chunk(0).to_numpy(), 8, per, meta["tokens"]))
+        shards.append(Shard.from_table(f"0x{s:064x}", t))
     index = AttributionIndex.from_shards(
         shards, [pa.array([f"0x{i:064x}" for i in range(n)])],
         [pa.array(["0x" + "11" * 20] * n)], seq=len(shards))

@@ -8,6 +8,7 @@ constructor arguments are stored in ``args``.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 __all__ = [
     "DatanetError",
@@ -29,7 +30,15 @@ _SECRET_RE = re.compile(r"(private|secret|password|passphrase|mnemonic|^key$)", 
 
 
 class DatanetError(Exception):
-    """Base class of every error raised by datanet."""
+    """Base class of every error raised by datanet.
+
+    ``retryable`` says, by type, whether running the same step again may succeed: False for
+    what only a person can fix (a bad spec, option, input, validator config, signature or reward
+    input), True for the store and the chain (a commit race, a full disk, an RPC down).
+    Schedulers use it to retry or fail at once (``orchestration.dag_factory``).
+    """
+
+    retryable: ClassVar[bool] = False
 
 
 class SpecError(DatanetError, ValueError):
@@ -80,6 +89,8 @@ class IntakeError(DatanetError):
 class StoreError(DatanetError):
     """The datanet store is missing, malformed or cannot be written."""
 
+    retryable = True
+
 
 class CommitConflict(StoreError):
     """Another run committed the same batch or sequence number first."""
@@ -91,6 +102,8 @@ class ValidatorError(DatanetError):
 
 class AnchoringError(DatanetError):
     """Anchoring a batch root on-chain failed."""
+
+    retryable = True
 
 
 class SignatureError(DatanetError):

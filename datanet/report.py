@@ -16,9 +16,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.errors import StoreError
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["ReportData", "collect", "render_html", "write_report", "default_report_path"]
 
@@ -154,8 +157,8 @@ def collect(path: str | Path, *, batch: int | None = None) -> ReportData:
         epochs=epochs, rewards=rewards, rewards_total=rewards_total)
 
 
-def _rewards(store: Any) -> tuple[list[tuple[int, int, str, int]], list[tuple[str, int, int]],
-                                  int]:
+def _rewards(store: DatanetStore
+             ) -> tuple[list[tuple[int, int, str, int]], list[tuple[str, int, int]], int]:
     """Committed reward epochs ``(epoch, pool, root, accounts)``, the top accounts of the
     latest one ``(account, amount in that epoch, cumulative)`` and the cumulative total.
     Datanet-wide (an epoch spans batches); the rewards package is imported only when an

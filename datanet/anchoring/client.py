@@ -27,10 +27,13 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.errors import AnchoringError
 from datanet.store.atomic import write_atomic
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = [
     "load_artifact",
@@ -479,7 +482,7 @@ class EmbeddedChain:
         return c
 
 
-def open_client(store: Any, config: Any = None, *, read_only: bool = False) -> ChainClient:
+def open_client(store: DatanetStore, config: Any = None, *, read_only: bool = False) -> ChainClient:
     """Client for a datanet store, from its ``[anchoring]`` config (``read_only``: no key,
     for verifying)."""
     from datanet.anchoring.config import anchoring_config
@@ -507,6 +510,5 @@ def open_client(store: Any, config: Any = None, *, read_only: bool = False) -> C
         client.use_contract(contract)
     elif cfg.deploy and not read_only:
         address = client.deploy()
-        deployment.parent.mkdir(parents=True, exist_ok=True)
-        deployment.write_text(json.dumps({"chain_id": client.chain_id, "contract": address}))
+        write_atomic(deployment, json.dumps({"chain_id": client.chain_id, "contract": address}))
     return client

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from datanet.schemas.config import check, check_choice, check_range, config_from_mapping
+
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = ["AnchoringConfig", "anchoring_config", "validate_spec_section"]
 
@@ -96,12 +99,12 @@ class AnchoringConfig:
         return 1 if self.chain == "embedded" else 12
 
 
-def anchoring_config(spec: Any) -> AnchoringConfig:
+def anchoring_config(spec: DatanetSpec) -> AnchoringConfig:
     """The spec's anchoring config (defaults when the table is absent)."""
     return config_from_mapping(AnchoringConfig, getattr(spec, "anchoring", None) or {},
                                prefix="anchoring")
 
 
-def validate_spec_section(spec: Any) -> None:
+def validate_spec_section(spec: DatanetSpec) -> None:
     """Spec hook for ``[anchoring]``."""
     anchoring_config(spec)

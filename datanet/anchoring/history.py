@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,10 +26,15 @@ from datanet.errors import AnchoringError
 from datanet.privacy.normalise import normalise
 from datanet.schemas.ids import content_hashes, contribution_ids, datanet_key
 
+if TYPE_CHECKING:
+    from datanet.anchoring.client import ChainClient
+    from datanet.schemas.manifest import Manifest
+    from datanet.store.layout import DatanetStore
+
 __all__ = ["verify_history", "check_attribution_shard"]
 
 
-def _check_tree(store: Any, m: Any, problems: list[str]) -> None:
+def _check_tree(store: DatanetStore, m: Manifest, problems: list[str]) -> None:
     path = Path(store.abs(f"trees/{m.batch_id}.json"))
     if not path.exists():
         problems.append(f"batch {m.seq}: trees/{m.batch_id}.json is missing")
@@ -77,7 +82,7 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _rewritten_ids(store: Any, manifests: list[Any]) -> set[str]:
+def _rewritten_ids(store: DatanetStore, manifests: list[Manifest]) -> set[str]:
     """Contribution ids whose stored text a validator rewrote (PII redacted / pseudonymised).
 
     Their ``content_hash`` is of the text as submitted, which is deliberately not stored, so it
@@ -102,7 +107,7 @@ def _rewritten_ids(store: Any, manifests: list[Any]) -> set[str]:
     return out
 
 
-def _check_files(store: Any, m: Any, problems: list[str]) -> bool:
+def _check_files(store: DatanetStore, m: Manifest, problems: list[str]) -> bool:
     """sha256 and size of every file of the batch; False when a file cannot be read."""
     readable = True
     for kind, entries in m.files.items():
@@ -131,7 +136,7 @@ def _name_rows(problems: list[str], where: str, rows: pa.Array, ids: list[str], 
         problems.append(f"{where}: {len(idx) - _MAX_ROWS_NAMED} more rows: {what}")
 
 
-def _check_rows(store: Any, m: Any, rewritten: set[str], problems: list[str]) -> int:
+def _check_rows(store: DatanetStore, m: Manifest, rewritten: set[str], problems: list[str]) -> int:
     """Recompute content hash, id and leaf of every accepted row and the batch root.
 
     Returns the number of rows whose content hash was not recomputable (rewritten text).
@@ -192,7 +197,7 @@ def _check_rows(store: Any, m: Any, rewritten: set[str], problems: list[str]) ->
     return skipped
 
 
-def check_attribution_shard(store: Any, m: Any, problems: list[str]) -> str | None:
+def check_attribution_shard(store: DatanetStore, m: Manifest, problems: list[str]) -> str | None:
     """The batch's attribution index shard has the sha256 and size its manifest (or
     ``datanet index``'s pointer) names, and indexes every accepted record; a note when the
     batch predates attribution and has no shard."""
@@ -225,7 +230,7 @@ def check_attribution_shard(store: Any, m: Any, problems: list[str]) -> str | No
     return None
 
 
-def verify_history(store: Any, *, client: Any = None, data: bool = True,
+def verify_history(store: DatanetStore, *, client: ChainClient | None = None, data: bool = True,
                    ) -> tuple[list[str], list[str]]:
     """(problems, report lines) for the whole datanet; ``data`` adds the data check (sha256 of
     every committed file; content hash, id and leaf of every accepted row; rebuilt roots)."""

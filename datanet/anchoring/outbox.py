@@ -25,13 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.anchoring.client import ZERO32, ChainClient, open_client
 from datanet.anchoring.config import AnchoringConfig, anchoring_config
 from datanet.errors import AnchoringError, DatanetError
 from datanet.schemas.ids import datanet_key
 from datanet.store.atomic import write_atomic
+
+if TYPE_CHECKING:
+    from datanet.schemas.manifest import Manifest
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["AnchorStatus", "Attempt", "AnchorState", "Outbox", "anchor_pending", "anchor_chain",
            "anchor_path"]
@@ -106,7 +110,7 @@ class AnchorState:
         return cls(**data)
 
 
-def anchor_path(store: Any, batch_id: str) -> Path:
+def anchor_path(store: DatanetStore, batch_id: str) -> Path:
     """Path of a batch's outbox file."""
     return Path(store.abs(f"anchors/{batch_id}.json"))
 
@@ -114,7 +118,7 @@ def anchor_path(store: Any, batch_id: str) -> Path:
 class Outbox:
     """Drives :class:`AnchorState` records of one datanet to FINAL."""
 
-    def __init__(self, store: Any, client: ChainClient, config: AnchoringConfig, *,
+    def __init__(self, store: DatanetStore, client: ChainClient, config: AnchoringConfig, *,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep,
                  checkpoint: Callable[[str, AnchorState], None] | None = None):
@@ -154,7 +158,7 @@ class Outbox:
         write_atomic(self._path(state.batch_id),
                      json.dumps(state.to_json(), indent=1))
 
-    def state_for(self, manifest: Any, prev_root: str) -> AnchorState:
+    def state_for(self, manifest: Manifest, prev_root: str) -> AnchorState:
         """Saved state of a committed batch, or a new PENDING one."""
         state = self.load(manifest.batch_id)
         root = manifest.merkle_root.lower()
@@ -356,7 +360,7 @@ class Outbox:
         return False
 
 
-def anchor_pending(store: Any, *, client: ChainClient | None = None,
+def anchor_pending(store: DatanetStore, *, client: ChainClient | None = None,
                    config: AnchoringConfig | None = None, wait: bool = True,
                    clock: Callable[[], float] = time.time,
                    sleep: Callable[[float], None] = time.sleep,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.anchoring.merkle import (
     LEAF_ENCODING,
@@ -24,6 +24,11 @@ from datanet.anchoring.merkle import (
 from datanet.errors import AnchoringError
 from datanet.schemas.ids import contribution_id as make_contribution_id
 from datanet.schemas.ids import datanet_key
+
+if TYPE_CHECKING:
+    from datanet.anchoring.client import ChainClient
+    from datanet.schemas.manifest import Manifest
+    from datanet.store.layout import DatanetStore
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -38,7 +43,7 @@ __all__ = [
 BUNDLE_FORMAT = "datanet-proof-v1"
 
 
-def find_batch(store: Any, contribution_id: str) -> Any:
+def find_batch(store: DatanetStore, contribution_id: str) -> Any:
     """Manifest of the committed batch whose accepted records hold ``contribution_id``."""
     import pyarrow.parquet as pq
 
@@ -57,7 +62,7 @@ def find_batch(store: Any, contribution_id: str) -> Any:
     )
 
 
-def load_batch_tree(store: Any, manifest: Any) -> StandardMerkleTree:
+def load_batch_tree(store: DatanetStore, manifest: Manifest) -> StandardMerkleTree:
     """The batch's tree from ``trees/<batch_id>.json``, checked against the manifest root."""
     path = Path(store.abs(f"trees/{manifest.batch_id}.json"))
     if not path.exists():
@@ -70,7 +75,7 @@ def load_batch_tree(store: Any, manifest: Any) -> StandardMerkleTree:
     return tree
 
 
-def make_proof_bundle(store: Any, contribution_id: str, *,
+def make_proof_bundle(store: DatanetStore, contribution_id: str, *,
                       batch_id: str | None = None) -> dict[str, Any]:
     """Inclusion proof of an accepted contribution, with its anchor, as a JSON object."""
     from datanet.anchoring.outbox import AnchorStatus
@@ -177,7 +182,7 @@ def _offchain_checks(bundle: dict[str, Any]) -> list[Check]:
     return checks
 
 
-def _onchain_checks(bundle: dict[str, Any], client: Any) -> list[Check]:
+def _onchain_checks(bundle: dict[str, Any], client: ChainClient) -> list[Check]:
     anchor = bundle.get("anchor") or {}
     leaf = bundle["leaf"]
     checks = []
@@ -208,7 +213,8 @@ def _onchain_checks(bundle: dict[str, Any], client: Any) -> list[Check]:
 
 
 def verify_bundle(bundle: dict[str, Any] | str | Path, *, rpc: str | None = None,
-                  store: Any = None, client: Any = None) -> VerifyResult:
+                  store: DatanetStore | None = None,
+                  client: ChainClient | None = None) -> VerifyResult:
     """Check a proof bundle off-chain and, given an RPC URL, a datanet store (its embedded or
     configured chain) or a client, on-chain through the contract's ``verify``."""
     if isinstance(bundle, (str, Path)):

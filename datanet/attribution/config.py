@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from datanet.schemas.config import check, check_range, config_from_mapping
+
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = ["AttributionConfig", "attribution_config", "validate_spec_section"]
 
@@ -41,12 +44,12 @@ class AttributionConfig:
         check_range("attribution.max_holders", self.max_holders, 1, 10_000_000)
 
 
-def attribution_config(spec: Any) -> AttributionConfig:
+def attribution_config(spec: DatanetSpec) -> AttributionConfig:
     """The spec's attribution config."""
     return config_from_mapping(AttributionConfig, getattr(spec, "attribution", None) or {},
                                prefix="attribution")
 
 
-def validate_spec_section(spec: Any) -> None:
+def validate_spec_section(spec: DatanetSpec) -> None:
     """Spec hook for ``[attribution]``."""
     attribution_config(spec)

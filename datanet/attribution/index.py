@@ -8,6 +8,13 @@ metadata records the tokenizer, ``ngram``, the record and token counts. Uncompre
 reader memory-maps it and binary-searches it in place (no load time, pages shared between
 processes).
 
+A batch of up to :data:`IN_MEMORY_PAIRS` pairs is sorted in memory and written as one record
+batch. A larger one is built in bounded memory: its pairs are spilled to
+``2**SPILL_BITS`` bucket files by the top bits of the gram (the hashes are uniform, so buckets
+are even), each bucket is sorted and de-duplicated alone, and the shard holds one record batch
+per bucket in bucket order, which is global gram order. Same pairs either way, and the same
+bytes for the same records.
+
 The batch manifest names the shard under the kind ``attribution`` with its sha256; a batch
 committed before attribution existed gets its shard from ``datanet index`` with a pointer
 ``attribution/<seq>-<batch_id>.json`` (the manifest is immutable), created if absent under
@@ -18,10 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +39,11 @@ from datanet.attribution.config import attribution_config
 from datanet.attribution.tokens import TOKENIZER, dedup_sorted_pairs, record_grams, sort_pairs
 from datanet.errors import StoreError
 from datanet.schemas.manifest import FileEntry
-from datanet.store.atomic import create_exclusive, write_atomic
+from datanet.store.atomic import create_exclusive, move_into_place
+
+if TYPE_CHECKING:
+    from datanet.schemas.manifest import Manifest
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["KIND", "Shard", "build_shard", "write_shard", "shard_entry", "index_missing",
            "load_shard", "accepted_records"]
@@ -40,51 +52,160 @@ __all__ = ["KIND", "Shard", "build_shard", "write_shard", "shard_entry", "index_
 KIND = "attribution"
 _SCHEMA = pa.schema([("gram", pa.uint64()), ("row", pa.uint32())])
 
+#: (gram, row) pairs sorted in memory at once: 16 Mi pairs, 192 MiB of arrays (about 100k
+#: records of 1 KB). Above it the build spills to bucket files (module doc), so memory is
+#: bounded by a bucket, not by the batch (issue 16: memory flat in N).
+IN_MEMORY_PAIRS = 1 << 24
+#: Spill buckets = 2**SPILL_BITS, keyed by the top bits of the gram: 256 buckets keep each one
+#: under IN_MEMORY_PAIRS up to ~4 G pairs (~25M records of 1 KB) in a batch.
+SPILL_BITS = 8
+
 
 @dataclass(frozen=True)
 class Shard:
-    """A loaded shard: sorted ``grams`` with their record ``rows`` (memory-mapped)."""
+    """A loaded shard: ``parts`` of sorted ``(grams, rows)`` arrays (memory-mapped), in gram
+    order (one part, or one per spill bucket); ``records`` and ``tokens`` it indexes."""
 
     batch_id: str
-    grams: np.ndarray
-    rows: np.ndarray
+    parts: tuple[tuple[np.ndarray, np.ndarray], ...]
     ngram: int
     records: int
     tokens: int
 
+    @classmethod
+    def of(cls, batch_id: str, grams: np.ndarray, rows: np.ndarray, ngram: int, records: int,
+           tokens: int) -> Shard:
+        """A one-part shard (benchmarks, tests)."""
+        return cls(batch_id, ((grams, rows),), ngram, records, tokens)
 
-def build_shard(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int
-                ) -> tuple[memoryview, dict[str, Any]]:
-    """Shard bytes (Arrow IPC) and metadata of the records ``texts`` (row = position); an
-    iterable of text arrays (e.g. one per Parquet row group) is read one array at a time."""
-    chunks: list[tuple[np.ndarray, np.ndarray]] = []
-    n_records = n_tokens = 0
-    parts = [texts] if isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
-    for part in parts:
+    @classmethod
+    def from_table(cls, batch_id: str, table: pa.Table) -> Shard:
+        """A shard from its Arrow table (a memory-mapped IPC file: no copy)."""
+        meta = json.loads(table.schema.metadata[b"datanet.attribution"])
+        grams, rows = table.column("gram"), table.column("row")
+        parts = tuple((g.to_numpy(), r.to_numpy())
+                      for g, r in zip(grams.chunks, rows.chunks, strict=True) if len(g))
+        return cls(batch_id, parts, int(meta["ngram"]), int(meta["records"]),
+                   int(meta["tokens"]))
+
+
+def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int
+           ) -> Iterator[tuple[np.ndarray, np.ndarray, int, int]]:
+    """``(grams, rows, records, tokens)`` per text array, rows numbered across arrays."""
+    n_records = 0
+    for part in [texts] if isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts:
         grams, rows, toks = record_grams(part, ngram)
-        chunks.append((grams, rows + np.uint32(n_records)))
+        yield grams, rows + np.uint32(n_records), len(part), toks
         n_records += len(part)
-        n_tokens += toks
-    grams = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.uint64)
-    rows = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.uint32)
-    del chunks
+
+
+def _sorted_unique(grams: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # rows come in ascending order and the radix sort is stable, so rows ascend within a
     # gram and a record repeating an n-gram leaves adjacent duplicates: keep one pair
     grams, rows = sort_pairs(grams, rows)
     n = dedup_sorted_pairs(grams, rows)
-    grams, rows = grams[:n], rows[:n]
-    meta = {"tokenizer": TOKENIZER, "ngram": ngram, "records": n_records,
-            "tokens": int(n_tokens), "grams": int(n)}
-    table = pa.table([pa.array(grams, pa.uint64()), pa.array(rows, pa.uint32())],
-                     schema=_SCHEMA.with_metadata({"datanet.attribution": json.dumps(meta)}))
-    del grams, rows
+    return grams[:n], rows[:n]
+
+
+class _Spill:
+    """Pairs appended to bucket files by the top :data:`SPILL_BITS` of the gram, in arrival
+    order (so a bucket's stable sort equals the global one restricted to it)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.sizes = np.zeros(1 << SPILL_BITS, np.int64)
+
+    def _path(self, bucket: int, col: str) -> Path:
+        return self.folder / f"{bucket:03d}.{col}"
+
+    def add(self, grams: np.ndarray, rows: np.ndarray) -> None:
+        bucket = (grams >> np.uint64(64 - SPILL_BITS)).astype(np.uint8)
+        order = np.argsort(bucket, kind="stable")  # radix sort for uint8 keys
+        counts = np.bincount(bucket, minlength=1 << SPILL_BITS)
+        grams, rows = grams[order], rows[order]
+        ends = np.cumsum(counts)
+        for b in np.flatnonzero(counts):
+            lo, hi = ends[b] - counts[b], ends[b]
+            with open(self._path(b, "g"), "ab") as fh:
+                fh.write(memoryview(grams[lo:hi]))
+            with open(self._path(b, "r"), "ab") as fh:
+                fh.write(memoryview(rows[lo:hi]))
+        self.sizes += counts
+
+    def sort_buckets(self) -> int:
+        """Sort and de-duplicate every bucket file in place; the pairs kept."""
+        kept = 0
+        for b in np.flatnonzero(self.sizes):
+            grams, rows = _sorted_unique(np.fromfile(self._path(b, "g"), np.uint64),
+                                         np.fromfile(self._path(b, "r"), np.uint32))
+            grams.tofile(self._path(b, "g"))
+            rows.tofile(self._path(b, "r"))
+            self.sizes[b] = len(grams)
+            kept += len(grams)
+        return kept
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        for b in np.flatnonzero(self.sizes):
+            yield pa.record_batch([np.fromfile(self._path(b, "g"), np.uint64),
+                                   np.fromfile(self._path(b, "r"), np.uint32)], schema=_SCHEMA)
+
+
+def _write_shard_to(sink: Any, texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array],
+                    ngram: int, spill_dir: str | Path | None) -> dict[str, Any]:
+    """Write the shard of ``texts`` (row = position) as Arrow IPC to ``sink``; its metadata.
+    Spill files (if the batch is large) go to a temporary folder under ``spill_dir``."""
+    chunks: list[tuple[np.ndarray, np.ndarray]] = []
+    in_memory = n_records = n_tokens = 0
+    spill: _Spill | None = None
+    with tempfile.TemporaryDirectory(prefix="attribution-spill-", dir=spill_dir) as tmp:
+        for grams, rows, records, toks in _parts(texts, ngram):
+            n_records += records
+            n_tokens += toks
+            if spill is None:
+                chunks.append((grams, rows))
+                in_memory += len(grams)
+                if in_memory > IN_MEMORY_PAIRS:
+                    spill = _Spill(Path(tmp))
+                    for g, r in chunks:
+                        spill.add(g, r)
+                    chunks = []
+            else:
+                spill.add(grams, rows)
+        meta = {"tokenizer": TOKENIZER, "ngram": ngram, "records": n_records,
+                "tokens": int(n_tokens)}
+        if spill is None:
+            grams = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.uint64)
+            rows = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.uint32)
+            del chunks
+            grams, rows = _sorted_unique(grams, rows)
+            meta["grams"] = len(grams)
+            table = pa.table([pa.array(grams, pa.uint64()), pa.array(rows, pa.uint32())],
+                             schema=_schema(meta))
+            with pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table, max_chunksize=max(len(grams), 1))
+        else:
+            meta["grams"] = spill.sort_buckets()
+            with pa.ipc.new_file(sink, _schema(meta)) as writer:
+                for batch in spill.batches():
+                    writer.write_batch(batch)
+    return meta
+
+
+def _schema(meta: dict[str, Any]) -> pa.Schema:
+    return _SCHEMA.with_metadata({"datanet.attribution": json.dumps(meta)})
+
+
+def build_shard(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int, *,
+                spill_dir: str | Path | None = None) -> tuple[memoryview, dict[str, Any]]:
+    """Shard bytes (Arrow IPC) and metadata of the records ``texts`` (row = position); an
+    iterable of text arrays (e.g. one per Parquet row group) is read one array at a time.
+    In memory: the shard's bytes are returned (:func:`write_shard` streams them to a file)."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=max(n, 1))
+    meta = _write_shard_to(sink, texts, ngram, spill_dir)
     return memoryview(sink.getvalue()), meta
 
 
-def accepted_records(store: Any, entries: Sequence[FileEntry] | Sequence[str],
+def accepted_records(store: DatanetStore, entries: Sequence[FileEntry] | Sequence[str],
                      columns: Sequence[str] = ("text",)) -> pa.Table:
     """The batch's accepted records in shard row order (files in manifest order)."""
     paths = [e.path if isinstance(e, FileEntry) else e for e in entries]
@@ -94,30 +215,39 @@ def accepted_records(store: Any, entries: Sequence[FileEntry] | Sequence[str],
     return pa.concat_tables([pq.read_table(store.abs(p), columns=list(columns)) for p in paths])
 
 
-def write_shard(store: Any, batch_id: str, accepted: Sequence[FileEntry],
+def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry],
                 ngram: int | None = None) -> FileEntry | None:
     """Build and write the shard of a batch's accepted files; the entry for its manifest
-    (None when the files have no ``text`` column: nothing to index)."""
+    (None when the files have no ``text`` column: nothing to index). Streamed: the shard is
+    written to the run scratch while hashed, then moved into place; memory stays bounded."""
     ngram = ngram or attribution_config(store.spec).ngram
     files = [pq.ParquetFile(store.abs(p)) for p in sorted(e.path for e in accepted)]
     if any("text" not in f.schema_arrow.names for f in files):
         return None
     texts = (b.column(0) for f in files for b in f.iter_batches(batch_size=65536,
                                                                 columns=["text"]))
-    data, meta = build_shard(texts, ngram)
-    digest = hashlib.sha256(data).hexdigest()
-    rel = f"{KIND}/batch={batch_id}/shard-{digest[:32]}.arrow"
-    path = Path(store.abs(rel))
-    if not (path.exists() and path.stat().st_size == len(data)):
-        write_atomic(path, data)
-    return FileEntry(path=rel, sha256=digest, rows=meta["grams"], bytes=len(data))
+    with store.run_scratch() as (_, scratch):
+        tmp = Path(scratch) / "shard.arrow"
+        with pa.OSFile(str(tmp), "wb") as sink:
+            meta = _write_shard_to(sink, texts, ngram, scratch)
+        digest = hashlib.sha256()
+        with open(tmp, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        sha = digest.hexdigest()
+        size = tmp.stat().st_size
+        rel = f"{KIND}/batch={batch_id}/shard-{sha[:32]}.arrow"
+        path = Path(store.abs(rel))
+        if not (path.exists() and path.stat().st_size == size):
+            move_into_place(tmp, path)
+    return FileEntry(path=rel, sha256=sha, rows=meta["grams"], bytes=size)
 
 
-def _pointer_path(store: Any, manifest: Any) -> Path:
+def _pointer_path(store: DatanetStore, manifest: Manifest) -> Path:
     return Path(store.abs(f"{KIND}/{manifest.seq:08d}-{manifest.batch_id}.json"))
 
 
-def shard_entry(store: Any, manifest: Any) -> FileEntry | None:
+def shard_entry(store: DatanetStore, manifest: Manifest) -> FileEntry | None:
     """The shard of a committed batch: named by its manifest, or by ``datanet index``'s
     pointer for batches committed before attribution existed; None if it has none."""
     named = manifest.files.get(KIND, ())
@@ -129,7 +259,7 @@ def shard_entry(store: Any, manifest: Any) -> FileEntry | None:
     return None
 
 
-def index_missing(store: Any, *, as_of: int | None = None) -> list[tuple[int, FileEntry]]:
+def index_missing(store: DatanetStore, *, as_of: int | None = None) -> list[tuple[int, FileEntry]]:
     """Build the shards of committed batches that have accepted records and no shard
     (datanets that predate attribution); returns ``(seq, entry)`` of each one built."""
     built: list[tuple[int, FileEntry]] = []
@@ -147,7 +277,7 @@ def index_missing(store: Any, *, as_of: int | None = None) -> list[tuple[int, Fi
     return built
 
 
-def load_shard(store: Any, manifest: Any, entry: FileEntry) -> Shard:
+def load_shard(store: DatanetStore, manifest: Manifest, entry: FileEntry) -> Shard:
     """Memory-map a shard; checks its size and scheme (the sha256 is checked by
     ``verify-history``, not on every load)."""
     path = Path(store.abs(entry.path))
@@ -160,9 +290,4 @@ def load_shard(store: Any, manifest: Any, entry: FileEntry) -> Shard:
     if meta.get("tokenizer") != TOKENIZER:
         raise StoreError(f"batch {manifest.seq}: shard {entry.path} uses tokenizer "
                          f"{meta.get('tokenizer')!r}, this version reads {TOKENIZER!r}")
-    grams = table.column("gram")
-    rows = table.column("row")
-    g = grams.chunk(0).to_numpy() if grams.num_chunks else np.zeros(0, np.uint64)
-    r = rows.chunk(0).to_numpy() if rows.num_chunks else np.zeros(0, np.uint32)
-    return Shard(manifest.batch_id, g, r, int(meta["ngram"]), int(meta["records"]),
-                 int(meta["tokens"]))
+    return Shard.from_table(manifest.batch_id, table)

@@ -31,7 +31,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
@@ -44,6 +44,9 @@ from datanet.attribution.index import Shard, accepted_records, load_shard, shard
 from datanet.attribution.tokens import gram_hashes, output_tokens
 from datanet.errors import SpecError, StoreError
 from datanet.schemas.ids import keccak_hex
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["Attribution", "AttributionResult", "Snapshot", "AttributionIndex", "attribute",
            "output_hash"]
@@ -112,7 +115,7 @@ def output_hash(text: str) -> str:
 class AttributionIndex:
     """The shards of a snapshot (batches up to ``as_of``), memory-mapped, ready to match."""
 
-    def __init__(self, store: Any, *, as_of: int | None = None,
+    def __init__(self, store: DatanetStore, *, as_of: int | None = None,
                  config: AttributionConfig | None = None):
         from datanet.store.layout import DatanetStore
 
@@ -177,17 +180,26 @@ class AttributionIndex:
         self.record_shard = np.repeat(np.arange(len(self.shards), dtype=np.int32),
                                       [s.records for s in self.shards])
         self.active = self._active_mask()
-        # one compiled call searches every shard (a numpy call per shard costs ~0.1 ms)
-        self._grams = numba.typed.List([_readonly(s.grams) for s in self.shards] or
+        # one compiled call searches every part of every shard (a numpy call per part costs
+        # ~0.1 ms); parts of one shard cover disjoint grams and share its record numbering
+        parts = [(i, g, r) for i, s in enumerate(self.shards) for g, r in s.parts]
+        self._grams = numba.typed.List([_readonly(g) for _, g, _ in parts] or
                                        [_readonly(np.zeros(0, np.uint64))])
-        self._rows = numba.typed.List([_readonly(s.rows) for s in self.shards] or
+        self._rows = numba.typed.List([_readonly(r) for _, _, r in parts] or
                                       [_readonly(np.zeros(0, np.uint32))])
-        # per shard, a directory of the top bits of the (uniform) hashes: a lookup costs two
-        # memory accesses instead of a binary search's ~log2(n) cache misses
+        self._part_bases = self.bases[np.array([i for i, _, _ in parts] or [0], np.int64)]
+        # per part, a directory of the top bits of the (uniform) hashes: a lookup costs two
+        # memory accesses instead of a binary search's ~log2(n) cache misses; a part's grams
+        # lie in [first, last] (a spill bucket covers 1/256 of the hashes), so its directory
+        # spans that range: bucket = (x - first) >> shift
         bits = [_directory_bits(len(g)) for g in self._grams]
-        self._shifts = np.array([64 - b for b in bits], np.int64)
-        self._dirs = numba.typed.List([_directory(g, b) for g, b in
-                                       zip(self._grams, bits, strict=True)])
+        self._firsts = np.array([g[0] if len(g) else 0 for g in self._grams], np.uint64)
+        spans = [int(g[-1]) - int(g[0]) if len(g) else 0 for g in self._grams]
+        self._shifts = np.array([max(span.bit_length() - b, 0) for span, b in
+                                 zip(spans, bits, strict=True)], np.int64)
+        self._dirs = numba.typed.List([_directory(g, f, sh, b) for g, f, sh, b in
+                                       zip(self._grams, self._firsts, self._shifts, bits,
+                                           strict=True)])
         self.records = int(self.active.sum())
         self.snapshot_base = snapshot_base
 
@@ -248,12 +260,12 @@ class AttributionIndex:
         if n_tok < min_span or not self.shards or self.records == 0:
             return []
         q, _ = gram_hashes(tokens, np.array([0, n_tok], np.int64), k)
-        lo, hi = _lookup(self._grams, self._dirs, self._shifts, q)
+        lo, hi = _lookup(self._grams, self._dirs, self._firsts, self._shifts, q)
         counts = (hi - lo).sum(axis=0)
         ok = (counts > 0) & (counts <= self.config.max_holders)
         if not ok.any():
             return []
-        rec, pos = _gather(self._rows, lo, hi, ok, self.bases)
+        rec, pos = _gather(self._rows, lo, hi, ok, self._part_bases)
         keep = self.active[rec]
         width = len(q) + 1
         key = np.unique(rec[keep] * width + pos[keep])
@@ -318,31 +330,38 @@ def _directory_bits(n: int) -> int:
 
 
 @numba.njit(cache=True)
-def _directory(grams: np.ndarray, bits: int) -> np.ndarray:
-    """``d[b]`` = index of the first gram whose top ``bits`` bits are >= ``b`` (sorted grams)."""
+def _directory(grams: np.ndarray, first: np.uint64, shift: np.int64, bits: int) -> np.ndarray:
+    """``d[b]`` = index of the first gram with ``(gram - first) >> shift >= b`` (sorted grams
+    in ``[first, first + 2**(bits + shift))``)."""
     size = 1 << bits
     d = np.zeros(size + 1, np.int64)
-    shift = np.uint64(64 - bits)
+    sh = np.uint64(shift)
     for i in range(len(grams)):
-        d[np.int64(grams[i] >> shift) + 1] += 1
+        d[np.int64((grams[i] - first) >> sh) + 1] += 1
     for b in range(size):
         d[b + 1] += d[b]
     return d
 
 
 @numba.njit(cache=True)
-def _lookup(shards: Any, dirs: Any, shifts: np.ndarray, q: np.ndarray
+def _lookup(shards: Any, dirs: Any, firsts: np.ndarray, shifts: np.ndarray, q: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
-    """``(lo, hi)`` of shape (shards, len(q)): the range of each query hash in each shard."""
+    """``(lo, hi)`` of shape (parts, len(q)): the range of each query hash in each part."""
     lo = np.zeros((len(shards), len(q)), np.int64)
     hi = np.zeros((len(shards), len(q)), np.int64)
     for s in range(len(shards)):
         g = shards[s]
+        if len(g) == 0:
+            continue
         d = dirs[s]
+        first = firsts[s]
+        last = g[len(g) - 1]
         shift = np.uint64(shifts[s])
         for i in range(len(q)):
             x = q[i]
-            bucket = np.int64(x >> shift)
+            if x < first or x > last:
+                continue
+            bucket = np.int64((x - first) >> shift)
             a = d[bucket]
             end = d[bucket + 1]
             while a < end and g[a] < x:

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -45,6 +45,10 @@ from datanet.schemas.ids import datanet_key, keccak_hex
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.store.atomic import create_exclusive, write_atomic
 from datanet.store.files import table_to_parquet_bytes
+
+if TYPE_CHECKING:
+    from datanet.anchoring.client import ChainClient
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["RECEIPT_SCHEMA", "RECEIPT_LEAF_ENCODING", "RECEIPT_LEAF_FIELDS", "RECEIPT_FORMAT",
            "ReceiptsCommit", "receipts_namespace", "receipt_object", "receipt_id",
@@ -99,7 +103,7 @@ class ReceiptsCommit:
     message: str
 
 
-def receipt_manifests(store: Any) -> list[Manifest]:
+def receipt_manifests(store: DatanetStore) -> list[Manifest]:
     """Committed receipt manifests in sequence order (a broken chain stops the list)."""
     out: list[Manifest] = []
     d = Path(store.abs(_DIR))
@@ -116,7 +120,7 @@ def receipt_manifests(store: Any) -> list[Manifest]:
     return out
 
 
-def record_receipts(store: Any, results: Sequence[AttributionResult]) -> ReceiptsCommit:
+def record_receipts(store: DatanetStore, results: Sequence[AttributionResult]) -> ReceiptsCommit:
     """Commit ``results`` as one receipts batch (create-if-absent under the commit lock)."""
     if not results:
         return ReceiptsCommit(None, False, None, (), "no outputs to record")
@@ -167,7 +171,7 @@ def record_receipts(store: Any, results: Sequence[AttributionResult]) -> Receipt
                           f"committed receipts batch {seq} ({rid[:12]}…): {len(ids)} receipt(s)")
 
 
-def receipts_view_sql(store: Any, *, as_of: int | None = None) -> str | None:
+def receipts_view_sql(store: DatanetStore, *, as_of: int | None = None) -> str | None:
     """``SELECT`` over the committed receipt files (those attributed against batches up to
     ``as_of``), or None when there are none: the ``attributions`` DuckDB view."""
     paths = [store.abs(p) for m in receipt_manifests(store)
@@ -179,7 +183,7 @@ def receipts_view_sql(store: Any, *, as_of: int | None = None) -> str | None:
             "hive_partitioning = false)")
 
 
-def load_receipts(store: Any, *, after_seq: int | None = None,
+def load_receipts(store: DatanetStore, *, after_seq: int | None = None,
                   up_to_seq: int | None = None) -> list[dict[str, Any]]:
     """Every recorded output of the receipts batches with ``after_seq < seq <= up_to_seq``:
     its ``--format json`` object plus ``receipt_seq``, ``receipt_id``, ``model``.
@@ -205,7 +209,8 @@ def load_receipts(store: Any, *, after_seq: int | None = None,
     return out
 
 
-def anchor_receipts(store: Any, *, client: Any = None, wait: bool = True) -> list[Any]:
+def anchor_receipts(store: DatanetStore, *, client: ChainClient | None = None,
+                    wait: bool = True) -> list[Any]:
     """Anchor (or resume) every committed receipts batch, in sequence order, through the
     batch outbox (same states and guarantees; ``anchors/<rid>.json``)."""
     import time
@@ -223,7 +228,7 @@ def anchor_receipts(store: Any, *, client: Any = None, wait: bool = True) -> lis
                         deadline=time.time() + (cfg.timeout if wait else 0.0))
 
 
-def receipt_proof(store: Any, receipt: str) -> dict[str, Any]:
+def receipt_proof(store: DatanetStore, receipt: str) -> dict[str, Any]:
     """Inclusion proof bundle of a committed receipt (by ``receipt_id``), with its anchor."""
     from datanet.anchoring.outbox import AnchorStatus
 
@@ -262,7 +267,8 @@ def receipt_proof(store: Any, receipt: str) -> dict[str, Any]:
                          f"datanet {store.spec.id!r}")
 
 
-def verify_receipt_proof(bundle: dict[str, Any], *, client: Any = None) -> list[tuple[str, bool]]:
+def verify_receipt_proof(bundle: dict[str, Any], *, client: ChainClient | None = None
+                         ) -> list[tuple[str, bool]]:
     """Named checks of a receipt bundle: the receipt re-hashes to its id, the leaf binds the
     namespace and batch, the proof reaches the root (and, given a client, the contract's
     ``verifyLeaf`` accepts it against the anchored root)."""

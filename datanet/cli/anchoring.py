@@ -59,8 +59,8 @@ def proof(
     receipt: Annotated[str | None, typer.Option(
         help="Prove an attribution receipt (0x-hex receipt id) instead.")] = None,
 ) -> None:
-    """Inclusion proof bundle (JSON) of an accepted contribution (or, with --receipt, of an
-    attribution receipt)."""
+    """Inclusion proof bundle (JSON) of an accepted contribution or, with --receipt, a receipt.
+    """
     from datanet.anchoring.proofs import make_proof_bundle
     from datanet.errors import DatanetError
     from datanet.store.layout import DatanetStore

@@ -222,8 +222,9 @@ def sql(
     max_width: Annotated[int, typer.Option("--max-width", min=4, help="Table format: "
                                            "characters shown per value.")] = 40,
 ) -> None:
-    """Query committed batches with DuckDB SQL (table: the first rows; csv / json: all rows,
-    nested columns as JSON).
+    """Query committed batches with DuckDB SQL.
+
+    Table output shows the first rows; csv / json print every row, nested columns as JSON.
     """
     import duckdb
 

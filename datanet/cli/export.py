@@ -28,8 +28,11 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace DEST if it "
                                             "exists.")] = False,
 ) -> None:
-    """Export the accepted records with licence, datanet id, batch roots and anchors in the
-    metadata; hf: a folder `datasets.load_dataset` reads, with a dataset card."""
+    """Export the accepted records as one snapshot (Parquet, JSON lines or an HF dataset).
+
+    The licence, datanet id, batch roots and anchors go in the file metadata; hf writes a
+    folder `datasets.load_dataset` reads, with a dataset card.
+    """
     from datanet.errors import DatanetError
     from datanet.store.export import export_snapshot
 

@@ -20,8 +20,10 @@ def report(
                                                 "(default: PATH/reports/batch-SEQ.html or "
                                                 "PATH/reports/datanet.html).")] = None,
 ) -> None:
-    """Write an HTML report: funnel, votes and reasons, scores, duplicates, contributors,
-    dead-letter (opens offline)."""
+    """Write a self-contained HTML report of a batch or of the whole datanet (opens offline).
+
+    Funnel, votes and reasons, scores, duplicates, contributors, dead-letter.
+    """
     from datanet.errors import DatanetError
     from datanet.report import write_report
 

@@ -11,6 +11,8 @@ preset; none = manual runs only) and ingests new files dropped into ``<datanet>/
 
 Parsing is cheap (TOML only, no Beam, no spec validation): a spec error surfaces as a failure
 of the first task, with the message naming the key, instead of a DAG that silently vanishes.
+Errors a retry cannot fix (``DatanetError.retryable`` False) fail the task at once, without
+retries; store and chain errors, and any non-datanet exception, keep their retries.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from __future__ import annotations
 import logging
 import os
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from datanet.errors import DatanetError, SpecError
 
 __all__ = [
     "ROOT_ENV",
@@ -60,6 +66,20 @@ RETRY_DELAY_ENV = "DATANET_AIRFLOW_RETRY_DELAY"
 FINALITY_POKE_SECONDS = 30
 FINALITY_TIMEOUT_SECONDS = 6 * 3600
 START_DATE = datetime(2024, 1, 1)
+
+
+@contextmanager
+def _fail_fast() -> Iterator[None]:
+    """Re-raise a terminal datanet error as Airflow's non-retryable ``AirflowFailException``
+    (chained, so the original stays in the log and in ``__cause__``)."""
+    try:
+        yield
+    except DatanetError as exc:
+        if exc.retryable:
+            raise
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def datanet_root() -> str | None:
@@ -147,12 +167,11 @@ def build_dag(path: str | Path, *, dag_id: str | None = None, schedule: Any = No
         @task
         def discover() -> list[str]:
             """New inbox files (validates the spec first, so spec errors fail here)."""
-            if schedule_error:
-                from datanet.errors import SpecError
-
-                raise SpecError("schedule", schedule_error[0], schedule_error[1],
-                                source=f"{path}/{SPEC_FILE}")
-            return steps.discover(path)
+            with _fail_fast():
+                if schedule_error:
+                    raise SpecError("schedule", schedule_error[0], schedule_error[1],
+                                    source=f"{path}/{SPEC_FILE}")
+                return steps.discover(path)
 
         @task
         def ingest(inputs: list[str], params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -161,23 +180,27 @@ def build_dag(path: str | Path, *, dag_id: str | None = None, schedule: Any = No
 
             extra = shlex.split(os.environ.get(BEAM_ARGS_ENV, ""))
             extra += list((params or {}).get("beam_args") or [])
-            return steps.ingest(path, inputs, beam_args=extra).to_json()
+            with _fail_fast():
+                return steps.ingest(path, inputs, beam_args=extra).to_json()
 
         @task
         def commit(outcome: dict[str, Any]) -> dict[str, Any]:
             """The batch is committed; sources no manifest names get an ingested record."""
-            return steps.confirm_commit(path, steps.IngestOutcome.from_json(outcome))
+            with _fail_fast():
+                return steps.confirm_commit(path, steps.IngestOutcome.from_json(outcome))
 
         @task
         def anchor(_committed: dict[str, Any]) -> dict[str, Any]:
             """Send the Merkle roots of committed, unanchored batches (resumes the outbox)."""
-            return steps.anchor(path).to_json()
+            with _fail_fast():
+                return steps.anchor(path).to_json()
 
         @task.sensor(poke_interval=FINALITY_POKE_SECONDS, timeout=FINALITY_TIMEOUT_SECONDS,
                      mode="reschedule")
         def finality(_anchored: dict[str, Any]) -> PokeReturnValue:
             """Every rooted batch is FINAL on chain."""
-            report = steps.finality(path)
+            with _fail_fast():
+                report = steps.finality(path)
             return PokeReturnValue(is_done=report.final, xcom_value=report.to_json())
 
         finality(anchor(commit(ingest(discover()))))

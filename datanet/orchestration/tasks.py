@@ -25,10 +25,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.errors import IntakeError, StoreError
 from datanet.store.atomic import write_atomic
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = [
     "INBOX_DIR",
@@ -103,7 +106,7 @@ def _store(path: str | Path) -> Any:
     return DatanetStore(path)
 
 
-def inbox_path(store: Any) -> Path:
+def inbox_path(store: DatanetStore) -> Path:
     """The datanet's inbox folder."""
     return Path(store.root) / INBOX_DIR
 
@@ -113,7 +116,7 @@ def _source_key(source: str) -> str:
     return os.path.normpath(os.path.abspath(source))
 
 
-def ingested_sources(store: Any) -> set[str]:
+def ingested_sources(store: DatanetStore) -> set[str]:
     """Sources already ingested: named by a committed manifest or an ``ingested/`` record."""
     root = Path(store.root)
     out = {_source_key(s) for m in store.manifests() for s in m.sources}

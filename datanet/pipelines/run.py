@@ -55,7 +55,6 @@ from datanet.pipelines.progress import (
     estimate_records,
 )
 from datanet.pipelines.stages import StageOutput, merge_stage_outputs
-from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.config import load_target
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry
@@ -65,7 +64,7 @@ from datanet.store.history import History
 from datanet.store.layout import SPEC_FILE
 from datanet.validators import registry
 from datanet.validators.base import ValidationResult
-from datanet.validators.policy import decide, policy_config
+from datanet.validators.policy import decide, policy_config, route
 
 __all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "beam_pattern",
            "broken_links",
@@ -284,25 +283,13 @@ class _DecideWrite(beam.DoFn):
 
         votes = pa.concat_tables([t for t in (batch_votes, merged.votes) if t is not None])
         decisions = decide(table.column("contribution_id"), votes, self.policy)
-        outcome = decisions.column("outcome")
         public = table.drop_columns([c for c in _PRIVATE_COLUMNS if c in table.column_names])
-
-        accepted = public.filter(pc.equal(outcome, "accepted"))
-        yield from self._write("accepted", batch_id, accepted)
-        self.counters["accepted"].inc(accepted.num_rows)
-
-        for kind, label in (("rejected", "rejected"), ("quarantine", "needs_review")):
-            mask = pc.equal(outcome, label)
-            part = public.filter(mask)
-            if not part.num_rows:
-                continue
-            dec = decisions.filter(mask)
-            if kind == "rejected":
-                part = drop_pii_text(part, dec.column("reasons"))
-            for col in ("reasons", "accept_weight", "reject_weight", "tally"):
-                part = part.append_column(col, dec.column(col))
-            yield from self._write(kind, batch_id, part)
-            self.counters[label].inc(part.num_rows)
+        routed = route(public, decisions)
+        for kind, counter in (("accepted", "accepted"), ("rejected", "rejected"),
+                              ("quarantine", "needs_review")):
+            yield from self._write(kind, batch_id, routed[kind])
+            self.counters[counter].inc(routed[kind].num_rows)
+        accepted = routed["accepted"]
 
         yield from self._write("votes", batch_id, votes)
 

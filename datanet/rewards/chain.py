@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.anchoring.client import (
     EMBEDDED_CHAIN_FILE,
@@ -44,6 +44,10 @@ from datanet.rewards.epoch import (
     reward_leaf,
 )
 from datanet.schemas.ids import datanet_key
+from datanet.store.atomic import write_atomic
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = [
     "load_rewards_artifact",
@@ -62,6 +66,8 @@ __all__ = [
 
 _GAS_MARGIN = 1.2
 _MAX_UINT256 = 2**256 - 1
+#: Where ``rewards.deploy`` records the contract it deployed, per chain id.
+REWARDS_DEPLOYMENT_FILE = "rewards/deployment.json"
 #: Supply of the embedded chain's test token, minted to the operator.
 EMBEDDED_TOKEN_SUPPLY = 10**40
 
@@ -173,7 +179,7 @@ def deploy_rewards(client: ChainClient, token: str, datanet_id: str, *,
     return rc
 
 
-def open_rewards(store: Any, client: ChainClient | None = None) -> RewardsContract:
+def open_rewards(store: DatanetStore, client: ChainClient | None = None) -> RewardsContract:
     """The datanet's DatanetRewards: ``[rewards] contract``, or on the embedded chain the one
     deployed (with its test token) on first use."""
     cfg = rewards_config(store.spec)
@@ -181,8 +187,7 @@ def open_rewards(store: Any, client: ChainClient | None = None) -> RewardsContra
     if cfg.contract:
         return RewardsContract(client, cfg.contract)
     if client.embedded is None:
-        raise RewardsError("rewards.contract is required on an rpc chain (deploy "
-                           "DatanetRewards for this datanet and give its address)")
+        return _deployed_rewards(store, client, cfg.token if cfg.deploy else None)
     meta = client.embedded.meta
     if "rewards_contract" not in meta:
         token = deploy_test_token(client, client.address, EMBEDDED_TOKEN_SUPPLY)
@@ -191,6 +196,27 @@ def open_rewards(store: Any, client: ChainClient | None = None) -> RewardsContra
         meta["rewards_contract"] = rc.address
         client.embedded.save()
     return RewardsContract(client, meta["rewards_contract"])
+
+
+def _deployed_rewards(store: DatanetStore, client: ChainClient, token: str | None
+                      ) -> RewardsContract:
+    """The DatanetRewards ``rewards.deploy`` deployed on this rpc chain (``rewards/deployment.json``
+    names it per chain id), deploying it now when ``token`` is given and none exists."""
+    path = Path(store.abs(REWARDS_DEPLOYMENT_FILE))
+    with store.lock():  # one deployer: a concurrent publisher waits and reuses its contract
+        known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        address = known.get(str(client.chain_id))
+        if address is None:
+            if token is None:
+                raise RewardsError("rewards.contract is required on an rpc chain (or set "
+                                   "rewards.deploy = true and rewards.token to deploy one)")
+            if not client.address:
+                raise RewardsError("deploying DatanetRewards needs the operator key "
+                                   "(anchoring.key_env / keystore)")
+            address = deploy_rewards(client, token, store.spec.id).address
+            write_atomic(path, json.dumps({**known, str(client.chain_id): address},
+                                          sort_keys=True, indent=1))
+    return RewardsContract(client, address)
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -209,7 +235,7 @@ class RewardsOutbox(Outbox):
 
     state_class = PublishState
 
-    def __init__(self, store: Any, rewards: RewardsContract, **kwargs: Any):
+    def __init__(self, store: DatanetStore, rewards: RewardsContract, **kwargs: Any):
         super().__init__(store, rewards.client, anchoring_config(store.spec), **kwargs)
         self.rewards = rewards
 
@@ -251,7 +277,7 @@ class RewardsOutbox(Outbox):
         return True
 
 
-def publish_epoch(store: Any, epoch: int, *, client: ChainClient | None = None,
+def publish_epoch(store: DatanetStore, epoch: int, *, client: ChainClient | None = None,
                   wait: bool = True, clock: Callable[[], float] = time.time,
                   sleep: Callable[[float], None] = time.sleep,
                   checkpoint: Callable[[str, AnchorState], None] | None = None,
@@ -290,7 +316,7 @@ def publish_epoch(store: Any, epoch: int, *, client: ChainClient | None = None,
 # --- proofs and claims -----------------------------------------------------------------------
 
 
-def proof_bundle(store: Any, epoch: int, account: str, *,
+def proof_bundle(store: DatanetStore, epoch: int, account: str, *,
                  tree: StandardMerkleTree | None = None) -> dict[str, Any]:
     """The claim bundle of ``account`` in ``epoch``: what ``StandardMerkleTree.verify(root,
     leafEncoding, value, proof)`` (JS) and ``DatanetRewards.claim`` need."""
@@ -354,7 +380,7 @@ def send_claim(client: ChainClient, bundle: dict[str, Any]) -> ClaimResult:
                        int(receipt["gasUsed"]))
 
 
-def claim_client(key: bytes, *, rpc_url: str | None = None, store: Any = None,
+def claim_client(key: bytes, *, rpc_url: str | None = None, store: DatanetStore | None = None,
                  timeout: float = 30.0) -> ChainClient:
     """A client signing with ``key``: on an RPC URL, or on a datanet's embedded chain."""
     from eth_account import Account

@@ -4,8 +4,9 @@
     data_weight = 1        # weight of the data share (accepted normalised words)
     usage_weight = 1       # weight of the usage share (attribution weights)
     chain_id = 11155111    # chain the leaves are bound to (default: see below)
-    contract = "0x..."     # deployed DatanetRewards on an rpc chain
-    token = "0x..."        # its ERC-20 (informational; the contract's token() is used)
+    contract = "0x..."     # deployed DatanetRewards on an rpc chain, or:
+    deploy = true          # deploy one on first publish (rpc chains), paying out
+    token = "0x..."        # this ERC-20 (with a contract: informational, its token() is used)
 
 Weights are read exactly: a TOML number is converted with ``Fraction(str(value))`` (0.7 is
 7/10, never the binary float). The chain is the one of ``[anchoring]``: leaves bind its chain
@@ -18,9 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING
 
 from datanet.schemas.config import check, check_range, config_from_mapping
+
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
     "RewardsConfig", "rewards_config", "leaf_chain_id", "validate_spec_section",
@@ -42,6 +46,9 @@ class RewardsConfig:
     chain_id: int | None = None
     contract: str | None = None
     token: str | None = None
+    #: Deploy DatanetRewards (paying ``token``) on first publish when ``contract`` is unset;
+    #: its address is kept in ``rewards/deployment.json`` per chain id (like anchoring's).
+    deploy: bool = False
 
     def __post_init__(self) -> None:
         for key in ("data_weight", "usage_weight"):
@@ -55,6 +62,11 @@ class RewardsConfig:
             if value is not None:
                 check(bool(_ADDRESS_RE.match(value)), f"rewards.{key}", value,
                       "must be a 0x-prefixed 20-byte hex address")
+        if self.deploy:
+            check(self.token is not None, "rewards.deploy", self.deploy,
+                  "needs rewards.token (the ERC-20 address the contract pays out)")
+            check(self.contract is None, "rewards.deploy", self.deploy,
+                  "and rewards.contract are exclusive: give the deployed address or deploy")
 
     @property
     def weights(self) -> tuple[Fraction, Fraction]:
@@ -62,13 +74,13 @@ class RewardsConfig:
         return Fraction(str(self.data_weight)), Fraction(str(self.usage_weight))
 
 
-def rewards_config(spec: Any) -> RewardsConfig:
+def rewards_config(spec: DatanetSpec) -> RewardsConfig:
     """The spec's rewards config (defaults when the table is absent)."""
     return config_from_mapping(RewardsConfig, getattr(spec, "rewards", None) or {},
                                prefix="rewards")
 
 
-def leaf_chain_id(spec: Any) -> int:
+def leaf_chain_id(spec: DatanetSpec) -> int:
     """Chain id bound into the leaves: ``rewards.chain_id``, ``anchoring.chain_id``, or the
     embedded chain's id; an rpc chain without a configured id is an error (the root must be
     computable offline)."""
@@ -88,6 +100,6 @@ def leaf_chain_id(spec: Any) -> int:
                     "(reward leaves bind the chain id)")
 
 
-def validate_spec_section(spec: Any) -> None:
+def validate_spec_section(spec: DatanetSpec) -> None:
     """Spec hook for ``[rewards]``."""
     rewards_config(spec)

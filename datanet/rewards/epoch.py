@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from datanet.rewards.config import leaf_chain_id, rewards_config
 from datanet.rewards.split import WORD_RE, Allocation, allocate, data_words, usage_weights
 from datanet.schemas.ids import datanet_key
 from datanet.store.atomic import create_exclusive, write_atomic
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = [
     "REWARD_LEAF_ENCODING",
@@ -165,7 +168,7 @@ def reward_tree(chain_id: int, datanet_id: str, cumulative: Sequence[tuple[str, 
 # --- reading ---------------------------------------------------------------------------------
 
 
-def load_settlement(store: Any, epoch: int) -> Settlement | None:
+def load_settlement(store: DatanetStore, epoch: int) -> Settlement | None:
     """The committed settlement of ``epoch``, or None."""
     path = Path(store.abs(_record_rel(epoch)))
     if not path.exists():
@@ -173,7 +176,7 @@ def load_settlement(store: Any, epoch: int) -> Settlement | None:
     return Settlement.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
-def settlements(store: Any) -> list[int]:
+def settlements(store: DatanetStore) -> list[int]:
     """Numbers of the committed epochs, ascending (1..n without gaps)."""
     d = Path(store.abs("rewards"))
     found = sorted(int(p.name.split(".")[0]) for p in d.glob("*.settlement.json")) \
@@ -181,7 +184,7 @@ def settlements(store: Any) -> list[int]:
     return found
 
 
-def load_reward_tree(store: Any, epoch: int) -> StandardMerkleTree:
+def load_reward_tree(store: DatanetStore, epoch: int) -> StandardMerkleTree:
     """The committed tree of ``epoch`` (checked against the record's root)."""
     rec = load_settlement(store, epoch)
     if rec is None:
@@ -210,7 +213,7 @@ def read_attributions_file(path: str | Path) -> tuple[list[dict[str, Any]], str]
     return out, hashlib.sha256(raw).hexdigest()
 
 
-def store_receipts(store: Any, after_seq: int | None, up_to_seq: int | None
+def store_receipts(store: DatanetStore, after_seq: int | None, up_to_seq: int | None
                    ) -> list[dict[str, Any]] | None:
     """Committed attribution receipts in ``(after_seq, up_to_seq]``, or None when the
     attribution module is not installed.
@@ -235,7 +238,7 @@ def _usage_digest(usage: Mapping[str, Fraction]) -> str:
 # --- computing -------------------------------------------------------------------------------
 
 
-def compute_epoch(store: Any, epoch: int, pool: int, *,
+def compute_epoch(store: DatanetStore, epoch: int, pool: int, *,
                   attributions: Iterable[Mapping[str, Any]] | None = None,
                   attributions_source: str | None = None) -> tuple[Settlement, bool]:
     """Compute epoch ``epoch`` and commit it; returns (settlement, created).

@@ -12,7 +12,7 @@ import os
 import uuid
 from pathlib import Path
 
-__all__ = ["write_atomic", "create_exclusive", "fsync_dir"]
+__all__ = ["write_atomic", "create_exclusive", "move_into_place", "fsync_dir"]
 
 
 def _write_temp(path: Path, data: bytes | str) -> Path:
@@ -53,6 +53,18 @@ def create_exclusive(path: str | Path, data: bytes | str) -> bool:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
     return True
+
+
+def move_into_place(src: str | Path, path: str | Path) -> None:
+    """Move a complete file ``src`` (written elsewhere on the same filesystem, e.g. a run's
+    scratch, when it is too large to hold as bytes) to ``path`` atomically: fsync, replace,
+    fsync the directory."""
+    src, path = Path(src), Path(path)
+    with open(src, "rb") as fh:
+        os.fsync(fh.fileno())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, path)
+    fsync_dir(path.parent)
 
 
 def fsync_dir(path: str | Path) -> None:

@@ -27,21 +27,27 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.errors import SpecError
+from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.config import check, check_choice, check_range, config_from_mapping
 from datanet.schemas.contribution import DECISION_SCHEMA, TALLY_TYPE
+
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
     "PolicyConfig",
     "SIGNATURE_MODES",
     "POLICY_REASONS",
     "decide",
+    "DECISION_COLUMNS",
+    "route",
     "validate_spec_section",
     "check_veto_names",
     "check_weight_names",
@@ -50,6 +56,9 @@ __all__ = [
 ]
 
 SIGNATURE_MODES = ("required", "optional", "off")
+
+#: Decision columns a rejected or quarantined row carries into storage.
+DECISION_COLUMNS = ("reasons", "accept_weight", "reject_weight", "tally")
 
 #: Reason codes the policy itself adds to a decision's reasons.
 POLICY_REASONS = ("quorum_not_met", "below_accept_threshold")
@@ -141,7 +150,7 @@ def load_registry(path: str | Path) -> dict[str, float]:
     return out
 
 
-def policy_config(spec: Any, *, require_registry: bool = True) -> PolicyConfig:
+def policy_config(spec: DatanetSpec, *, require_registry: bool = True) -> PolicyConfig:
     """The spec's ``[policy]`` as a :class:`PolicyConfig`, with ``registry_file`` merged in.
 
     ``registry_file`` is resolved relative to the spec file; entries of ``registry`` in the
@@ -159,7 +168,7 @@ def policy_config(spec: Any, *, require_registry: bool = True) -> PolicyConfig:
     return replace(config, registry=types.MappingProxyType(merged))
 
 
-def validate_spec_section(spec: Any) -> None:
+def validate_spec_section(spec: DatanetSpec) -> None:
     """Spec hook: ``[policy]`` parses and its registry file, when present, is valid.
 
     A registry file that does not exist yet is accepted here (``datanet init`` validates the
@@ -304,3 +313,28 @@ def decide(ids: pa.Array | pa.ChunkedArray, votes: pa.Table, config: PolicyConfi
         ],
         schema=DECISION_SCHEMA,
     )
+
+
+def route(rows: pa.Table, decisions: pa.Table) -> dict[str, pa.Table]:
+    """Split ``rows`` by ``decisions`` (:func:`decide` of the same rows, same order) into the
+    tables a batch commits: ``accepted`` rows as they are; ``rejected`` and ``quarantine``
+    rows with the :data:`DECISION_COLUMNS` appended, and a rejected row's text dropped when one
+    of its reasons is PII (no PII reaches storage under reject / redact policies).
+
+    The one place that turns decisions into committed rows, for pipeline runs and for
+    external-vote reviews alike.
+    """
+    outcome = decisions.column("outcome")
+    out: dict[str, pa.Table] = {}
+    for kind, label in (("accepted", "accepted"), ("rejected", "rejected"),
+                        ("quarantine", "needs_review")):
+        mask = pc.equal(outcome, label)
+        part = rows.filter(mask)
+        if kind != "accepted":
+            dec = decisions.filter(mask)
+            if kind == "rejected":
+                part = drop_pii_text(part, dec.column("reasons"))
+            for col in DECISION_COLUMNS:
+                part = part.append_column(col, dec.column(col))
+        out[kind] = part
+    return out

@@ -21,14 +21,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from datanet.privacy.reasons import drop_pii_text
 from datanet.schemas.contribution import VOTE_SCHEMA
 from datanet.schemas.ids import batch_id as make_batch_id
 from datanet.schemas.ids import keccak_hex
@@ -39,14 +38,17 @@ from datanet.validators.external import (
     to_policy_votes,
     verify_votes,
 )
-from datanet.validators.policy import decide, policy_config
+from datanet.validators.policy import DECISION_COLUMNS, decide, policy_config, route
+
+if TYPE_CHECKING:
+    from datanet.schemas.manifest import Manifest
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["ReviewResult", "apply_votes", "open_quarantine", "EXTERNAL_VOTES_KIND"]
 
 #: Manifest kind of the signed-vote audit trail.
 EXTERNAL_VOTES_KIND = "external_votes"
 #: Columns the policy adds to rejected / quarantined rows.
-_DECISION_COLUMNS = ("reasons", "accept_weight", "reject_weight", "tally")
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,12 @@ class ReviewResult:
     rejected: int
     still_open: int
     message: str
-    manifest: Any = None
+    manifest: Manifest | None = None
     decisions: pa.Table | None = field(default=None, repr=False)
 
 
-def _read(store: Any, paths: Sequence[str], columns: Sequence[str] | None = None) -> pa.Table:
+def _read(store: DatanetStore, paths: Sequence[str],
+          columns: Sequence[str] | None = None) -> pa.Table:
     tables = [pq.read_table(store.abs(p), columns=list(columns) if columns else None)
               for p in paths]
     if not tables:
@@ -72,14 +75,14 @@ def _read(store: Any, paths: Sequence[str], columns: Sequence[str] | None = None
     return pa.concat_tables(tables, promote_options="default")
 
 
-def _ids_of(store: Any, manifests: Sequence[Any], kind: str) -> pa.Array:
+def _ids_of(store: DatanetStore, manifests: Sequence[Any], kind: str) -> pa.Array:
     paths = [p for m in manifests for p in m.paths(kind)]
     if not paths:
         return pa.array([], pa.string())
     return _read(store, paths, ["contribution_id"]).column("contribution_id").combine_chunks()
 
 
-def open_quarantine(store: Any, manifests: Sequence[Any] | None = None) -> pa.Table:
+def open_quarantine(store: DatanetStore, manifests: Sequence[Any] | None = None) -> pa.Table:
     """Quarantined rows not accepted or rejected by any later batch (latest copy per id)."""
     manifests = store.manifests() if manifests is None else manifests
     paths = [p for m in manifests for p in m.paths("quarantine")]
@@ -97,7 +100,7 @@ def open_quarantine(store: Any, manifests: Sequence[Any] | None = None) -> pa.Ta
     return q.take(pa.array(np.sort(last.column("i_max").to_numpy()), pa.int64()))
 
 
-def _prior_votes(store: Any, manifests: Sequence[Any], ids: pa.Array) -> pa.Table:
+def _prior_votes(store: DatanetStore, manifests: Sequence[Any], ids: pa.Array) -> pa.Table:
     """Committed votes on ``ids``; one per (record, validator), the latest batch's."""
     rows = []
     for m in manifests:
@@ -127,7 +130,7 @@ def _counts(votes: pa.Table) -> pa.Array:
     return pc.or_(pc.invert(external), counted)
 
 
-def _committed_statuses(store: Any, manifests: Sequence[Any]) -> dict[str, set[str]]:
+def _committed_statuses(store: DatanetStore, manifests: Sequence[Any]) -> dict[str, set[str]]:
     """vote id -> every status it was committed with (the ``external_votes`` ledgers)."""
     out: dict[str, set[str]] = {}
     paths = [p for m in manifests for p in m.paths(EXTERNAL_VOTES_KIND)]
@@ -164,7 +167,7 @@ def _new_information(ledger: pa.Table, committed: dict[str, set[str]],
     return ledger.take(pa.array(keep, pa.int64())), ids
 
 
-def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
+def apply_votes(store: DatanetStore, vote_files: Sequence[str | Path]) -> ReviewResult:
     """Verify ``vote_files`` against ``store`` and commit the re-decided records (module doc)."""
     from datanet.store.files import write_table
 
@@ -206,7 +209,6 @@ def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
     all_votes = pa.concat_tables([prior, new_votes.filter(
         pc.is_in(new_votes.column("contribution_id"), value_set=open_ids))])
     decisions = decide(open_ids, all_votes, config)
-    outcome = decisions.column("outcome")
 
     files: dict[str, list[Any]] = {}
 
@@ -214,18 +216,11 @@ def apply_votes(store: Any, vote_files: Sequence[str | Path]) -> ReviewResult:
         if table.num_rows:
             files.setdefault(kind, []).append(write_table(str(store.root), kind, batch, table))
 
-    base = quarantine.drop_columns([c for c in (*_DECISION_COLUMNS, "batch")
+    base = quarantine.drop_columns([c for c in (*DECISION_COLUMNS, "batch")
                                     if c in quarantine.column_names])
-    accepted_mask = pc.equal(outcome, "accepted")
-    accepted = base.filter(accepted_mask)
+    routed = route(base, decisions)  # still-open records stay in their quarantine batch
+    accepted, rejected = routed["accepted"], routed["rejected"]
     write("accepted", accepted)
-
-    rejected_mask = pc.equal(outcome, "rejected")
-    rejected = base.filter(rejected_mask)
-    dec = decisions.filter(rejected_mask)
-    rejected = drop_pii_text(rejected, dec.column("reasons"))
-    for col in _DECISION_COLUMNS:
-        rejected = rejected.append_column(col, dec.column(col))
     write("rejected", rejected)
 
     write("votes", new_votes)

@@ -210,3 +210,53 @@ def test_shard_built_in_parts_equals_one_array():
                                           pa.array(texts[5:])]), 8)
     assert bytes(whole) == bytes(parts) and meta == meta_parts
     assert meta["records"] == 7
+
+
+def _corpus(n: int) -> list[str]:
+    rng = np.random.default_rng(7)
+    vocab = [f"w{i}" for i in range(300)]
+    return [" ".join(rng.choice(vocab, size=int(rng.integers(5, 40)))) for _ in range(n)]
+
+
+def test_a_large_batch_is_built_by_spilling_buckets_with_the_same_pairs(tmp_path, monkeypatch):
+    from datanet.attribution import index as index_mod
+
+    texts = pa.array(_corpus(400))
+    whole, meta = build_shard(texts, 8)
+    monkeypatch.setattr(index_mod, "IN_MEMORY_PAIRS", 500)
+    spilled, meta_spilled = build_shard(iter([texts.slice(i, 50) for i in range(0, 400, 50)]),
+                                        8, spill_dir=tmp_path)
+    again, _ = build_shard(texts, 8, spill_dir=tmp_path)
+    assert bytes(spilled) == bytes(again) and meta_spilled == meta
+    assert list(tmp_path.iterdir()) == []  # spill files removed
+    one = pa.ipc.open_file(pa.BufferReader(whole))
+    many = pa.ipc.open_file(pa.BufferReader(spilled))
+    assert one.num_record_batches == 1 and many.num_record_batches > 100
+    a, b = one.read_all(), many.read_all()
+    assert b["gram"].to_pylist() == a["gram"].to_pylist()
+    assert b["row"].to_pylist() == a["row"].to_pylist()
+    # each part holds one spill bucket: the top 8 bits of its grams
+    tops = {int(batch.column(0)[0].as_py()) >> 56 for batch in
+            (many.get_batch(i) for i in range(many.num_record_batches))}
+    assert len(tops) == many.num_record_batches
+
+
+def test_attribution_over_a_spilled_shard_equals_one_part(tmp_path, monkeypatch):
+    from datanet.attribution import index as index_mod
+
+    texts = _corpus(300)
+    plain = init_datanet(tmp_path / "plain", TINY_SPEC)
+    commit_texts(plain, texts)
+    monkeypatch.setattr(index_mod, "IN_MEMORY_PAIRS", 400)
+    spilled = init_datanet(tmp_path / "spilled", TINY_SPEC)
+    (m,) = [commit_texts(spilled, texts)]
+    entry = shard_entry(spilled, m)
+    assert len(index_mod.load_shard(spilled, m, entry).parts) > 100
+    assert list((spilled.root / "_runs").iterdir()) == []
+    problems: list[str] = []
+    assert check_attribution_shard(spilled, m, problems) is None and problems == []
+    outputs = [texts[5], f"{texts[7]} and then {texts[9]}", texts[11][:60], "w1 w2 w3"]
+    got = [(r.attributions, r.unattributed) for r in attribute(spilled, outputs)]
+    want = [(r.attributions, r.unattributed) for r in attribute(plain, outputs)]
+    assert got == want
+    assert sum(len(a) for a, _ in got) > 3

@@ -63,21 +63,33 @@ def test_one_dag_per_datanet_with_its_schedule(root, airflow_env, caplog):
 
 
 def test_spec_errors_fail_the_first_task(root, airflow_env):
+    from airflow.sdk.exceptions import AirflowFailException
+
     from datanet.errors import SpecError
 
     dags = load_dags(root, airflow_env)
-    with pytest.raises(SpecError) as bad_cron:
+    with pytest.raises(AirflowFailException) as bad_cron:
         dags["datanet_tiny-badcron"].get_task("discover").python_callable()
-    assert bad_cron.value.key == "schedule"
-    assert bad_cron.value.value == "every day at noon"
+    cause = bad_cron.value.__cause__
+    assert type(cause) is SpecError
+    assert (cause.key, cause.value) == ("schedule", "every day at noon")
     assert "is not a valid Airflow schedule" in str(bad_cron.value)
-    with pytest.raises(SpecError) as broken:
+    with pytest.raises(AirflowFailException) as broken:
         dags["datanet_tiny-broken"].get_task("discover").python_callable()
-    assert (broken.value.key, broken.value.value) == ("limits.min_chars", -4)
+    cause = broken.value.__cause__
+    assert type(cause) is SpecError
+    assert (cause.key, cause.value) == ("limits.min_chars", -4)
+    assert str(broken.value) == f"SpecError: {cause}"
 
-    airflow_env.setenv("DATANET_AIRFLOW_RETRIES", "0")
+
+def test_spec_error_fails_once_without_retries(root, airflow_env, caplog):
+    """A terminal error is not retried, however many retries the DAG allows (issue 17: a bad
+    spec retried with back-off for 10 minutes)."""
+    airflow_env.setenv("DATANET_AIRFLOW_RETRIES", "3")
     dags = load_dags(root, airflow_env)
-    state, tasks, _ = run_dag(dags["datanet_tiny-broken"])
+    dag = dags["datanet_tiny-broken"]
+    assert dag.get_task("discover").retries == 3
+    state, tasks, _ = run_dag(dag)
     assert state == "failed"
     assert tasks == {"discover": ("failed", 1), "ingest": ("upstream_failed", 0),
                      "commit": ("upstream_failed", 0), "anchor": ("upstream_failed", 0),
@@ -98,3 +110,21 @@ def test_root_from_airflow_variable_and_missing_root(tmp_path, airflow_env):
     airflow_env.delenv("AIRFLOW_VAR_DATANET_ROOT")
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert (bag.import_errors, sorted(bag.dags)) == ({}, [])
+
+
+def test_only_terminal_datanet_errors_skip_retries():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from datanet.errors import CommitConflict, IntakeError
+    from datanet.orchestration.dag_factory import _fail_fast
+
+    with pytest.raises(AirflowFailException) as terminal:
+        with _fail_fast():
+            raise IntakeError("inbox/x.jsonl: no such file")
+    assert str(terminal.value) == "IntakeError: inbox/x.jsonl: no such file"
+    assert type(terminal.value.__cause__) is IntakeError
+    for retried in (CommitConflict("batch 0x01 committed by another run"), OSError("disk full")):
+        with pytest.raises(type(retried)) as kept:
+            with _fail_fast():
+                raise retried
+        assert kept.value is retried

@@ -148,3 +148,33 @@ def test_cli_claim_over_rpc_with_key_from_environment(tmp_path, anvil, monkeypat
     assert _balance(open_rewards(store), B) == 333333333333333333336
     assert json.loads(out.read_text())["leafEncoding"] == ["uint256", "bytes32", "address",
                                                            "uint256"]
+
+
+def test_rewards_deploy_on_first_publish_is_recorded_and_reused(tmp_path, anvil, monkeypatch):
+    from datanet.rewards.chain import REWARDS_DEPLOYMENT_FILE
+
+    op = _client(anvil.url)
+    token = deploy_test_token(op, op.address, 10**30)
+    spec = (f'id = "rewards-anvil"\n[anchoring]\nchain = "rpc"\nrpc_url = "{anvil.url}"\n'
+            f'chain_id = 31337\ndeploy = true\nconfirmations = 1\npoll_interval = 0.05\n'
+            f'[rewards]\ndeploy = true\ntoken = "{token}"\n')
+    monkeypatch.setenv("DATANET_ANCHOR_KEY", DEV_KEY)
+    store = make_store(tmp_path, spec)
+    commit_texts(store, "b1", [(A, "one two three"), (B, "four five")])
+    compute_epoch(store, 1, 1000)
+    deployment = Path(store.abs(REWARDS_DEPLOYMENT_FILE))
+    assert not deployment.exists()
+    state = publish_epoch(store, 1)
+    assert state.status is AnchorStatus.FINAL
+    (address,) = json.loads(deployment.read_text()).values()
+    assert list(json.loads(deployment.read_text())) == ["31337"]
+    rc = open_rewards(store)
+    assert rc.address == address and rc.f.token().call() == Web3.to_checksum_address(token)
+    assert _balance(rc, address) == 1000
+    bundle = proof_bundle(store, 1, A)
+    assert bundle["contract"] == address
+    claimer = claim_client(CLAIMER_KEY, rpc_url=anvil.url)
+    assert send_claim(claimer, bundle).amount == 600
+    nonce = op.nonce()
+    assert open_rewards(store).address == address and op.nonce() == nonce  # no redeploy
+

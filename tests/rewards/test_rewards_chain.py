@@ -141,3 +141,13 @@ def test_cli_proof_and_claim_with_a_key_file(store, tmp_path):
     assert r.exit_code == 0, r.output
     assert f"claimed 333333333333333333336 for {B}" in r.output
     assert CLAIMER.hex() not in r.output
+
+
+def test_rewards_deploy_needs_a_token_and_excludes_a_contract(tmp_path):
+    from datanet.errors import SpecError
+
+    base = 'id = "x"\n[rewards]\n'
+    with pytest.raises(SpecError, match=r"rewards.deploy=True needs rewards.token"):
+        make_store(tmp_path / "a", base + "deploy = true\n")
+    with pytest.raises(SpecError, match=r"rewards.deploy=True and rewards.contract are "):
+        make_store(tmp_path / "b", base + f'deploy = true\ntoken = "{A}"\ncontract = "{B}"\n')

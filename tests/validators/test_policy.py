@@ -254,3 +254,25 @@ def test_registry_file_is_merged_relative_to_the_spec(tmp_path):
         load_registry(tmp_path / "bad.json")
     assert info.value.key == "policy.registry_file[0x12]"
     assert isinstance(config.registry, types.MappingProxyType)
+
+
+def test_route_splits_rows_appends_decisions_and_drops_pii_text():
+    from datanet.validators.policy import DECISION_COLUMNS, route
+
+    rows = pa.table({"contribution_id": ["a", "b", "c", "d"],
+                     "text": ["fine", "call 555", "spammy", "unsure"]})
+    config = cfg(quorum=2.0)
+    table = votes(("a", "x", "accept"), ("a", "y", "accept"),
+                  ("b", "x", "reject", "pii:PHONE_NUMBER"), ("b", "y", "accept"),
+                  ("c", "x", "reject", "spam"), ("c", "y", "accept"),
+                  ("d", "x", "accept"))
+    out = route(rows, decide(rows.column("contribution_id"), table, config))
+    assert sorted(out) == ["accepted", "quarantine", "rejected"]
+    assert out["accepted"].to_pylist() == [{"contribution_id": "a", "text": "fine"}]
+    assert out["rejected"].column_names == ["contribution_id", "text", *DECISION_COLUMNS]
+    assert out["rejected"].select(["contribution_id", "text", "reasons"]).to_pylist() == [
+        {"contribution_id": "b", "text": None, "reasons": ["pii:PHONE_NUMBER"]},
+        {"contribution_id": "c", "text": "spammy", "reasons": ["spam"]}]
+    assert out["quarantine"].select(["contribution_id", "text", "reasons"]).to_pylist() == [
+        {"contribution_id": "d", "text": "unsure", "reasons": ["quorum_not_met"]}]
+    assert out["quarantine"].column("tally").to_pylist()[0]["cast"] == 1.0
