@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -63,9 +66,9 @@ def open_table(store: DatanetStore, kind: str, *, as_of: int | None = None) -> D
     from deltalake import DeltaTable
 
     uri = table_uri(store, kind)
-    if not DeltaTable.is_deltatable(uri):
+    if not DeltaTable.is_deltatable(uri, storage_options=storage_options(uri)):
         raise StoreError(f"{uri}: no Delta table yet; run `datanet migrate {store.root}`")
-    dt = DeltaTable(uri)
+    dt = DeltaTable(uri, storage_options=storage_options(uri))
     if as_of is not None:
         dt.load_as_version(table_version(dt, as_of))
     return dt
@@ -100,13 +103,48 @@ def sync_tables(store: DatanetStore, manifests: Sequence[Manifest] | None = None
     return {kind: _sync_kind(store, kind, manifests) for kind in kinds}
 
 
+#: Attempts of one kind's sync when another publisher committed the same Delta version first
+#: (each attempt reloads the table and skips the batches the other one added).
+_ATTEMPTS = 8
+
+
 def _sync_kind(store: DatanetStore, kind: str, manifests: Sequence[Manifest]) -> int:
+    """Add the missing batches to one table. Every Delta commit is made with no blind retry
+    (``max_commit_retries=0``): if a concurrent publisher (another process, or a committer on
+    an object store where manifests are claimed without a lock) took the version, the table is
+    reloaded and only what is still missing is added, so no batch is ever added twice."""
+    from deltalake.exceptions import DeltaError
+
+    added, failures, seen = 0, 0, -1
+    while True:
+        state = {"added": 0, "done": 0}  # what this attempt did and saw, even if it failed
+        try:
+            _sync_once(store, kind, manifests, state)
+            return added + state["added"]
+        except DeltaError as exc:
+            added += state["added"]
+            # give up only after _ATTEMPTS failures in a row during which no publisher made
+            # progress: losing races to others that keep adding batches is not a failure
+            failures = 1 if state["done"] > seen else failures + 1
+            seen = max(seen, state["done"])
+            if failures >= _ATTEMPTS:
+                raise StoreError(f"{table_uri(store, kind)}: Delta commit failed "
+                                 f"{_ATTEMPTS} times without progress ({exc})") from exc
+            log.info("%s: concurrent Delta commit (%s); reloading", kind, exc)
+            time.sleep(random.uniform(0, 0.01 * failures))
+    raise AssertionError("unreachable")
+
+
+def _sync_once(store: DatanetStore, kind: str, manifests: Sequence[Manifest],
+               state: dict[str, int]) -> None:
     from deltalake import DeltaTable
 
     uri = table_uri(store, kind)
-    dt = DeltaTable(uri) if DeltaTable.is_deltatable(uri) else None
+    opts = storage_options(uri)
+    dt = DeltaTable(uri, storage_options=opts) if DeltaTable.is_deltatable(
+        uri, storage_options=opts) else None
     done = synced_seq(dt) if dt is not None else 0
-    added = 0
+    state["done"] = done
     for m in manifests:
         if m.seq <= done:
             continue
@@ -115,8 +153,19 @@ def _sync_kind(store: DatanetStore, kind: str, manifests: Sequence[Manifest]) ->
                              f"committed batch is {m.seq}; the table log was changed by "
                              "hand: move it away and run `datanet migrate`")
         dt = _commit_batch(store, kind, dt, m)
-        done, added = m.seq, added + 1
-    return added
+        state["added"] += 1
+        # the reloaded table may also hold batches a concurrent publisher added meanwhile
+        done = state["done"] = synced_seq(dt)
+
+
+def storage_options(uri: str) -> dict[str, str] | None:
+    """delta-rs options for ``uri``: credentials and endpoint come from the environment
+    (``AWS_*``, read by delta-rs itself); an ``http://`` ``AWS_ENDPOINT_URL`` (MinIO, moto)
+    also needs ``AWS_ALLOW_HTTP``."""
+    if uri.startswith(("s3://", "s3a://")) and os.environ.get(
+            "AWS_ENDPOINT_URL", "").startswith("http://"):
+        return {"AWS_ALLOW_HTTP": "true"}
+    return None
 
 
 def _commit_batch(store: DatanetStore, kind: str, dt: DeltaTable | None,
@@ -127,9 +176,10 @@ def _commit_batch(store: DatanetStore, kind: str, dt: DeltaTable | None,
     from deltalake.transaction import Transaction, create_table_with_add_actions
 
     entries = m.files.get(kind, ())
-    schemas = [pq.read_schema(store.abs(e.path)) for e in entries]
+    arrow_fs = getattr(store, "arrow_fs", None)  # set by stores on an object store
+    schemas = [pq.read_schema(store.abs(e.path), filesystem=arrow_fs) for e in entries]
     commit = CommitProperties(
-        custom_metadata=_commit_info(m),
+        custom_metadata=_commit_info(m), max_commit_retries=0,
         app_transactions=[Transaction(app_id=APP_ID, version=m.seq),
                           Transaction(app_id=m.batch_id, version=m.seq)])
     actions = [_add_action(kind, e, m) for e in entries]
@@ -150,17 +200,20 @@ def _commit_batch(store: DatanetStore, kind: str, dt: DeltaTable | None,
             uri, deltalake.Schema.from_arrow(schema), actions,
             mode="error" if dt is None else "overwrite",
             name=f"{store.spec.id}.{kind}", configuration=_TABLE_CONFIG,
-            commit_properties=commit)
-        return DeltaTable(uri)
+            storage_options=storage_options(uri), commit_properties=commit)
+        return DeltaTable(uri, storage_options=storage_options(uri))
     current = pa.schema(dt.schema().to_arrow())
     wanted = _table_schema(uri, [current, *schemas])
     new = [f for f in wanted if f.name not in current.names]
     if new:  # a spec gained a field: add the columns first (older files read them as null)
         dt.alter.add_columns([deltalake.Field.from_arrow(f) for f in new],
                              commit_properties=CommitProperties(
-                                 custom_metadata={"datanet.alter": f"batch {m.seq}"}))
+                                 custom_metadata={"datanet.alter": f"batch {m.seq}"},
+                                 max_commit_retries=0))
         dt.update_incremental()
-        current = wanted
+        if synced_seq(dt) >= m.seq:  # a concurrent publisher added this batch meanwhile
+            return dt
+        current = pa.schema(dt.schema().to_arrow())
     dt.create_write_transaction(actions, mode="append",
                                 schema=deltalake.Schema.from_arrow(current),
                                 commit_properties=commit)
