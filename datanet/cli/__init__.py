@@ -80,6 +80,7 @@ COMMAND_MODULES = (
     "datanet.cli.report",
     "datanet.cli.export",
     "datanet.cli.rewards",
+    "datanet.cli.tables",
 )
 
 for _name in COMMAND_MODULES:

@@ -42,6 +42,7 @@ from datanet.store.fs import (
     reaching,
 )
 from datanet.store.history import History
+from datanet.store.tables import publish_tables
 
 __all__ = ["DatanetStore", "init_datanet", "SPEC_FILE"]
 
@@ -347,6 +348,7 @@ class DatanetStore:
                                      "this sequence number")
             if claim != final:
                 write_atomic(final, manifest.to_json())
+            publish_tables(self, [*existing, manifest])
             return manifest
 
     def clean_run(self, run_id: str) -> None:
