@@ -61,7 +61,7 @@ from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry
 from datanet.schemas.spec import DatanetSpec
 from datanet.store.files import write_bytes_atomic, write_table, write_tables
-from datanet.store.fs import ObjectPath, is_remote, url_to_fs
+from datanet.store.fs import ObjectPath, fsspec_reaches, is_remote, url_to_fs
 from datanet.store.history import History
 from datanet.store.layout import SPEC_FILE
 from datanet.validators import registry
@@ -118,7 +118,7 @@ def _open_raw(path: str) -> Any:
     environment of the worker."""
     from apache_beam.io.filesystem import CompressionTypes
 
-    if is_remote(path):
+    if fsspec_reaches(path):
         return ObjectPath(*url_to_fs(path)).open("rb")
 
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
@@ -550,7 +550,7 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
 
     files: set[str] = set()
     for pattern in inputs:
-        if is_remote(pattern):
+        if fsspec_reaches(pattern):
             remote = _match_remote(pattern)
             if not remote:
                 raise IntakeError(f"{pattern}: no input file matches")
@@ -573,9 +573,10 @@ def match_inputs(inputs: Sequence[str]) -> list[str]:
 def _pipeline_inputs(inputs: Sequence[str], matched: Sequence[str]) -> list[str]:
     """What the pipeline matches: local patterns as given (Beam matches them), remote ones
     replaced by the URIs the driver matched (one glob semantics: fsspec's)."""
-    if not any(is_remote(p) for p in inputs):
+    if not any(fsspec_reaches(p) for p in inputs):
         return list(inputs)
-    return [*(p for p in inputs if not is_remote(p)), *(f for f in matched if is_remote(f))]
+    return [*(p for p in inputs if not fsspec_reaches(p)),
+            *(f for f in matched if fsspec_reaches(f))]
 
 
 def _match_remote(pattern: str) -> list[str]:

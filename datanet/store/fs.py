@@ -15,6 +15,7 @@ never part of a path and never printed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from typing import Any
 from datanet.errors import StoreError
 
 __all__ = ["ObjectPath", "StorePath", "open_root", "is_remote", "normalise_uri",
-           "arrow_filesystem", "url_to_fs", "reaching"]
+           "arrow_filesystem", "url_to_fs", "reaching", "fsspec_reaches"]
 
 #: ``pathlib.Path("s3://b/p")`` prints ``s3:/b/p``: a scheme of two or more letters followed
 #: by a single slash is read as the URI it was (one-letter schemes are Windows drives).
@@ -45,6 +46,32 @@ def is_remote(path: str | Path) -> bool:
     """True for a URI of a filesystem other than the local one (``file://`` is local)."""
     m = _SCHEME.match(normalise_uri(path))
     return bool(m) and m.group(1).lower() not in ("file", "local")
+
+
+#: Schemes Beam reads natively, configured by its own pipeline options: inputs there stay
+#: with Beam's filesystems, as before (``s3://`` is not among them: Beam's S3 filesystem has
+#: no options outside a pipeline, "Must provide one of client or options").
+_BEAM_NATIVE = {"gs", "hdfs", "azfs"}
+
+
+def fsspec_reaches(path: str | Path) -> bool:
+    """True for an input URI listed and read through this seam: a remote scheme whose fsspec
+    driver is installed (``s3://`` with s3fs …) and that Beam does not read natively."""
+    m = _SCHEME.match(normalise_uri(path))
+    if not m or not is_remote(path) or m.group(1).lower() in _BEAM_NATIVE:
+        return False
+    return _driver_available(m.group(1).lower())
+
+
+@functools.cache
+def _driver_available(scheme: str) -> bool:
+    import fsspec
+
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except (ValueError, ImportError):
+        return False
+    return True
 
 
 def url_to_fs(uri: str) -> tuple[Any, str]:

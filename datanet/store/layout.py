@@ -196,13 +196,20 @@ class DatanetStore:
         for claim in sorted((self.root / CLAIMS).glob("*.json")):
             if claim.stem in named:
                 continue
+            text = claim.read_text(encoding="utf-8")
             try:
-                m = Manifest.from_json(claim.read_text(encoding="utf-8"))
+                m = Manifest.from_json(text)
             except (ValueError, KeyError, TypeError):
                 continue  # reported when the chain reaches its sequence number
-            write_atomic(bdir / _manifest_name(m.seq, m.batch_id), m.to_json())
-            log.info("rolled forward committed batch %d from its claim", m.seq)
-            found.append(bdir / _manifest_name(m.seq, m.batch_id))
+            copy = bdir / _manifest_name(m.seq, m.batch_id)
+            self._remote_manifests[copy.name] = text  # readable even if the copy fails
+            try:
+                write_atomic(copy, text)
+                log.info("rolled forward committed batch %d from its claim", m.seq)
+            except OSError as exc:  # e.g. read-only credentials: the claim still counts
+                log.info("batch %d is committed by its claim; its manifest copy could not "
+                         "be written (%s)", m.seq, type(exc).__name__)
+            found.append(copy)
         return sorted(found)
 
     def manifest_for(self, batch_id: str) -> Manifest | None:
@@ -442,8 +449,13 @@ class DatanetStore:
         grace_s = min(grace_s, OBJECT_SCRATCH_GRACE_S)
         now = time.time()
         removed = []
-        for entry in runs.iterdir():
+        entries = list(runs.iterdir())
+        names = {e.name for e in entries}
+        for entry in entries:
             if entry.suffix == ".lock":
+                # a run killed before it wrote any scratch leaves only its lock object
+                if entry.stem not in names and now - entry.stat().st_mtime >= grace_s:
+                    entry.unlink(missing_ok=True)
                 continue
             lock = runs / f"{entry.name}.lock"
             try:

@@ -90,3 +90,17 @@ def test_local_roots_stay_paths(tmp_path):
     assert not (store.root / CLAIMS).exists()
     assert [p.name for p in (store.root / "batches").iterdir()] == [
         f"00000001-0x{'33' * 32}.json"]
+
+
+@pytest.mark.parametrize(("uri", "seam"), [
+    ("s3://b/in/*.jsonl", True),   # s3fs: listed and read through the store's seam
+    ("memory://in/a.jsonl", True),
+    ("gs://b/in/*.jsonl", False),  # Beam reads these natively, with its own options
+    ("hdfs://nn/in/a.jsonl", False),
+    ("/local/in/*.jsonl", False),
+    ("file:///local/a.jsonl", False),
+])
+def test_which_inputs_the_seam_reads(uri, seam):
+    from datanet.store.fs import fsspec_reaches
+
+    assert fsspec_reaches(uri) is seam

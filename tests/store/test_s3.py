@@ -433,3 +433,18 @@ def test_root_forms(s3, tmp_path):
     again = DatanetStore(s3.uri() + "/")
     assert [m.seq for m in again.manifests()] == [1]
     again.check_snapshot(again.manifests())
+
+
+def test_object_store_scratch_of_dead_runs_is_swept_by_age(s3):
+    store = init_datanet(s3.uri("dn"), TINY_SPEC)
+    runs = store.root / "_runs"
+    (runs / "dead" / "files.json").write_text("{}")
+    (runs / "dead.lock").write_text("1\n")
+    (runs / "lonely.lock").write_text("2\n")  # killed before writing any scratch
+    with store.run_scratch() as (run_id, scratch):
+        assert scratch == str(runs / run_id)
+        assert store.sweep_runs(unlocked_grace_s=3600) == []  # all young: kept
+        assert (runs / f"{run_id}.lock").exists()
+    assert not (runs / f"{run_id}.lock").exists()  # its own lock removed at the end
+    assert store.sweep_runs(unlocked_grace_s=0) == ["dead"]
+    assert sorted(p.name for p in runs.iterdir()) == []
