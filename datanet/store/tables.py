@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from datanet.store.layout import DatanetStore
 
 __all__ = ["TABLE_KINDS", "APP_ID", "sync_tables", "table_uri", "table_version",
-           "synced_seq", "open_table", "publish_tables"]
+           "synced_seq", "open_table", "publish_tables", "table_rows",
+           "storage_options"]
 
 log = logging.getLogger(__name__)
 
@@ -288,3 +289,14 @@ def publish_tables(store: DatanetStore, manifests: Sequence[Manifest]) -> None:
                f"updated ({exc}); run `datanet migrate {store.root}`")
         log.warning(msg)
         store.problems.append(msg)
+
+
+def table_rows(dt: DeltaTable) -> int:
+    """Rows of the table's current version, from the add actions' record counts (no file is
+    opened)."""
+    import pyarrow.compute as pc
+
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return 0
+    return int(pc.sum(actions["num_records"]).as_py() or 0)

@@ -27,6 +27,7 @@ from datanet.store.tables import (
     open_table,
     sync_tables,
     synced_seq,
+    table_rows,
     table_version,
 )
 from tests.conftest import TINY_SPEC, record, write_jsonl
@@ -77,6 +78,7 @@ def test_outside_readers_see_exactly_the_committed_rows(two_batches):
     for kind in ("rejected", "deadletter", "votes"):
         n = view.execute(f"SELECT count(*) FROM {kind}").fetchone()[0]
         assert open_table(store, kind).to_pyarrow_dataset().count_rows() == n, kind
+        assert table_rows(open_table(store, kind)) == n, kind
     assert open_table(store, "deadletter").to_pyarrow_dataset().count_rows() == 1
 
 
