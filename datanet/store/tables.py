@@ -97,8 +97,9 @@ def sync_tables(store: DatanetStore, manifests: Sequence[Manifest] | None = None
     """Commit every committed batch not yet in each kind's Delta table, in sequence order.
 
     Idempotent: a batch already in a table (its ``datanet`` txn version) is skipped, so this
-    is both the per-commit hook and ``datanet migrate``. Call it under the store's commit lock
-    (two syncs must not race on one table). Returns the number of batches added per kind.
+    is both the per-commit hook and ``datanet migrate``. Safe without the store's commit lock
+    (committers on an object store publish without one): concurrent syncs add each batch once
+    (see :func:`_sync_kind`). Returns the number of batches this call added per kind.
     """
     manifests = store.manifests() if manifests is None else manifests
     return {kind: _sync_kind(store, kind, manifests) for kind in kinds}
