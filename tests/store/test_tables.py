@@ -306,3 +306,11 @@ def test_concurrent_publishers_add_each_batch_exactly_once(tiny_store, monkeypat
         assert synced_seq(dt) == 10 and sum(a[kind] for a in added) == 10, kind
     assert open_table(tiny_store, "votes").to_pyarrow_dataset().count_rows() == sum(range(11))
     assert open_table(tiny_store, "votes", as_of=4).to_pyarrow_dataset().count_rows() == 10
+
+
+def test_migrate_refuses_a_folder_that_is_not_a_datanet(tmp_path):
+    r = runner.invoke(app, ["migrate", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "not a datanet (datanet.toml missing)" in r.output
+    assert not (tmp_path / "accepted").exists()
+    assert "migrate" in runner.invoke(app, ["--help"]).output
