@@ -14,7 +14,8 @@ rows each (accepted-record columns, ~300-byte texts), written once with datanet'
 * read time of the same queries (count, group-by over contributors, a text-length filter) with
   DuckDB over the Parquet file list (today), DuckDB over the table's Arrow dataset / reader (no
   DuckDB extension: those are downloads) and polars (``scan_delta`` / ``scan_iceberg``);
-* time travel to the middle batch and the idempotency check (is batch X in the table?).
+* time travel to the middle batch and the idempotency check (is batch X in the table?);
+* what the hook adds to a datanet commit (``DatanetStore.commit`` with and without it).
 
 Every figure is printed with its ratio to today's files measured in the same run. Runs in well
 under a minute with the defaults:
@@ -319,6 +320,38 @@ def s3_race(rounds: int = 5) -> list[str]:
         server.wait()
 
 
+def datanet_commit_overhead(work: Path, batches: int = 20) -> tuple[float, float]:
+    """Median ``DatanetStore.commit`` time (s) without and with the Delta tables hook (six
+    tables, one small votes file per batch), each on a fresh datanet."""
+    import datanet.store.tables as tables
+    from datanet.store.layout import init_datanet
+
+    spec = 'id = "bench"\nname = "Bench"\n'
+    medians = []
+    real = tables.sync_tables
+    for publish in (False, True):
+        store = init_datanet(work / f"dn-{publish}", spec)
+        tables.sync_tables = real if publish else (lambda *a, **k: {})
+        lat = []
+        try:
+            for seq in range(1, batches + 1):
+                b = f"0x{seq:064x}"
+                rel = f"votes/batch={b}/part-0.parquet"
+                path = store.root / rel
+                path.parent.mkdir(parents=True)
+                pq.write_table(pa.table({"contribution_id": ["0x00"] * 100,
+                                         "validator": ["v"] * 100, "batch": [b] * 100}), path)
+                entry = FileEntry(rel, "0" * 64, 100, path.stat().st_size)
+                t = time.perf_counter()
+                store.commit(batch_id=b, files={"votes": [entry]}, counts={},
+                             history_seq=seq - 1, sources=[], report={}, tree=None)
+                lat.append(time.perf_counter() - t)
+        finally:
+            tables.sync_tables = real
+        medians.append(statistics.median(lat[1:]))
+    return medians[0], medians[1]
+
+
 def _ms(x: float) -> str:
     return f"{x * 1000:8.1f} ms"
 
@@ -356,6 +389,7 @@ def main() -> None:
         delta_total = time.perf_counter() - t0
         iceberg = bench_iceberg(root, batches, schema)
         copy = bench_delta_write(root, tables)
+        without, with_tables = datanet_commit_overhead(root)
         glob_rows = duckdb.connect().execute(
             f"SELECT count(*) FROM read_parquet('{root}/accepted/**/*.parquet')").fetchall()
         for name, res in (("delta", delta), ("iceberg", iceberg)):
@@ -380,6 +414,8 @@ def main() -> None:
     ratio = statistics.median(iceberg["commit_s"]) / statistics.median(delta["commit_s"])
     print(f"  iceberg / delta median: {ratio:.1f}x   (delta total incl. reads: "
           f"{delta_total:.1f} s)")
+    print(f"  datanet commit (DatanetStore.commit, 6 tables): {_ms(with_tables)} with the "
+          f"tables hook vs {_ms(without)} without")
     print("\nfiles written by the table format (data files are today's, not rewritten)")
     print(f"  delta   _delta_log: {delta['log'][0]} files, {delta['log'][1] / 1e3:.1f} kB")
     print(f"  iceberg metadata:   {iceberg['meta'][0]} files, {iceberg['meta'][1] / 1e3:.1f} kB"

@@ -21,7 +21,7 @@ def migrate(
     Re-running it is a no-op."""
     from datanet.errors import DatanetError
     from datanet.store.layout import DatanetStore
-    from datanet.store.tables import open_table, sync_tables, synced_seq
+    from datanet.store.tables import open_table, sync_tables, synced_seq, table_rows
 
     try:
         store = DatanetStore(path)
@@ -34,7 +34,7 @@ def migrate(
             dt = open_table(store, kind)
             out.print(f"{kind}: {n} batch{'es' if n != 1 else ''} added; table at batch "
                       f"{synced_seq(dt)}, Delta version {dt.version()}, "
-                      f"{dt.to_pyarrow_dataset().count_rows():,} rows  {dt.table_uri}",
+                      f"{table_rows(dt):,} rows  {dt.table_uri}",
                       markup=False, highlight=False, soft_wrap=True)
     except (DatanetError, OSError) as exc:
         fail(exc)

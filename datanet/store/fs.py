@@ -197,8 +197,11 @@ class ObjectPath:
         if not set(protocols) & _OBJECT_STORES:
             self.fs.makedirs(self.path, exist_ok=True)
 
-    def write_bytes(self, data: bytes | bytearray | memoryview) -> None:
-        self.fs.pipe_file(self.path, bytes(data) if isinstance(data, memoryview) else data)
+    def write_bytes(self, data: bytes | bytearray | memoryview | Any) -> None:
+        """One whole-object put; any buffer (memoryview, ``pa.Buffer``) is copied to bytes
+        first (botocore accepts only bytes-like bodies it knows)."""
+        self.fs.pipe_file(self.path, data if isinstance(data, (bytes, bytearray))
+                          else bytes(data))
 
     def write_text(self, text: str, encoding: str = "utf-8") -> None:
         self.write_bytes(text.encode(encoding))

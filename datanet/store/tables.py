@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from datanet.store.layout import DatanetStore
 
 __all__ = ["TABLE_KINDS", "APP_ID", "sync_tables", "table_uri", "table_version",
-           "synced_seq", "open_table", "publish_tables"]
+           "synced_seq", "open_table", "publish_tables", "table_rows",
+           "storage_options"]
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,9 @@ def sync_tables(store: DatanetStore, manifests: Sequence[Manifest] | None = None
     """Commit every committed batch not yet in each kind's Delta table, in sequence order.
 
     Idempotent: a batch already in a table (its ``datanet`` txn version) is skipped, so this
-    is both the per-commit hook and ``datanet migrate``. Call it under the store's commit lock
-    (two syncs must not race on one table). Returns the number of batches added per kind.
+    is both the per-commit hook and ``datanet migrate``. Safe without the store's commit lock
+    (committers on an object store publish without one): concurrent syncs add each batch once
+    (see :func:`_sync_kind`). Returns the number of batches this call added per kind.
     """
     manifests = store.manifests() if manifests is None else manifests
     return {kind: _sync_kind(store, kind, manifests) for kind in kinds}
@@ -288,3 +290,14 @@ def publish_tables(store: DatanetStore, manifests: Sequence[Manifest]) -> None:
                f"updated ({exc}); run `datanet migrate {store.root}`")
         log.warning(msg)
         store.problems.append(msg)
+
+
+def table_rows(dt: DeltaTable) -> int:
+    """Rows of the table's current version, from the add actions' record counts (no file is
+    opened)."""
+    import pyarrow.compute as pc
+
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return 0
+    return int(pc.sum(actions["num_records"]).as_py() or 0)

@@ -27,6 +27,7 @@ from datanet.store.tables import (
     open_table,
     sync_tables,
     synced_seq,
+    table_rows,
     table_version,
 )
 from tests.conftest import TINY_SPEC, record, write_jsonl
@@ -77,6 +78,7 @@ def test_outside_readers_see_exactly_the_committed_rows(two_batches):
     for kind in ("rejected", "deadletter", "votes"):
         n = view.execute(f"SELECT count(*) FROM {kind}").fetchone()[0]
         assert open_table(store, kind).to_pyarrow_dataset().count_rows() == n, kind
+        assert table_rows(open_table(store, kind)) == n, kind
     assert open_table(store, "deadletter").to_pyarrow_dataset().count_rows() == 1
 
 
@@ -304,3 +306,11 @@ def test_concurrent_publishers_add_each_batch_exactly_once(tiny_store, monkeypat
         assert synced_seq(dt) == 10 and sum(a[kind] for a in added) == 10, kind
     assert open_table(tiny_store, "votes").to_pyarrow_dataset().count_rows() == sum(range(11))
     assert open_table(tiny_store, "votes", as_of=4).to_pyarrow_dataset().count_rows() == 10
+
+
+def test_migrate_refuses_a_folder_that_is_not_a_datanet(tmp_path):
+    r = runner.invoke(app, ["migrate", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "not a datanet (datanet.toml missing)" in r.output
+    assert not (tmp_path / "accepted").exists()
+    assert "migrate" in runner.invoke(app, ["--help"]).output
