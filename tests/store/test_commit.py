@@ -125,9 +125,13 @@ def test_sigkill_mid_write_then_rerun_gives_one_clean_batch(tmp_path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        written = list((killed.root / "accepted").rglob("*.parquet")) if (
-            killed.root / "accepted").exists() else []
-        if len(written) >= 3:
+        # mid-write: chunks spilled to the run's scratch, or a record file being written
+        # (outputs are coalesced into one file per kind at the end of the run)
+        written = [p for d in ("_runs", "accepted") if (killed.root / d).exists()
+                   for p in (killed.root / d).rglob("*") if p.is_file()
+                   and not p.name.endswith(".lock")]
+        if len(written) >= 3 or any(p.parts[-3] == "accepted" for p in written
+                                    if len(p.parts) >= 3):
             break
         time.sleep(0.05)
     else:
