@@ -25,10 +25,11 @@ import numpy as np
 import pyarrow as pa
 
 from benchmarks.corpus import paragraphs, records
-from datanet.pipelines.near_dedup import band_rows, candidate_pairs
 from datanet.validators.minhash import (
     MinHashConfig,
     MinHasher,
+    band_rows,
+    candidate_pairs,
     exact_jaccard,
     hash_function,
     shingles,
@@ -139,9 +140,9 @@ def lsh_quality(seed: int = 7, num_perm: int = 128) -> None:
     sig, sets = hasher.sketch(pa.array(docs))
     ids = pa.array([f"0x{i:016x}" + "0" * 48 for i in range(len(docs))])  # rank = position
     bands = band_rows(hasher, sig, ids, pa.array(np.arange(len(docs)), pa.int64()), ids)
-    row = bands.column("row").to_numpy()
+    row = bands.column("_row").to_numpy()
     later, earlier, _ = candidate_pairs(
-        bands.column("band").to_numpy(), np.ones(len(row), bool),
+        bands.column("shard_key").to_numpy(), np.ones(len(row), bool),
         bands.column("submitted_at").to_numpy(), bands.column("id64").to_numpy(),
         bands.column("ch64").to_numpy(), skip_exact=True, max_candidates=cfg.max_candidates)
     a, b = row[later], row[earlier]

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-__all__ = ["ReadParquetColumns", "select_tag", "spill_table", "read_spilled"]
+__all__ = ["ReadParquetColumns", "select_tag", "spill_table", "read_spilled", "spill_batches",
+           "read_spilled_batch", "Spilled", "load_spilled"]
 
 
 def select_tag(item: tuple[str, Any], tag: str) -> Iterator[Any]:
@@ -86,3 +87,53 @@ def read_spilled(path: str) -> pa.Table:
     """A table written by :func:`spill_table`."""
     with FileSystems.open(path) as fh:
         return pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
+
+
+#: A table carried between stages: in memory, a spilled file's path (:func:`spill_table`), or
+#: ``(path, i)``, record batch ``i`` of a file written by :func:`spill_batches`.
+Spilled = pa.Table | str | tuple[str, int]
+
+
+def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table]
+                  ) -> list[tuple[str, int]]:
+    """Write ``tables`` (one schema) as the record batches of one scratch Arrow IPC file,
+    ``(path, i)`` for each: one file per producer, not per consumer, and a consumer reads only
+    its batch (:func:`read_spilled_batch`)."""
+    from datanet.store.files import write_bytes_atomic
+
+    if not tables:
+        return []
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, tables[0].schema,
+                         options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        for table in tables:
+            writer.write_batch(_one_batch(table))
+    path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.arrow")
+    write_bytes_atomic(path, sink.getvalue())
+    return [(path, i) for i in range(len(tables))]
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    if len(batches) == 1:
+        return batches[0]
+    return pa.RecordBatch.from_arrays(  # an empty table has no batch
+        [pa.array([], f.type) for f in table.schema], schema=table.schema)
+
+
+def read_spilled_batch(path: str, i: int) -> pa.Table:
+    """Record batch ``i`` of a file written by :func:`spill_batches` (a local file is memory-
+    mapped, so only that batch is read)."""
+    if "://" not in path:  # not closed here: the batch may reference the mapping
+        return pa.Table.from_batches([pa.ipc.open_file(pa.memory_map(path)).get_batch(i)])
+    with FileSystems.open(path) as fh:
+        return pa.Table.from_batches([pa.ipc.open_file(pa.BufferReader(fh.read())).get_batch(i)])
+
+
+def load_spilled(ref: Spilled) -> pa.Table:
+    """The table behind any :data:`Spilled` reference."""
+    if isinstance(ref, pa.Table):
+        return ref
+    if isinstance(ref, str):
+        return read_spilled(ref)
+    return read_spilled_batch(*ref)

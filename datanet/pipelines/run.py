@@ -26,11 +26,12 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io import fileio
@@ -48,6 +49,7 @@ from datanet.pipelines.fingerprint import (
 )
 from datanet.pipelines.intake import detect_format, display_path, iter_path_chunks
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
+from datanet.pipelines.keyed import KeyedStage
 from datanet.pipelines.options import check_beam_args, check_runner
 from datanet.pipelines.progress import (
     Progress,
@@ -55,8 +57,7 @@ from datanet.pipelines.progress import (
     StageCounter,
     estimate_records,
 )
-from datanet.pipelines.stages import StageOutput, merge_stage_outputs
-from datanet.schemas.config import load_target
+from datanet.pipelines.stages import merge_stage_outputs
 from datanet.schemas.contribution import DEADLETTER_SCHEMA
 from datanet.schemas.manifest import FileEntry
 from datanet.schemas.spec import DatanetSpec
@@ -66,6 +67,7 @@ from datanet.store.history import History
 from datanet.store.layout import SPEC_FILE
 from datanet.validators import registry
 from datanet.validators.base import ValidationResult
+from datanet.validators.keyed import dense_votes
 from datanet.validators.policy import decide, policy_config, route
 
 __all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "beam_pattern",
@@ -239,12 +241,13 @@ class _DecideWrite(beam.DoFn):
     (``scratch=None``) each table is written as its own committed file (one per chunk).
     """
 
-    def __init__(self, spec: DatanetSpec, root: str, stage_names: Sequence[str],
+    def __init__(self, spec: DatanetSpec, root: str, vote_rank: Mapping[str, Sequence[str]],
                  progress_dir: str | None = None, scratch: str | None = None):
         self.spec = spec
         self.root = root
         self.scratch = scratch
-        self.stage_names = list(stage_names)
+        self.stage_names = list(vote_rank)
+        self.vote_rank = {k: tuple(v) for k, v in vote_rank.items()}
         self.counters = {o: Metrics.counter("datanet", o)
                          for o in ("accepted", "rejected", "needs_review", "deadletter")}
         self.progress = StageCounter(progress_dir, "write")
@@ -271,31 +274,40 @@ class _DecideWrite(beam.DoFn):
         table, batch_votes = ref.load()
         self.progress.add(key, n_dead + table.num_rows)
         reports = ref.reports
-        merged: StageOutput = merge_stage_outputs(
-            [o for name in self.stage_names for o in groups[name]])
-
-        if merged.drops is not None and merged.drops.num_rows:
-            keep = pc.invert(pc.is_in(table.column("source_line").combine_chunks(),
-                                      value_set=merged.drops.column("source_line")))
+        keyed = {name: merge_stage_outputs(groups[name]) for name in self.stage_names}
+        ids = table.column("contribution_id")
+        keyed_votes = [dense_votes(name, ids, out.votes, self.vote_rank[name])
+                       for name, out in keyed.items()]
+        drops = [d for out in keyed.values() for d in out.drops if d.num_rows]
+        if drops:
+            dropped = np.unique(np.concatenate([d.column("_row").to_numpy() for d in drops]))
+            first = pa.concat_tables([d.select(["_row", "reason", "message"]) for d in drops])
+            first = first.take(pa.array(np.unique(first.column("_row").to_numpy(),
+                                                  return_index=True)[1]))
+            keep_np = np.ones(table.num_rows, dtype=bool)
+            keep_np[dropped] = False
+            keep = pa.array(keep_np)
             if batch_votes is not None:
                 # batch votes are one block of n rows per validator, in row order
                 n_blocks = batch_votes.num_rows // max(table.num_rows, 1)
                 batch_votes = batch_votes.filter(pa.concat_arrays([keep] * n_blocks))
+            keyed_votes = [v.filter(keep) for v in keyed_votes]
+            gone = table.take(first.column("_row"))
             table = table.filter(keep)
-            n = merged.drops.num_rows
+            n = gone.num_rows
             dead = pa.table({
-                "record_id": merged.drops.column("contribution_id"),
-                "source_file": merged.drops.column("source_file"),
-                "source_line": merged.drops.column("source_line"),
-                "reason": merged.drops.column("reason"),
+                "record_id": gone.column("contribution_id"),
+                "source_file": gone.column("source_file"),
+                "source_line": gone.column("source_line"),
+                "reason": first.column("reason"),
                 "field": pa.nulls(n, pa.string()),
-                "message": merged.drops.column("message"),
+                "message": first.column("message"),
                 "raw_bytes": pa.array([0] * n, pa.int64()),
             }, schema=DEADLETTER_SCHEMA)
             yield from self._write("deadletter", batch_id, dead)
             self.counters["deadletter"].inc(n)
 
-        votes = pa.concat_tables([t for t in (batch_votes, merged.votes) if t is not None])
+        votes = pa.concat_tables([t for t in (batch_votes, *keyed_votes) if t is not None])
         decisions = decide(table.column("contribution_id"), votes, self.policy)
         public = table.drop_columns([c for c in _PRIVATE_COLUMNS if c in table.column_names])
         routed = route(public, decisions)
@@ -308,7 +320,7 @@ class _DecideWrite(beam.DoFn):
         yield from self._write("votes", batch_id, votes)
 
         accepted_ids = accepted.column("contribution_id")
-        for kind, index_table in merged.index.items():
+        for kind, index_table in ((k, t) for out in keyed.values() for k, t in out.index.items()):
             rows = index_table.filter(
                 pc.is_in(index_table.column("contribution_id"), value_set=accepted_ids))
             yield from self._write(f"index/{kind}", batch_id, rows)
@@ -429,13 +441,6 @@ class _WriteListing(beam.DoFn):
 # ---------------------------------------------------------------------------------------------
 
 
-def _keyed_stages(spec: DatanetSpec, history: History) -> list[tuple[str, beam.PTransform]]:
-    stages = []
-    for validator in registry.enabled_validators(spec, kind="keyed"):
-        stages.append((validator.name, load_target(validator.stage)(spec, history)))
-    return stages
-
-
 def build_pipeline(
     p: beam.Pipeline, spec: DatanetSpec, inputs: Sequence[str], *, root: str,
     history: History, listing_path: str, scratch: str | None = None,
@@ -482,13 +487,14 @@ def build_pipeline(
         _BatchValidate(spec, scratch, progress_dir))
     groups: dict[str, beam.PCollection] = {
         "records": validated, "deadletter": dead, "batch": batch_of_chunk}
-    names = []
-    for name, stage in _keyed_stages(spec, history):
-        groups[name] = chunks | f"Stage_{name}" >> stage
-        names.append(name)
+    rank = {}
+    for validator in registry.enabled_validators(spec, kind="keyed"):
+        groups[validator.name] = chunks | f"Stage_{validator.name}" >> KeyedStage(
+            validator, history)
+        rank[validator.name] = validator.vote_rank
     joined = groups | "JoinChunk" >> beam.CoGroupByKey()
     decided = joined | "DecideWrite" >> beam.ParDo(
-        _DecideWrite(spec, root, names, progress_dir, scratch))
+        _DecideWrite(spec, root, rank, progress_dir, scratch))
     # one group per output kind carries only scratch paths (chunks x kinds, not records)
     written = (
         (decided | "Reports" >> beam.Filter(lambda o: isinstance(o, dict)),

@@ -4,58 +4,66 @@ Records travel as ``(chunk_key, pa.RecordBatch)``: a chunk is a slice of one inp
 most ``pipeline.batch_rows`` rows, and its key is stable across runs (source file + chunk
 index), so every stage can route results back to the chunk they belong to.
 
-A *keyed stage* (exact / near duplicates, flood control) is a ``PTransform`` built as
-``Stage(spec, history)`` and applied to the ``PCollection[(chunk_key, RecordBatch)]`` of
-normalised records. It returns a ``PCollection[(chunk_key, StageOutput)]``: the votes for that
-chunk's records (exactly one vote per record of the chunk for that validator), index rows the
-datanet should remember if the records are accepted, and resubmitted copies to divert to
-dead-letter. ``pipelines.run`` joins every stage's output with the chunk (CoGroupByKey),
-decides, and writes.
+The keyed stage (:class:`datanet.pipelines.keyed.KeyedStage`, one per enabled keyed validator)
+is applied to the ``PCollection[(chunk_key, RecordBatch)]`` of normalised records and returns a
+``PCollection[(chunk_key, StageOutput)]``: the chunk's non-accept votes of that validator,
+index rows the datanet should remember if the records are accepted, and resubmitted copies to
+divert to dead-letter. ``pipelines.run`` joins every stage's output with the chunk
+(CoGroupByKey), fills in the accept votes, decides, and writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-__all__ = ["StageOutput", "merge_stage_outputs"]
+if TYPE_CHECKING:
+    from datanet.pipelines.io import Spilled
+
+__all__ = ["LoadedOutput", "StageOutput", "merge_stage_outputs"]
 
 
 @dataclass(frozen=True)
 class StageOutput:
-    """What a keyed stage returns for one chunk.
+    """What a keyed stage returns for one chunk (tables in memory or spilled, see
+    :data:`datanet.pipelines.io.Spilled`).
 
-    ``index``: ``kind -> table`` of rows keyed by ``contribution_id`` (or the path of that table
-    spilled with :func:`datanet.pipelines.io.spill_table`); the writer keeps only
-    rows of records that end up accepted and writes them to ``index/<kind>/batch=<id>/``,
-    listed in the batch manifest under ``index/<kind>`` (so history grows only on commit).
-    ``drops``: ``(source_file, source_line, contribution_id, reason, message)`` rows of records
-    that must leave the chunk for dead-letter (e.g. ``duplicate_submission``).
+    ``votes``: sparse votes (``_row``, verdict, score, reason, details and the validator's
+    ``vote_rank`` columns: every record without one is accepted); ``drops``: ``_row``,
+    ``reason``, ``message`` of records that must leave the chunk for dead-letter (e.g.
+    ``duplicate_submission``); ``index``: ``kind -> table`` of rows keyed by
+    ``contribution_id``: the writer keeps only rows of records that end up accepted and writes
+    them to ``index/<kind>/batch=<id>/``, listed in the batch manifest (so history grows only
+    on commit).
     """
 
-    votes: pa.Table
-    index: Mapping[str, pa.Table | str] = field(default_factory=dict)
-    drops: pa.Table | None = None
+    votes: tuple[Spilled, ...] = ()
+    drops: tuple[Spilled, ...] = ()
+    index: Mapping[str, Spilled] = field(default_factory=dict)
 
 
-def merge_stage_outputs(outputs: list[StageOutput]) -> StageOutput:
-    """Concatenate several outputs for the same chunk (a stage may emit more than one)."""
-    from datanet.schemas.contribution import VOTE_SCHEMA
+@dataclass(frozen=True)
+class LoadedOutput:
+    """Every :class:`StageOutput` of one validator for one chunk, read back."""
 
-    votes = pa.concat_tables([o.votes for o in outputs]) if outputs else VOTE_SCHEMA.empty_table()
+    votes: list[pa.Table]
+    drops: list[pa.Table]
+    index: dict[str, pa.Table]
+
+
+def merge_stage_outputs(outputs: Iterable[StageOutput]) -> LoadedOutput:
+    """Read and gather several outputs of one stage for the same chunk."""
+    from datanet.pipelines.io import load_spilled
+
+    votes: list[pa.Table] = []
+    drops: list[pa.Table] = []
     index: dict[str, list[pa.Table]] = {}
     for o in outputs:
+        votes += [load_spilled(v) for v in o.votes]
+        drops += [load_spilled(d) for d in o.drops]
         for kind, table in o.index.items():
-            if isinstance(table, str):
-                from datanet.pipelines.io import read_spilled
-
-                table = read_spilled(table)
-            index.setdefault(kind, []).append(table)
-    drops = [o.drops for o in outputs if o.drops is not None and o.drops.num_rows]
-    return StageOutput(
-        votes=votes,
-        index={k: pa.concat_tables(v) for k, v in index.items()},
-        drops=pa.concat_tables(drops) if drops else None,
-    )
+            index.setdefault(kind, []).append(load_spilled(table))
+    return LoadedOutput(votes, drops, {k: pa.concat_tables(v) for k, v in index.items()})

@@ -89,7 +89,8 @@ class Validator(ABC):
       in its ``__post_init__`` with :func:`datanet.schemas.config.check` messages;
     - ``reason_codes``: every reason it can emit (documentation, README table, tests);
     - ``kind``: ``"batch"`` (votes on one Arrow batch at a time, here) or ``"keyed"`` (needs
-      records from the whole input and the history: a Beam stage in ``pipelines``);
+      records from the whole input and the history: a
+      :class:`~datanet.validators.keyed.KeyedValidator`, ``key`` + ``resolve``);
     - ``summary``: one line for the README table and ``datanet validators``;
     - the constructor ``cls(config, spec)``: cheap and picklable; heavy state (models, engines)
       is created in :meth:`setup`, which the runner calls once per worker before the first
@@ -146,6 +147,17 @@ def check_validator_class(cls: object, name: str, origin: str) -> None:
         bad("config_cls must be a frozen dataclass (the [validators.<name>] table)")
     if cls.kind not in ("batch", "keyed"):
         bad(f"kind={cls.kind!r} must be 'batch' or 'keyed'")
+    from datanet.validators.keyed import KeyedValidator
+
+    if (cls.kind == "keyed") != issubclass(cls, KeyedValidator):
+        bad("a keyed validator subclasses datanet.validators.keyed.KeyedValidator (key + "
+            "resolve), and only a keyed one does")
+    if cls.kind == "keyed":
+        rank = cls.vote_rank
+        if not (isinstance(rank, tuple) and all(isinstance(c, str) for c in rank)):
+            bad("vote_rank must be a tuple of column names")
+        if cls.history_kind is not None and not isinstance(cls.history_kind, str):
+            bad("history_kind must be a manifest kind (e.g. 'accepted') or None")
     codes = cls.reason_codes
     if not (isinstance(codes, tuple) and codes and all(isinstance(c, str) for c in codes)):
         bad("reason_codes must be a non-empty tuple of strings")

@@ -4,39 +4,36 @@
 normalised text with homoglyphs folded the way PII detection folds them, so a copy with
 Cyrillic look-alikes and zero-width spaces is a duplicate of its original.
 
-Beam-free, vectorised resolution (:func:`resolve_table`); ``pipelines.dedup`` shards records by
-content hash across the whole input, joins the datanet's committed accepted records and calls
-it per shard. Resolution: history wins, then the earliest ``submitted_at``, then the smallest
-contribution id. Losers get reason ``exact_duplicate`` with the matched contribution id (and
-batch, for history) in the vote's details. A second copy of the very same contribution (same
-contributor and text → same contribution id) is not a new record: it leaves for dead-letter as
-``duplicate_submission``.
+A keyed validator (:mod:`datanet.validators.keyed`): key rows carry the dedup key and ids (no
+text), sharded by the key's first 64 bits across the input and the committed accepted records;
+:func:`resolve_table` resolves a whole shard with Arrow sorts. Resolution: history wins, then
+the earliest ``submitted_at``, then the smallest contribution id. Losers get reason
+``exact_duplicate`` with the matched contribution id (and batch, for history) in the vote's
+details. A second copy of the very same contribution (same contributor and text → same
+contribution id) is not a new record: it leaves for dead-letter as ``duplicate_submission``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.privacy.evasion import dedup_keys
+from datanet.privacy.normalise import normalise
 from datanet.schemas.config import check_range
-from datanet.schemas.contribution import VOTE_SCHEMA
-from datanet.validators.base import ValidationResult, Validator
+from datanet.validators.keyed import KeyedValidator, KeyRows, Resolved, Shard, hex64, sparse_votes
 
-__all__ = ["ExactDuplicateConfig", "ExactDuplicateValidator", "resolve_table", "DROP_SCHEMA"]
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
+
+__all__ = ["ExactDuplicateConfig", "ExactDuplicateValidator", "resolve_table"]
 
 NAME = "exact_duplicate"
-
-#: Rows that must leave their chunk for dead-letter.
-DROP_SCHEMA = pa.schema([
-    ("source_file", pa.string()), ("source_line", pa.int64()),
-    ("contribution_id", pa.string()), ("reason", pa.string()), ("message", pa.string()),
-])
 
 
 @dataclass(frozen=True)
@@ -64,12 +61,13 @@ def resolve_table(
 ) -> tuple[pa.Table, pa.Table | None]:
     """Resolve exact duplicates among ``new`` rows and against ``history``.
 
-    ``new``: content_hash, contribution_id, submitted_at (int64 µs), chunk, source_file,
-    source_line. ``history``: content_hash, contribution_id, batch of committed accepted
-    records. Both may carry ``dedup_key`` (:func:`datanet.privacy.evasion.dedup_keys`), which
-    then decides what is a duplicate in place of ``content_hash``. Returns (votes in
-    VOTE_SCHEMA + ``chunk``, one per distinct contribution; drops in DROP_SCHEMA + ``chunk``
-    for resubmitted copies, or None).
+    ``new``: content_hash, contribution_id, submitted_at (int64 µs), source_file, source_line,
+    ``_part`` and ``_row`` (where the record is). ``history``: content_hash, contribution_id,
+    batch of committed accepted records. Both may carry ``dedup_key``
+    (:func:`datanet.privacy.evasion.dedup_keys`), which then decides what is a duplicate in
+    place of ``content_hash``. Returns the sparse votes (:func:`~datanet.validators.keyed.
+    sparse_votes`: the rejected records) and the drops (``_part``, ``_row``, reason, message)
+    of resubmitted copies, or None.
     """
     # 1. resubmissions: the same contribution id twice → keep the first by file, line
     order = pc.sort_indices(new, [("contribution_id", "ascending"),
@@ -84,14 +82,12 @@ def resolve_table(
         files, lines, ids = (d.column(c).to_pylist()
                              for c in ("source_file", "source_line", "contribution_id"))
         drops = pa.table({
-            "source_file": d.column("source_file"),
-            "source_line": d.column("source_line"),
-            "contribution_id": d.column("contribution_id"),
+            "_part": d.column("_part"),
+            "_row": d.column("_row"),
             "reason": pa.array(["duplicate_submission"] * d.num_rows, pa.string()),
             "message": pa.array([f"{f}:{ln}: the same contributor submitted the same text "
                                  f"again (contribution {c})"
                                  for f, ln, c in zip(files, lines, ids, strict=True)]),
-            "chunk": d.column("chunk"),
         })
         new = new.filter(pa.array(first))
 
@@ -125,56 +121,60 @@ def resolve_table(
             .to_numpy(zero_copy_only=False).astype(float), nan=-1).astype(np.int64)
 
     in_history = hist_pos >= 0
-    accept = start & ~in_history
-    details: list[str | None] = [None] * n
-    for i in np.flatnonzero(~accept):
-        if in_history[i]:
-            j = hist_pos[i]
-            details[i] = json.dumps({"batch": hist_batches[j], "matched": hist_ids[j]},
-                                    sort_keys=True)
-        else:
-            details[i] = json.dumps({"matched": cid[winner[i]]}, sort_keys=True)
-    votes = pa.table({
-        "contribution_id": new.column("contribution_id"),
-        "validator": pa.array([NAME] * n, pa.string()),
-        "verdict": pa.array(np.where(accept, "accept", "reject"), pa.string()),
-        "score": pa.nulls(n, pa.float64()),
-        "reason": pa.array(np.where(accept, None, "exact_duplicate"), pa.string()),
-        "details": pa.array(details, pa.string()),
-        "chunk": new.column("chunk"),
-    })
-    return votes.cast(VOTE_SCHEMA.append(pa.field("chunk", pa.string()))), drops
+    lose = np.flatnonzero(~(start & ~in_history))
+    details = [json.dumps({"batch": hist_batches[hist_pos[i]], "matched": hist_ids[hist_pos[i]]},
+                          sort_keys=True) if in_history[i]
+               else json.dumps({"matched": cid[winner[i]]}, sort_keys=True) for i in lose]
+    losers = new.take(pa.array(lose, pa.int64()))
+    votes = sparse_votes(_np(losers.column("_part")), _np(losers.column("_row")),
+                         reason=NAME, details=details)
+    return votes, drops
 
 
-class ExactDuplicateValidator(Validator):
-    """Keyed validator; its Beam stage lives in ``pipelines.dedup``.
-
-    ``validate`` on a single batch (no history) is the in-memory reference used by tests
-    and small tools.
-    """
+class ExactDuplicateValidator(KeyedValidator):
+    """Exact duplicates, sharded by the first 64 bits of the dedup key."""
 
     name = NAME
     config_cls = ExactDuplicateConfig
-    kind = "keyed"
     summary = "Exact duplicates by content hash across the input and the datanet's history."
     reason_codes = ("exact_duplicate",)
-    stage = "datanet.pipelines.dedup:ExactDuplicateStage"
+    history_kind = "accepted"
+    history_columns = ("content_hash", "contribution_id", "batch", "text")
 
-    def __init__(self, config: ExactDuplicateConfig, spec: Any):
+    def __init__(self, config: ExactDuplicateConfig, spec: DatanetSpec | None = None):
         self.config = config
+        self.spec = spec
 
-    def validate(self, batch: pa.RecordBatch) -> ValidationResult:
-        n = batch.num_rows
-        table = pa.table({
+    def key(self, batch: pa.RecordBatch) -> KeyRows:
+        keys = dedup_keys(batch.column("text_norm"), batch.column("content_hash"))
+        return KeyRows(pa.table({
+            "shard_key": hex64(keys),
+            "_row": pa.array(np.arange(batch.num_rows, dtype=np.int32)),
             "content_hash": batch.column("content_hash"),
-            "dedup_key": dedup_keys(batch.column("text_norm"), batch.column("content_hash")),
+            "dedup_key": keys,
             "contribution_id": batch.column("contribution_id"),
             "submitted_at": batch.column("submitted_at").cast(pa.int64()),
-            "chunk": pa.array([""] * n, pa.string()),
             "source_file": batch.column("source_file"),
             "source_line": batch.column("source_line"),
-        })
-        votes, _ = resolve_table(table, None)
-        pos = pc.index_in(batch.column("contribution_id"), value_set=votes.column(
-            "contribution_id"))
-        return ValidationResult(votes.drop_columns(["chunk"]).take(pos))
+        }))
+
+    def history_key(self, table: pa.Table, path: str) -> KeyRows:
+        # accepted files keep the text as stored, not text_norm: normalise, fold, then drop
+        # it so the key rows carry keys only
+        text = pc.fill_null(table.column("text").combine_chunks(), "")
+        keys = dedup_keys(normalise(text), table.column("content_hash"))
+        return KeyRows(pa.table({
+            "shard_key": hex64(keys),
+            "_row": pa.array(np.arange(table.num_rows, dtype=np.int32)),
+            "content_hash": table.column("content_hash"),
+            "dedup_key": keys,
+            "contribution_id": table.column("contribution_id"),
+            "batch": table.column("batch"),
+        }))
+
+    def resolve(self, shard: Shard) -> Resolved:
+        new = shard.is_new
+        rows = shard.rows
+        history = rows.filter(pa.array(~new)) if not new.all() else None
+        votes, drops = resolve_table(rows.filter(pa.array(new)), history)
+        return Resolved(votes=votes, drops=drops)

@@ -22,24 +22,29 @@ before character shingling.
   hashlib call per distinct shingle of the batch: slower, but the datasketch default).
 
 LSH parameters (bands ``b`` x rows ``r``) come from ``datasketch.MinHashLSH`` for the
-threshold and ``num_perm`` unless set. The keyed Beam stage lives in
-``datanet.pipelines.near_dedup``; this module is Beam-free.
+threshold and ``num_perm`` unless set. :class:`NearDuplicateValidator` is a keyed validator
+(:mod:`datanet.validators.keyed`); this module is Beam-free.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from datanet.errors import ValidatorError
 from datanet.privacy.evasion import dedup_keys, fold_unicode
 from datanet.schemas.config import check, check_choice, check_range
-from datanet.validators.base import ValidationResult, Validator, make_votes
+from datanet.validators.keyed import KeyedValidator, KeyRows, Resolved, Shard, sparse_votes
+
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
     "MinHashConfig",
@@ -432,22 +437,109 @@ def skip_exact_copies(spec: Any) -> bool:
 __all__ += ["skip_exact_copies"]
 
 
-class NearDuplicateValidator(Validator):
-    """Keyed validator: MinHash LSH near-duplicates; its Beam stage is ``stage``.
+_EMPTY = np.uint32(0xFFFFFFFF)
+#: Index columns a shard fetches to verify a candidate pair.
+_CAND_COLUMNS = ["contribution_id", "submitted_at", "signature", "shingles"]
 
-    :meth:`validate` is the in-memory reference over one batch without history (tests and
-    small tools): datasketch's ``MinHashLSH`` over this module's signatures.
+
+def band_rows(hasher: MinHasher, sig: np.ndarray, ids: pa.Array | pa.ChunkedArray,
+              submitted_at: pa.Array | pa.ChunkedArray,
+              hashes: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """Key rows of the near-duplicate search: one per record with shingles and band.
+
+    ``shard_key``: the band hash (band number + band values); ``submitted_at``, the first 64
+    bits of the id and of the dedup key rank and skip pairs; ``_row``: the record's row.
+    36 bytes per record and band: no signature, no strings.
+    """
+    from datanet.validators.keyed import hex64
+
+    rows = np.flatnonzero(~np.all(sig == _EMPTY, axis=1))
+    bands = hasher.bands
+    ts = pc.cast(submitted_at, pa.int64()).to_numpy(zero_copy_only=False)
+    return pa.table({
+        "shard_key": hasher.band_hashes(sig[rows]).ravel(),
+        "submitted_at": np.repeat(ts[rows], bands),
+        "id64": np.repeat(hex64(ids)[rows], bands),
+        "ch64": np.repeat(hex64(hashes)[rows], bands),
+        "_row": np.repeat(rows.astype(np.int32), bands),
+    })
+
+
+def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.ndarray,
+                    ch64: np.ndarray, *, skip_exact: bool, max_candidates: int = 8
+                    ) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(later, earlier, capped)``: every new row with each earlier-ranked bucket mate.
+
+    Within a bucket (equal ``band``) rows are ranked history first, then ``ts``, then id;
+    only the first row of each content hash is a candidate (its copies have the same
+    shingles), and only the ``max_candidates`` best-ranked ones (``capped`` counts the
+    others left out); a pair of one id, or of one content when ``skip_exact``, is no
+    candidate. Distinct pairs, sorted.
+    """
+    n = len(band)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+    order = np.lexsort((id64, ts, new, band))
+    b = band[order]
+    starts = np.r_[True, b[1:] != b[:-1]]
+    group = np.cumsum(starts) - 1
+    by_content = np.lexsort((np.arange(n), ch64[order], b))
+    cb, cc = b[by_content], ch64[order][by_content]
+    rep = np.zeros(n, dtype=bool)
+    rep[by_content[np.r_[True, (cb[1:] != cb[:-1]) | (cc[1:] != cc[:-1])]]] = True
+    reps_before = np.cumsum(rep) - rep  # reps at sorted positions < i
+    first_rep = reps_before[np.flatnonzero(starts)][group]  # reps before the bucket
+    every = np.where(new[order], reps_before - first_rep, 0)
+    count = np.minimum(every, max_candidates)
+    total = int(count.sum())
+    later = np.repeat(np.arange(n), count)
+    within = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    earlier = np.flatnonzero(rep)[np.repeat(first_rep, count) + within]
+    later, earlier = order[later], order[earlier]
+    keep = id64[later] != id64[earlier]
+    if skip_exact:
+        keep &= ch64[later] != ch64[earlier]
+    key = np.sort(later[keep].astype(np.int64) * n + earlier[keep])
+    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+    return key // n, key % n, int(every.sum()) - total
+
+
+def sig_matrix(col: pa.Array | pa.ChunkedArray, num_perm: int) -> np.ndarray:
+    """``(n, num_perm)`` uint32 from a binary column of little-endian signatures."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    n = len(col)
+    if n == 0:
+        return np.zeros((0, num_perm), dtype=np.uint32)
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + n + 1]
+    raw = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return raw.view("<u4").reshape(n, num_perm)
+
+
+__all__ += ["band_rows", "candidate_pairs", "sig_matrix"]
+
+
+class NearDuplicateValidator(KeyedValidator):
+    """MinHash LSH near-duplicates, keyed by band (NeMo Curator's LSH + false-positive check).
+
+    :meth:`key`: per batch, the signatures and shingle sets (the ``index/minhash`` rows, also
+    the lookup table) and one key row per record and band. :meth:`resolve`: per band shard,
+    one numpy sort finds every new record's earlier-ranked bucket mates
+    (:func:`candidate_pairs`); the pair's signatures and shingle sets are looked up by row,
+    the exact Jaccard of the shingle sets decides, and a record loses to its best-ranked
+    verified match (history first, then earliest ``submitted_at``, then smallest id: the
+    ``vote_rank`` columns, so the best over every shard wins).
     """
 
     name: ClassVar[str] = "near_duplicate"
     config_cls = MinHashConfig
-    kind = "keyed"
     summary = ("Near-duplicates: MinHash LSH candidates confirmed by the exact Jaccard of "
                "shingle sets.")
     reason_codes = ("near_duplicate",)
-    stage = "datanet.pipelines.near_dedup:NearDuplicateStage"
+    history_kind = "index/minhash"
+    vote_rank = ("_rank_new", "_rank_at", "_rank_id")
 
-    def __init__(self, config: MinHashConfig, spec: Any = None):
+    def __init__(self, config: MinHashConfig, spec: DatanetSpec | None = None):
         self.config = config
         self.spec = spec
         self.skip_exact = skip_exact_copies(spec)
@@ -476,42 +568,76 @@ class NearDuplicateValidator(Validator):
             schema=MINHASH_INDEX_SCHEMA,
         )
 
-    def validate(self, batch: pa.RecordBatch) -> ValidationResult:
-        from datasketch import LeanMinHash, MinHashLSH
-
+    def key(self, batch: pa.RecordBatch) -> KeyRows:
         hasher = self.hasher
+        # homoglyphs folded as for PII and exact dedup: a look-alike copy shingles the same
         folded = fold_unicode(batch.column("text_norm"))
         sig, sets = hasher.sketch(folded)
-        ids = batch.column("contribution_id").to_pylist()
-        ts = batch.column("submitted_at").cast(pa.int64()).to_pylist()
-        hashes = dedup_keys(batch.column("text_norm"), batch.column("content_hash"),
-                            folded=folded).to_pylist()
-        order = sorted(range(len(ids)), key=lambda i: rank_key(False, ts[i], ids[i]))
-        lsh = MinHashLSH(threshold=self.config.threshold, num_perm=self.config.num_perm,
-                         params=(hasher.bands, hasher.rows))
-        empty = np.all(sig == np.uint32(0xFFFFFFFF), axis=1)
-        result: dict[int, tuple[str, float, float]] = {}
-        for i in order:
-            if empty[i]:
-                continue
-            m = LeanMinHash(seed=self.config.seed, hashvalues=sig[i], scheme="affine32")
-            cands = [j for j in lsh.query(m) if not (
-                ids[j] == ids[i] or (self.skip_exact and hashes[j] == hashes[i]))]
-            if cands:
-                exact = exact_jaccard(sets.take(pa.array([i] * len(cands))),
-                                      sets.take(pa.array(cands)))
-                hits = [(rank_key(False, ts[j], ids[j]), j, float(jac))
-                        for j, jac in zip(cands, exact, strict=True)
-                        if jac >= self.config.threshold]
-                if hits:
-                    _, j, jac = min(hits)
-                    result[i] = (ids[j], jac, jaccard(sig[i], sig[j]))
-            lsh.insert(i, m, check_duplication=False)
-        found = [result.get(i) for i in range(len(ids))]
-        return ValidationResult(make_votes(
-            ids, self.name, ["reject" if f else "accept" for f in found],
-            scores=[round(f[1], 6) if f else None for f in found],
-            reasons=["near_duplicate" if f else None for f in found],
-            details=[{"matched": f[0], "jaccard": round(f[1], 4),
-                      "estimated_jaccard": round(f[2], 4)} if f else None for f in found],
-        ))
+        index = self.index_rows(batch, sig, sets)
+        keys = dedup_keys(batch.column("text_norm"), batch.column("content_hash"),
+                          folded=folded)  # what skip_exact compares: exact copies by the fold
+        rows = band_rows(hasher, sig, batch.column("contribution_id"),
+                         batch.column("submitted_at"), keys)
+        return KeyRows(rows, index={"minhash": index}, lookup=index)
+
+    def history_key(self, table: pa.Table, path: str) -> KeyRows:
+        if "shingles" not in table.column_names:
+            raise ValidatorError(
+                f"{path}: index/minhash has no 'shingles' column (written before candidates "
+                "were verified by exact Jaccard); rebuild the index from the accepted records")
+        hasher = self.hasher
+        params = set(table.column("params").to_pylist())
+        if table.num_rows and params != {hasher.params}:
+            raise ValidatorError(
+                f"{path}: index/minhash was built with {sorted(params)} but "
+                f"validators.near_duplicate now gives {hasher.params!r}; restore the "
+                "previous MinHash settings or rebuild the index from the accepted records")
+        sig = sig_matrix(table.column("signature"), self.config.num_perm)
+        rows = band_rows(hasher, sig, table.column("contribution_id"),
+                         table.column("submitted_at"), table.column("content_hash"))
+        return KeyRows(rows, lookup=table)
+
+    def resolve(self, shard: Shard) -> Resolved:
+        rows = shard.rows
+        later, earlier, capped = candidate_pairs(
+            rows.column("shard_key").to_numpy(), shard.is_new,
+            rows.column("submitted_at").to_numpy(), rows.column("id64").to_numpy(),
+            rows.column("ch64").to_numpy(), skip_exact=self.skip_exact,
+            max_candidates=self.config.max_candidates)
+        counters = {"candidate_pairs": len(later), "candidates_capped": capped}
+        if not len(later):
+            return Resolved(counters=counters)
+        part = rows.column("_part").to_numpy()
+        row = rows.column("_row").to_numpy()
+        history = rows.column("_history").to_numpy(zero_copy_only=False)
+        # one record pair may meet in several bands of this shard: verify it once
+        quad = np.unique(np.stack([part[later], row[later], part[earlier], row[earlier],
+                                   history[earlier]], axis=1).astype(np.int64), axis=0)
+        own = shard.lookup(quad[:, 0], quad[:, 1], _CAND_COLUMNS)
+        got = shard.lookup(quad[:, 2], quad[:, 3], _CAND_COLUMNS)
+        num_perm = self.config.num_perm
+        estimated = np.count_nonzero(
+            sig_matrix(own.column("signature"), num_perm)
+            == sig_matrix(got.column("signature"), num_perm), axis=1) / num_perm
+        exact = exact_jaccard(own.column("shingles"), got.column("shingles"))
+        same = pc.equal(own.column("contribution_id"), got.column("contribution_id"))
+        ok = (exact >= self.config.threshold) & ~same.to_numpy(zero_copy_only=False)
+        counters["candidates_below_threshold"] = int((~ok).sum())
+        if not ok.any():
+            return Resolved(counters=counters)
+        keep = np.flatnonzero(ok)
+        in_history = quad[keep, 4].astype(bool)
+        cand_ids = got.column("contribution_id").take(pa.array(keep)).to_pylist()
+        details = [json.dumps({"matched": c, "jaccard": round(float(j), 4),
+                               "estimated_jaccard": round(float(e), 4), "history": bool(h)},
+                              sort_keys=True)
+                   for c, j, e, h in zip(cand_ids, exact[keep], estimated[keep], in_history,
+                                         strict=True)]
+        votes = sparse_votes(
+            quad[keep, 0], quad[keep, 1], reason="near_duplicate",
+            scores=[round(float(j), 6) for j in exact[keep]], details=details,
+            _rank_new=pa.array(~in_history),
+            _rank_at=pc.cast(got.column("submitted_at"), pa.int64()).take(pa.array(keep)),
+            _rank_id=pa.array(cand_ids, pa.string()))
+        counters["rejected_pairs"] = len(keep)
+        return Resolved(votes=votes, counters=counters)

@@ -30,6 +30,7 @@ __all__ = [
     "validators_markdown",
     "plugin_validators",
     "validator_names",
+    "validator_kind",
     "default_spec_text",
     "datanet_id_from_name",
     "BATCH_VALIDATORS",
@@ -88,11 +89,24 @@ def _all() -> dict[str, str]:
 
 
 def validator_names(kind: str | None = None) -> list[str]:
-    """Registered validator names (of one ``kind`` if given), in run order."""
+    """Registered validator names (of one ``kind`` if given), in run order: built-in batch
+    validators, plugins, built-in keyed validators. Asking for a kind imports the plugins (their
+    class says their kind)."""
+    plugins = list(plugin_validators())
+    if kind is None:
+        return [*BATCH_VALIDATORS, *plugins, *KEYED_VALIDATORS]
     if kind == "keyed":
-        return list(KEYED_VALIDATORS)
-    batch = [*BATCH_VALIDATORS, *plugin_validators()]
-    return batch if kind == "batch" else [*batch, *KEYED_VALIDATORS]
+        return [*KEYED_VALIDATORS, *(p for p in plugins if validator_kind(p) == "keyed")]
+    return [*BATCH_VALIDATORS, *(p for p in plugins if validator_kind(p) == "batch")]
+
+
+def validator_kind(name: str) -> str:
+    """``batch`` or ``keyed``: from the tables for built-ins, from the class for plugins."""
+    if name in BATCH_VALIDATORS:
+        return "batch"
+    if name in KEYED_VALIDATORS:
+        return "keyed"
+    return validator_class(name).kind
 
 
 @functools.cache
@@ -109,9 +123,6 @@ def validator_class(name: str) -> type:
     except (ImportError, AttributeError, ValueError) as exc:
         raise ValidatorError(f"validator {name!r} ({origin}) cannot be imported: {exc}") from None
     check_validator_class(cls, name, origin)
-    if name in plugin_validators() and cls.kind != "batch":
-        raise ValidatorError(f"validator {name!r} ({origin}): plugins must be batch validators "
-                             "(a keyed validator needs a Beam stage in datanet.pipelines)")
     return cls
 
 
@@ -140,8 +151,10 @@ def validator_config(spec: Any, name: str) -> Any:
 def enabled_validators(spec: Any, *, kind: str = "batch") -> list[Any]:
     """Instantiate the enabled validators of one kind (``batch`` or ``keyed``) in run order."""
     out = []
-    for name in validator_names(kind):
-        if is_enabled(spec, name):
+    names = [*BATCH_VALIDATORS, *plugin_validators()] if kind == "batch" else [
+        *KEYED_VALIDATORS, *plugin_validators()]
+    for name in names:  # a disabled plugin is not imported
+        if is_enabled(spec, name) and validator_kind(name) == kind:
             out.append(validator_class(name)(validator_config(spec, name), spec))
     return out
 

@@ -9,7 +9,7 @@ crypto-scam / airdrop / "send ETH" and classic commercial spam patterns ships in
 variants match. There is no published standard for these thresholds; each default is set so
 that normal prose passes with a wide margin (measured values are in the comments).
 
-:class:`FloodValidator` (keyed; Beam stage ``datanet.pipelines.flood:FloodStage``) caps the
+:class:`FloodValidator` (keyed, sharded by contributor) caps the
 records one contributor may submit per batch and rejects every record of a contributor who
 posts more than ``max_records_per_hour`` in a rolling hour or a cluster of near-duplicates
 (``contributor_flood``).
@@ -20,15 +20,19 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
-from datanet.validators.base import RuleValidator, ValidationResult, Validator, first_reason
+from datanet.validators.base import RuleValidator, first_reason
+from datanet.validators.keyed import VOTE_COLUMNS, KeyedValidator, KeyRows, Resolved, Shard
 from datanet.validators.textstats import TextStats, max_per_doc, utf8_buffers
+
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
     "SpamConfig",
@@ -228,8 +232,12 @@ class FloodConfig:
     #: records in the batch (MinHash settings of ``near_duplicate``) is flooding: every
     #: record of theirs in the batch is rejected. 0 disables this check.
     max_near_duplicates: int = 5
+    #: Contributor shards of the keyed shuffle (its parallelism); any value gives the same
+    #: votes.
+    shards: int = 32
 
     def __post_init__(self) -> None:
+        check_range("shards", self.shards, 1, 65536)
         check_range("max_records_per_contributor", self.max_records_per_contributor, 1)
         check_range("max_records_per_hour", self.max_records_per_hour, 1)
         check_range("max_near_duplicates", self.max_near_duplicates, 0)
@@ -269,28 +277,39 @@ def flood_reject(ranked_ids: list[str], sig: np.ndarray, config: FloodConfig,
     return out
 
 
-class FloodValidator(Validator):
-    """Keyed validator: flood control per contributor; its Beam stage is ``stage``.
-
-    :meth:`validate` is the in-memory reference over one batch.
-    """
+class FloodValidator(KeyedValidator):
+    """Flood control per contributor: key rows sharded by contributor, a shard decided with
+    one Arrow sort (:func:`flood_votes`)."""
 
     name: ClassVar[str] = "flood"
     config_cls = FloodConfig
-    kind = "keyed"
     summary = ("Flood control per contributor: records per batch and per hour, clusters of near-"
                "duplicates.")
     reason_codes = ("contributor_flood",)
-    stage = "datanet.pipelines.flood:FloodStage"
 
-    def __init__(self, config: FloodConfig, spec: Any = None):
+    def __init__(self, config: FloodConfig, spec: DatanetSpec | None = None):
         self.config = config
         self.spec = spec
         self.minhash = minhash_config(spec)
 
-    def validate(self, batch: pa.RecordBatch) -> ValidationResult:
+    def key(self, batch: pa.RecordBatch) -> KeyRows:
+        from datanet.validators.keyed import hex64
+
         members = flood_members(batch, self.config, self.minhash)
-        return ValidationResult(flood_votes(members, self.config, self.minhash))
+        return KeyRows(members.add_column(0, "shard_key", pa.array(
+            hex64(members.column("contributor")))).append_column(
+            "_row", pa.array(np.arange(batch.num_rows, dtype=np.int32))))
+
+    def resolve(self, shard: Shard) -> Resolved:
+        members = shard.rows
+        votes = flood_votes(members.drop_columns(["shard_key", "_row", "_part", "_history"]),
+                            self.config, self.minhash)
+        reject = pc.equal(votes.column("verdict"), "reject")
+        flagged = pc.count_distinct(members.column("contributor").filter(reject)).as_py()
+        out = votes.append_column("_part", members.column("_part")).append_column(
+            "_row", members.column("_row")).filter(reject)
+        return Resolved(votes=out.select(list(VOTE_COLUMNS)),
+                        counters={"contributors_flagged": flagged})
 
 
 def flood_members(batch: pa.RecordBatch | pa.Table, config: FloodConfig,

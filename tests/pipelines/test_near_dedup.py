@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import json
 
-import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 
-from datanet.pipelines.near_dedup import NearDuplicateStage, candidate_pairs, hex64
-from datanet.pipelines.stages import merge_stage_outputs
 from datanet.privacy.normalise import normalise_text
 from datanet.store.history import History
+from datanet.validators.keyed import hex64
 from datanet.validators.minhash import (
     MinHashConfig,
     MinHasher,
     NearDuplicateValidator,
+    candidate_pairs,
     hash_function,
     jaccard,
     shingles,
 )
+from datanet.validators.registry import validator_config
+from tests.pipelines.keyed_helpers import stage_outcome
 from tests.validators.records import BOB, batch, spec
 from tests.validators.texts import GOOD
 
@@ -35,28 +34,11 @@ def _near(text: str) -> str:
     return " ".join(words)
 
 
-_SINK: dict[str, list] = {}
-
-
-def _sink(element, token):
-    """Module-level (pickled by reference) so DirectRunner writes into this process's dict."""
-    _SINK.setdefault(token, []).append(element)
-
-
 def _stage_votes(chunks, history=None, validators=None):
-    """``[(chunk, StageOutput)]``, one merged output per chunk (the stage emits several)."""
-    token = str(len(_SINK))
-    _SINK[token] = []
-    with TestPipeline(runner="DirectRunner") as p:
-        res = (p | beam.Create(chunks)
-               | NearDuplicateStage(spec(validators), history or History()))
-        _ = res | beam.Map(_sink, token)
-        assert_that(res | "Chunks" >> beam.Keys() | beam.Distinct(),
-                    equal_to([k for k, _ in chunks]))
-    outputs: dict[str, list] = {}
-    for key, out in _SINK.pop(token):
-        outputs.setdefault(key, []).append(out)
-    return [(key, merge_stage_outputs(outs)) for key, outs in sorted(outputs.items())]
+    """``[(chunk, ChunkOutcome)]`` of the near-duplicate validator through the keyed stage."""
+    s = spec(validators)
+    validator = NearDuplicateValidator(validator_config(s, "near_duplicate"), s)
+    return sorted(stage_outcome(validator, chunks, history).items())
 
 
 def test_stage_within_one_input_homoglyph_and_zero_width():
@@ -212,14 +194,19 @@ def test_hex64_and_shingle_sets():
 
 
 def test_index_rows_spill_to_the_runs_scratch(tmp_path):
-    """With a scratch directory the index rows travel as a spilled file: same votes, same rows."""
+    """With a scratch directory every table travels as a spilled file: same votes, same rows,
+    and what the shuffle carries are file references."""
     base = GOOD[4]
     chunks = [("c1", batch([base, GOOD[5]], start_us=1_000_000)),
               ("c2", batch([_near(base), GOOD[6]], contributors=[BOB] * 2, start_us=5_000_000))]
     in_memory = dict(_stage_votes(chunks))
     spilled = dict(_stage_votes(chunks, History(scratch=str(tmp_path))))
-    assert sorted(p.name.split("-", 1)[1] for p in tmp_path.iterdir()) == [
-        "minhash-index.arrow"] * 2
+    # per chunk: its index (also the lookup) and its key rows; per shard with a vote: one file
+    names = sorted(p.name.split("-", 1)[1] for p in tmp_path.iterdir())
+    assert names.count("near_duplicate-minhash.arrow") == 2
+    assert names.count("near_duplicate-rows.arrow") == 2
+    assert set(names) == {"keyed-votes.arrow", "near_duplicate-minhash.arrow",
+                          "near_duplicate-rows.arrow"}
     for key in ("c1", "c2"):
         assert spilled[key].votes.to_pylist() == in_memory[key].votes.to_pylist()
         assert spilled[key].index["minhash"].equals(in_memory[key].index["minhash"])

@@ -104,6 +104,10 @@ def test_example_plugin_installed_with_pip_runs_through_the_pipeline(tmp_path) -
                            "'topic_keywords' ORDER BY verdict", "--format", "json"))
     assert votes == [{"verdict": "accept", "reason": None}] * 2 + [
         {"verdict": "reject", "reason": "off_topic"}]
+    # the package's keyed validator is installed too and on by default: distinct openings
+    keyed = json.loads(cli("sql", str(dn), "SELECT verdict, count(*) AS n FROM votes WHERE "
+                           "validator = 'repeated_opening' GROUP BY verdict", "--format", "json"))
+    assert keyed == [{"verdict": "accept", "n": 3}]
     rejected = json.loads(cli("sql", str(dn), "SELECT text, reasons FROM rejected",
                               "--format", "json"))
     assert rejected == [{"text": texts[1], "reasons": ["off_topic"]}]
@@ -132,4 +136,4 @@ def test_readme_validator_table_is_the_generated_one() -> None:
     assert rows[-1] == {"name": "flood", "kind": "keyed", "summary": validator_class(
         "flood").summary, "reason_codes": ["contributor_flood"], "plugin": False,
         "keys": {"max_records_per_contributor": "1000", "max_records_per_hour": "20",
-                 "max_near_duplicates": "5"}}
+                 "max_near_duplicates": "5", "shards": "32"}}

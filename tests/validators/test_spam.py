@@ -6,15 +6,10 @@ import base64
 import hashlib
 import json
 
-import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 
 from datanet.errors import SpecError
-from datanet.pipelines.flood import FloodStage
-from datanet.pipelines.stages import merge_stage_outputs
-from datanet.store.history import History
+from datanet.validators.keyed import KeyedValidator, resolve_in_memory
 from datanet.validators.registry import validator_class, validator_config
 from datanet.validators.spam import (
     FloodConfig,
@@ -25,6 +20,7 @@ from datanet.validators.spam import (
     default_blocklist,
     max_char_run,
 )
+from tests.pipelines.keyed_helpers import stage_outcome
 from tests.validators.records import ALICE, BOB, batch, spec
 from tests.validators.texts import GOOD
 
@@ -122,41 +118,33 @@ def test_flood_near_duplicate_threshold_exact():
     assert v.validate(five).votes.column("verdict").to_pylist() == ["accept"] * 5
 
 
-_SINK: dict[str, list] = {}
-
-
-def _sink(element, token):
-    _SINK.setdefault(token, []).append(element)
-
-
 def test_flood_stage_groups_contributor_across_chunks():
     v = _variants(6)
     c1 = batch([v[0], v[1], v[2], GOOD[0]], contributors=[BOB, BOB, BOB, ALICE])
     c2 = batch([v[3], v[4], v[5], GOOD[1]], contributors=[BOB, BOB, BOB, ALICE],
                start_us=1_800_000_000_000_000)
-    token = "flood"
-    with TestPipeline(runner="DirectRunner") as p:
-        out = p | beam.Create([("c1", c1), ("c2", c2)]) | FloodStage(spec(), History())
-        _ = out | beam.Map(_sink, token)
-        # one output per chunk and contributor shard: Bob's and Alice's votes may come apart
-        assert_that(out | beam.Keys() | beam.Distinct(), equal_to(["c1", "c2"]))
-    parts: dict[str, list] = {}
-    for k, so in _SINK.pop(token):
-        parts.setdefault(k, []).append(so)
-    got = {k: merge_stage_outputs(v).votes.sort_by("contribution_id").to_pylist()
-           for k, v in parts.items()}
-    for key, chunk in (("c1", c1), ("c2", c2)):
-        order = sorted(range(4), key=lambda i: chunk.column("contribution_id")[i].as_py())
-        verdicts = {i: x["verdict"] for i, x in zip(order, got[key], strict=True)}
-        assert [verdicts[i] for i in range(4)] == ["reject"] * 3 + ["accept"]
-        assert [x["validator"] for x in got[key]] == ["flood"] * 4
-        assert sorted(x["reason"] or "" for x in got[key]) == [""] + ["contributor_flood"] * 3
+    validator = FloodValidator(FloodConfig(), spec())
+    for shards in (1, 3, 32):
+        validator = FloodValidator(FloodConfig(shards=shards), spec())
+        got = stage_outcome(validator, [("c1", c1), ("c2", c2)])
+        for key in ("c1", "c2"):
+            votes = got[key].votes.to_pylist()
+            assert [x["verdict"] for x in votes] == ["reject"] * 3 + ["accept"]
+            assert [x["validator"] for x in votes] == ["flood"] * 4
+            assert [x["reason"] for x in votes] == ["contributor_flood"] * 3 + [None]
+            assert json.loads(votes[0]["details"]) == {"kind": "near_duplicates", "count": 5,
+                                                       "limit": 5}
+            assert got[key].drops == [] and got[key].index == {}
+    # the in-memory run of the same contract agrees (one batch per chunk)
+    mem, _ = resolve_in_memory(validator, [c1, c2])
+    assert [t.to_pylist() for t in mem] == [got["c1"].votes.to_pylist(),
+                                            got["c2"].votes.to_pylist()]
 
 
 def test_registered():
     s = spec()
     assert validator_class("spam") is SpamValidator
-    assert validator_class("flood").stage == "datanet.pipelines.flood:FloodStage"
+    assert issubclass(validator_class("flood"), KeyedValidator)
     assert validator_config(s, "flood") == FloodConfig()
 
 
