@@ -14,9 +14,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.errors import DatanetError
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["DASK_RUNNER", "local_cluster", "run_on_dask", "dask_beam_args", "check_cluster"]
 
@@ -193,7 +196,7 @@ def _register_filesystem_options(address: str, beam_args: Sequence[str]) -> None
         client.register_plugin(_beam_filesystem_options(beam_args))
 
 
-def _run(store: Any, inputs: Sequence[str], address: str, beam_args: Sequence[str],
+def _run(store: DatanetStore, inputs: Sequence[str], address: str, beam_args: Sequence[str],
          progress: Any = None) -> Any:
     import dask
 
@@ -245,7 +248,7 @@ def _local_directory(scratch: str) -> Iterator[str]:
 
 
 def run_on_dask(
-    store: Any,
+    store: DatanetStore,
     inputs: Sequence[str],
     *,
     beam_args: Sequence[str] = (),

@@ -37,9 +37,12 @@ import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.schemas.manifest import Manifest
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["RunResult", "source_fingerprint", "file_stamps", "literal_inputs",
            "committed_rerun", "rerun_result"]
@@ -172,7 +175,7 @@ def rerun_result(manifest: Manifest, seconds: float) -> RunResult:
                      f"({manifest.batch_id[:12]}…), already committed")
 
 
-def committed_rerun(store: Any, files: Sequence[str], *, start: float | None = None,
+def committed_rerun(store: DatanetStore, files: Sequence[str], *, start: float | None = None,
                     fingerprint: str | None = None) -> RunResult | None:
     """The "nothing new" result when a committed manifest carries the fingerprint of ``files``
     (matched inputs) with the store's spec; None otherwise (run the pipeline)."""
@@ -186,7 +189,7 @@ def committed_rerun(store: Any, files: Sequence[str], *, start: float | None = N
     return None
 
 
-def spec_fingerprint(store: Any, files: Sequence[str]) -> str | None:
+def spec_fingerprint(store: DatanetStore, files: Sequence[str]) -> str | None:
     """:func:`source_fingerprint` of ``files`` with the bytes the store's spec was loaded from;
     None when the spec file changed since (or the store does not say: ``spec_stamp``)."""
     from datanet.store.layout import SPEC_FILE

@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 import numpy as np
@@ -69,6 +69,9 @@ from datanet.validators import registry
 from datanet.validators.base import ValidationResult
 from datanet.validators.keyed import dense_votes
 from datanet.validators.policy import decide, policy_config, route
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "beam_pattern",
            "broken_links",
@@ -606,7 +609,7 @@ def _match_remote(pattern: str) -> list[str]:
 
 
 def run_datanet(
-    store: Any,
+    store: DatanetStore,
     inputs: Sequence[str],
     *,
     runner: str | None = None,
@@ -695,7 +698,7 @@ def run_datanet(
                      f"committed batch {manifest.seq} ({batch_id[:12]}…)", report)
 
 
-def _default_tree(store: Any, spec: DatanetSpec, batch_id: str,
+def _default_tree(store: DatanetStore, spec: DatanetSpec, batch_id: str,
                   accepted: list[FileEntry]) -> Any:
     """Merkle tree of the batch's accepted records (driver-side, 3 columns)."""
     import pyarrow.parquet as pq

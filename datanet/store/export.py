@@ -17,9 +17,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.errors import StoreError
+
+if TYPE_CHECKING:
+    from datanet.store.layout import DatanetStore
 
 __all__ = ["FORMATS", "ExportResult", "export_snapshot", "export_metadata", "METADATA_KEY"]
 
@@ -41,7 +44,7 @@ class ExportResult:
     metadata: dict[str, Any]
 
 
-def _anchor(store: Any, batch_id: str) -> dict[str, Any] | None:
+def _anchor(store: DatanetStore, batch_id: str) -> dict[str, Any] | None:
     p = store.path(f"anchors/{batch_id}.json")
     if not p.exists():
         return None
@@ -53,7 +56,7 @@ def _anchor(store: Any, batch_id: str) -> dict[str, Any] | None:
                                       "block_number", "block_hash")}
 
 
-def export_metadata(store: Any, manifests: list[Any], rows: int) -> dict[str, Any]:
+def export_metadata(store: DatanetStore, manifests: list[Any], rows: int) -> dict[str, Any]:
     """Licence, ids, batch roots and anchor references of a snapshot (JSON-ready)."""
     from datanet import __version__
     from datanet.anchoring.merkle import LEAF_ENCODING, LEAF_FIELDS
@@ -159,7 +162,7 @@ def _hf_license(license: str) -> str:
     return license.strip().lower() or "other"
 
 
-def dataset_card(store: Any, meta: dict[str, Any], columns: list[str],
+def dataset_card(store: DatanetStore, meta: dict[str, Any], columns: list[str],
                  contributors: int) -> str:
     """A Hugging Face dataset card: YAML header (licence, data files) and a short body."""
     spec = store.spec

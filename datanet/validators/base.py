@@ -27,6 +27,7 @@ from datanet.schemas.contribution import VOTE_SCHEMA
 
 if TYPE_CHECKING:
     from datanet.errors import ValidatorError
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
     "Validator",
@@ -104,7 +105,7 @@ class Validator(ABC):
     kind: ClassVar[str] = "batch"
     summary: ClassVar[str] = ""
 
-    def __init__(self, config: Any, spec: Any = None):
+    def __init__(self, config: Any, spec: DatanetSpec | None = None):
         self.config = config
         self.spec = spec
 

@@ -32,7 +32,7 @@ import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -425,7 +425,7 @@ def jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
 __all__ += ["jaccard", "shingles_of"]
 
 
-def skip_exact_copies(spec: Any) -> bool:
+def skip_exact_copies(spec: DatanetSpec | None) -> bool:
     """Identical texts are left to ``exact_duplicate`` when it is enabled (one reason each)."""
     if spec is None:
         return True

@@ -18,11 +18,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datanet.errors import SpecError, ValidatorError
 from datanet.schemas.config import check, load_target
 from datanet.validators.base import check_validator_class
+
+if TYPE_CHECKING:
+    from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -126,11 +129,11 @@ def validator_class(name: str) -> type:
     return cls
 
 
-def _table(spec: Any, name: str) -> Mapping[str, Any]:
+def _table(spec: DatanetSpec, name: str) -> Mapping[str, Any]:
     return dict(spec.validators.get(name) or {})
 
 
-def is_enabled(spec: Any, name: str) -> bool:
+def is_enabled(spec: DatanetSpec, name: str) -> bool:
     """Validators are on unless their table says ``enabled = false``."""
     enabled = _table(spec, name).get("enabled", True)
     check(isinstance(enabled, bool), f"validators.{name}.enabled", enabled,
@@ -138,7 +141,7 @@ def is_enabled(spec: Any, name: str) -> bool:
     return enabled
 
 
-def validator_config(spec: Any, name: str) -> Any:
+def validator_config(spec: DatanetSpec, name: str) -> Any:
     """The validator's frozen config built from ``[validators.<name>]`` (minus ``enabled``)."""
     from datanet.schemas.config import config_from_mapping
 
@@ -148,7 +151,7 @@ def validator_config(spec: Any, name: str) -> Any:
     return config_from_mapping(cls.config_cls, table, prefix=f"validators.{name}")
 
 
-def enabled_validators(spec: Any, *, kind: str = "batch") -> list[Any]:
+def enabled_validators(spec: DatanetSpec, *, kind: str = "batch") -> list[Any]:
     """Instantiate the enabled validators of one kind (``batch`` or ``keyed``) in run order."""
     out = []
     names = [*BATCH_VALIDATORS, *plugin_validators()] if kind == "batch" else [
@@ -159,7 +162,7 @@ def enabled_validators(spec: Any, *, kind: str = "batch") -> list[Any]:
     return out
 
 
-def validate_spec_section(spec: Any) -> None:
+def validate_spec_section(spec: DatanetSpec) -> None:
     """Spec hook: every ``[validators.*]`` table names a known validator with a valid config.
 
     A disabled validator's module is not imported (only its name is checked): loading a spec
