@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import os
-import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from datanet.schemas.manifest import Manifest
+from datanet.store.fs import file_stamps, regular_file, remote_object, stamp
 
 if TYPE_CHECKING:
     from datanet.store.layout import DatanetStore
@@ -70,53 +69,8 @@ def _frame(data: bytes) -> bytes:
     return len(data).to_bytes(8, "big") + data
 
 
-def _regular(path: str) -> os.stat_result | None:
-    """The stat of a local regular file (symlinks followed), else None (URI, FIFO, device,
-    directory, missing or broken link: those are never opened here)."""
-    if "://" in path:
-        return None
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return st if stat.S_ISREG(st.st_mode) else None
-
-
-def _object(path: str) -> Any | None:
-    """The :class:`~datanet.store.fs.ObjectPath` of a remote URI (None: local, or a scheme
-    no installed fsspec driver reaches)."""
-    from datanet.errors import StoreError
-    from datanet.store.fs import ObjectPath, is_remote, url_to_fs
-
-    if not is_remote(path):
-        return None
-    try:
-        return ObjectPath(*url_to_fs(path))
-    except StoreError:
-        return None
-
-
-def _stamp(path: str) -> tuple[int, ...] | None:
-    """A local regular file's (device, inode, size, mtime, ctime), or an object's (size,
-    ETag and last-modified folded to an int); None when it is neither."""
-    obj = _object(path)
-    if obj is None:
-        st = _regular(path)
-        return None if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-                                         st.st_ctime_ns)
-    try:
-        info = obj.fs.info(obj.path)
-    except (OSError, ValueError):
-        return None
-    if info.get("type") != "file":
-        return None
-    tag = f"{info.get('ETag')}|{info.get('LastModified') or info.get('mtime')}".encode()
-    return (int(info.get("size") or 0),
-            int.from_bytes(hashlib.sha256(tag).digest()[:8], "big"))
-
-
 def _open(path: str) -> Any:
-    obj = _object(path)
+    obj = remote_object(path)
     return open(path, "rb") if obj is None else obj.open("rb")
 
 
@@ -125,7 +79,7 @@ def source_fingerprint(spec_bytes: bytes, files: Sequence[str]) -> str | None:
     order; None when any file is not a local regular file or an object (no fast path then)."""
     h = hashlib.sha256(_TAG + _frame(spec_bytes))
     for path in sorted(set(files)):
-        if _stamp(path) is None:
+        if stamp(path) is None:
             return None
         digest = hashlib.sha256()
         size = 0
@@ -141,18 +95,6 @@ def source_fingerprint(spec_bytes: bytes, files: Sequence[str]) -> str | None:
     return h.hexdigest()
 
 
-def file_stamps(files: Sequence[str]) -> tuple[tuple[int, ...], ...] | None:
-    """(device, inode, size, mtime, ctime) per file (size, ETag, last-modified per object), to
-    tell that no input changed during a run; None when any is neither."""
-    out = []
-    for path in sorted(set(files)):
-        stamp = _stamp(path)
-        if stamp is None:
-            return None
-        out.append(stamp)
-    return tuple(out)
-
-
 def literal_inputs(inputs: Sequence[str]) -> list[str] | None:
     """The files ``match_inputs`` would return for ``inputs`` when each is a local path without
     glob characters naming a regular file (Beam matches such a path as itself); else None
@@ -163,7 +105,7 @@ def literal_inputs(inputs: Sequence[str]) -> list[str] | None:
     if not inputs:
         return None
     for path in inputs:
-        if "://" in path or glob.has_magic(path) or _regular(path) is None:
+        if "://" in path or glob.has_magic(path) or regular_file(path) is None:
             return None
     return sorted(set(inputs))
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import os
 import re
-from collections.abc import Iterator
+import stat as stat_mode
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +28,8 @@ from typing import Any
 
 from datanet.errors import StoreError
 
-__all__ = ["ObjectPath", "StorePath", "open_root", "is_remote", "normalise_uri",
+__all__ = ["file_stamps", "remote_object", "regular_file", "stamp", "ObjectPath", "StorePath",
+           "open_root", "is_remote", "normalise_uri",
            "arrow_filesystem", "url_to_fs", "reaching", "fsspec_reaches"]
 
 #: ``pathlib.Path("s3://b/p")`` prints ``s3:/b/p``: a scheme of two or more letters followed
@@ -286,3 +290,60 @@ def arrow_filesystem(path: StorePath | str) -> Any:
 
         return PyFileSystem(FSSpecHandler(path.fs))
     return None
+
+
+# --- file identity stamps (did an input change during a run?) ---------------------------
+
+
+def regular_file(path: str) -> os.stat_result | None:
+    """The stat of a local regular file (symlinks followed), else None (URI, FIFO, device,
+    directory, missing or broken link: those are never opened here)."""
+    if "://" in path:
+        return None
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st if stat_mode.S_ISREG(st.st_mode) else None
+
+
+def remote_object(path: str) -> ObjectPath | None:
+    """The :class:`~datanet.store.fs.ObjectPath` of a remote URI (None: local, or a scheme
+    no installed fsspec driver reaches)."""
+    if not is_remote(path):
+        return None
+    try:
+        return ObjectPath(*url_to_fs(path))
+    except StoreError:
+        return None
+
+
+def stamp(path: str) -> tuple[int, ...] | None:
+    """A local regular file's (device, inode, size, mtime, ctime), or an object's (size,
+    ETag and last-modified folded to an int); None when it is neither."""
+    obj = remote_object(path)
+    if obj is None:
+        st = regular_file(path)
+        return None if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                         st.st_ctime_ns)
+    try:
+        info = obj.fs.info(obj.path)
+    except (OSError, ValueError):
+        return None
+    if info.get("type") != "file":
+        return None
+    tag = f"{info.get('ETag')}|{info.get('LastModified') or info.get('mtime')}".encode()
+    return (int(info.get("size") or 0),
+            int.from_bytes(hashlib.sha256(tag).digest()[:8], "big"))
+
+
+def file_stamps(files: Sequence[str]) -> tuple[tuple[int, ...], ...] | None:
+    """(device, inode, size, mtime, ctime) per file (size, ETag, last-modified per object), to
+    tell that no input changed during a run; None when any is neither."""
+    out = []
+    for path in sorted(set(files)):
+        got = stamp(path)
+        if got is None:
+            return None
+        out.append(got)
+    return tuple(out)

@@ -37,6 +37,7 @@ from datanet.store.fs import (
     ObjectPath,
     StorePath,
     arrow_filesystem,
+    file_stamps,
     normalise_uri,
     open_root,
     reaching,
@@ -99,8 +100,6 @@ def _check_bucket(root: ObjectPath) -> None:
 
 def _spec_stamp(path: StorePath) -> tuple[int, ...] | None:
     if isinstance(path, ObjectPath):
-        from datanet.pipelines.fingerprint import file_stamps
-
         stamps = file_stamps([str(path)])  # (size, ETag + last-modified)
         return stamps[0] if stamps else None
     try:
