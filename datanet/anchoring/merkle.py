@@ -228,10 +228,10 @@ class _WordValues(Sequence[list[str]]):
         row = self._words[i].tobytes()
         return _row_value(row)
 
-    def column_hex(self, pos: int) -> list[str]:
-        """Hex strings of one field for every leaf (vectorised)."""
+    def column_hex(self, pos: int, lo: int = 0, hi: int | None = None) -> list[str]:
+        """Hex strings of one field for leaves ``lo:hi`` (default all; vectorised)."""
         start = pos * 32 + (12 if LEAF_ENCODING[pos] == "address" else 0)
-        col = np.ascontiguousarray(self._words[:, start : (pos + 1) * 32])
+        col = np.ascontiguousarray(self._words[lo:hi, start : (pos + 1) * 32])
         width = col.shape[1] * 2
         h = col.tobytes().hex()
         return ["0x" + h[i : i + width] for i in range(0, len(h), width)]
@@ -542,21 +542,36 @@ class StandardMerkleTree:
         }
 
     def dumps(self) -> str:
-        """Compact JSON text of :meth:`dump`.
+        """Compact JSON text of :meth:`dump` (``json.dumps(self.dump(), separators=(",", ":"))``,
+        built by :meth:`dump_chunks`)."""
+        return "".join(self.dump_chunks())
+
+    def dump_chunks(self, rows: int = 1 << 16) -> Iterator[str]:
+        """The text of :meth:`dumps` in pieces of about ``rows`` nodes or leaves, so a writer
+        holds one piece at a time, not the whole dump (~460 bytes per leaf).
 
         A batch tree's leaves (a byte matrix) are written column-wise from one hex string per
-        field instead of one Python list per leaf; the text is identical to
-        ``json.dumps(self.dump(), separators=(",", ":"))``.
+        field and piece instead of one Python list per leaf.
         """
         if not isinstance(self._values, _WordValues):
-            return json.dumps(self.dump(), separators=(",", ":"))
-        cols = [self._values.column_hex(p) for p in range(len(LEAF_ENCODING))]
-        row = '{"value":["' + '","'.join(["%s"] * len(cols)) + '"],"treeIndex":%d}'
-        values = ",".join([row % v for v in zip(*cols, self._tree_index.tolist(), strict=True)])
-        return ('{"format":' + json.dumps(FORMAT) + ',"leafEncoding":'
-                + json.dumps(list(self.leaf_encoding), separators=(",", ":"))
-                + ',"tree":["' + '","'.join(self._hex_tree()) + '"],"values":[' + values
-                + "]}")
+            yield json.dumps(self.dump(), separators=(",", ":"))
+            return
+        yield ('{"format":' + json.dumps(FORMAT) + ',"leafEncoding":'
+               + json.dumps(list(self.leaf_encoding), separators=(",", ":")) + ',"tree":[')
+        nodes = len(self._nodes)
+        for lo in range(0, nodes, rows):
+            h = self._nodes[lo:lo + rows].tobytes().hex()
+            yield ("," if lo else "") + ",".join(
+                '"0x' + h[i:i + 64] + '"' for i in range(0, len(h), 64))
+        yield '],"values":['
+        row = '{"value":["' + '","'.join(["%s"] * len(LEAF_ENCODING)) + '"],"treeIndex":%d}'
+        n = len(self._tree_index)
+        for lo in range(0, n, rows):
+            cols = [self._values.column_hex(p, lo, lo + rows) for p in range(len(LEAF_ENCODING))]
+            index = self._tree_index[lo:lo + rows].tolist()
+            yield ("," if lo else "") + ",".join(
+                [row % v for v in zip(*cols, index, strict=True)])
+        yield "]}"
 
     def render(self) -> str:
         """Text drawing of the tree (like JS ``render``)."""
@@ -635,30 +650,39 @@ def batch_leaf(
     ]
 
 
-def batch_tree(datanet_id: str, batch_id: str, accepted: pa.Table) -> StandardMerkleTree | None:
+def batch_tree(datanet_id: str, batch_id: str, accepted: pa.Table | Iterable[pa.Table]
+               ) -> StandardMerkleTree | None:
     """Merkle tree of a batch's accepted records, or None when nothing was accepted.
 
-    ``accepted`` needs string columns ``contribution_id``, ``contributor`` and
+    ``accepted`` (a table, or its parts in order, e.g. one per file: each is decoded and
+    dropped in turn) needs string columns ``contribution_id``, ``contributor`` and
     ``content_hash``. Each leaf is ``(datanetKey, batchId, contributionId, contributor,
     contentHash)`` with types :data:`LEAF_ENCODING`, so a proof binds the record to its
     datanet and batch. Values are stored lowercase in the dump.
     """
-    n = accepted.num_rows
-    if n == 0:
-        return None
-    for c in ("contribution_id", "contributor", "content_hash"):
-        if c not in accepted.column_names:
-            raise AnchoringError(
-                f"accepted table has no column {c!r}; columns: {accepted.column_names}"
-            )
     key = np.frombuffer(datanet_key(datanet_id), dtype=np.uint8)
     bid = np.frombuffer(_unhex32(batch_id), dtype=np.uint8)
-    words = _encode_columns(
-        np.broadcast_to(key, (n, 32)),
-        np.broadcast_to(bid, (n, 32)),
-        _hex_column(accepted["contribution_id"], "contribution_id", 32),
-        _hex_column(accepted["contributor"], "contributor", 20),
-        _hex_column(accepted["content_hash"], "content_hash", 32),
-    )
-    hashes = _double_keccak_rows(words)
+    words_parts, hash_parts = [], []
+    for part in [accepted] if isinstance(accepted, pa.Table) else accepted:
+        n = part.num_rows
+        if n == 0:
+            continue
+        for c in ("contribution_id", "contributor", "content_hash"):
+            if c not in part.column_names:
+                raise AnchoringError(
+                    f"accepted table has no column {c!r}; columns: {part.column_names}"
+                )
+        words = _encode_columns(
+            np.broadcast_to(key, (n, 32)),
+            np.broadcast_to(bid, (n, 32)),
+            _hex_column(part["contribution_id"], "contribution_id", 32),
+            _hex_column(part["contributor"], "contributor", 20),
+            _hex_column(part["content_hash"], "content_hash", 32),
+        )
+        words_parts.append(words)
+        hash_parts.append(_double_keccak_rows(words))
+    if not words_parts:
+        return None
+    words = np.concatenate(words_parts) if len(words_parts) > 1 else words_parts[0]
+    hashes = np.concatenate(hash_parts) if len(hash_parts) > 1 else hash_parts[0]
     return StandardMerkleTree._from_hashes(hashes, _WordValues(words), LEAF_ENCODING, True)

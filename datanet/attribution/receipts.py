@@ -162,7 +162,7 @@ def record_receipts(store: DatanetStore, results: Sequence[AttributionResult]) -
             prev_batch=last.batch_id if last else None,
             history_seq=max(r.snapshot.seq for r in results),
         )
-        write_atomic(store.path(f"{_DIR}/trees/{rid}.json"), tree.dumps())
+        write_atomic(store.path(f"{_DIR}/trees/{rid}.json"), tree.dump_chunks())
         final = store.path(f"{_DIR}/{seq:08d}-{rid}.json")
         if not create_exclusive(final, manifest.to_json()):
             raise StoreError(f"{final.name} already exists; another process committed "

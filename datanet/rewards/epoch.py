@@ -304,7 +304,7 @@ def compute_epoch(store: DatanetStore, epoch: int, pool: int, *,
             raced = load_settlement(store, epoch)
             _check_same(raced, settlement)
             return raced, False
-        write_atomic(store.abs(_tree_rel(epoch)), tree.dumps())
+        write_atomic(store.abs(_tree_rel(epoch)), tree.dump_chunks())
         if not create_exclusive(store.abs(_record_rel(epoch)),
                                 json.dumps(settlement.to_json(), indent=1)):
             raise RewardsError(f"{_record_rel(epoch)} appeared while committing; re-run")

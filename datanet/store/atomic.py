@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from datanet.store.fs import ObjectPath, is_remote, url_to_fs
@@ -26,23 +27,41 @@ def _remote(path: str | Path | ObjectPath) -> ObjectPath | None:
     return None
 
 
-def _raw(data: bytes | str) -> bytes:
-    return data.encode("utf-8") if isinstance(data, str) else data
+#: What the writers accept: bytes, text (written as UTF-8), or an iterable of pieces of
+#: either (written one at a time, so a large file is never one string in memory).
+Data = bytes | str | Iterable[bytes | str]
 
 
-def _write_temp(path: Path, data: bytes | str) -> Path:
+def _raw(data: Data) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    return b"".join(_raw(piece) for piece in data)
+
+
+def _pieces(data: Data) -> Iterator[bytes]:
+    if isinstance(data, (str, bytes, bytearray, memoryview)):
+        yield _raw(data)
+        return
+    for piece in data:
+        yield _raw(piece)
+
+
+def _write_temp(path: Path, data: Data) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    raw = _raw(data)
     with open(tmp, "wb") as fh:
-        fh.write(raw)
+        for piece in _pieces(data):
+            fh.write(piece)
         fh.flush()
         os.fsync(fh.fileno())
     return tmp
 
 
-def write_atomic(path: str | Path | ObjectPath, data: bytes | str) -> None:
-    """Write ``data`` (str as UTF-8) to ``path``, replacing any previous content atomically."""
+def write_atomic(path: str | Path | ObjectPath, data: Data) -> None:
+    """Write ``data`` to ``path``, replacing any previous content atomically (an object store's
+    put is atomic and whole: pieces are joined first there)."""
     if (remote := _remote(path)) is not None:
         remote.write_bytes(_raw(data))
         return
@@ -56,7 +75,7 @@ def write_atomic(path: str | Path | ObjectPath, data: bytes | str) -> None:
     fsync_dir(path.parent)
 
 
-def create_exclusive(path: str | Path | ObjectPath, data: bytes | str) -> bool:
+def create_exclusive(path: str | Path | ObjectPath, data: Data) -> bool:
     """Create ``path`` with ``data`` only if it does not exist; False if it already did.
 
     ``os.link`` of a complete temp file: the name appears with its full content or not at all.

@@ -345,7 +345,7 @@ class DatanetStore:
                 source_fingerprint=source_fingerprint,
             )
             if tree is not None:
-                write_atomic(self.root / "trees" / f"{batch_id}.json", tree.dumps())
+                write_atomic(self.root / "trees" / f"{batch_id}.json", tree.dump_chunks())
             final = self.root / "batches" / _manifest_name(seq, batch_id)
             claim = (self.root / CLAIMS / f"{seq:08d}.json"
                      if isinstance(self.root, ObjectPath) else final)

@@ -139,6 +139,11 @@ def test_batch_tree_dumps_column_wise_equals_the_generic_json(n: int) -> None:
     text = tree.dumps()
     assert text == json.dumps(tree.dump(), separators=(",", ":")) == generic.dumps()
     assert StandardMerkleTree.loads(text).root == tree.root
+    # written in pieces (what the commit streams to trees/): the same text, piece by piece
+    for rows in (1, 4, 1 << 16):
+        pieces = list(tree.dump_chunks(rows))
+        assert "".join(pieces) == text
+        assert len(pieces) == 3 + -(-(2 * n - 1) // rows) + -(-n // rows)
 
 
 def test_batch_tree_binds_datanet_and_batch() -> None:

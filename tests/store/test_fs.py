@@ -104,3 +104,27 @@ def test_which_inputs_the_seam_reads(uri, seam):
     from datanet.store.fs import fsspec_reaches
 
     assert fsspec_reaches(uri) is seam
+
+
+def test_write_atomic_takes_pieces_local_and_object(tmp_path):
+    """Pieces (str and bytes) are written one at a time and read back as one file; on an
+    object store they become one put."""
+    import fsspec
+
+    from datanet.store.atomic import create_exclusive, write_atomic
+
+    def pieces():
+        yield '{"a":'
+        yield b"[1,2]"
+        yield "}"
+
+    path = tmp_path / "x.json"
+    write_atomic(path, pieces())
+    assert path.read_bytes() == b'{"a":[1,2]}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]  # no temp file left
+    assert create_exclusive(tmp_path / "y.json", pieces())
+    assert not create_exclusive(tmp_path / "y.json", "other")
+    assert (tmp_path / "y.json").read_bytes() == b'{"a":[1,2]}'
+    mem = ObjectPath(fsspec.filesystem("memory"), f"/bucket-{uuid.uuid4().hex}/x.json")
+    write_atomic(mem, pieces())
+    assert mem.read_bytes() == b'{"a":[1,2]}'
