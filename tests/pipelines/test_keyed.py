@@ -174,3 +174,27 @@ def test_third_party_keyed_validator_runs_through_datanet_run(tmp_path, monkeypa
     finally:
         registry.validator_class.cache_clear()
         sys.modules.pop("datanet_topic_keywords.repeated_opening", None)
+
+
+def test_what_the_keyed_shuffle_carries_are_file_references(tmp_path):
+    """With a run scratch, a chunk's key rows, lookup and index become scratch files: what the
+    shuffle carries per (chunk, shard) is a reference of a few hundred bytes, whatever the
+    number of records (issue 16: memory bounded by chunks x shards)."""
+    from datanet.pipelines.keyed import _KeyChunk
+
+    validator = NearDuplicateValidator(MinHashConfig(shards=4), spec())
+    key = _KeyChunk(validator, str(tmp_path))
+    key.setup()
+    sizes = {}
+    for n in (10, 400):
+        texts = [f"{GOOD[i % len(GOOD)]} Note {i}." for i in range(n)]
+        out = list(key.process((f"c{n}", batch(texts))))
+        parts = [item for tag, item in out if tag == "parts"]
+        index = [item for tag, item in out if tag == "out"]
+        assert sorted(s for s, _ in parts) == [0, 1, 2, 3]
+        for _, ref in parts:
+            assert isinstance(ref.rows, tuple) and isinstance(ref.lookup, str)
+        assert isinstance(index[0][1].index["minhash"], str)
+        assert ref.lookup == index[0][1].index["minhash"]  # the index doubles as the lookup
+        sizes[n] = len(pickle.dumps(out))
+    assert sizes[400] < sizes[10] + 64  # the same references, only longer chunk names
