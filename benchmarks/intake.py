@@ -4,7 +4,9 @@ Baseline, measured in the same run on the same file: ``pyarrow.json.read_json`` 
 file + ``pyarrow.parquet.write_table`` (no validation, no ids, no dead-letter handling). The
 datanet run has every validator off except what intake itself does (parse + validate fields,
 normalise, content hash, contribution id, batch id, content-addressed Parquet, manifest
-commit, Merkle tree), on the DirectRunner in-memory mode.
+commit, Merkle tree), on the DirectRunner in-memory mode. The same records as one ``.json``
+file holding a JSON array (the streaming element splitter, then the same per-record path) are
+timed too, parsing only (``iter_path_chunks``), against the JSONL file parsed the same way.
 
     python benchmarks/intake.py --records 200000
 """
@@ -61,6 +63,16 @@ def main() -> None:
         ours = time.perf_counter() - t0
         assert result.committed and result.counts["input"] == args.records, result.counts
 
+        array = Path(tmp) / "input.json"
+        with open(data, "rb") as src, open(array, "wb") as out:
+            out.write(b"[")
+            for i, row in enumerate(src):
+                out.write((b",\n" if i else b"") + row.rstrip(b"\n"))
+            out.write(b"]\n")
+        jsonl_s, n1 = _parse_seconds(store.spec, data)
+        array_s, n2 = _parse_seconds(store.spec, array)
+        assert n1 == n2 == args.records, (n1, n2)
+
     print(f"{'pipeline':<42}{'seconds':>9}{'records/s':>12}{'MB/s':>8}")
     print(f"{'baseline: pyarrow read_json + write_parquet':<42}{base:>9.2f}"
           f"{args.records / base:>12,.0f}{mb / base:>8.1f}")
@@ -68,6 +80,19 @@ def main() -> None:
           f"{args.records / ours:>12,.0f}{mb / ours:>8.1f}")
     print(f"ratio datanet / baseline throughput: {base / ours:.3f} "
           f"(baseline is {ours / base:.1f}x faster; it validates nothing)")
+    print(f"parse only: JSONL {args.records / jsonl_s:,.0f} records/s, JSON array "
+          f"{args.records / array_s:,.0f} records/s (array / JSONL {jsonl_s / array_s:.2f})")
+
+
+def _parse_seconds(spec: object, path: Path) -> tuple[float, int]:
+    from datanet.pipelines.intake import iter_path_chunks
+
+    t0 = time.perf_counter()
+    n = 0
+    for _key, batch, _dead in iter_path_chunks(spec, str(path), lambda p: open(p, "rb"),
+                                                default_time_us=0):
+        n += batch.num_rows if batch is not None else 0
+    return time.perf_counter() - t0, n
 
 
 if __name__ == "__main__":

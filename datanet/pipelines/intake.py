@@ -93,7 +93,7 @@ MAX_DEPTH = 64
 _BLOCK = 1 << 20
 
 _FORMATS = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
     ".csv": "csv",
     ".parquet": "parquet", ".pq": "parquet",
 }
@@ -538,7 +538,7 @@ def _find_surrogate(obj: Any, top: str | None = None) -> str | None:
 def _depth(line: bytes) -> int:
     """Greatest nesting depth of JSON arrays / objects in ``line`` (strings skipped)."""
     depth = best = 0
-    for tok in re.findall(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', line):
+    for tok in re.findall(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', line):
         if tok in (b"[", b"{"):
             depth += 1
             best = max(best, depth)
@@ -560,37 +560,228 @@ def _jsonl(parser: RecordParser, handle: Any, batch_rows: int
         stripped = raw.strip()
         if not stripped:
             continue
-        try:
-            text = stripped.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            parser.dead_letter(line_no, stripped, "invalid_utf8", None,
-                               f"invalid UTF-8 at byte {exc.start}")
-            continue
-        if (stripped.count(b"[") + stripped.count(b"{") > MAX_DEPTH
-                and _depth(stripped) > MAX_DEPTH):
-            parser.dead_letter(line_no, stripped, "too_deep", None,
-                               f"JSON nested deeper than {MAX_DEPTH} levels")
-            continue
-        try:
-            obj = json.loads(text)
-        except RecursionError:
-            parser.dead_letter(line_no, stripped, "too_deep", None,
-                               f"JSON nested deeper than {MAX_DEPTH} levels")
-            continue
-        except ValueError as exc:
-            parser.dead_letter(line_no, stripped, "invalid_json", None, f"invalid JSON: {exc}")
-            continue
-        if _SURROGATE_ESCAPE.search(stripped):
-            bad = _find_surrogate(obj)
-            if bad is not None:
-                parser.dead_letter(line_no, stripped, "invalid_utf8", bad or None,
-                                   "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
-                continue
-        parser.add(obj, line_no, len(stripped))
+        _json_record(parser, line_no, stripped)
         if len(parser) >= batch_rows:
             out = parser.flush()
             if out:
                 yield out
+
+
+def _json_record(parser: RecordParser, line_no: int, stripped: bytes) -> None:
+    """One JSON text (a JSONL line or a JSON array's element): a record or a dead-letter."""
+    try:
+        text = stripped.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        parser.dead_letter(line_no, stripped, "invalid_utf8", None,
+                           f"invalid UTF-8 at byte {exc.start}")
+        return
+    if (stripped.count(b"[") + stripped.count(b"{") > MAX_DEPTH
+            and _depth(stripped) > MAX_DEPTH):
+        parser.dead_letter(line_no, stripped, "too_deep", None,
+                           f"JSON nested deeper than {MAX_DEPTH} levels")
+        return
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        parser.dead_letter(line_no, stripped, "too_deep", None,
+                           f"JSON nested deeper than {MAX_DEPTH} levels")
+        return
+    except ValueError as exc:
+        parser.dead_letter(line_no, stripped, "invalid_json", None, f"invalid JSON: {exc}")
+        return
+    if _SURROGATE_ESCAPE.search(stripped):
+        bad = _find_surrogate(obj)
+        if bad is not None:
+            parser.dead_letter(line_no, stripped, "invalid_utf8", bad or None,
+                               "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
+            return
+    parser.add(obj, line_no, len(stripped))
+
+
+#: What the JSON array splitter looks at: a whole string, a lone quote (a string that goes on
+#: past the buffer), or a bracket / brace / comma. Possessive quantifiers (Python 3.11): a
+#: string the buffer cuts off fails without the backtracking stack a plain ``*`` keeps (which
+#: cost ~150 bytes per byte of a 1 MiB string).
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|"|[\[\]{},]')
+
+
+def _string_end(buf: bytes) -> int:
+    """Offset just past the first unescaped ``"`` of ``buf`` (which starts inside a string),
+    or -1 when the string goes on past it."""
+    i = 0
+    while True:
+        j = buf.find(b'"', i)
+        if j < 0:
+            return -1
+        k = j
+        while k > 0 and buf[k - 1] == 0x5C:  # backslashes right before the quote
+            k -= 1
+        if (j - k) % 2 == 0:
+            return j + 1
+        i = j + 1
+
+
+def _json(parser: RecordParser, handle: Any, batch_rows: int
+          ) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """A ``.json`` file: a JSON array of records when its first non-blank byte is ``[``
+    (the shape most tools export), JSON Lines otherwise (as ``.jsonl``)."""
+    head = b""
+    while not head.strip():
+        data = handle.read(_BLOCK)
+        if not data:
+            break
+        head += data
+    stream = _Prefixed(head, handle)
+    if head.lstrip()[:1] == b"[":
+        yield from _json_array(parser, stream, batch_rows)
+    else:
+        yield from _jsonl(parser, stream, batch_rows)
+
+
+def _json_array(parser: RecordParser, handle: Any, batch_rows: int
+                ) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Stream the elements of a top-level JSON array, each through :func:`_json_record` with
+    the line it starts on. Memory is bounded by a block plus the largest element: an element
+    over ``limits.max_record_bytes`` is counted while it is skipped (``too_large``), never
+    held. An empty element (``[1,,2]``, a trailing comma), a truncated array or bytes after
+    its closing ``]`` end the file with one ``invalid_json`` dead-letter naming the line; the
+    elements before it stand. Inside an element only strings and brackets are tracked, so a
+    malformed element is one ``invalid_json`` record and the array goes on."""
+    max_bytes = parser.max_bytes
+    buf = b""        # unread bytes
+    line = 1         # the line of buf[counted]: newlines are counted once, moving forward
+    counted = 0
+    pos = 0          # scan position in buf
+    state = "open"   # open -> first (after [) / next (after ,) -> value -> ... -> done
+    depth = 0        # brackets open inside the current element
+    start = 0        # buf offset of the current element (state "value", not oversized)
+    elem_line = 0
+    dropped = -1     # bytes of an oversized element skipped so far (-1: not oversized)
+    in_string = False  # skipping inside a string of an oversized element
+    eof = False
+
+    def line_of(at: int) -> int:
+        nonlocal line, counted
+        if at > counted:
+            line += buf.count(b"\n", counted, at)
+            counted = at
+        return line
+
+    def drop(upto: int) -> None:  # forget buf[:upto] (only when more bytes are read)
+        nonlocal buf, pos, start, counted
+        line_of(upto)
+        buf, pos, start, counted = buf[upto:], pos - upto, start - upto, counted - upto
+
+    def fail(at: int, what: str) -> None:
+        parser.dead_letter(line_of(at), 0, "invalid_json", None,
+                           f"the JSON array {what}; the rest of the file is not read")
+
+    while True:
+        if in_string:  # an oversized element's string: find its closing quote
+            end = _string_end(buf)
+            if end < 0:
+                if eof:
+                    fail(len(buf), "is truncated (no closing ])")
+                    return
+                run = len(buf) - len(buf.rstrip(b"\\"))
+                tail = b"\\" if run % 2 else b""
+                dropped += len(buf) - len(tail)
+                drop(len(buf) - len(tail))
+                start = pos = 0
+                data = handle.read(_BLOCK)
+                eof = not data
+                buf += data
+                continue
+            in_string = False
+            dropped += end
+            drop(end)
+            start = pos = 0
+        m = _JSON_TOKEN.search(buf, pos)
+        if m is None or m.group() == b'"':  # need more bytes (or the file ended)
+            if eof:
+                rest = buf[pos:]
+                if state == "done" and not rest.strip():
+                    return
+                if state == "done":
+                    fail(pos + len(rest) - len(rest.lstrip()), "has bytes after its closing ]")
+                else:
+                    fail(len(buf), "is truncated (no closing ])")
+                return
+            rest = buf[pos:]
+            if state in ("first", "next") and rest.strip():  # an element begins in the rest
+                start, state, depth, dropped = pos + len(rest) - len(rest.lstrip()), "value", 0, -1
+                elem_line = line_of(start)
+            if state == "value":
+                if dropped < 0 and len(buf) - start > max_bytes:
+                    dropped = 0
+                if dropped >= 0:  # oversized: count what is skipped, hold nothing
+                    tail = b""
+                    if m is not None:  # inside a string: skip to its end as bytes come
+                        in_string = True
+                        run = len(buf) - len(buf.rstrip(b"\\"))
+                        tail = b"\\" if run % 2 and len(buf) - run > m.start() else b""
+                    dropped += len(buf) - start - len(tail)
+                    drop(len(buf) - len(tail))
+                    start, pos = 0, 0
+                else:
+                    drop(start)
+            else:
+                drop(pos)
+            data = handle.read(_BLOCK)
+            eof = not data
+            buf += data
+            continue
+        tok = m.group()
+        gap = buf[pos:m.start()]
+        if state == "done":
+            fail(m.start(), "has bytes after its closing ]")
+            return
+        if state == "open":
+            if tok != b"[" or gap.strip():
+                fail(pos, "does not start with [")
+                return
+            state, pos = "first", m.end()
+            continue
+        if state in ("first", "next"):
+            if gap.strip():  # a scalar element (or garbage) ends at this token
+                lead = len(gap) - len(gap.lstrip())
+                start, state, depth = pos + lead, "value", 0
+            elif tok == b"]" and state == "first":
+                state, pos = "done", m.end()
+                continue
+            elif tok in (b",", b"]"):
+                fail(m.start(), "has an empty element (two commas, or a comma before ])")
+                return
+            else:
+                start, state, depth = m.start(), "value", 0
+            elem_line = line_of(start)
+            dropped = -1
+        # state == "value"
+        if tok in (b"[", b"{"):
+            depth += 1
+        elif tok in (b"]", b"}") and depth > 0:
+            depth -= 1
+        elif tok in (b",", b"]") and depth == 0:
+            if dropped >= 0:
+                size = dropped + m.start() - start
+                parser.dead_letter(elem_line, size, "too_large", None,
+                                   f"record is {size} bytes; limits.max_record_bytes={max_bytes}")
+            else:
+                element = buf[start:m.start()].rstrip()
+                if len(element) > max_bytes:
+                    parser.dead_letter(elem_line, len(element), "too_large", None,
+                                       f"record is {len(element)} bytes; "
+                                       f"limits.max_record_bytes={max_bytes}")
+                else:
+                    _json_record(parser, elem_line, element)
+            state = "next" if tok == b"," else "done"
+            pos = m.end()
+            if len(parser) >= batch_rows:
+                out = parser.flush()
+                if out:
+                    yield out
+            continue
+        pos = m.end()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -823,7 +1014,7 @@ def _parquet(parser: RecordParser, handle: Any, batch_rows: int
 
 
 _READERS: dict[str, Callable[..., Iterator[tuple[str, pa.RecordBatch]]]] = {
-    "jsonl": _jsonl, "csv": _csv, "parquet": _parquet}
+    "jsonl": _jsonl, "json": _json, "csv": _csv, "parquet": _parquet}
 
 
 # ---------------------------------------------------------------------------------------------

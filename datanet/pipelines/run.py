@@ -58,7 +58,7 @@ from datanet.pipelines.progress import (
     estimate_records,
 )
 from datanet.pipelines.stages import merge_stage_outputs
-from datanet.schemas.contribution import DEADLETTER_SCHEMA
+from datanet.schemas.contribution import DEADLETTER_SCHEMA, VOTE_SCHEMA
 from datanet.schemas.manifest import FileEntry
 from datanet.schemas.spec import DatanetSpec
 from datanet.store.files import write_bytes_atomic, write_table, write_tables
@@ -310,7 +310,8 @@ class _DecideWrite(beam.DoFn):
             yield from self._write("deadletter", batch_id, dead)
             self.counters["deadletter"].inc(n)
 
-        votes = pa.concat_tables([t for t in (batch_votes, *keyed_votes) if t is not None])
+        votes = pa.concat_tables([t for t in (batch_votes, *keyed_votes) if t is not None]
+                                 or [VOTE_SCHEMA.empty_table()])  # every validator off
         decisions = decide(table.column("contribution_id"), votes, self.policy)
         public = table.drop_columns([c for c in _PRIVATE_COLUMNS if c in table.column_names])
         routed = route(public, decisions)

@@ -60,6 +60,11 @@ def jsonl(*objs: dict | bytes, end: bytes = b"\n") -> bytes:
     return b"".join(line(o) + end for o in objs)
 
 
+def jarray(*objs: bytes | dict) -> bytes:
+    """A pretty JSON array file: ``[`` on line 1, element i on line i + 2, ``]`` last."""
+    return b"[\n" + b",\n".join(line(o) for o in objs) + b"\n]\n"
+
+
 def around(bad: bytes | dict) -> bytes:
     """good, bad, good: the bad one is line 2."""
     return jsonl(rec(), bad, rec())
@@ -398,6 +403,35 @@ def _cases() -> list[Case]:
              [("invalid_parquet", None, 0)]))
     add(Case("parquet_dictionary_text", "dict.parquet",
              pq_bytes(pq_records(3), use_dictionary=True), 3))
+    # --- .json files holding a JSON array (a .json file not starting with [ is JSON Lines)
+    add(Case("json_array", "arr3.json", jarray(g(), g(), g()), 3))
+    add(Case("json_array_one_line", "arr1.json", b"[" + b", ".join(line(g()) for _ in range(3))
+             + b"]", 3))
+    add(Case("json_array_empty", "empty_arr.json", b" [ ]\n", 0))
+    add(Case("json_lines_in_dot_json", "lines.json", jsonl(g(), g()), 2))
+    add(Case("json_array_scalar_elements", "scal.json", jarray(g(), b"42", b'"text"', b"null"),
+             4, [("bad_type", None, 3), ("bad_type", None, 4), ("bad_type", None, 5)]))
+    add(Case("json_array_bad_element_goes_on", "badel.json",
+             jarray(g(), b'{"contributor": tru}', g()), 3, [("invalid_json", None, 3)]))
+    add(Case("json_array_deep_element", "deepel.json",
+             jarray(g(), b"[" * 100 + b"]" * 100, g()), 3, [("too_deep", None, 3)]))
+    add(Case("json_array_too_large_element", "bigel.json",
+             jarray(g(), g(text="x" * 5000), g()), 3, [("too_large", None, 3)]))
+    add(Case("json_array_brackets_in_strings", "strbr.json",
+             jarray(g(text='a tip with ], [, {, } and \\" quotes inside the text'), g()), 2))
+    add(Case("json_array_truncated", "trunc_arr.json",
+             b"[\n" + line(g()) + b',\n{"contributor": "x", "te', 2,
+             [("invalid_json", None, 3)]))
+    add(Case("json_array_empty_element", "holes.json",
+             b"[\n" + line(g()) + b",\n,\n" + line(g()) + b"\n]", 2,
+             [("invalid_json", None, 3)]))
+    add(Case("json_array_trailing_comma", "tcomma.json",
+             b"[\n" + line(g()) + b",\n]", 2, [("invalid_json", None, 3)]))
+    add(Case("json_array_bytes_after_close", "after.json", jarray(g(), g()) + b"xyz", 3,
+             [("invalid_json", None, 5)]))
+    add(Case("json_array_bom_utf16", "u16arr.json",
+             codecs.BOM_UTF16_LE + jarray(g(), g()).decode().encode("utf-16-le"), 2))
+    add(Case("json_array_gzip", "garr.json.gz", gzip.compress(jarray(g(), g(), g())), 3))
     # --- odd files
     add(Case("directory_named_jsonl", "adir.jsonl", _dir, 1, [("not_regular_file", None, 0)]))
     add(Case("fifo_named_jsonl", "fifo.jsonl", _fifo, 1, [("not_regular_file", None, 0)]))

@@ -138,3 +138,39 @@ def test_unknown_format_is_a_clear_error():
         detect_format("data.xml")
     assert detect_format("x.JSONL.GZ") == "jsonl"
     assert detect_format("x.csv.bz2") == "csv"
+
+
+def test_json_array_gives_the_jsonl_records(spec):
+    """The same records as a JSON array (pretty or on one line) and as JSON Lines: every
+    column equal but the line (element i of a pretty array is on line i + 2)."""
+    recs = [record(i) for i in range(5)]
+    base, _ = _run(spec, "in.jsonl", _jsonl(recs))
+    pretty = b"[\n" + b",\n".join(json.dumps(r).encode() for r in recs) + b"\n]\n"
+    one_line = json.dumps(recs).encode()
+    for data, lines in ((pretty, [2, 3, 4, 5, 6]), (one_line, [1] * 5)):
+        rows, dead = _run(spec, "in.json", data)
+        assert dead == []
+        assert [r.pop("source_line") for r in rows] == lines
+        assert [{k: v for k, v in r.items() if k != "source_file"} for r in rows] == [
+            {k: v for k, v in r.items() if k not in ("source_file", "source_line")}
+            for r in base]
+
+
+def test_json_array_oversized_element_is_counted_never_held(spec):
+    """A 40 MB element is skipped as ``too_large`` with its size while the reader holds about
+    a block (1 MiB), not the element; the records around it stand."""
+    import tracemalloc
+
+    big = b'{"contributor": "%s", "text": "%s"}' % (ADDRS[0].encode(), b"x" * (40 << 20))
+    data = b"[" + json.dumps(record(0)).encode() + b",\n" + big + b",\n" + \
+        json.dumps(record(1)).encode() + b"]"
+    tracemalloc.start()
+    try:
+        rows, dead = _run(spec, "big.json", data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [r["text"] for r in rows] == [record(0)["text"], record(1)["text"]]
+    assert [(d["source_line"], d["reason"]) for d in dead] == [(2, "too_large")]
+    assert f"record is {len(big)} bytes" in dead[0]["message"]
+    assert peak < 8 << 20, peak

@@ -231,3 +231,31 @@ def test_csv_every_row_ends_once_many(tmp_path, rows, eol, bom, gz):
 @given(table=parquet_table(), gz=st.booleans())
 def test_parquet_every_row_ends_once_many(tmp_path, table, gz):
     _parquet_case(tmp_path, table, gz)
+
+
+# one JSON value that is a whole element of a JSON array: valid or hostile records, scalars,
+# deep nesting, oversized texts, objects broken inside (a bad element must stay one entry)
+json_element = st.one_of(
+    valid_record().map(lambda r: json.dumps(r).encode()),
+    hostile_record().map(lambda r: json.dumps(r).encode()),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.integers(min_value=1, max_value=300).map(lambda k: b"[" * k + b"]" * k),
+    st.integers(min_value=2100, max_value=9000).map(lambda k: b'{"text": "' + b"x" * k + b'"}'),
+    hostile_record().map(lambda r: json.dumps(r).encode().replace(b":", b" ", 1)),
+)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(elements=st.lists(json_element, max_size=12),
+       sep=st.sampled_from([b",", b",\n", b" ,\r\n "]), gz=st.booleans())
+def test_json_array_elements_end_like_the_same_jsonl_lines(tmp_path, elements, sep, gz):
+    """A JSON array and the JSON Lines file of its elements give the same records (texts,
+    ids) and the same dead-letter reasons, one entry per element, none lost."""
+    lines = [e.replace(b"\n", b" ").replace(b"\r", b" ") for e in elements]
+    arr = _parse(tmp_path, "a.json" + (".gz" if gz else ""),
+                 _wrap(b"[" + sep.join(lines) + b"]", gz))
+    jl = _parse(tmp_path, "l.jsonl", b"\n".join(lines) + b"\n")
+    assert len(arr[0]) == len(jl[0])
+    assert sorted(d["reason"] for d in arr[1]) == sorted(d["reason"] for d in jl[1])
+    assert len(arr[0]) + len(arr[1]) == len(elements)

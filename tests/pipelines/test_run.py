@@ -232,3 +232,20 @@ def test_chunks_are_coalesced_into_one_file_per_kind(tmp_path):
             for k in ("accepted", "rejected", "deadletter", "votes")})
     assert out["small"] == out["small-again"] == out["big"]
     assert paths["small"] == paths["small-again"]  # same bytes, same content addresses
+
+
+def test_every_validator_off_still_commits_with_no_votes(tmp_path):
+    """A spec that turns every validator off (intake benchmarks do): every parsed record is
+    accepted, dead-letters stay, and the votes table is empty rather than a failed join."""
+    from datanet.store.layout import init_datanet
+    from datanet.validators.registry import BATCH_VALIDATORS, KEYED_VALIDATORS
+
+    spec = 'id = "off"\n' + "".join(f"[validators.{n}]\nenabled = false\n"
+                                    for n in (*BATCH_VALIDATORS, *KEYED_VALIDATORS))
+    store = init_datanet(tmp_path / "dn", spec)
+    path = write_jsonl(tmp_path / "in.jsonl", [record(0), record(1), record(2), b"{nope"])
+    result = run_datanet(store, [str(path)], runner="DirectRunner")
+    assert result.counts == {"accepted": 3, "rejected": 0, "quarantine": 0, "deadletter": 1,
+                             "input": 4}
+    con = connect(store)
+    assert con.execute("SELECT count(*) FROM votes").fetchone()[0] == 0
