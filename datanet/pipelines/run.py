@@ -21,6 +21,7 @@ files and commits in :mod:`datanet.store`. The Beam graph:
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -682,7 +683,8 @@ def run_datanet(
         return rerun_result(existing, elapsed)
     tree = None
     if files.get("accepted"):
-        tree = (build_tree or _default_tree)(store, spec, batch_id, files["accepted"])
+        accepted, make = files["accepted"], build_tree or _default_tree
+        tree = functools.partial(make, store, spec, batch_id, accepted)  # built in the commit
     manifest = store.commit(
         batch_id=batch_id, files=files, counts=counts, history_seq=history_seq,
         sources=listing["inputs"], report=report, tree=tree,

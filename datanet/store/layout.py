@@ -309,11 +309,16 @@ class DatanetStore:
     ) -> Manifest | None:
         """Commit a batch; returns None when ``batch_id`` is already committed (no-op).
 
+        ``tree`` is the batch's Merkle tree, or a function building it: then it is built after
+        the attribution shard, so the two never hold memory at the same time.
+
         Raises :class:`CommitConflict` when another batch was committed after this run read
         the datanet's history (its dedup would be stale): re-run to include it.
         """
         self.verify_files(files)
         files = _with_attribution_shard(self, batch_id, files)
+        if callable(tree):
+            tree = tree()
         # on an object store the sequence claim alone decides (no lease to wait out)
         with (contextlib.nullcontext() if isinstance(self.root, ObjectPath) else self.lock()):
             existing = self.manifests()
