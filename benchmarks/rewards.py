@@ -66,6 +66,44 @@ def split_and_tree(n: int, n_usage: int) -> None:
     print(f"  leaf-hash index, built once      {t5 - t4:7.2f} s")
     print(f"  one proof by leaf value (mean)   {(t6 - t5) / 200 * 1e3:7.3f} ms")
     print(f"  standard-v1 dump                 {t7 - t6:7.2f} s, {len(text) / 1e6:.0f} MB")
+    proof_index(tree, allocs, pool, text, picks)
+
+
+def proof_index(tree: object, allocs: list, pool: int, text: str, picks: list[int]) -> None:
+    """What `datanet rewards proof` costs per call: the dump path parses the whole dump (the
+    baseline, same run), the proof index path opens the index and reads O(log n) rows/nodes."""
+    from datanet.anchoring.merkle import StandardMerkleTree
+    from datanet.rewards.epoch import Settlement
+    from datanet.rewards.proofindex import index_pieces, open_index_file
+
+    rec = Settlement(datanet="bench", epoch=1, chain_id=EMBEDDED_CHAIN_ID, pool=pool,
+                     root=tree.root, previous_root=None, inputs={}, rule={},
+                     allocations=tuple((a.account, 0, Fraction(0), a.amount, a.amount)
+                                       for a in allocs))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "1.proofs"
+        t0 = time.perf_counter()
+        with open(path, "wb") as fh:
+            for piece in index_pieces(rec, tree):
+                fh.write(piece)
+        t1 = time.perf_counter()
+        for i in picks:
+            index = open_index_file(path)
+            pos, cumulative = index.find(allocs[i].account)
+            assert index.proof(pos) == tree.get_proof(i) and cumulative == allocs[i].amount
+        t2 = time.perf_counter()
+        loaded = StandardMerkleTree.loads(text, validate=False)
+        a = allocs[picks[0]]
+        loaded.get_proof(loaded.leaf_lookup(reward_leaf(EMBEDDED_CHAIN_ID, "bench", a.account,
+                                                        a.amount)))
+        t3 = time.perf_counter()
+        size = path.stat().st_size
+    per_index = (t2 - t1) / len(picks)
+    print(f"  proof index written              {t1 - t0:7.2f} s, {size / 1e6:.0f} MB")
+    print(f"  one proof from the index (open + find + proof, mean of {len(picks)}) "
+          f"{per_index * 1e3:.3f} ms")
+    print(f"  one proof from the dump (parse + lookup + proof: the baseline) "
+          f"{t3 - t2:.2f} s  ({(t3 - t2) / per_index:,.0f}x the index)")
 
 
 def baseline(n: int) -> None:

@@ -285,4 +285,27 @@ def verify_history(store: DatanetStore, *, client: ChainClient | None = None, da
         lines.append(f"batch {m.seq} {m.batch_id}: root {m.merkle_root} "
                      f"({m.leaf_count} leaves) {status}")
         prev = m.merkle_root.lower()
+    _check_rewards(store, problems, lines)
     return problems, lines
+
+
+def _check_rewards(store: DatanetStore, problems: list[str], lines: list[str]) -> None:
+    """Each settled reward epoch: its dump's root is the settlement's, and its proof index
+    (when it has one) is byte for byte what that tree gives."""
+    from datanet.errors import RewardsError
+    from datanet.rewards.epoch import load_reward_tree, load_settlement, settlements
+    from datanet.rewards.proofindex import check_index, index_rel
+
+    for epoch in settlements(store):
+        rec = load_settlement(store, epoch)
+        try:
+            tree = load_reward_tree(store, epoch)
+        except (RewardsError, AnchoringError, ValueError, KeyError, OSError) as exc:
+            problems.append(f"reward epoch {epoch}: {exc}")
+            continue
+        found = check_index(store, rec, tree) if rec is not None else []
+        problems.extend(f"reward epoch {epoch}: {p}" for p in found)
+        has_index = store.path(index_rel(epoch)).exists()
+        lines.append(f"reward epoch {epoch}: root {tree.root} ({len(tree)} accounts)"
+                     + ("" if found else ", proof index checked" if has_index
+                        else ", no proof index (`datanet rewards compute` adds it)"))

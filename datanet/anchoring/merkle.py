@@ -377,6 +377,14 @@ class StandardMerkleTree:
         """Hash at a tree index."""
         return _hex(self._nodes[tree_index].tobytes())
 
+    def node_bytes(self) -> bytes:
+        """Every node's 32 bytes in flat-tree order (the dump's ``tree``), concatenated."""
+        return self._nodes.tobytes()
+
+    def tree_indices(self) -> np.ndarray:
+        """Flat-tree position of every value's leaf, in value order (int64)."""
+        return np.asarray(self._tree_index, dtype=np.int64).copy()
+
     def _hex_tree(self) -> list[str]:
         if self._hex_nodes is None:
             h = self._nodes.tobytes().hex()

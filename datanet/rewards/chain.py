@@ -319,17 +319,43 @@ def publish_epoch(store: DatanetStore, epoch: int, *, client: ChainClient | None
 def proof_bundle(store: DatanetStore, epoch: int, account: str, *,
                  tree: StandardMerkleTree | None = None) -> dict[str, Any]:
     """The claim bundle of ``account`` in ``epoch``: what ``StandardMerkleTree.verify(root,
-    leafEncoding, value, proof)`` (JS) and ``DatanetRewards.claim`` need."""
-    rec = load_settlement(store, epoch)
-    if rec is None:
-        raise RewardsError(f"epoch {epoch} is not computed")
+    leafEncoding, value, proof)`` (JS) and ``DatanetRewards.claim`` need.
+
+    Read from the epoch's proof index (:mod:`datanet.rewards.proofindex`, a few small reads)
+    when it has one and no ``tree`` is given; else from the settlement and the whole dump.
+    """
+    from datanet.anchoring.merkle import process_proof, standard_leaf_hash
+    from datanet.rewards.epoch import settled
+    from datanet.rewards.proofindex import open_index
+
     acc = account.lower()
-    cumulative = rec.cumulative().get(acc)
-    if cumulative is None:
-        raise RewardsError(f"account {account} has no reward up to epoch {epoch}")
-    tree = tree or load_reward_tree(store, epoch)
-    value = reward_leaf(rec.chain_id, rec.datanet, acc, cumulative)
-    index = tree.leaf_lookup(value)
+    index = open_index(store, epoch) if tree is None and settled(store, epoch) else None
+    if index is not None:
+        found = index.find(acc)
+        if found is None:
+            raise RewardsError(f"account {account} has no reward up to epoch {epoch}")
+        position, cumulative = found
+        meta = index.meta
+        chain_id, datanet, root = int(meta["chain_id"]), meta["datanet"], meta["root"]
+        value = reward_leaf(chain_id, datanet, acc, cumulative)
+        leaf = standard_leaf_hash(REWARD_LEAF_ENCODING, value)
+        proof = index.proof(position)
+        if "0x" + process_proof(leaf, proof).hex() != root:
+            raise RewardsError(f"rewards/{epoch}.proofs does not lead to the epoch's root "
+                               "for this account; run `datanet verify-history`")
+        dkey, leaf_hex = "0x" + datanet_key(datanet).hex(), "0x" + leaf.hex()
+    else:
+        rec = load_settlement(store, epoch)
+        if rec is None:
+            raise RewardsError(f"epoch {epoch} is not computed")
+        cumulative = rec.cumulative().get(acc)
+        if cumulative is None:
+            raise RewardsError(f"account {account} has no reward up to epoch {epoch}")
+        tree = tree or load_reward_tree(store, epoch)
+        chain_id, datanet, root, dkey = rec.chain_id, rec.datanet, rec.root, rec.datanet_key
+        value = reward_leaf(chain_id, datanet, acc, cumulative)
+        proof = tree.get_proof(tree.leaf_lookup(value))
+        leaf_hex = tree.leaf_hash(value)
     publish = store.path(f"rewards/{epoch}.publish.json")
     contract = None
     if publish.exists():
@@ -337,11 +363,11 @@ def proof_bundle(store: DatanetStore, epoch: int, account: str, *,
     contract = contract or rewards_config(store.spec).contract
     chain = anchoring_config(store.spec).chain
     return {
-        "datanet": rec.datanet, "datanet_key": rec.datanet_key, "epoch": epoch,
-        "chain": chain, "chain_id": rec.chain_id, "contract": contract,
-        "account": acc, "cumulative": str(cumulative), "root": rec.root,
+        "datanet": datanet, "datanet_key": dkey, "epoch": epoch,
+        "chain": chain, "chain_id": chain_id, "contract": contract,
+        "account": acc, "cumulative": str(cumulative), "root": root,
         "leafEncoding": list(REWARD_LEAF_ENCODING), "value": value,
-        "proof": tree.get_proof(index), "leaf": tree.leaf_hash(value),
+        "proof": proof, "leaf": leaf_hex,
     }
 
 

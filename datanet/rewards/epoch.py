@@ -6,6 +6,8 @@ everything so far. Its files, under ``rewards/`` of the datanet:
 * ``<epoch>.json``: the OpenZeppelin ``standard-v1`` dump of the cumulative tree, one leaf
   ``(uint256 chainId, bytes32 datanetKey, address account, uint256 cumulativeAmount)`` per
   account ever paid;
+* ``<epoch>.proofs``: the proof index (:mod:`datanet.rewards.proofindex`), one account's proof
+  without parsing the dump;
 * ``<epoch>.settlement.json``: the settlement record (inputs, rule, per-account amounts, root),
   the commit point: created only if absent, under the datanet's commit lock, after the tree.
 
@@ -28,6 +30,7 @@ import numpy as np
 from datanet.anchoring.merkle import StandardMerkleTree
 from datanet.errors import RewardsError
 from datanet.rewards.config import leaf_chain_id, rewards_config
+from datanet.rewards.proofindex import index_pieces, index_rel
 from datanet.rewards.split import WORD_RE, Allocation, allocate, data_words, usage_weights
 from datanet.schemas.ids import datanet_key
 from datanet.store.atomic import create_exclusive, write_atomic
@@ -44,6 +47,7 @@ __all__ = [
     "compute_epoch",
     "load_settlement",
     "load_reward_tree",
+    "settled",
     "settlements",
     "read_attributions_file",
     "store_receipts",
@@ -176,6 +180,11 @@ def load_settlement(store: DatanetStore, epoch: int) -> Settlement | None:
     return Settlement.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
+def settled(store: DatanetStore, epoch: int) -> bool:
+    """Whether ``epoch`` is committed (its settlement record exists), without reading it."""
+    return store.path(_record_rel(epoch)).exists()
+
+
 def settlements(store: DatanetStore) -> list[int]:
     """Numbers of the committed epochs, ascending (1..n without gaps)."""
     d = store.path("rewards")
@@ -298,6 +307,8 @@ def compute_epoch(store: DatanetStore, epoch: int, pool: int, *,
         "split": "largest remainder", "tie_break": _TIE_BREAK})
     if existing is not None:
         _check_same(existing, settlement)
+        if not store.path(index_rel(epoch)).exists():  # settled before the index existed
+            write_atomic(store.abs(index_rel(epoch)), index_pieces(existing, tree))
         return existing, False
     with store.lock():
         if load_settlement(store, epoch) is not None:
@@ -305,6 +316,7 @@ def compute_epoch(store: DatanetStore, epoch: int, pool: int, *,
             _check_same(raced, settlement)
             return raced, False
         write_atomic(store.abs(_tree_rel(epoch)), tree.dump_chunks())
+        write_atomic(store.abs(index_rel(epoch)), index_pieces(settlement, tree))
         if not create_exclusive(store.abs(_record_rel(epoch)),
                                 json.dumps(settlement.to_json(), indent=1)):
             raise RewardsError(f"{_record_rel(epoch)} appeared while committing; re-run")
