@@ -137,3 +137,33 @@ def test_readme_validator_table_is_the_generated_one() -> None:
         "flood").summary, "reason_codes": ["contributor_flood"], "plugin": False,
         "keys": {"max_records_per_contributor": "1000", "max_records_per_hour": "20",
                  "max_near_duplicates": "5", "shards": "32"}}
+
+
+def test_keyed_contract_violations_are_named() -> None:
+    from datanet.validators.keyed import KeyedValidator, KeyRows, Resolved
+
+    class _Keyed(KeyedValidator):
+        name: ClassVar[str] = "good"
+        config_cls = _Config
+        reason_codes = ("dup",)
+
+        def key(self, batch: pa.RecordBatch) -> KeyRows:
+            return KeyRows(pa.table({"shard_key": pa.array([], pa.uint64()),
+                                     "_row": pa.array([], pa.int32())}))
+
+        def resolve(self, shard) -> Resolved:
+            return Resolved()
+
+    check_validator_class(_Keyed, "good", "test")
+    cases = [
+        (type("NotKeyed", (_Good,), {"kind": "keyed"}), "a keyed validator subclasses"),
+        (type("BatchKeyed", (_Keyed,), {"kind": "batch"}), "a keyed validator subclasses"),
+        (type("Rank", (_Keyed,), {"vote_rank": ["x"]}), "vote_rank must be a tuple"),
+        (type("Hist", (_Keyed,), {"history_kind": 3}), "history_kind must be a manifest kind"),
+        (type("NoResolve", (KeyedValidator,), {"name": "good", "config_cls": _Config,
+                                               "reason_codes": ("x",), "key": _Keyed.key}),
+         "abstract methods not implemented: resolve"),
+    ]
+    for cls, message in cases:
+        with pytest.raises(ValidatorError, match=rf"validator 'good' \(test\): .*{message}"):
+            check_validator_class(cls, "good", "test")
