@@ -603,7 +603,8 @@ class StandardMerkleTree:
 def _hex_column(col: pa.Array | pa.ChunkedArray, name: str, nbytes: int) -> np.ndarray:
     """Decode a column of ``0x`` hex strings of ``nbytes`` bytes into an (n, nbytes) array."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    arr = arr.cast(pa.large_string())
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
     n = len(arr)
     if n == 0:
         return np.empty((0, nbytes), dtype=np.uint8)
@@ -617,7 +618,8 @@ def _hex_column(col: pa.Array | pa.ChunkedArray, name: str, nbytes: int) -> np.n
         raise AnchoringError(
             f"column {name!r} value {bad!r} must be 0x followed by {2 * nbytes} hex digits"
         )
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    wide = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=wide)[arr.offset : arr.offset + n + 1]
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     digits = data.reshape(n, width)[:, 2:].tobytes().decode("ascii")
     try:
@@ -658,19 +660,24 @@ def batch_leaf(
     ]
 
 
-def batch_tree(datanet_id: str, batch_id: str, accepted: pa.Table | Iterable[pa.Table]
-               ) -> StandardMerkleTree | None:
+def batch_tree(datanet_id: str, batch_id: str, accepted: pa.Table | Iterable[pa.Table], *,
+               rows: int | None = None) -> StandardMerkleTree | None:
     """Merkle tree of a batch's accepted records, or None when nothing was accepted.
 
     ``accepted`` (a table, or its parts in order, e.g. one per file: each is decoded and
-    dropped in turn) needs string columns ``contribution_id``, ``contributor`` and
+    dropped in turn; with their total ``rows`` known the leaf words are filled in place, not
+    concatenated) needs string columns ``contribution_id``, ``contributor`` and
     ``content_hash``. Each leaf is ``(datanetKey, batchId, contributionId, contributor,
     contentHash)`` with types :data:`LEAF_ENCODING`, so a proof binds the record to its
     datanet and batch. Values are stored lowercase in the dump.
     """
     key = np.frombuffer(datanet_key(datanet_id), dtype=np.uint8)
     bid = np.frombuffer(_unhex32(batch_id), dtype=np.uint8)
+    width = 32 * len(LEAF_ENCODING)
     words_parts, hash_parts = [], []
+    filled = 0
+    words_all = np.empty((rows, width), dtype=np.uint8) if rows else None
+    hashes_all = np.empty((rows, 32), dtype=np.uint8) if rows else None
     for part in [accepted] if isinstance(accepted, pa.Table) else accepted:
         n = part.num_rows
         if n == 0:
@@ -687,10 +694,23 @@ def batch_tree(datanet_id: str, batch_id: str, accepted: pa.Table | Iterable[pa.
             _hex_column(part["contributor"], "contributor", 20),
             _hex_column(part["content_hash"], "content_hash", 32),
         )
-        words_parts.append(words)
-        hash_parts.append(_double_keccak_rows(words))
-    if not words_parts:
+        hashes = _double_keccak_rows(words)
+        if words_all is not None and hashes_all is not None and filled + n <= len(words_all):
+            words_all[filled:filled + n] = words
+            hashes_all[filled:filled + n] = hashes
+        else:
+            if words_all is not None and hashes_all is not None:  # the hint was short
+                words_parts.append(words_all[:filled])
+                hash_parts.append(hashes_all[:filled])
+                words_all = hashes_all = None
+            words_parts.append(words)
+            hash_parts.append(hashes)
+        filled += n
+    if filled == 0:
         return None
-    words = np.concatenate(words_parts) if len(words_parts) > 1 else words_parts[0]
-    hashes = np.concatenate(hash_parts) if len(hash_parts) > 1 else hash_parts[0]
+    if words_all is not None and hashes_all is not None:
+        words, hashes = words_all[:filled], hashes_all[:filled]
+    else:
+        words = np.concatenate(words_parts) if len(words_parts) > 1 else words_parts[0]
+        hashes = np.concatenate(hash_parts) if len(hash_parts) > 1 else hash_parts[0]
     return StandardMerkleTree._from_hashes(hashes, _WordValues(words), LEAF_ENCODING, True)

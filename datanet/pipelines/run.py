@@ -712,4 +712,4 @@ def _default_tree(store: DatanetStore, spec: DatanetSpec, batch_id: str,
     tables = (pq.read_table(store.abs(f.path), filesystem=getattr(store, "arrow_fs", None),
                             columns=["contribution_id", "contributor", "content_hash"])
               for f in accepted)
-    return batch_tree(spec.id, batch_id, tables)
+    return batch_tree(spec.id, batch_id, tables, rows=sum(f.rows for f in accepted))

@@ -181,3 +181,19 @@ def test_batch_tree_sliced_chunked_input() -> None:
     sliced = chunked.slice(3, 10)
     expected = batch_tree("d", "0x" + "03" * 32, pa.Table.from_pylist(sliced.to_pylist()))
     assert batch_tree("d", "0x" + "03" * 32, sliced).root == expected.root
+
+
+def test_batch_tree_from_parts_with_or_without_a_row_hint_is_the_same_tree() -> None:
+    """Parts (one per accepted file) give the one-table tree whatever the ``rows`` hint says:
+    exact (filled in place), short or long (never trusted past the rows actually read)."""
+    table = _accepted(50)
+    bid = batch_id("legal-qa", table["contribution_id"].to_pylist())
+    whole = batch_tree("legal-qa", bid, table)
+    parts = [table.slice(0, 20), table.slice(20, 0), table.slice(20, 30)]
+    for rows in (None, 50, 10, 80):
+        tree = batch_tree("legal-qa", bid, iter(parts), rows=rows)
+        assert tree.root == whole.root and tree.dumps() == whole.dumps(), rows
+    # large_string columns (as some readers give) decode alike
+    large = table.cast(pa.schema([(f.name, pa.large_string()) for f in table.schema]))
+    assert batch_tree("legal-qa", bid, large).root == whole.root
+    assert batch_tree("legal-qa", bid, iter([table.slice(0, 0)]), rows=5) is None
