@@ -605,6 +605,12 @@ def _json_record(parser: RecordParser, line_no: int, stripped: bytes) -> None:
 _JSON_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|"|[\[\]{},]')
 
 
+def _escaping(buf: bytes) -> int:
+    """1 when ``buf`` ends with an odd run of backslashes (it escapes the byte that comes
+    next, so that backslash must be kept), else 0."""
+    return (len(buf) - len(buf.rstrip(b"\\"))) % 2
+
+
 def _string_end(buf: bytes) -> int:
     """Offset just past the first unescaped ``"`` of ``buf`` (which starts inside a string),
     or -1 when the string goes on past it."""
@@ -683,10 +689,9 @@ def _json_array(parser: RecordParser, handle: Any, batch_rows: int
                 if eof:
                     fail(len(buf), "is truncated (no closing ])")
                     return
-                run = len(buf) - len(buf.rstrip(b"\\"))
-                tail = b"\\" if run % 2 else b""
-                dropped += len(buf) - len(tail)
-                drop(len(buf) - len(tail))
+                keep = _escaping(buf)  # a backslash that escapes the next block's byte
+                dropped += len(buf) - keep
+                drop(len(buf) - keep)
                 start = pos = 0
                 data = handle.read(_BLOCK)
                 eof = not data
@@ -715,13 +720,12 @@ def _json_array(parser: RecordParser, handle: Any, batch_rows: int
                 if dropped < 0 and len(buf) - start > max_bytes:
                     dropped = 0
                 if dropped >= 0:  # oversized: count what is skipped, hold nothing
-                    tail = b""
+                    keep = 0
                     if m is not None:  # inside a string: skip to its end as bytes come
                         in_string = True
-                        run = len(buf) - len(buf.rstrip(b"\\"))
-                        tail = b"\\" if run % 2 and len(buf) - run > m.start() else b""
-                    dropped += len(buf) - start - len(tail)
-                    drop(len(buf) - len(tail))
+                        keep = _escaping(buf)  # (the string's quote stops the run)
+                    dropped += len(buf) - start - keep
+                    drop(len(buf) - keep)
                     start, pos = 0, 0
                 else:
                     drop(start)

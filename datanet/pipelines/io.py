@@ -4,7 +4,7 @@ scratch Arrow IPC files that stand in for what a runner would otherwise hold in 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -72,12 +72,19 @@ def spill_table(scratch: str, key: str, kind: str, table: pa.Table) -> str:
     17 ms for LZ4 Parquet), with the exact schema. Deterministic name: a retried bundle
     rewrites the same file. The run's driver removes the scratch directory when the run ends.
     """
+    return _write_spill(scratch, key, kind, table.schema, lambda w: w.write_table(table))
+
+
+def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
+                 write: Callable[[Any], object]) -> str:
+    """``write(writer)`` into an LZ4 Arrow IPC file at ``scratch/<sha256(key)>-<kind>.arrow``
+    (tmp + rename); its path."""
     from datanet.store.files import write_bytes_atomic
 
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema,
+    with pa.ipc.new_file(sink, schema,
                          options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
-        writer.write_table(table)
+        write(writer)
     path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.arrow")
     write_bytes_atomic(path, sink.getvalue())
     return path
@@ -99,17 +106,14 @@ def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table]
     """Write ``tables`` (one schema) as the record batches of one scratch Arrow IPC file,
     ``(path, i)`` for each: one file per producer, not per consumer, and a consumer reads only
     its batch (:func:`read_spilled_batch`)."""
-    from datanet.store.files import write_bytes_atomic
-
     if not tables:
         return []
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, tables[0].schema,
-                         options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+
+    def write(writer: Any) -> None:
         for table in tables:
             writer.write_batch(_one_batch(table))
-    path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.arrow")
-    write_bytes_atomic(path, sink.getvalue())
+
+    path = _write_spill(scratch, key, kind, tables[0].schema, write)
     return [(path, i) for i in range(len(tables))]
 
 

@@ -56,14 +56,18 @@ class PartRef:
     lookup: Spilled | None
 
 
+def _groups(values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``(value, row indices)`` per distinct integer value, in value order (rows in order)."""
+    order = np.argsort(values, kind="stable")
+    bounds = np.flatnonzero(np.diff(values[order])) + 1
+    return [(int(values[idx[0]]), idx) for idx in np.split(order, bounds) if idx.size]
+
+
 def split_by_shard(rows: pa.Table, shards: int) -> list[tuple[int, pa.Table]]:
     """``(shard, rows)`` parts of key rows by ``shard_key % shards``, in shard order (compact
     copies: a slice would pickle its parent's whole buffers)."""
     shard = (rows.column("shard_key").to_numpy() % np.uint64(shards)).astype(np.int64)
-    order = np.argsort(shard, kind="stable")
-    bounds = np.flatnonzero(np.diff(shard[order])) + 1
-    return [(int(shard[idx[0]]), rows.take(pa.array(idx)))
-            for idx in np.split(order, bounds) if idx.size]
+    return [(s, rows.take(pa.array(idx))) for s, idx in _groups(shard)]
 
 
 def _spill_parts(validator: KeyedValidator, holder: str, history: bool, keyed: KeyRows,
@@ -176,12 +180,9 @@ class _ResolveShard(beam.DoFn):
         for what, table in (("votes", out.votes), ("drops", out.drops)):
             if table is None or not table.num_rows:
                 continue
-            part = table.column("_part").to_numpy()
-            order = np.argsort(part, kind="stable")
-            bounds = np.flatnonzero(np.diff(part[order])) + 1
-            for idx in np.split(order, bounds):
-                holder = parts[int(part[idx[0]])]
-                by_chunk.setdefault(holder.holder, {})[what] = table.take(pa.array(idx))
+            for part, idx in _groups(table.column("_part").to_numpy()):
+                holder = parts[part].holder
+                by_chunk.setdefault(holder, {})[what] = table.take(pa.array(idx))
         chunks = sorted(by_chunk)
         refs_of: dict[str, dict[str, Spilled]] = {c: {} for c in chunks}
         for what in ("votes", "drops"):

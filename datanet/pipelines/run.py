@@ -284,10 +284,9 @@ class _DecideWrite(beam.DoFn):
                        for name, out in keyed.items()]
         drops = [d for out in keyed.values() for d in out.drops if d.num_rows]
         if drops:
-            dropped = np.unique(np.concatenate([d.column("_row").to_numpy() for d in drops]))
             first = pa.concat_tables([d.select(["_row", "reason", "message"]) for d in drops])
-            first = first.take(pa.array(np.unique(first.column("_row").to_numpy(),
-                                                  return_index=True)[1]))
+            dropped, at = np.unique(first.column("_row").to_numpy(), return_index=True)
+            first = first.take(pa.array(at))  # one entry per row, the first stage's
             keep_np = np.ones(table.num_rows, dtype=bool)
             keep_np[dropped] = False
             keep = pa.array(keep_np)
