@@ -41,6 +41,8 @@ __all__ = [
     "process_multi_proof",
     "batch_tree",
     "batch_leaf",
+    "hex_matrix",
+    "sorted_distinct_rows",
 ]
 
 #: Format tag of the JSON dump, as written by ``@openzeppelin/merkle-tree``.
@@ -149,23 +151,40 @@ def _abi_value(tp: str, v: Any) -> Any:
 # --- tree construction ---------------------------------------------------------------------
 
 
+def sorted_distinct_rows(rows: np.ndarray) -> np.ndarray:
+    """The distinct rows of an (n, 32) uint8 matrix in ascending byte order."""
+    if not len(rows):
+        return rows
+    s = rows[_sort_order(rows)]
+    return s[np.r_[True, (s[1:] != s[:-1]).any(axis=1)]]
+
+
 def _sort_order(hashes: np.ndarray) -> np.ndarray:
     """Stable ascending order of (n, 32) uint8 hashes by bytes (JS ``compare`` + stable sort)."""
     words = np.ascontiguousarray(hashes).view(">u8")  # (n, 4) big-endian words
     return np.lexsort((words[:, 3], words[:, 2], words[:, 1], words[:, 0]))
 
 
-def _build_nodes(leaves: np.ndarray) -> np.ndarray:
-    """Flat OpenZeppelin tree of (n, 32) leaf hashes: leaves reversed at the end, root at 0."""
+#: Rows hashed per step: bounds the byte copies and digest lists of a level or of a leaf
+#: matrix to a few MB whatever the tree size (a million leaves hashed whole cost ~200 MB).
+_HASH_ROWS = 1 << 16
+
+
+def _build_nodes(leaves: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Flat OpenZeppelin tree of (n, 32) leaf hashes (taken in ``order`` when given, without
+    a sorted copy): leaves reversed at the end, root at 0."""
     n = leaves.shape[0]
     if n == 0:
         raise AnchoringError("a Merkle tree needs at least one leaf")
     size = 2 * n - 1
     tree = np.empty((size, 32), dtype=np.uint8)
-    tree[n - 1 :] = leaves[::-1]
+    if order is None:
+        tree[n - 1 :] = leaves[::-1]
+    else:
+        np.take(leaves, order[::-1], axis=0, out=tree[n - 1 :])
     # Internal nodes are 0..n-2. Depth d holds indices [2^d - 1, 2^(d+1) - 2]; children of a
     # contiguous run of nodes at one depth are a contiguous run one depth lower, so each depth
-    # is one vectorised pass (child order by byte comparison, then keccak per row).
+    # is a few vectorised passes (child order by byte comparison, then keccak per row).
     last = n - 2
     if last < 0:
         return tree
@@ -173,28 +192,30 @@ def _build_nodes(leaves: np.ndarray) -> np.ndarray:
     while depth >= 0:
         lo = (1 << depth) - 1
         hi = min((1 << (depth + 1)) - 2, last)
-        if lo <= hi:
-            kids = tree[2 * lo + 1 : 2 * hi + 3].reshape(-1, 2, 32)
+        for start in range(lo, hi + 1, _HASH_ROWS):
+            stop = min(start + _HASH_ROWS, hi + 1)
+            kids = tree[2 * start + 1 : 2 * stop + 1].reshape(-1, 2, 32)
             a, b = kids[:, 0], kids[:, 1]
-            diff = a != b
-            first = diff.argmax(axis=1)
+            first = (a != b).argmax(axis=1)
             rows = np.arange(a.shape[0])
             swap = a[rows, first] > b[rows, first]
-            pairs = np.where(swap[:, None, None], kids[:, ::-1], kids).reshape(-1, 64)
-            buf = pairs.tobytes()
-            digests = b"".join(_keccak(buf[i : i + 64]) for i in range(0, len(buf), 64))
-            tree[lo : hi + 1] = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)
+            buf = np.where(swap[:, None, None], kids[:, ::-1], kids).tobytes()
+            digests = b"".join([_keccak(buf[i : i + 64]) for i in range(0, len(buf), 64)])
+            tree[start:stop] = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)
         depth -= 1
     return tree
 
 
-def _double_keccak_rows(encoded: np.ndarray) -> np.ndarray:
-    """``keccak256(keccak256(row))`` for each row of an (n, k) uint8 array."""
+def _double_keccak_rows(encoded: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``keccak256(keccak256(row))`` for each row of an (n, k) uint8 array (into ``out``)."""
     n, width = encoded.shape
-    buf = encoded.tobytes()
+    out = np.empty((n, 32), dtype=np.uint8) if out is None else out
     k = _keccak
-    out = b"".join(k(k(buf[i : i + width])) for i in range(0, n * width, width))
-    return np.frombuffer(out, dtype=np.uint8).reshape(n, 32)
+    for lo in range(0, n, _HASH_ROWS):
+        buf = encoded[lo : lo + _HASH_ROWS].tobytes()
+        digests = b"".join([k(k(buf[i : i + width])) for i in range(0, len(buf), width)])
+        out[lo : lo + _HASH_ROWS] = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)
+    return out
 
 
 @dataclass(frozen=True)
@@ -214,24 +235,52 @@ class MultiProof:
 
 
 class _WordValues(Sequence[list[str]]):
-    """Leaf values of a batch tree, kept as one (n, 160) byte matrix until asked for."""
+    """Leaf values of a batch tree as byte matrices until asked for: the (n, 64) datanet key
+    and batch id words (a broadcast view of one row in a batch tree: no bytes per leaf) and
+    the (n, 96) words of the contribution id, contributor and content hash."""
 
-    def __init__(self, words: np.ndarray):
-        self._words = words
+    _HEAD = 64
+
+    def __init__(self, head: np.ndarray, tail: np.ndarray):
+        self._head = head
+        self._tail = tail
+
+    @classmethod
+    def of_words(cls, words: np.ndarray) -> _WordValues:
+        """From (n, 160) encoded leaves; a head equal on every row is kept once."""
+        head = words[:, : cls._HEAD]
+        if len(words) and (head == head[0]).all():
+            head = np.broadcast_to(head[0], head.shape)
+        else:
+            head = np.ascontiguousarray(head)
+        return cls(head, np.ascontiguousarray(words[:, cls._HEAD :]))
 
     def __len__(self) -> int:
-        return self._words.shape[0]
+        return self._tail.shape[0]
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        row = self._words[i].tobytes()
-        return _row_value(row)
+        return _row_value(self._head[i].tobytes() + self._tail[i].tobytes())
+
+    def words(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """The (k, 160) encoded leaves ``lo:hi``."""
+        return np.concatenate([self._head[lo:hi], self._tail[lo:hi]], axis=1)
+
+    def leaf_hashes(self) -> np.ndarray:
+        """(n, 32) leaf hashes, encoded a slice at a time."""
+        n = len(self)
+        out = np.empty((n, 32), dtype=np.uint8)
+        for lo in range(0, n, _HASH_ROWS):
+            _double_keccak_rows(self.words(lo, lo + _HASH_ROWS), out[lo : lo + _HASH_ROWS])
+        return out
 
     def column_hex(self, pos: int, lo: int = 0, hi: int | None = None) -> list[str]:
         """Hex strings of one field for leaves ``lo:hi`` (default all; vectorised)."""
         start = pos * 32 + (12 if LEAF_ENCODING[pos] == "address" else 0)
-        col = np.ascontiguousarray(self._words[lo:hi, start : (pos + 1) * 32])
+        src, start = ((self._head, start) if start < self._HEAD
+                      else (self._tail, start - self._HEAD))
+        col = np.ascontiguousarray(src[lo:hi, start : start + (32 - start % 32)])
         width = col.shape[1] * 2
         h = col.tobytes().hex()
         return ["0x" + h[i : i + width] for i in range(0, len(h), width)]
@@ -307,7 +356,7 @@ class StandardMerkleTree:
     ) -> StandardMerkleTree:
         n = hashes.shape[0]
         order = _sort_order(hashes) if sort_leaves else np.arange(n)
-        nodes = _build_nodes(hashes[order])
+        nodes = _build_nodes(hashes, order)
         tree_index = np.empty(n, dtype=np.int64)
         tree_index[order] = (2 * n - 2) - np.arange(n)
         return cls(nodes, values, tree_index, leaf_encoding)
@@ -331,8 +380,7 @@ class StandardMerkleTree:
         tree_index = np.array([int(v["treeIndex"]) for v in data["values"]], dtype=np.int64)
         encoding = tuple(data["leafEncoding"])
         if tuple(encoding) == LEAF_ENCODING and values:
-            words = _words_from_values(values)
-            values = _WordValues(words)
+            values = _WordValues.of_words(_words_from_values(values))
         tree = cls(nodes, values, tree_index, encoding)
         tree._hex_nodes = [h.lower() for h in tree_hex]
         if validate:
@@ -523,7 +571,7 @@ class StandardMerkleTree:
         if ti.min() < n - 1 or ti.max() > n_nodes - 1 or len(np.unique(ti)) != n:
             raise AnchoringError("Merkle tree value tree indices are not distinct leaf indices")
         if isinstance(self._values, _WordValues):
-            leaf_hashes = _double_keccak_rows(self._values._words)
+            leaf_hashes = self._values.leaf_hashes()
         else:
             leaf_hashes = np.frombuffer(
                 b"".join(standard_leaf_hash(self.leaf_encoding, v) for v in self._values),
@@ -600,8 +648,9 @@ class StandardMerkleTree:
 # --- batch trees ---------------------------------------------------------------------------
 
 
-def _hex_column(col: pa.Array | pa.ChunkedArray, name: str, nbytes: int) -> np.ndarray:
-    """Decode a column of ``0x`` hex strings of ``nbytes`` bytes into an (n, nbytes) array."""
+def hex_matrix(col: pa.Array | pa.ChunkedArray, name: str, nbytes: int) -> np.ndarray:
+    """Decode a column of ``0x`` hex strings of ``nbytes`` bytes into an (n, nbytes) array
+    (on the Arrow buffers: no Python string per row); ``name`` names the column in errors."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = arr.cast(pa.large_string())
@@ -636,7 +685,7 @@ def _words_from_values(values: Sequence[Sequence[Any]]) -> np.ndarray:
         for i, name in enumerate(LEAF_FIELDS)
     })
     return _encode_columns(
-        *(_hex_column(table[f], f, 20 if t == "address" else 32)
+        *(hex_matrix(table[f], f, 20 if t == "address" else 32)
           for f, t in zip(LEAF_FIELDS, LEAF_ENCODING, strict=True))
     )
 
@@ -671,46 +720,49 @@ def batch_tree(datanet_id: str, batch_id: str, accepted: pa.Table | Iterable[pa.
     contentHash)`` with types :data:`LEAF_ENCODING`, so a proof binds the record to its
     datanet and batch. Values are stored lowercase in the dump.
     """
-    key = np.frombuffer(datanet_key(datanet_id), dtype=np.uint8)
-    bid = np.frombuffer(_unhex32(batch_id), dtype=np.uint8)
+    head = np.concatenate([np.frombuffer(datanet_key(datanet_id), dtype=np.uint8),
+                           np.frombuffer(_unhex32(batch_id), dtype=np.uint8)])
     width = 32 * len(LEAF_ENCODING)
-    words_parts, hash_parts = [], []
-    filled = 0
-    words_all = np.empty((rows, width), dtype=np.uint8) if rows else None
+    # Only the (n, 96) words that differ per leaf are kept; the key and batch id words are
+    # one row. Each part is decoded and hashed _HASH_ROWS rows at a time into arrays of the
+    # hinted size, so the transient copies stay a few MB at any batch size.
+    tail_all = np.empty((rows, width - 64), dtype=np.uint8) if rows else None
     hashes_all = np.empty((rows, 32), dtype=np.uint8) if rows else None
-    for part in [accepted] if isinstance(accepted, pa.Table) else accepted:
-        n = part.num_rows
-        if n == 0:
-            continue
+    tail_parts, hash_parts = [], []
+    filled = 0
+    for table in [accepted] if isinstance(accepted, pa.Table) else accepted:
         for c in ("contribution_id", "contributor", "content_hash"):
-            if c not in part.column_names:
+            if table.num_rows and c not in table.column_names:
                 raise AnchoringError(
-                    f"accepted table has no column {c!r}; columns: {part.column_names}"
+                    f"accepted table has no column {c!r}; columns: {table.column_names}"
                 )
-        words = _encode_columns(
-            np.broadcast_to(key, (n, 32)),
-            np.broadcast_to(bid, (n, 32)),
-            _hex_column(part["contribution_id"], "contribution_id", 32),
-            _hex_column(part["contributor"], "contributor", 20),
-            _hex_column(part["content_hash"], "content_hash", 32),
-        )
-        hashes = _double_keccak_rows(words)
-        if words_all is not None and hashes_all is not None and filled + n <= len(words_all):
-            words_all[filled:filled + n] = words
-            hashes_all[filled:filled + n] = hashes
-        else:
-            if words_all is not None and hashes_all is not None:  # the hint was short
-                words_parts.append(words_all[:filled])
+        for lo in range(0, table.num_rows, _HASH_ROWS):
+            part = table.slice(lo, _HASH_ROWS)
+            n = part.num_rows
+            words = _encode_columns(
+                np.broadcast_to(head[:32], (n, 32)),
+                np.broadcast_to(head[32:], (n, 32)),
+                hex_matrix(part["contribution_id"], "contribution_id", 32),
+                hex_matrix(part["contributor"], "contributor", 20),
+                hex_matrix(part["content_hash"], "content_hash", 32),
+            )
+            if tail_all is not None and hashes_all is not None and filled + n > len(tail_all):
+                tail_parts.append(tail_all[:filled])  # the hint was short
                 hash_parts.append(hashes_all[:filled])
-                words_all = hashes_all = None
-            words_parts.append(words)
-            hash_parts.append(hashes)
-        filled += n
+                tail_all = hashes_all = None
+            if tail_all is not None and hashes_all is not None:
+                tail_all[filled:filled + n] = words[:, 64:]
+                _double_keccak_rows(words, hashes_all[filled:filled + n])
+            else:
+                tail_parts.append(np.ascontiguousarray(words[:, 64:]))
+                hash_parts.append(_double_keccak_rows(words))
+            filled += n
     if filled == 0:
         return None
-    if words_all is not None and hashes_all is not None:
-        words, hashes = words_all[:filled], hashes_all[:filled]
+    if tail_all is not None and hashes_all is not None:
+        tail, hashes = tail_all[:filled], hashes_all[:filled]
     else:
-        words = np.concatenate(words_parts) if len(words_parts) > 1 else words_parts[0]
+        tail = np.concatenate(tail_parts) if len(tail_parts) > 1 else tail_parts[0]
         hashes = np.concatenate(hash_parts) if len(hash_parts) > 1 else hash_parts[0]
-    return StandardMerkleTree._from_hashes(hashes, _WordValues(words), LEAF_ENCODING, True)
+    values = _WordValues(np.broadcast_to(head, (filled, 64)), tail)
+    return StandardMerkleTree._from_hashes(hashes, values, LEAF_ENCODING, True)

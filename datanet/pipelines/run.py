@@ -391,40 +391,44 @@ def _already_committed(root: str, batch_id: str, cache: dict[str, bool]) -> bool
 class _BatchIdFn(beam.CombineFn):
     """``(batch id, chunk keys)``: batch id = keccak(datanet key ‖ sorted distinct record ids).
 
-    Inputs are ``(chunk key, ids as an Arrow array)``; ids stay Arrow until the final sort.
+    Inputs are ``(chunk key, ids as an Arrow array)``; each chunk's ids are kept as an
+    (n, 32) byte matrix (32 bytes per record, not a 66-character string) until the final
+    sort, which orders the bytes as the lowercase hex text would order.
     """
 
     def __init__(self, datanet_id: str):
         self.datanet_id = datanet_id
 
-    def create_accumulator(self) -> tuple[list[pa.Array], set[str]]:
+    def create_accumulator(self) -> tuple[list[np.ndarray], set[str]]:
         return [], set()
 
-    def add_input(self, acc: tuple[list[pa.Array], set[str]],
-                  item: tuple[str, pa.Array]) -> tuple[list[pa.Array], set[str]]:
+    def add_input(self, acc: tuple[list[np.ndarray], set[str]],
+                  item: tuple[str, pa.Array]) -> tuple[list[np.ndarray], set[str]]:
+        from datanet.anchoring.merkle import hex_matrix
+
         key, ids = item
-        acc[0].append(pc.unique(ids))
+        acc[0].append(hex_matrix(ids, "record_id", 32))
         acc[1].add(key)
         return acc
 
-    def merge_accumulators(self, accs: Iterable[tuple[list[pa.Array], set[str]]]
-                           ) -> tuple[list[pa.Array], set[str]]:
-        arrays: list[pa.Array] = []
+    def merge_accumulators(self, accs: Iterable[tuple[list[np.ndarray], set[str]]]
+                           ) -> tuple[list[np.ndarray], set[str]]:
+        arrays: list[np.ndarray] = []
         keys: set[str] = set()
         for a, k in accs:
             arrays += a
             keys |= k
         return arrays, keys
 
-    def extract_output(self, acc: tuple[list[pa.Array], set[str]]) -> tuple[str, list[str]]:
+    def extract_output(self, acc: tuple[list[np.ndarray], set[str]]) -> tuple[str, list[str]]:
+        from datanet.anchoring.merkle import sorted_distinct_rows
         from datanet.schemas.ids import datanet_key, keccak
 
         arrays, keys = acc
-        ids = pc.unique(pa.concat_arrays(arrays)) if arrays else pa.array([], pa.string())
-        # ids are "0x" + 64 lowercase hex digits: sorting the text sorts the bytes
-        digits = pc.utf8_slice_codeunits(ids.take(pc.sort_indices(ids)), 2)
-        body = bytes.fromhex("".join(digits.to_pylist()))
-        return "0x" + keccak(datanet_key(self.datanet_id) + body).hex(), sorted(keys)
+        ids = sorted_distinct_rows(np.concatenate(arrays) if arrays
+                                   else np.zeros((0, 32), np.uint8))
+        return ("0x" + keccak(datanet_key(self.datanet_id) + ids.tobytes()).hex(),
+                sorted(keys))
 
 
 class _WriteListing(beam.DoFn):

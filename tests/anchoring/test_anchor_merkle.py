@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from datanet.anchoring import merkle
 from datanet.anchoring.merkle import (
     LEAF_ENCODING,
     MultiProof,
@@ -197,3 +198,28 @@ def test_batch_tree_from_parts_with_or_without_a_row_hint_is_the_same_tree() -> 
     large = table.cast(pa.schema([(f.name, pa.large_string()) for f in table.schema]))
     assert batch_tree("legal-qa", bid, large).root == whole.root
     assert batch_tree("legal-qa", bid, iter([table.slice(0, 0)]), rows=5) is None
+
+
+@pytest.mark.parametrize("step", [1, 3, 7, 64])
+def test_batch_tree_hashed_in_slices_is_the_generic_tree(monkeypatch: pytest.MonkeyPatch,
+                                                          step: int) -> None:
+    """Leaves, levels and validation hashed ``step`` rows at a time (the bound on transient
+    copies) give the generic tree's root, nodes and dump; a loaded dump keeps one head row."""
+    table = _accepted(41)
+    bid = batch_id("legal-qa", table["contribution_id"].to_pylist())
+    values = [batch_leaf("legal-qa", bid, r["contribution_id"], r["contributor"],
+                         r["content_hash"]) for r in table.to_pylist()]
+    generic = StandardMerkleTree.of(values, LEAF_ENCODING)
+    monkeypatch.setattr(merkle, "_HASH_ROWS", step)
+    for rows in (None, 41, 5):
+        tree = batch_tree("legal-qa", bid, iter([table.slice(0, 17), table.slice(17)]),
+                          rows=rows)
+        assert tree.root == generic.root and tree.dumps() == generic.dumps(), rows
+        assert tree.at(40) == values[40] and tree.values == values
+    loaded = StandardMerkleTree.loads(generic.dumps())  # validate() hashes in slices too
+    assert loaded.root == generic.root and loaded.at(3) == values[3]
+    assert loaded._values._head.strides == (0, 1)  # one datanet key + batch id row
+    # a dump whose leaves carry other heads keeps each row's own (and still validates)
+    mixed = [values[0], batch_leaf("other", bid, *values[1][2:]), *values[2:5]]
+    other = StandardMerkleTree.loads(StandardMerkleTree.of(mixed, LEAF_ENCODING).dumps())
+    assert other.values == mixed and other._values._head.strides == (64, 1)
