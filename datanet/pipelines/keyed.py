@@ -34,6 +34,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from datanet._memory import release_memory
 from datanet.pipelines.io import Spilled, load_spilled, select_tag, spill_batches, spill_table
 from datanet.pipelines.stages import StageOutput
 from datanet.store.history import History
@@ -158,18 +159,18 @@ class _ResolveShard(beam.DoFn):
         rows = pa.concat_tables(
             [with_part(load_spilled(p.rows), i, p.history) for i, p in enumerate(parts)],
             promote_options="default")
-        cache: dict[tuple[int, tuple[str, ...]], pa.Table] = {}
 
         def fetch(part: int, want: np.ndarray, columns: Sequence[str]) -> pa.Table:
-            ref, key = parts[part], (part, tuple(columns))
-            if key not in cache:
-                if ref.history:
-                    cache[key] = _read_committed(ref.holder, columns)
-                elif ref.lookup is None:
-                    raise ValueError(f"{self.validator.name}: {ref.holder} has no lookup table")
-                else:
-                    cache[key] = load_spilled(ref.lookup).select(list(columns))
-            return cache[key].take(pa.array(want))
+            # read, take and let go: a shard's lookups touch many chunks, and caching their
+            # tables would hold them all (Shard.lookup asks for each part once per call)
+            ref = parts[part]
+            if ref.history:
+                table = _read_committed(ref.holder, columns)
+            elif ref.lookup is None:
+                raise ValueError(f"{self.validator.name}: {ref.holder} has no lookup table")
+            else:
+                table = load_spilled(ref.lookup).select(list(columns))
+            return table.take(pa.array(want))
 
         out = self.validator.resolve(Shard(rows, fetch))
         for key, value in out.counters.items():
@@ -194,6 +195,8 @@ class _ResolveShard(beam.DoFn):
                                         f"keyed-{what}", tables)
             for c, ref in zip(have, spilled, strict=True):
                 refs_of[c][what] = ref
+        del rows, out, by_chunk
+        release_memory()  # one shard's tables at a time, not the high-water mark of all
         for c in chunks:
             got = refs_of[c]
             yield c, StageOutput(votes=(got["votes"],) if "votes" in got else (),

@@ -40,6 +40,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from datanet._memory import release_memory
 from datanet.errors import DatanetError, IntakeError
 from datanet.pipelines.fingerprint import (
     RunResult,
@@ -664,6 +665,7 @@ def run_datanet(
             with FileSystems.open(listing_path) as fh:
                 listing = json.loads(fh.read())
 
+    release_memory()  # what the runner's buffers held, before the commit's tree
     batch_id = listing["batch_id"]
     entries = listing["entries"]
     files: dict[str, list[FileEntry]] = {}

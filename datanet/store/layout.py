@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from datanet._memory import release_memory
 from datanet.errors import CommitConflict, StoreError
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec, load_spec
@@ -318,6 +319,7 @@ class DatanetStore:
         self.verify_files(files)
         files = _with_attribution_shard(self, batch_id, files)
         if callable(tree):
+            release_memory()  # the shard build's freed heap, before the tree's arrays
             tree = tree()
         # on an object store the sequence claim alone decides (no lease to wait out)
         with (contextlib.nullcontext() if isinstance(self.root, ObjectPath) else self.lock()):

@@ -613,8 +613,11 @@ class NearDuplicateValidator(KeyedValidator):
         # one record pair may meet in several bands of this shard: verify it once
         quad = np.unique(np.stack([part[later], row[later], part[earlier], row[earlier],
                                    history[earlier]], axis=1).astype(np.int64), axis=0)
-        own = shard.lookup(quad[:, 0], quad[:, 1], _CAND_COLUMNS)
-        got = shard.lookup(quad[:, 2], quad[:, 3], _CAND_COLUMNS)
+        # one lookup for both sides: each part's table is read once, only its rows kept
+        k = len(quad)
+        both = shard.lookup(np.r_[quad[:, 0], quad[:, 2]], np.r_[quad[:, 1], quad[:, 3]],
+                            _CAND_COLUMNS)
+        own, got = both.slice(0, k), both.slice(k)
         num_perm = self.config.num_perm
         estimated = np.count_nonzero(
             sig_matrix(own.column("signature"), num_perm)
