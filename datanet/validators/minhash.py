@@ -64,16 +64,18 @@ _FNV_OFFSET = _U64(0xCBF29CE484222325)
 _FNV_PRIME = _U64(0x100000001B3)
 _M32 = _U64(0xFFFFFFFF)
 
-#: One row per record in ``index/minhash``: the signature (``num_perm`` little-endian uint32),
-#: the record's sorted distinct shingle hashes (exact Jaccard of LSH candidates without
-#: re-reading text) and the parameters both were made with, so bands are re-derived and
-#: mismatches detected.
+#: One row per record in ``index/minhash``: the LSH band hashes (``bands`` little-endian
+#: uint64: what a later batch's search needs, 128 bytes at the defaults instead of the
+#: 512-byte signature, which is a function of the shingle set and is recomputed for the few
+#: verified pairs), the record's sorted distinct shingle hashes (exact Jaccard of LSH
+#: candidates without re-reading text) and the parameters both were made with, so
+#: mismatches are detected. Indexes written with a ``signature`` column are still read.
 MINHASH_INDEX_SCHEMA = pa.schema(
     [
         pa.field("contribution_id", pa.string(), nullable=False),
         pa.field("submitted_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("content_hash", pa.string(), nullable=False),
-        pa.field("signature", pa.binary(), nullable=False),
+        pa.field("bands", pa.binary(), nullable=False),
         pa.field("shingles", pa.list_(pa.uint32()), nullable=False),
         pa.field("params", pa.string(), nullable=False),
     ]
@@ -327,6 +329,14 @@ class MinHasher:
                      sig)
         return sig
 
+    def set_signatures(self, sets: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Signatures of stored shingle sets (``list<uint32>``): the signature of the text
+        they came from, as a minimum over a multiset equals the minimum over its set."""
+        if isinstance(sets, pa.ChunkedArray):
+            sets = sets.combine_chunks()
+        n_sh = pc.list_value_length(sets).to_numpy(zero_copy_only=False).astype(np.int64)
+        return self._minhash(pc.list_flatten(sets).to_numpy(zero_copy_only=False), n_sh)
+
     def band_hashes(self, sig: np.ndarray) -> np.ndarray:
         """``(n, bands)`` uint64 hash of band number + the band's values (the LSH bucket).
 
@@ -439,29 +449,38 @@ __all__ += ["skip_exact_copies"]
 
 _EMPTY = np.uint32(0xFFFFFFFF)
 #: Index columns a shard fetches to verify a candidate pair.
-_CAND_COLUMNS = ["contribution_id", "submitted_at", "signature", "shingles"]
+_CAND_COLUMNS = ["contribution_id", "submitted_at", "shingles"]
 
 
 def band_rows(hasher: MinHasher, sig: np.ndarray, ids: pa.Array | pa.ChunkedArray,
               submitted_at: pa.Array | pa.ChunkedArray,
               hashes: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """Key rows of the near-duplicate search from signatures (see :func:`rows_of_bands`)."""
+    return rows_of_bands(hasher.band_hashes(sig), ~np.all(sig == _EMPTY, axis=1), ids,
+                         submitted_at, hashes)
+
+
+def rows_of_bands(bands: np.ndarray, shingled: np.ndarray, ids: pa.Array | pa.ChunkedArray,
+                  submitted_at: pa.Array | pa.ChunkedArray,
+                  hashes: pa.Array | pa.ChunkedArray) -> pa.Table:
     """Key rows of the near-duplicate search: one per record with shingles and band.
 
-    ``shard_key``: the band hash (band number + band values); ``submitted_at``, the first 64
-    bits of the id and of the dedup key rank and skip pairs; ``_row``: the record's row.
-    36 bytes per record and band: no signature, no strings.
+    ``bands``: (n, b) band hashes; ``shingled``: records with at least one shingle (the
+    others take part in no search). ``shard_key``: the band hash (band number + band
+    values); ``submitted_at``, the first 64 bits of the id and of the dedup key rank and skip
+    pairs; ``_row``: the record's row. 36 bytes per record and band: no strings.
     """
     from datanet.validators.keyed import hex64
 
-    rows = np.flatnonzero(~np.all(sig == _EMPTY, axis=1))
-    bands = hasher.bands
+    rows = np.flatnonzero(shingled)
+    b = bands.shape[1]
     ts = pc.cast(submitted_at, pa.int64()).to_numpy(zero_copy_only=False)
     return pa.table({
-        "shard_key": hasher.band_hashes(sig[rows]).ravel(),
-        "submitted_at": np.repeat(ts[rows], bands),
-        "id64": np.repeat(hex64(ids)[rows], bands),
-        "ch64": np.repeat(hex64(hashes)[rows], bands),
-        "_row": np.repeat(rows.astype(np.int32), bands),
+        "shard_key": np.ascontiguousarray(bands[rows]).ravel(),
+        "submitted_at": np.repeat(ts[rows], b),
+        "id64": np.repeat(hex64(ids)[rows], b),
+        "ch64": np.repeat(hex64(hashes)[rows], b),
+        "_row": np.repeat(rows.astype(np.int32), b),
     })
 
 
@@ -504,19 +523,33 @@ def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.
     return key // n, key % n, int(every.sum()) - total
 
 
-def sig_matrix(col: pa.Array | pa.ChunkedArray, num_perm: int) -> np.ndarray:
-    """``(n, num_perm)`` uint32 from a binary column of little-endian signatures."""
+def _binary_matrix(col: pa.Array | pa.ChunkedArray, width: int, dtype: str) -> np.ndarray:
+    """``(n, width)`` of ``dtype`` from a binary column of equally long little-endian rows."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     n = len(col)
     if n == 0:
-        return np.zeros((0, num_perm), dtype=np.uint32)
+        return np.zeros((0, width), dtype=dtype)
     offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + n + 1]
     raw = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
-    return raw.view("<u4").reshape(n, num_perm)
+    return raw.view(dtype).reshape(n, width)
 
 
-__all__ += ["band_rows", "candidate_pairs", "sig_matrix"]
+def sig_matrix(col: pa.Array | pa.ChunkedArray, num_perm: int) -> np.ndarray:
+    """``(n, num_perm)`` uint32 from a binary column of little-endian signatures."""
+    return _binary_matrix(col, num_perm, "<u4")
+
+
+def _binary_rows(matrix: np.ndarray, dtype: str) -> pa.Array:
+    """A binary column of the rows of ``matrix`` as little-endian ``dtype``."""
+    n, width = matrix.shape
+    size = width * np.dtype(dtype).itemsize
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(size), n, [None, pa.py_buffer(matrix.astype(dtype).tobytes())])
+    return fixed.cast(pa.binary())
+
+
+__all__ += ["band_rows", "candidate_pairs", "rows_of_bands", "sig_matrix"]
 
 
 class NearDuplicateValidator(KeyedValidator):
@@ -555,15 +588,13 @@ class NearDuplicateValidator(KeyedValidator):
             raise self._not_set_up()
         return self._hasher
 
-    def index_rows(self, batch: pa.RecordBatch, sig: np.ndarray,
+    def index_rows(self, batch: pa.RecordBatch, bands: np.ndarray,
                    shingle_hashes: pa.ListArray) -> pa.Table:
-        """``index/minhash`` rows for every record of ``batch``."""
+        """``index/minhash`` rows for every record of ``batch`` (``bands``: (n, b) hashes)."""
         n = batch.num_rows
-        sigs = pa.FixedSizeBinaryArray.from_buffers(
-            pa.binary(sig.shape[1] * 4), n, [None, pa.py_buffer(sig.astype("<u4").tobytes())])
         return pa.Table.from_arrays(
             [batch.column("contribution_id"), batch.column("submitted_at"),
-             batch.column("content_hash"), sigs.cast(pa.binary()), shingle_hashes,
+             batch.column("content_hash"), _binary_rows(bands, "<u8"), shingle_hashes,
              pa.array([self.hasher.params] * n, pa.string())],
             schema=MINHASH_INDEX_SCHEMA,
         )
@@ -573,11 +604,12 @@ class NearDuplicateValidator(KeyedValidator):
         # homoglyphs folded as for PII and exact dedup: a look-alike copy shingles the same
         folded = fold_unicode(batch.column("text_norm"))
         sig, sets = hasher.sketch(folded)
-        index = self.index_rows(batch, sig, sets)
+        bands = hasher.band_hashes(sig)
+        index = self.index_rows(batch, bands, sets)
         keys = dedup_keys(batch.column("text_norm"), batch.column("content_hash"),
                           folded=folded)  # what skip_exact compares: exact copies by the fold
-        rows = band_rows(hasher, sig, batch.column("contribution_id"),
-                         batch.column("submitted_at"), keys)
+        rows = rows_of_bands(bands, ~np.all(sig == _EMPTY, axis=1),
+                             batch.column("contribution_id"), batch.column("submitted_at"), keys)
         return KeyRows(rows, index={"minhash": index}, lookup=index)
 
     def history_key(self, table: pa.Table, path: str) -> KeyRows:
@@ -592,9 +624,15 @@ class NearDuplicateValidator(KeyedValidator):
                 f"{path}: index/minhash was built with {sorted(params)} but "
                 f"validators.near_duplicate now gives {hasher.params!r}; restore the "
                 "previous MinHash settings or rebuild the index from the accepted records")
-        sig = sig_matrix(table.column("signature"), self.config.num_perm)
-        rows = band_rows(hasher, sig, table.column("contribution_id"),
-                         table.column("submitted_at"), table.column("content_hash"))
+        if "bands" in table.column_names:
+            bands = _binary_matrix(table.column("bands"), hasher.bands, "<u8")
+        else:  # an index written before band hashes replaced signatures
+            bands = hasher.band_hashes(sig_matrix(table.column("signature"),
+                                                  self.config.num_perm))
+        shingled = pc.list_value_length(table.column("shingles")).to_numpy(
+            zero_copy_only=False) > 0
+        rows = rows_of_bands(bands, shingled, table.column("contribution_id"),
+                             table.column("submitted_at"), table.column("content_hash"))
         return KeyRows(rows, lookup=table)
 
     def resolve(self, shard: Shard) -> Resolved:
@@ -620,8 +658,8 @@ class NearDuplicateValidator(KeyedValidator):
         own, got = both.slice(0, k), both.slice(k)
         num_perm = self.config.num_perm
         estimated = np.count_nonzero(
-            sig_matrix(own.column("signature"), num_perm)
-            == sig_matrix(got.column("signature"), num_perm), axis=1) / num_perm
+            self.hasher.set_signatures(own.column("shingles"))
+            == self.hasher.set_signatures(got.column("shingles")), axis=1) / num_perm
         exact = exact_jaccard(own.column("shingles"), got.column("shingles"))
         same = pc.equal(own.column("contribution_id"), got.column("contribution_id"))
         ok = (exact >= self.config.threshold) & ~same.to_numpy(zero_copy_only=False)

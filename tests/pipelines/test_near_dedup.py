@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from datanet.privacy.evasion import fold_unicode
 from datanet.privacy.normalise import normalise_text
 from datanet.store.history import History
 from datanet.validators.keyed import hex64
@@ -211,3 +212,35 @@ def test_index_rows_spill_to_the_runs_scratch(tmp_path):
         assert spilled[key].votes.to_pylist() == in_memory[key].votes.to_pylist()
         assert spilled[key].index["minhash"].equals(in_memory[key].index["minhash"])
     assert [v["verdict"] for v in spilled["c2"].votes.to_pylist()] == ["reject", "accept"]
+
+
+def test_index_keeps_band_hashes_and_signature_era_indexes_vote_alike(tmp_path):
+    """``index/minhash`` stores the 16 band hashes (128 bytes) instead of the 512-byte
+    signature; an index written with signatures gives the very same votes, and the
+    estimated Jaccard recomputed from stored shingle sets is the signatures' own."""
+    config = MinHashConfig()
+    hasher = MinHasher(config)
+    first = batch([*GOOD[:4], ""], start_us=10_000_000)
+    index = dict(_stage_votes([("a", first)]))["a"].index["minhash"]
+    assert "signature" not in index.column_names
+    sig = hasher.signatures(fold_unicode(first.column("text_norm")))
+    assert (hasher.set_signatures(index.column("shingles")) == sig).all()
+    bands = hasher.band_hashes(sig)
+    assert index.column("bands").to_pylist() == [r.astype("<u8").tobytes() for r in bands]
+    assert {len(b) for b in index.column("bands").to_pylist()} == {8 * hasher.bands} == {128}
+    old = index.drop_columns(["bands"]).add_column(
+        3, "signature", pa.array([r.astype("<u4").tobytes() for r in sig], pa.binary()))
+    second = batch([_near(GOOD[2]), GOOD[7], ""], contributors=[BOB] * 3, start_us=1)
+    got = []
+    for name, table in (("new", index), ("old", old)):
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(table, path)
+        got.append(dict(_stage_votes([("b", second)],
+                                     History({"index/minhash": (str(path),)})))["b"].votes)
+    assert got[0].to_pylist() == got[1].to_pylist()
+    votes = got[0].to_pylist()
+    assert [v["verdict"] for v in votes] == ["reject", "accept", "accept"]
+    d = json.loads(votes[0]["details"])
+    near = hasher.signatures(fold_unicode(second.column("text_norm")))[0]
+    assert d["matched"] == first.column("contribution_id")[2].as_py() and d["history"]
+    assert d["estimated_jaccard"] == round(float(np.mean(near == sig[2])), 4)
