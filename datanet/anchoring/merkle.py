@@ -602,9 +602,11 @@ class StandardMerkleTree:
         built by :meth:`dump_chunks`)."""
         return "".join(self.dump_chunks())
 
-    def dump_chunks(self, rows: int = 1 << 16) -> Iterator[str]:
+    def dump_chunks(self, rows: int = 1 << 14) -> Iterator[str]:
         """The text of :meth:`dumps` in pieces of about ``rows`` nodes or leaves, so a writer
-        holds one piece at a time, not the whole dump (~460 bytes per leaf).
+        holds one piece at a time, not the whole dump (~460 bytes per leaf). 16,384 rows: as
+        fast as 65,536 and ~28 MB of strings per piece instead of ~110 MB (measured at 300k
+        leaves), which was the top of a 1M-record run's commit.
 
         A batch tree's leaves (a byte matrix) are written column-wise from one hex string per
         field and piece instead of one Python list per leaf.

@@ -353,6 +353,8 @@ class DatanetStore:
             )
             if tree is not None:
                 write_atomic(self.root / "trees" / f"{batch_id}.json", tree.dump_chunks())
+                tree = None  # the manifest holds its root: let it go before the Delta sync
+                release_memory()
             final = self.root / "batches" / _manifest_name(seq, batch_id)
             claim = (self.root / CLAIMS / f"{seq:08d}.json"
                      if isinstance(self.root, ObjectPath) else final)
