@@ -389,12 +389,21 @@ def _already_committed(root: str, batch_id: str, cache: dict[str, bool]) -> bool
     return cache[batch_id]
 
 
+def _id_rows(kv: tuple[str, pa.RecordBatch | pa.Table], column: str
+             ) -> tuple[str, np.ndarray]:
+    """``(chunk key, its record ids as an (n, 32) byte matrix)``: what the runner buffers
+    for the batch id is 32 bytes per record, not a 66-character string."""
+    from datanet.anchoring.merkle import hex_matrix
+
+    return kv[0], hex_matrix(kv[1].column(column), column, 32)
+
+
 class _BatchIdFn(beam.CombineFn):
     """``(batch id, chunk keys)``: batch id = keccak(datanet key ‖ sorted distinct record ids).
 
-    Inputs are ``(chunk key, ids as an Arrow array)``; each chunk's ids are kept as an
-    (n, 32) byte matrix (32 bytes per record, not a 66-character string) until the final
-    sort, which orders the bytes as the lowercase hex text would order.
+    Inputs are ``(chunk key, ids)``, ids as an (n, 32) byte matrix (:func:`_id_rows`; an
+    Arrow array of hex ids is decoded first), kept until the final sort, which orders the
+    bytes as the lowercase hex text would order.
     """
 
     def __init__(self, datanet_id: str):
@@ -404,11 +413,12 @@ class _BatchIdFn(beam.CombineFn):
         return [], set()
 
     def add_input(self, acc: tuple[list[np.ndarray], set[str]],
-                  item: tuple[str, pa.Array]) -> tuple[list[np.ndarray], set[str]]:
+                  item: tuple[str, np.ndarray | pa.Array]
+                  ) -> tuple[list[np.ndarray], set[str]]:
         from datanet.anchoring.merkle import hex_matrix
 
         key, ids = item
-        acc[0].append(hex_matrix(ids, "record_id", 32))
+        acc[0].append(ids if isinstance(ids, np.ndarray) else hex_matrix(ids, "record_id", 32))
         acc[1].add(key)
         return acc
 
@@ -484,8 +494,8 @@ def build_pipeline(
     # (2.77) evaluates a side input inside each consuming task (``list(bag)``), outside the
     # task graph it schedules; a join stays in the graph on every runner.
     ids = (
-        (chunks | "ChunkIds" >> beam.Map(lambda kv: (kv[0], kv[1].column("contribution_id"))),
-         dead | "DeadIds" >> beam.Map(lambda kv: (kv[0], kv[1].column("record_id"))))
+        (chunks | "ChunkIds" >> beam.Map(_id_rows, "contribution_id"),
+         dead | "DeadIds" >> beam.Map(_id_rows, "record_id"))
         | "AllIds" >> beam.Flatten()
     )
     batch = ids | "BatchId" >> beam.CombineGlobally(_BatchIdFn(spec.id))
