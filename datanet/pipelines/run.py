@@ -401,9 +401,8 @@ def _id_rows(kv: tuple[str, pa.RecordBatch | pa.Table], column: str
 class _BatchIdFn(beam.CombineFn):
     """``(batch id, chunk keys)``: batch id = keccak(datanet key ‖ sorted distinct record ids).
 
-    Inputs are ``(chunk key, ids)``, ids as an (n, 32) byte matrix (:func:`_id_rows`; an
-    Arrow array of hex ids is decoded first), kept until the final sort, which orders the
-    bytes as the lowercase hex text would order.
+    Inputs are ``(chunk key, ids)``, ids as an (n, 32) byte matrix (:func:`_id_rows`), kept
+    until the final sort, which orders the bytes as the lowercase hex text would order.
     """
 
     def __init__(self, datanet_id: str):
@@ -413,12 +412,9 @@ class _BatchIdFn(beam.CombineFn):
         return [], set()
 
     def add_input(self, acc: tuple[list[np.ndarray], set[str]],
-                  item: tuple[str, np.ndarray | pa.Array]
-                  ) -> tuple[list[np.ndarray], set[str]]:
-        from datanet.anchoring.merkle import hex_matrix
-
+                  item: tuple[str, np.ndarray]) -> tuple[list[np.ndarray], set[str]]:
         key, ids = item
-        acc[0].append(ids if isinstance(ids, np.ndarray) else hex_matrix(ids, "record_id", 32))
+        acc[0].append(ids)
         acc[1].add(key)
         return acc
 

@@ -262,10 +262,11 @@ def test_batch_id_combine_is_the_id_of_the_sorted_distinct_records() -> None:
     parts = []
     for key, chunk in (("b", ids[25:] + ids[:3]), ("a", ids[:25]), ("c", [])):
         acc = fn.create_accumulator()
-        item = (key, pa.array(chunk, pa.string()))
-        if key == "a":  # what the pipeline sends: the chunk's ids as 32-byte rows
-            item = _id_rows((key, pa.table({"record_id": item[1]})), "record_id")
-            assert item[1].shape == (25, 32) and item[1][0].tobytes().hex() == ids[0][2:]
+        # what the pipeline sends: the chunk's ids as 32-byte rows
+        item = _id_rows((key, pa.table({"record_id": pa.array(chunk, pa.string())})),
+                        "record_id")
+        assert item[1].shape == (len(chunk), 32)
+        assert [r.tobytes().hex() for r in item[1]] == [i[2:] for i in chunk]
         parts.append(fn.add_input(acc, item))
     got, keys = fn.extract_output(fn.merge_accumulators([parts[2], parts[0], parts[1]]))
     assert got == batch_id("d", ids) == batch_id("d", reversed(ids)) and keys == ["a", "b", "c"]
