@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datanet._pool import ChunkPool, usable_cores
 from datanet.attribution.config import attribution_config
 from datanet.attribution.tokens import TOKENIZER, dedup_sorted_pairs, record_grams, sort_pairs
 from datanet.errors import StoreError
@@ -94,14 +95,35 @@ class Shard:
                    int(meta["tokens"]))
 
 
-def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int
-           ) -> Iterator[tuple[np.ndarray, np.ndarray, int, int]]:
-    """``(grams, rows, records, tokens)`` per text array, rows numbered across arrays."""
+def _grams_of(texts: pa.Array | pa.ChunkedArray, ngram: int
+              ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    grams, rows, toks = record_grams(texts, ngram)
+    return grams, rows, len(texts), toks
+
+
+def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int,
+           workers: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray, int, int]]:
+    """``(grams, rows, records, tokens)`` per text array, rows numbered across arrays;
+    ``workers`` > 1: the arrays' n-grams computed in that many forked processes (in order)."""
+    arrays = [texts] if isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
+    pool = ChunkPool(_grams_of, workers) if workers > 1 else None
     n_records = 0
-    for part in [texts] if isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts:
-        grams, rows, toks = record_grams(part, ngram)
-        yield grams, rows + np.uint32(n_records), len(part), toks
-        n_records += len(part)
+    try:
+        for done in _results(arrays, ngram, pool):
+            for grams, rows, records, toks in done:
+                yield grams, rows + np.uint32(n_records), records, toks
+                n_records += records
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _results(arrays: Iterable[pa.Array | pa.ChunkedArray], ngram: int, pool: ChunkPool | None
+             ) -> Iterator[Iterable[tuple[np.ndarray, np.ndarray, int, int]]]:
+    for part in arrays:
+        yield [_grams_of(part, ngram)] if pool is None else pool.submit(part, ngram)
+    if pool is not None:
+        yield pool.drain()
 
 
 def _sorted_unique(grams: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,14 +178,15 @@ class _Spill:
 
 
 def _write_shard_to(sink: Any, texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array],
-                    ngram: int, spill_dir: str | Path | None) -> dict[str, Any]:
+                    ngram: int, spill_dir: str | Path | None, workers: int = 1
+                    ) -> dict[str, Any]:
     """Write the shard of ``texts`` (row = position) as Arrow IPC to ``sink``; its metadata.
     Spill files (if the batch is large) go to a temporary folder under ``spill_dir``."""
     chunks: list[tuple[np.ndarray, np.ndarray]] = []
     in_memory = n_records = n_tokens = 0
     spill: _Spill | None = None
     with tempfile.TemporaryDirectory(prefix="attribution-spill-", dir=spill_dir) as tmp:
-        for grams, rows, records, toks in _parts(texts, ngram):
+        for grams, rows, records, toks in _parts(texts, ngram, workers):
             n_records += records
             n_tokens += toks
             if spill is None:
@@ -201,12 +224,14 @@ def _schema(meta: dict[str, Any]) -> pa.Schema:
 
 
 def build_shard(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int, *,
-                spill_dir: str | Path | None = None) -> tuple[memoryview, dict[str, Any]]:
+                spill_dir: str | Path | None = None, workers: int = 1
+                ) -> tuple[memoryview, dict[str, Any]]:
     """Shard bytes (Arrow IPC) and metadata of the records ``texts`` (row = position); an
     iterable of text arrays (e.g. one per Parquet row group) is read one array at a time.
-    In memory: the shard's bytes are returned (:func:`write_shard` streams them to a file)."""
+    In memory: the shard's bytes are returned (:func:`write_shard` streams them to a file).
+    ``workers`` > 1: the arrays' n-grams are computed in that many forked processes."""
     sink = pa.BufferOutputStream()
-    meta = _write_shard_to(sink, texts, ngram, spill_dir)
+    meta = _write_shard_to(sink, texts, ngram, spill_dir, workers)
     return memoryview(sink.getvalue()), meta
 
 
@@ -225,8 +250,12 @@ def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry
                 ngram: int | None = None) -> FileEntry | None:
     """Build and write the shard of a batch's accepted files; the entry for its manifest
     (None when the files have no ``text`` column: nothing to index). Streamed: the shard is
-    written to the run scratch while hashed, then moved into place; memory stays bounded."""
+    written to the run scratch while hashed, then moved into place; memory stays bounded.
+    The n-grams of successive row batches are computed in forked processes, one per usable
+    core (``pipeline.local_workers`` caps it; the commit runs on the driver, whatever the
+    runner)."""
     ngram = ngram or attribution_config(store.spec).ngram
+    workers = store.spec.pipeline.local_workers or usable_cores()
     files = [pq.ParquetFile(store.abs(p), filesystem=store.arrow_fs)
              for p in sorted(e.path for e in accepted)]
     if any("text" not in f.schema_arrow.names for f in files):
@@ -236,7 +265,7 @@ def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry
     with _local_scratch(store) as scratch:
         tmp = Path(scratch) / "shard.arrow"
         with pa.OSFile(str(tmp), "wb") as sink:
-            meta = _write_shard_to(sink, texts, ngram, scratch)
+            meta = _write_shard_to(sink, texts, ngram, scratch, workers)
         digest = hashlib.sha256()
         with open(tmp, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

@@ -36,6 +36,7 @@ from apache_beam.metrics import Metrics
 
 from datanet._memory import release_memory
 from datanet.pipelines.io import Spilled, load_spilled, select_tag, spill_batches, spill_table
+from datanet.pipelines.pool import ForkedDoFn
 from datanet.pipelines.stages import StageOutput
 from datanet.store.history import History
 from datanet.validators.keyed import KeyedValidator, KeyRows, Shard, with_part
@@ -138,24 +139,34 @@ def _read_committed(path: str, columns: Sequence[str]) -> pa.Table:
         return pq.read_table(io.BytesIO(fh.read()), columns=list(columns))
 
 
-class _ResolveShard(beam.DoFn):
+class _ResolveShard(ForkedDoFn):
     """One shard: resolve it, and send each chunk its votes and drops."""
 
-    def __init__(self, validator: KeyedValidator, scratch: str | None):
+    def __init__(self, validator: KeyedValidator, scratch: str | None, workers: int = 1):
         self.validator = validator
         self.scratch = scratch
+        self.workers = workers
 
     def setup(self) -> None:
         self.validator.setup()
         self.counters: dict[str, Any] = {}
 
-    def process(self, element: tuple[int, Iterable[PartRef]]
-                ) -> Iterator[tuple[str, StageOutput]]:
+    def shippable(self, element: tuple[int, Iterable[PartRef]]) -> tuple[int, list[PartRef]]:
+        return element[0], list(element[1])
+
+    def received(self, note: dict[str, int]) -> None:
+        for key, value in note.items():
+            if key not in self.counters:
+                self.counters[key] = Metrics.counter(self.validator.name, key)
+            self.counters[key].inc(value)
+
+    def work(self, element: tuple[int, Iterable[PartRef]]
+             ) -> tuple[list[tuple[str, StageOutput]], dict[str, int]]:
         shard, refs = element
         # a stable order: the outcome must not depend on the order parts arrive in
         parts = sorted(refs, key=lambda r: (not r.history, r.holder, str(r.rows)))
         if all(p.history for p in parts):
-            return
+            return [], {}
         rows = pa.concat_tables(
             [with_part(load_spilled(p.rows), i, p.history) for i, p in enumerate(parts)],
             promote_options="default")
@@ -173,10 +184,7 @@ class _ResolveShard(beam.DoFn):
             return table.take(pa.array(want))
 
         out = self.validator.resolve(Shard(rows, fetch))
-        for key, value in out.counters.items():
-            if key not in self.counters:
-                self.counters[key] = Metrics.counter(self.validator.name, key)
-            self.counters[key].inc(int(value))
+        counts = {key: int(value) for key, value in out.counters.items()}
         by_chunk: dict[str, dict[str, pa.Table]] = {}
         for what, table in (("votes", out.votes), ("drops", out.drops)):
             if table is None or not table.num_rows:
@@ -197,20 +205,21 @@ class _ResolveShard(beam.DoFn):
                 refs_of[c][what] = ref
         del rows, out, by_chunk
         release_memory()  # one shard's tables at a time, not the high-water mark of all
-        for c in chunks:
-            got = refs_of[c]
-            yield c, StageOutput(votes=(got["votes"],) if "votes" in got else (),
-                                 drops=(got["drops"],) if "drops" in got else ())
+        return [(c, StageOutput(votes=(got["votes"],) if "votes" in got else (),
+                                drops=(got["drops"],) if "drops" in got else ()))
+                for c, got in ((c, refs_of[c]) for c in chunks)], counts
 
 
 class KeyedStage(beam.PTransform):
     """``PCollection[(chunk_key, RecordBatch)]`` -> ``PCollection[(chunk_key, StageOutput)]``
     for one keyed validator: its sparse votes, drops and index tables per chunk."""
 
-    def __init__(self, validator: KeyedValidator, history: History | None = None):
+    def __init__(self, validator: KeyedValidator, history: History | None = None,
+                 workers: int = 1):
         super().__init__()
         history = history or History()
         self.validator = validator
+        self.workers = workers
         self.scratch = history.scratch
         kind = validator.history_kind
         self.history_files = history.of(kind) if kind else ()
@@ -230,7 +239,8 @@ class KeyedStage(beam.PTransform):
         votes = (
             parts
             | "ByShard" >> beam.GroupByKey()
-            | "Resolve" >> beam.ParDo(_ResolveShard(self.validator, self.scratch))
+            | "Resolve" >> beam.ParDo(_ResolveShard(self.validator, self.scratch,
+                                                           self.workers))
         )
         out = keyed | "Index" >> beam.FlatMap(select_tag, "out")
         return (votes, out) | "Outputs" >> beam.Flatten()

@@ -20,6 +20,7 @@ files and commits in :mod:`datanet.store`. The Beam graph:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import gc
@@ -53,6 +54,7 @@ from datanet.pipelines.intake import detect_format, display_path, iter_path_chun
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
 from datanet.pipelines.keyed import KeyedStage
 from datanet.pipelines.options import check_beam_args, check_runner
+from datanet.pipelines.pool import ForkedDoFn, local_workers
 from datanet.pipelines.progress import (
     Progress,
     ProgressPoller,
@@ -170,7 +172,7 @@ def beam_pattern(path: str) -> str:
     return glob.escape(path) if _literal(path) and glob.has_magic(path) else path
 
 
-class _BatchValidate(beam.DoFn):
+class _BatchValidate(ForkedDoFn):
     """Run every enabled batch validator on a chunk and spill the result: ``(key, ChunkRef)``.
 
     The validated chunk and its votes go to Arrow IPC files in the run's scratch directory and
@@ -180,9 +182,11 @@ class _BatchValidate(beam.DoFn):
     every finding it acts on in ``text``.
     """
 
-    def __init__(self, spec: DatanetSpec, scratch: str, progress_dir: str | None = None):
+    def __init__(self, spec: DatanetSpec, scratch: str, progress_dir: str | None = None,
+                 workers: int = 1):
         self.spec = spec
         self.scratch = scratch
+        self.workers = workers
         self.validators: list[Any] = []
         self.progress = StageCounter(progress_dir, "validate")
 
@@ -196,11 +200,12 @@ class _BatchValidate(beam.DoFn):
         gc.freeze()
 
     def teardown(self) -> None:
+        super().teardown()
         # Hand the objects back (the runner may be this very process: a CLI run, a test).
         gc.unfreeze()
         gc.collect()
 
-    def process(self, item: tuple[str, pa.RecordBatch]) -> Iterator[Any]:
+    def work(self, item: tuple[str, pa.RecordBatch]) -> tuple[list[tuple[str, ChunkRef]], None]:
         key, batch = item
         votes = []
         for v in self.validators:
@@ -218,11 +223,11 @@ class _BatchValidate(beam.DoFn):
         table = pa.Table.from_batches([batch]).drop_columns(
             [c for c in _PRIVATE_COLUMNS if c in batch.schema.names])
         vote_table = pa.concat_tables(votes) if votes else None
-        yield key, ChunkRef(
+        return [(key, ChunkRef(
             records=spill_table(self.scratch, key, "records", table),
             votes=spill_table(self.scratch, key, "votes", vote_table)
             if vote_table is not None else None,
-            reports=reports)
+            reports=reports))], None
 
 
 @dataclass(frozen=True)
@@ -238,7 +243,7 @@ class ChunkRef:
         return read_spilled(self.records), read_spilled(self.votes) if self.votes else None
 
 
-class _DecideWrite(beam.DoFn):
+class _DecideWrite(ForkedDoFn):
     """Join a chunk with its keyed votes, decide, and hand on its output tables.
 
     With a ``scratch`` directory each table is spilled there and only ``(kind, PartRef)``
@@ -247,10 +252,12 @@ class _DecideWrite(beam.DoFn):
     """
 
     def __init__(self, spec: DatanetSpec, root: str, vote_rank: Mapping[str, Sequence[str]],
-                 progress_dir: str | None = None, scratch: str | None = None):
+                 progress_dir: str | None = None, scratch: str | None = None,
+                 workers: int = 1):
         self.spec = spec
         self.root = root
         self.scratch = scratch
+        self.workers = workers
         self.stage_names = list(vote_rank)
         self.vote_rank = {k: tuple(v) for k, v in vote_rank.items()}
         self.counters = {o: Metrics.counter("datanet", o)
@@ -261,7 +268,20 @@ class _DecideWrite(beam.DoFn):
         self.policy = policy_config(self.spec)
         self._committed: dict[str, bool] = {}
 
-    def process(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
+    def shippable(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Any:
+        key, groups = item
+        return key, {name: list(values) for name, values in groups.items()}
+
+    def work(self, item: tuple[str, dict[str, Iterable[Any]]]
+             ) -> tuple[list[Any], dict[str, int]]:
+        self._counts: collections.Counter[str] = collections.Counter()
+        return list(self._decide(item)), dict(self._counts)
+
+    def received(self, note: dict[str, int]) -> None:
+        for name, n in note.items():
+            self.counters[name].inc(n)
+
+    def _decide(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
         key, groups = item
         self._key, self._part = key, 0
         batch_id, = set(groups["batch"])
@@ -309,7 +329,7 @@ class _DecideWrite(beam.DoFn):
                 "raw_bytes": pa.array([0] * n, pa.int64()),
             }, schema=DEADLETTER_SCHEMA)
             yield from self._write("deadletter", batch_id, dead)
-            self.counters["deadletter"].inc(n)
+            self._counts["deadletter"] += n
 
         votes = pa.concat_tables([t for t in (batch_votes, *keyed_votes) if t is not None]
                                  or [VOTE_SCHEMA.empty_table()])  # every validator off
@@ -319,7 +339,7 @@ class _DecideWrite(beam.DoFn):
         for kind, counter in (("accepted", "accepted"), ("rejected", "rejected"),
                               ("quarantine", "needs_review")):
             yield from self._write(kind, batch_id, routed[kind])
-            self.counters[counter].inc(routed[kind].num_rows)
+            self._counts[counter] += routed[kind].num_rows
         accepted = routed["accepted"]
 
         yield from self._write("votes", batch_id, votes)
@@ -459,10 +479,12 @@ class _WriteListing(beam.DoFn):
 def build_pipeline(
     p: beam.Pipeline, spec: DatanetSpec, inputs: Sequence[str], *, root: str,
     history: History, listing_path: str, scratch: str | None = None,
-    progress_dir: str | None = None,
+    progress_dir: str | None = None, workers: int = 1,
 ) -> None:
     """Add the datanet graph to ``p``; chunks spill to ``scratch`` (default: beside the listing);
-    with ``progress_dir`` the DoFns write live record counts there (:mod:`.progress`)."""
+    with ``progress_dir`` the DoFns write live record counts there (:mod:`.progress`);
+    ``workers`` > 1: batch validation in that many forked processes (:mod:`.pool`; only for a
+    runner that executes the graph in this process)."""
     scratch = scratch or FileSystems.join(listing_path.rsplit("/", 1)[0], "chunks")
     history = replace(history, scratch=scratch)
     broken = broken_links(inputs)
@@ -499,17 +521,17 @@ def build_pipeline(
         lambda b: ((key, b[0]) for key in b[1]))
 
     validated = chunks | "BatchValidators" >> beam.ParDo(
-        _BatchValidate(spec, scratch, progress_dir))
+        _BatchValidate(spec, scratch, progress_dir, workers))
     groups: dict[str, beam.PCollection] = {
         "records": validated, "deadletter": dead, "batch": batch_of_chunk}
     rank = {}
     for validator in registry.enabled_validators(spec, kind="keyed"):
         groups[validator.name] = chunks | f"Stage_{validator.name}" >> KeyedStage(
-            validator, history)
+            validator, history, workers)
         rank[validator.name] = validator.vote_rank
     joined = groups | "JoinChunk" >> beam.CoGroupByKey()
     decided = joined | "DecideWrite" >> beam.ParDo(
-        _DecideWrite(spec, root, rank, progress_dir, scratch))
+        _DecideWrite(spec, root, rank, progress_dir, scratch, workers))
     # one group per output kind carries only scratch paths (chunks x kinds, not records)
     written = (
         (decided | "Reports" >> beam.Filter(lambda o: isinstance(o, dict)),
@@ -664,7 +686,9 @@ def run_datanet(
                                options=beam_options(runner, args)) as p:
                 build_pipeline(p, spec, _pipeline_inputs(inputs, matched),
                                root=str(store.root), history=history,
-                               listing_path=listing_path, progress_dir=progress_dir)
+                               listing_path=listing_path, progress_dir=progress_dir,
+                               workers=local_workers(spec.pipeline.local_workers, runner,
+                                                     args))
         if is_remote(listing_path):
             listing = json.loads(ObjectPath(*url_to_fs(listing_path)).read_bytes())
         else:

@@ -102,10 +102,15 @@ class PipelineOptions:
     #: Parquet megabytes per committed file of one kind (accepted, votes, index…) in a batch;
     #: chunks are coalesced up to it (Parquet readers favour files of 100 MB–1 GB).
     target_file_mb: int = 128
+    #: Processes validating chunks when the in-process DirectRunner runs the graph (in its
+    #: default in-memory mode): 0 = one per usable core, 1 = in the driver process only.
+    #: Other runners spread the work themselves.
+    local_workers: int = 0
 
     def __post_init__(self) -> None:
         check_range("pipeline.batch_rows", self.batch_rows, 1, 1_000_000)
         check_range("pipeline.target_file_mb", self.target_file_mb, 1, 4096)
+        check_range("pipeline.local_workers", self.local_workers, 0, 256)
         check(bool(self.runner), "pipeline.runner", self.runner, "must name a Beam runner")
 
 

@@ -210,6 +210,10 @@ def test_shard_built_in_parts_equals_one_array():
                                           pa.array(texts[5:])]), 8)
     assert bytes(whole) == bytes(parts) and meta == meta_parts
     assert meta["records"] == 7
+    # one array per record: more arrays than the pool keeps in flight, rows still in order
+    forked, meta_forked = build_shard(iter([pa.array([t], pa.string()) for t in texts]), 8,
+                                       workers=2)
+    assert bytes(forked) == bytes(whole) and meta_forked == meta
 
 
 def _corpus(n: int) -> list[str]:

@@ -38,6 +38,8 @@ from datanet.schemas.spec import load_spec, parse_spec
          "pipeline.target_file_mb=0 must be between 1 and 4096"),
         ({"id": "x", "pipeline": {"target_file_mb": 5000}},
          "pipeline.target_file_mb=5000 must be between 1 and 4096"),
+        ({"id": "x", "pipeline": {"local_workers": -1}},
+         "pipeline.local_workers=-1 must be between 0 and 256"),
     ],
 )
 def test_bad_spec_names_key_value_and_allowed(data, message):

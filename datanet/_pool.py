@@ -1,0 +1,97 @@
+"""Fork-based worker processes for chunk work (Beam-free: the pipeline's DoFns and the
+commit's attribution shard both use it; see :mod:`datanet.pipelines.pool` for why fork).
+
+Workers are forked from the calling process once its set-up is done, so they inherit every
+engine and table it built (copy-on-write, no second set-up); only the arguments and results
+travel, pickled through a pipe (Arrow and numpy pickle as buffers).
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+import pickle
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
+
+from datanet.errors import DatanetError
+
+__all__ = ["ChunkPool", "usable_cores"]
+
+#: What the forked workers call: set by the parent just before it forks (a closure or a bound
+#: method cannot cross the pipe, a module global is inherited by the fork).
+_WORK: Callable[..., Any] | None = None
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _call(*args: Any) -> Any:
+    """Run the inherited work function in a worker; an exception that cannot be pickled back
+    (a custom ``__init__``) comes back as a :class:`DatanetError` with its text."""
+    if _WORK is None:  # pragma: no cover - only if a worker was not forked from the parent
+        raise DatanetError("chunk pool worker started without its work function")
+    try:
+        return _WORK(*args)
+    except Exception as exc:
+        if _round_trips(exc):
+            raise
+        message = f"{type(exc).__name__}: {exc}"
+    # raised outside the handler: no __context__ chain back to the unpicklable exception
+    raise DatanetError(message)
+
+
+def _round_trips(exc: BaseException) -> bool:
+    """Whether ``exc`` survives the trip back (pickled as the pool does, read as the parent
+    does)."""
+    try:
+        pickle.loads(ForkingPickler.dumps(exc))
+    except Exception:
+        return False
+    return True
+
+
+class ChunkPool:
+    """``work(*args)`` on ``workers`` forked processes, results handed back in submission order.
+
+    At most ``2 * workers`` calls are in flight (each holds its chunk), so memory is bounded by
+    the pool, not by the input. ``work`` and everything it reaches are inherited at fork time:
+    create the pool after the set-up, from the thread that will submit.
+    """
+
+    def __init__(self, work: Callable[..., Any], workers: int):
+        if workers < 2:
+            raise DatanetError(f"a chunk pool needs 2 or more workers, not {workers}")
+        global _WORK
+        _WORK = work
+        self.work = work
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+        self._executor.submit(os.getpid).result()  # fork every worker now, from this state
+        self._pending: collections.deque[Future[Any]] = collections.deque()
+
+    def submit(self, *args: Any) -> Iterator[Any]:
+        """Queue one call; yields the results that must be taken to stay within the bound."""
+        self._pending.append(self._executor.submit(_call, *args))
+        while len(self._pending) > 2 * self.workers or (
+                self._pending and self._pending[0].done()):
+            yield self._pending.popleft().result()
+
+    def drain(self) -> Iterator[Any]:
+        """Every result still pending, in submission order."""
+        while self._pending:
+            yield self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Stop the workers (pending calls are cancelled)."""
+        self._pending.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,95 @@
+"""Chunk work in forked processes on the in-process DirectRunner (``datanet.pipelines.pool``)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from datanet import _pool as pool_mod
+from datanet.errors import DatanetError
+from datanet.pipelines.pool import ChunkPool, local_workers, usable_cores
+from datanet.pipelines.run import run_datanet
+from datanet.store.query import connect
+from tests.pipelines.test_run import _awkward_inputs
+
+
+def test_local_workers_only_for_the_in_memory_direct_runner() -> None:
+    assert usable_cores() == len(os.sched_getaffinity(0))
+    assert local_workers(0, "DirectRunner", []) == usable_cores()
+    assert local_workers(3, "DirectRunner", ["--direct_running_mode=in_memory"]) == 3
+    assert local_workers(1, "FnApiRunner", []) == 1
+    assert local_workers(4, "DirectRunner", ["--direct_running_mode=multi_processing"]) == 1
+    assert local_workers(4, "DirectRunner", ["--direct_num_workers=2"]) == 1
+    assert local_workers(4, "DirectRunner", ["--direct_num_workers=1"]) == 4
+    assert local_workers(4, "apache_beam.runners.dask.dask_runner.DaskRunner", []) == 1
+
+
+class _Custom(Exception):
+    def __init__(self, a: int, b: int):
+        super().__init__(f"{a}/{b}")
+
+    def __reduce__(self):  # rebuilt with one argument: unpickling it fails
+        return type(self), (1,)
+
+
+def test_chunk_pool_runs_inherited_work_in_order_within_its_bound() -> None:
+    state = {"offset": 100}  # set up before the fork, inherited by the workers
+
+    def work(i: int) -> tuple[int, int]:
+        if i == -1:
+            raise ValueError("bad chunk")
+        if i == -2:
+            raise _Custom(1, 2)
+        return i + state["offset"], os.getpid()
+
+    p = ChunkPool(work, 2)
+    try:
+        out = []
+        for i in range(10):
+            out.extend(p.submit(i))
+            assert len(p._pending) <= 4
+        out.extend(p.drain())
+        assert [v for v, _ in out] == list(range(100, 110))
+        assert os.getpid() not in {pid for _, pid in out}
+        with pytest.raises(ValueError, match="bad chunk"):
+            list(p.submit(-1)) + list(p.drain())
+        with pytest.raises(DatanetError, match=r"_Custom: 1/2"):
+            list(p.submit(-2)) + list(p.drain())
+    finally:
+        p.close()
+    with pytest.raises(DatanetError, match="2 or more workers"):
+        ChunkPool(work, 1)
+
+
+def test_forked_validation_gives_identical_results(tmp_path, monkeypatch) -> None:
+    from datanet.store.layout import init_datanet
+    from tests.conftest import TINY_SPEC
+
+    submitted = []
+
+    class Spy(ChunkPool):
+        def submit(self, *args):
+            submitted.append(self.work.__qualname__.split(".")[0])
+            return super().submit(*args)
+
+    monkeypatch.setattr("datanet.pipelines.pool.ChunkPool", Spy)
+    monkeypatch.setattr("datanet.attribution.index.ChunkPool", Spy)
+    inputs = _awkward_inputs(tmp_path)
+    results = []
+    for workers in (1, 2):
+        store = init_datanet(tmp_path / f"w{workers}",
+                             TINY_SPEC + f"\n[pipeline]\nlocal_workers = {workers}\n")
+        r = run_datanet(store, inputs, runner="DirectRunner")
+        con = connect(store)
+        rows = {k: con.execute(f"SELECT * EXCLUDE (batch) FROM {k} ORDER BY ALL").fetchall()
+                for k in ("accepted", "rejected", "deadletter", "votes")}
+        results.append((r.batch_id, r.manifest.merkle_root, r.counts, rows))
+        # with 2: both chunks (one per input file) validated and decided, and the shards of
+        # the 3 keyed validators resolved, and the attribution shard's n-grams, in the workers
+        assert sorted(set(submitted)) == ([] if workers == 1 else
+                                          ["_BatchValidate", "_DecideWrite", "_ResolveShard",
+                                           "_grams_of"])
+        assert submitted.count("_BatchValidate") == (0 if workers == 1 else 2)
+    assert results[0] == results[1]
+    assert pool_mod._WORK is not None
