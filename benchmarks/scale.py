@@ -9,12 +9,15 @@ Each measurement runs in its own process so peak RSS is per run:
 - ``seconds``: ``run_datanet`` / ``run_on_dask`` wall time (cluster start-up excluded, reported
   apart), ``records_per_s`` = input records / seconds; ``anchor_s`` the on-chain anchor;
 - ``driver_rss_mb``: peak RSS of the driver process (for Dask it hosts the scheduler);
-- ``worker_rss_mb``: peak RSS of each Dask worker process;
+- ``worker_rss_mb``: peak RSS of each Dask worker process; for ``direct``, the largest peak
+  of its forked chunk workers (``pipeline.local_workers``, one per usable core);
 - ``scaling``: time(largest) / time(smallest) per runner (linear ≈ the size ratio);
 - ``cpu_s`` / ``records_per_cpu_s``: CPU seconds (user + system) of the driver process and of
-  its ended child processes (the DirectRunner runs in the driver; ``direct-mp`` is the
-  DirectRunner's ``multi_processing`` mode with ``--workers`` processes; Dask's local workers
-  count with their start-up) and input records per CPU-second;
+  its ended child processes (``direct`` is the DirectRunner as ``datanet run`` runs it, its
+  chunk work in forked processes; ``direct-1`` the same with ``local_workers = 1``, all in one
+  process — the one-core baseline; ``direct-mp`` is the DirectRunner's ``multi_processing``
+  mode with ``--workers`` processes; Dask's local workers count with their start-up) and
+  input records per CPU-second; ``x one process``: wall time over ``direct-1``'s at that size;
 - ``files``: committed files of the batch (all kinds);
 - ``floor``: the same files through a bare pyarrow pipeline that validates nothing (``pyarrow.json``
   read, keccak256 of every text, Parquet write), measured in the same run; ``x floor`` is our
@@ -98,22 +101,28 @@ def _one(args: argparse.Namespace) -> dict[str, Any]:
     from datanet.store.layout import init_datanet
     from datanet.validators.registry import default_spec_text
 
-    store = init_datanet(Path(args.store), default_spec_text("bench"))
+    spec = default_spec_text("bench")
+    if args.runner == "direct-1":
+        spec = spec.replace("[pipeline]\n", "[pipeline]\nlocal_workers = 1\n", 1)
+    store = init_datanet(Path(args.store), spec)
     inputs = sorted(str(p) for p in Path(args.data).glob("*.jsonl"))
     out: dict[str, Any] = {"runner": args.runner, "records": args.records,
                            "validators": sorted(store.spec.validators or {})}
     if args.runner == "floor":
         return _floor(args, inputs, out)
-    if args.runner in ("direct", "direct-mp"):
+    if args.runner in ("direct", "direct-1", "direct-mp"):
         from datanet.pipelines.run import run_datanet
 
-        extra = ([] if args.runner == "direct" else
+        extra = ([] if args.runner != "direct-mp" else
                  ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"])
         t0, c0 = time.perf_counter(), _cpu_s()
         result = run_datanet(store, inputs, runner="DirectRunner", beam_args=extra)
         out["seconds"] = time.perf_counter() - t0
         out["cpu_s"] = round(_cpu_s() - c0, 2)
         out["records_per_cpu_s"] = round(args.records / out["cpu_s"])
+        if args.runner == "direct":
+            children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            out["worker_rss_mb"] = [round(children)] if children else []
     else:
         from distributed import Client
 
@@ -156,7 +165,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,300000",
                     help="comma-separated record counts (default: %(default)s)")
     ap.add_argument("--runners", default="direct,dask",
-                    help="of direct, direct-mp, dask (default: %(default)s)")
+                    help="of direct, direct-1, direct-mp, dask (default: %(default)s)")
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes")
     ap.add_argument("--shards", type=int, default=8, help="input files per size")
     ap.add_argument("--size", type=int, default=1024, help="bytes per record")
@@ -184,9 +193,9 @@ def main() -> None:
             mb = sum(p.stat().st_size for p in data.glob("*")) / 1e6
             print(f"# {n} records, {mb:.0f} MB in {args.shards} files "
                   f"({time.perf_counter() - t0:.0f}s to generate)", flush=True)
-            for runner in ["floor", *runners]:
+            for i, runner in enumerate(["floor", *runners]):  # a runner may be listed twice
                 cmd = [sys.executable, __file__, "--one", "--runner", runner, "--data", str(data),
-                       "--store", str(Path(tmp) / f"dn-{runner}-{n}"), "--records", str(n),
+                       "--store", str(Path(tmp) / f"dn-{runner}-{n}-{i}"), "--records", str(n),
                        "--workers", str(args.workers)]
                 proc = subprocess.run(cmd, capture_output=True, text=True,
                                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -215,6 +224,11 @@ def _table(results: list[dict[str, Any]], sizes: list[int], runners: list[str]) 
               f"{f'{per_cpu:,}' if per_cpu else '-'} | {ratio} | {r['driver_rss_mb']} | "
               f"{workers} | {r.get('files', '-')} | {(r['root'] or '-')[:10]}… |")
     runners = [x for x in runners if x != "floor"]
+    one = {r["records"]: r["seconds"] for r in results if r["runner"] == "direct-1"}
+    for r in results:
+        if r["runner"] not in ("floor", "direct-1") and r["records"] in one:
+            print(f"{r['records']:,} on {r['runner']}: {r['seconds'] / one[r['records']]:.2f}x "
+                  "the wall time of direct-1 (one process)")
     if len(sizes) > 1:
         for runner in runners:
             t = {r["records"]: r["seconds"] for r in results if r["runner"] == runner}

@@ -19,7 +19,7 @@ from typing import Any
 
 from datanet.errors import DatanetError
 
-__all__ = ["ChunkPool", "usable_cores"]
+__all__ = ["ChunkPool", "pool_size", "usable_cores"]
 
 #: What the forked workers call: set by the parent just before it forks (a closure or a bound
 #: method cannot cross the pipe, a module global is inherited by the fork).
@@ -32,6 +32,16 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def pool_size(configured: int) -> int:
+    """Worker processes to fork: ``configured`` (``0`` = one per usable core), or 1 (no pool)
+    where this process may not fork workers (a daemonic ``multiprocessing`` worker, whose
+    children multiprocessing refuses, or a platform without ``fork``)."""
+    if multiprocessing.current_process().daemon or "fork" not in (
+            multiprocessing.get_all_start_methods()):
+        return 1
+    return configured if configured > 0 else usable_cores()
 
 
 def _call(*args: Any) -> Any:

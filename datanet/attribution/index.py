@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datanet._pool import ChunkPool, usable_cores
+from datanet._pool import ChunkPool, pool_size
 from datanet.attribution.config import attribution_config
 from datanet.attribution.tokens import TOKENIZER, dedup_sorted_pairs, record_grams, sort_pairs
 from datanet.errors import StoreError
@@ -255,7 +255,7 @@ def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry
     core (``pipeline.local_workers`` caps it; the commit runs on the driver, whatever the
     runner)."""
     ngram = ngram or attribution_config(store.spec).ngram
-    workers = store.spec.pipeline.local_workers or usable_cores()
+    workers = pool_size(store.spec.pipeline.local_workers)
     files = [pq.ParquetFile(store.abs(p), filesystem=store.arrow_fs)
              for p in sorted(e.path for e in accepted)]
     if any("text" not in f.schema_arrow.names for f in files):

@@ -22,9 +22,9 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from datanet._pool import ChunkPool, usable_cores
+from datanet._pool import ChunkPool, pool_size, usable_cores
 
-__all__ = ["ChunkPool", "ForkedDoFn", "local_workers", "usable_cores"]
+__all__ = ["ChunkPool", "ForkedDoFn", "local_workers", "pool_size", "usable_cores"]
 
 _IN_MEMORY_RUNNERS = ("DirectRunner", "direct", "FnApiRunner")
 
@@ -40,7 +40,7 @@ def local_workers(configured: int, runner: str, beam_args: Sequence[str]) -> int
             return 1
         if name == "--direct_num_workers" and value not in ("", "1"):
             return 1
-    return configured if configured > 0 else usable_cores()
+    return pool_size(configured)
 
 
 class ForkedDoFn(beam.DoFn):

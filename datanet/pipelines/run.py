@@ -376,7 +376,7 @@ class PartRef:
     rows: int
 
 
-class _WriteParts(beam.DoFn):
+class _WriteParts(ForkedDoFn):
     """``(kind, [PartRef])`` → the kind's committed files: the chunks' tables in chunk-key order,
     as few content-addressed files of about ``target_bytes`` each (a chunk of 2000 records
     would otherwise be a file per kind, most of them tiny).
@@ -384,11 +384,18 @@ class _WriteParts(beam.DoFn):
     The order makes the bytes (hence the names) the same on every runner and every retry.
     """
 
-    def __init__(self, root: str, target_bytes: int):
+    def __init__(self, root: str, target_bytes: int, workers: int = 1):
         self.root = root
         self.target_bytes = target_bytes
+        self.workers = workers
 
-    def process(self, item: tuple[str, Iterable[PartRef]]) -> Iterator[dict[str, Any]]:
+    def shippable(self, item: tuple[str, Iterable[PartRef]]) -> tuple[str, list[PartRef]]:
+        return item[0], list(item[1])
+
+    def work(self, item: tuple[str, Iterable[PartRef]]) -> tuple[list[dict[str, Any]], None]:
+        return list(self._write(item)), None
+
+    def _write(self, item: tuple[str, Iterable[PartRef]]) -> Iterator[dict[str, Any]]:
         kind, refs = item
         by_batch: dict[str, list[PartRef]] = {}
         for ref in refs:
@@ -538,7 +545,7 @@ def build_pipeline(
          decided | "Parts" >> beam.Filter(lambda o: not isinstance(o, dict))
          | "PartsByKind" >> beam.GroupByKey()
          | "WriteParts" >> beam.ParDo(
-             _WriteParts(root, spec.pipeline.target_file_mb * 1_000_000)))
+             _WriteParts(root, spec.pipeline.target_file_mb * 1_000_000, workers)))
         | "AllWritten" >> beam.Flatten()
     )
     # The listing must be the graph's last transform and depend on every write: Beam's

@@ -8,7 +8,7 @@ import pytest
 
 from datanet import _pool as pool_mod
 from datanet.errors import DatanetError
-from datanet.pipelines.pool import ChunkPool, local_workers, usable_cores
+from datanet.pipelines.pool import ChunkPool, local_workers, pool_size, usable_cores
 from datanet.pipelines.run import run_datanet
 from datanet.store.query import connect
 from tests.pipelines.test_run import _awkward_inputs
@@ -23,6 +23,22 @@ def test_local_workers_only_for_the_in_memory_direct_runner() -> None:
     assert local_workers(4, "DirectRunner", ["--direct_num_workers=2"]) == 1
     assert local_workers(4, "DirectRunner", ["--direct_num_workers=1"]) == 4
     assert local_workers(4, "apache_beam.runners.dask.dask_runner.DaskRunner", []) == 1
+
+
+def _size_in_daemon(queue) -> None:
+    queue.put((pool_size(0), pool_size(3)))
+
+
+def test_no_pool_in_a_daemonic_process() -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_size_in_daemon, args=(queue,), daemon=True)
+    proc.start()
+    assert queue.get(timeout=30) == (1, 1)  # multiprocessing refuses a daemon's children
+    proc.join()
+    assert pool_size(3) == 3 and pool_size(0) == usable_cores()
 
 
 class _Custom(Exception):
@@ -86,10 +102,11 @@ def test_forked_validation_gives_identical_results(tmp_path, monkeypatch) -> Non
                 for k in ("accepted", "rejected", "deadletter", "votes")}
         results.append((r.batch_id, r.manifest.merkle_root, r.counts, rows))
         # with 2: both chunks (one per input file) validated and decided, and the shards of
-        # the 3 keyed validators resolved, and the attribution shard's n-grams, in the workers
+        # the 3 keyed validators resolved, each kind's files written, and the attribution shard's
+        # n-grams, in the workers
         assert sorted(set(submitted)) == ([] if workers == 1 else
                                           ["_BatchValidate", "_DecideWrite", "_ResolveShard",
-                                           "_grams_of"])
+                                           "_WriteParts", "_grams_of"])
         assert submitted.count("_BatchValidate") == (0 if workers == 1 else 2)
     assert results[0] == results[1]
     assert pool_mod._WORK is not None
