@@ -14,10 +14,11 @@ import os
 import pickle
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from datanet.errors import DatanetError
+from datanet.errors import DatanetError, WorkerLost
 
 __all__ = ["ChunkPool", "pool_size", "usable_cores"]
 
@@ -94,12 +95,21 @@ class ChunkPool:
         self._pending.append(self._executor.submit(_call, *args))
         while len(self._pending) > 2 * self.workers or (
                 self._pending and self._pending[0].done()):
-            yield self._pending.popleft().result()
+            yield self._result(self._pending.popleft())
 
     def drain(self) -> Iterator[Any]:
         """Every result still pending, in submission order."""
         while self._pending:
-            yield self._pending.popleft().result()
+            yield self._result(self._pending.popleft())
+
+    def _result(self, future: Future[Any]) -> Any:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise WorkerLost(
+                f"a chunk worker process ({self.work.__qualname__}) died mid-task (killed by "
+                "the OS? out of memory?); run again, or set pipeline.local_workers = 1 to "
+                "work in one process") from None
 
     def close(self) -> None:
         """Stop the workers (pending calls are cancelled)."""

@@ -16,6 +16,7 @@ __all__ = [
     "IntakeError",
     "StoreError",
     "CommitConflict",
+    "WorkerLost",
     "ValidatorError",
     "AnchoringError",
     "SignatureError",
@@ -98,6 +99,13 @@ class CommitConflict(StoreError):
 
 class ValidatorError(DatanetError):
     """A validator is misconfigured or failed on a batch."""
+
+
+class WorkerLost(DatanetError):
+    """A worker process died mid-task (killed by the OS, e.g. out of memory): running the
+    step again may succeed."""
+
+    retryable = True
 
 
 class AnchoringError(DatanetError):

@@ -11,7 +11,7 @@ from datanet import errors
     (errors.SpecError, False), (errors.SpecSyntaxError, False), (errors.OptionError, False),
     (errors.IntakeError, False), (errors.ValidatorError, False), (errors.SignatureError, False),
     (errors.RewardsError, False), (errors.StoreError, True), (errors.CommitConflict, True),
-    (errors.AnchoringError, True),
+    (errors.AnchoringError, True), (errors.WorkerLost, True),
 ])
 def test_retryable_by_type(cls, retryable):
     assert cls.retryable is retryable
@@ -20,7 +20,7 @@ def test_retryable_by_type(cls, retryable):
 def test_every_exported_error_is_classified():
     exported = {getattr(errors, name) for name in errors.__all__}
     assert {c for c in exported if c.retryable} == {
-        errors.StoreError, errors.CommitConflict, errors.AnchoringError}
+        errors.StoreError, errors.CommitConflict, errors.AnchoringError, errors.WorkerLost}
 
 
 def test_spec_error_keeps_its_type_and_fields_across_pickling():

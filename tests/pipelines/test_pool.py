@@ -7,7 +7,7 @@ import os
 import pytest
 
 from datanet import _pool as pool_mod
-from datanet.errors import DatanetError
+from datanet.errors import DatanetError, WorkerLost
 from datanet.pipelines.pool import ChunkPool, local_workers, pool_size, usable_cores
 from datanet.pipelines.run import run_datanet
 from datanet.store.query import connect
@@ -72,6 +72,18 @@ def test_chunk_pool_runs_inherited_work_in_order_within_its_bound() -> None:
             list(p.submit(-1)) + list(p.drain())
         with pytest.raises(DatanetError, match=r"_Custom: 1/2"):
             list(p.submit(-2)) + list(p.drain())
+    finally:
+        p.close()
+
+    def dies(i: int) -> int:
+        os._exit(3)  # as a worker the OS kills
+
+    p = ChunkPool(dies, 2)
+    try:
+        with pytest.raises(WorkerLost, match=r"chunk worker process \(test_chunk_pool_runs_"
+                                             r".*dies\) died mid-task") as err:
+            list(p.submit(1)) + list(p.drain())
+        assert err.value.retryable
     finally:
         p.close()
     with pytest.raises(DatanetError, match="2 or more workers"):
