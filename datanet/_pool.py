@@ -73,29 +73,34 @@ def _round_trips(exc: BaseException) -> bool:
 class ChunkPool:
     """``work(*args)`` on ``workers`` forked processes, results handed back in submission order.
 
-    At most ``2 * workers`` calls are in flight (each holds its chunk), so memory is bounded by
-    the pool, not by the input. ``work`` and everything it reaches are inherited at fork time:
-    create the pool after the set-up, from the thread that will submit.
+    At most ``ahead`` (default ``2 * workers``) calls are in flight (each holds its chunk and,
+    once done, its result in the parent), so memory is bounded by the pool, not by the input.
+    ``work`` and everything it reaches are inherited at fork time: create the pool after the
+    set-up, from the thread that will submit.
     """
 
-    def __init__(self, work: Callable[..., Any], workers: int):
+    def __init__(self, work: Callable[..., Any], workers: int, ahead: int | None = None):
         if workers < 2:
             raise DatanetError(f"a chunk pool needs 2 or more workers, not {workers}")
         global _WORK
         _WORK = work
         self.work = work
         self.workers = workers
+        self.ahead = max(ahead or 2 * workers, 1)
         self._executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("fork"))
         self._executor.submit(os.getpid).result()  # fork every worker now, from this state
         self._pending: collections.deque[Future[Any]] = collections.deque()
 
-    def submit(self, *args: Any) -> Iterator[Any]:
-        """Queue one call; yields the results that must be taken to stay within the bound."""
+    def submit(self, *args: Any) -> list[Any]:
+        """Queue one call now; the results, in order, that are done or must be waited for to
+        stay within the bound."""
         self._pending.append(self._executor.submit(_call, *args))
-        while len(self._pending) > 2 * self.workers or (
+        ready = []
+        while len(self._pending) > self.ahead or (
                 self._pending and self._pending[0].done()):
-            yield self._result(self._pending.popleft())
+            ready.append(self._result(self._pending.popleft()))
+        return ready
 
     def drain(self) -> Iterator[Any]:
         """Every result still pending, in submission order."""

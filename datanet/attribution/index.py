@@ -106,7 +106,8 @@ def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int,
     """``(grams, rows, records, tokens)`` per text array, rows numbered across arrays;
     ``workers`` > 1: the arrays' n-grams computed in that many forked processes (in order)."""
     arrays = [texts] if isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
-    pool = ChunkPool(_grams_of, workers) if workers > 1 else None
+    # a result is ~40 MB of pairs per 16,384 records: keep one per worker in flight
+    pool = ChunkPool(_grams_of, workers, ahead=workers) if workers > 1 else None
     n_records = 0
     try:
         for done in _results(arrays, ngram, pool):

@@ -65,6 +65,7 @@ def test_chunk_pool_runs_inherited_work_in_order_within_its_bound() -> None:
         for i in range(10):
             out.extend(p.submit(i))
             assert len(p._pending) <= 4
+        assert len(out) >= 6  # the bound made the pool hand results back before the end
         out.extend(p.drain())
         assert [v for v, _ in out] == list(range(100, 110))
         assert os.getpid() not in {pid for _, pid in out}
@@ -72,6 +73,17 @@ def test_chunk_pool_runs_inherited_work_in_order_within_its_bound() -> None:
             list(p.submit(-1)) + list(p.drain())
         with pytest.raises(DatanetError, match=r"_Custom: 1/2"):
             list(p.submit(-2)) + list(p.drain())
+    finally:
+        p.close()
+
+    p = ChunkPool(work, 2, ahead=1)
+    try:
+        got = []
+        for i in range(5):
+            got.extend(p.submit(i))
+            assert len(p._pending) <= 1
+        got.extend(p.drain())
+        assert [v for v, _ in got] == list(range(100, 105))
     finally:
         p.close()
 
