@@ -224,10 +224,14 @@ def test_killed_worker_with_retries_still_commits_the_correct_batch(tmp_path, bi
 
 def test_graph_avoids_what_the_dask_runner_mishandles(tmp_path):
     """No multi-output ParDo (the DaskRunner hands every tag's elements to each consumer) and
-    no datanet DoFn with ``finish_bundle`` (the DaskRunner collects outputs before calling it)."""
+    no datanet DoFn that emits from ``finish_bundle`` (the DaskRunner collects outputs before
+    calling it): the forked-worker DoFns emit there only with a pool, which a graph for any
+    runner but the in-process DirectRunner never has (``workers`` = 1)."""
     import apache_beam as beam
     from apache_beam.pipeline import PipelineVisitor
 
+    from datanet.pipelines.dask import DASK_RUNNER
+    from datanet.pipelines.pool import ForkedDoFn, local_workers
     from datanet.pipelines.run import build_pipeline
     from datanet.validators.registry import default_spec_text
 
@@ -237,6 +241,7 @@ def test_graph_avoids_what_the_dask_runner_mishandles(tmp_path):
                    history=store.history(), listing_path=str(tmp_path / "files.json"))
     pardos: list[str] = []
     problems: list[str] = []
+    forked: list[int] = []
 
     class Visitor(PipelineVisitor):
         def visit_transform(self, node) -> None:
@@ -248,9 +253,17 @@ def test_graph_avoids_what_the_dask_runner_mishandles(tmp_path):
             fn = type(node.transform.fn)
             if fn.__module__.startswith("datanet") and \
                     fn.finish_bundle is not beam.DoFn.finish_bundle:
+                if isinstance(node.transform.fn, ForkedDoFn):
+                    forked.append(node.transform.fn.workers)
+                    if node.transform.fn.workers == 1 and not list(
+                            node.transform.fn.finish_bundle() or ()):
+                        return
                 problems.append(f"{node.full_label}: {fn.__name__}.finish_bundle")
 
     p.visit(Visitor())
     assert any("DecideWrite" in label for label in pardos)
     assert any("Parse" in label for label in pardos)
     assert problems == []
+    # validate, decide, write parts and one resolve per keyed validator (3 by default)
+    assert forked == [1] * 6
+    assert local_workers(0, DASK_RUNNER, []) == 1
