@@ -9,18 +9,22 @@ travel, pickled through a pipe (Arrow and numpy pickle as buffers).
 from __future__ import annotations
 
 import collections
+import ctypes
+import math
 import multiprocessing
 import os
 import pickle
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.reduction import ForkingPickler
+from pathlib import Path
 from typing import Any
 
 from datanet.errors import DatanetError, WorkerLost
 
-__all__ = ["ChunkPool", "pool_size", "usable_cores"]
+__all__ = ["ChunkPool", "cgroup_cpus", "pool_size", "usable_cores"]
 
 #: What the forked workers call: set by the parent just before it forks (a closure or a bound
 #: method cannot cross the pipe, a module global is inherited by the fork).
@@ -28,11 +32,42 @@ _WORK: Callable[..., Any] | None = None
 
 
 def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, else ``os.cpu_count()``)."""
+    """Cores this process may use: its CPU affinity (else ``os.cpu_count()``), capped by a
+    cgroup v2 CPU quota (a container limited to 2 CPUs on a 64-core host gets 2)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        quota = cgroup_cpus(Path("/sys/fs/cgroup/cpu.max").read_text())
+    except OSError:
+        quota = None
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def cgroup_cpus(cpu_max: str) -> int | None:
+    """CPUs a cgroup v2 ``cpu.max`` line (``"<quota> <period>"`` or ``"max <period>"``)
+    allows, rounded up; None without a quota."""
+    parts = cpu_max.split()
+    if len(parts) != 2 or parts[0] == "max":
+        return None
+    try:
+        quota, period = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: the kernel kills the worker when the process that forked it dies
+    (even by SIGKILL), so no orphan keeps the run's lock or scratch; Linux ``prctl``."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
 
 
 def pool_size(configured: int) -> int:
@@ -88,7 +123,8 @@ class ChunkPool:
         self.workers = workers
         self.ahead = max(ahead or 2 * workers, 1)
         self._executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+            max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+            initializer=_die_with_parent, initargs=(os.getpid(),))
         self._executor.submit(os.getpid).result()  # fork every worker now, from this state
         self._pending: collections.deque[Future[Any]] = collections.deque()
 
@@ -117,6 +153,9 @@ class ChunkPool:
                 "work in one process") from None
 
     def close(self) -> None:
-        """Stop the workers (pending calls are cancelled)."""
+        """Stop the workers (pending calls are cancelled) and let go of the work function."""
+        global _WORK
         self._pending.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if _WORK is self.work:
+            _WORK = None

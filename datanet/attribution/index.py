@@ -95,6 +95,10 @@ class Shard:
                    int(meta["tokens"]))
 
 
+#: Rows of accepted text read (and given to a worker) at a time by :func:`write_shard`.
+_SHARD_BATCH_ROWS = 16384
+
+
 def _grams_of(texts: pa.Array | pa.ChunkedArray, ngram: int
               ) -> tuple[np.ndarray, np.ndarray, int, int]:
     grams, rows, toks = record_grams(texts, ngram)
@@ -256,12 +260,14 @@ def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry
     core (``pipeline.local_workers`` caps it; the commit runs on the driver, whatever the
     runner)."""
     ngram = ngram or attribution_config(store.spec).ngram
-    workers = pool_size(store.spec.pipeline.local_workers)
+    # forked workers only when there is more than one array of rows to share out
+    workers = (pool_size(store.spec.pipeline.local_workers)
+               if sum(e.rows for e in accepted) > _SHARD_BATCH_ROWS else 1)
     files = [pq.ParquetFile(store.abs(p), filesystem=store.arrow_fs)
              for p in sorted(e.path for e in accepted)]
     if any("text" not in f.schema_arrow.names for f in files):
         return None
-    texts = (b.column(0) for f in files for b in f.iter_batches(batch_size=16384,
+    texts = (b.column(0) for f in files for b in f.iter_batches(batch_size=_SHARD_BATCH_ROWS,
                                                                 columns=["text"]))
     with _local_scratch(store) as scratch:
         tmp = Path(scratch) / "shard.arrow"
