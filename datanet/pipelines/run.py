@@ -706,11 +706,9 @@ def run_datanet(
     batch_id = listing["batch_id"]
     entries = listing["entries"]
     files: dict[str, list[FileEntry]] = {}
-    report: dict[str, Any] = {}
+    report = merge_reports([e for e in entries if e["kind"] == "_report"])
     for e in entries:
         if e["kind"] == "_report":
-            for name, rep in e["report"].items():
-                report.setdefault(name, rep)
             continue
         files.setdefault(e["kind"], []).append(
             FileEntry(e["path"], e["sha256"], e["rows"], e["bytes"]))
@@ -741,6 +739,24 @@ def run_datanet(
                          "nothing new: a concurrent run committed this batch")
     return RunResult(batch_id, True, manifest, counts, elapsed,
                      f"committed batch {manifest.seq} ({batch_id[:12]}…)", report)
+
+
+def merge_reports(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The batch's validator reports from its chunks' ``_report`` entries, in chunk-key order
+    (the same whichever process validated which chunk): list values accumulate across chunks
+    (e.g. gx's batch-level results), other values are the first chunk's."""
+    report: dict[str, Any] = {}
+    for e in sorted(entries, key=lambda e: str(e.get("chunk", ""))):
+        for name, rep in e["report"].items():
+            if name not in report:
+                report[name] = {k: list(v) if isinstance(v, list) else v
+                                for k, v in rep.items()} if isinstance(rep, dict) else rep
+                continue
+            if isinstance(rep, dict) and isinstance(report[name], dict):
+                for k, v in rep.items():
+                    if isinstance(v, list) and isinstance(report[name].get(k), list):
+                        report[name][k].extend(v)
+    return report
 
 
 def _default_tree(store: DatanetStore, spec: DatanetSpec, batch_id: str,

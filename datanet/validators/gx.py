@@ -101,6 +101,7 @@ class ExpectationsValidator(Validator):
         if self._gx is None:
             raise self._not_set_up()
         definition, suite = self._gx
+        self._batch_results = []  # this batch's only: the driver merges the chunks' reports
         frame = batch.to_pandas()
         result = definition.get_batch(batch_parameters={"dataframe": frame}).validate(
             suite, result_format={"result_format": "COMPLETE"})
@@ -124,7 +125,8 @@ class ExpectationsValidator(Validator):
         ))
 
     def report(self) -> dict[str, Any]:
-        """Batch-level expectation results of the batches seen so far."""
+        """Batch-level expectation results of the last batch validated (the run's driver
+        lists every chunk's, in chunk order: :func:`datanet.pipelines.run.merge_reports`)."""
         if self.suite_json is None:
             return {}
         return {"suite": self.suite_json["name"], "batch_expectations": list(self._batch_results)}

@@ -183,3 +183,19 @@ def test_forked_validation_gives_identical_results(tmp_path, monkeypatch) -> Non
         assert submitted.count("_BatchValidate") == (0 if workers == 1 else 2)
     assert results[0] == results[1]
     assert pool_mod._WORK is None  # every pool closed, nothing of the run kept alive
+
+
+def test_chunk_reports_merge_in_chunk_order_whoever_validated_them() -> None:
+    from datanet.pipelines.run import merge_reports
+
+    def entry(chunk, results):
+        return {"kind": "_report", "chunk": chunk, "report": {
+            "expectations": {"suite": "s", "batch_expectations": results},
+            "pii": {"ner": "disabled"}}}
+
+    entries = [entry("b", [{"n": 2}]), entry("a", [{"n": 1}]), entry("c", [])]
+    want = {"expectations": {"suite": "s", "batch_expectations": [{"n": 1}, {"n": 2}]},
+            "pii": {"ner": "disabled"}}
+    assert merge_reports(entries) == want
+    assert merge_reports(entries[::-1]) == want
+    assert entries[1]["report"]["expectations"]["batch_expectations"] == [{"n": 1}]  # untouched
