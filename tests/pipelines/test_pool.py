@@ -167,20 +167,23 @@ def test_forked_validation_gives_identical_results(tmp_path, monkeypatch) -> Non
     inputs = _awkward_inputs(tmp_path)
     results = []
     for workers in (1, 2):
-        store = init_datanet(tmp_path / f"w{workers}",
-                             TINY_SPEC + f"\n[pipeline]\nlocal_workers = {workers}\n")
+        store = init_datanet(tmp_path / f"w{workers}", TINY_SPEC.replace(
+            "[limits]", f"[pipeline]\nbatch_rows = 2\nlocal_workers = {workers}\n\n[limits]", 1))
         r = run_datanet(store, inputs, runner="DirectRunner")
         con = connect(store)
         rows = {k: con.execute(f"SELECT * EXCLUDE (batch) FROM {k} ORDER BY ALL").fetchall()
                 for k in ("accepted", "rejected", "deadletter", "votes")}
-        results.append((r.batch_id, r.manifest.merkle_root, r.counts, rows))
-        # with 2: both chunks (one per input file) validated and decided, the keyed shards
-        # resolved and each kind's files written in the workers (the attribution n-grams of
-        # so few records stay in the driver: one array; tests/attribution covers that pool)
+        files = {k: sorted((f.path, f.sha256, f.rows) for f in v)
+                 for k, v in r.manifest.files.items()}
+        results.append((r.batch_id, r.manifest.merkle_root, r.counts, rows, files, r.report))
+        # with 2: every chunk (2 records each: more than the 4 a pool keeps in flight, so
+        # results come back from process() and from finish_bundle) validated and decided, the
+        # keyed shards resolved and each kind's files written in the workers (the attribution
+        # n-grams of so few records stay in the driver; tests/attribution covers that pool)
         assert sorted(set(submitted)) == ([] if workers == 1 else
                                           ["_BatchValidate", "_DecideWrite", "_ResolveShard",
                                            "_WriteParts"])
-        assert submitted.count("_BatchValidate") == (0 if workers == 1 else 2)
+        assert submitted.count("_BatchValidate") == (0 if workers == 1 else 6)
     assert results[0] == results[1]
     assert pool_mod._WORK is None  # every pool closed, nothing of the run kept alive
 
