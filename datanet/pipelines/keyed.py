@@ -142,14 +142,25 @@ def _read_committed(path: str, columns: Sequence[str]) -> pa.Table:
 class _ResolveShard(ForkedDoFn):
     """One shard: resolve it, and send each chunk its votes and drops."""
 
-    def __init__(self, validator: KeyedValidator, scratch: str | None, workers: int = 1):
+    def __init__(self, validator: KeyedValidator, scratch: str | None, workers: int = 1,
+                 sources: dict[str, tuple[str, ...]] | None = None):
         self.validator = validator
         self.scratch = scratch
         self.workers = workers
+        self.sources = sources or {}  # history path -> its batch's history_source files
 
     def setup(self) -> None:
         self.validator.setup()
         self.counters: dict[str, Any] = {}
+
+    def _source(self, path: str) -> pa.Table:
+        """The files of the validator's ``history_source`` committed with ``path``."""
+        columns = self.validator.history_source_columns
+        files = self.sources.get(path, ())
+        if not files:
+            raise ValueError(f"{self.validator.name}: no {self.validator.history_source} "
+                             f"files are committed in the batch of {path}")
+        return pa.concat_tables([_read_committed(f, columns) for f in files])
 
     def shippable(self, element: tuple[int, Iterable[PartRef]]) -> tuple[int, list[PartRef]]:
         return element[0], list(element[1])
@@ -176,12 +187,11 @@ class _ResolveShard(ForkedDoFn):
             # tables would hold them all (Shard.lookup asks for each part once per call)
             ref = parts[part]
             if ref.history:
-                table = _read_committed(ref.holder, columns)
-            elif ref.lookup is None:
+                got = _read_committed(ref.holder, columns).take(pa.array(want))
+                return self.validator.complete_history(got, lambda: self._source(ref.holder))
+            if ref.lookup is None:
                 raise ValueError(f"{self.validator.name}: {ref.holder} has no lookup table")
-            else:
-                table = load_spilled(ref.lookup).select(list(columns))
-            return table.take(pa.array(want))
+            return load_spilled(ref.lookup).select(list(columns)).take(pa.array(want))
 
         out = self.validator.resolve(Shard(rows, fetch))
         counts = {key: int(value) for key, value in out.counters.items()}
@@ -223,6 +233,9 @@ class KeyedStage(beam.PTransform):
         self.scratch = history.scratch
         kind = validator.history_kind
         self.history_files = history.of(kind) if kind else ()
+        source = validator.history_source
+        self.sources = ({p: history.beside(p, source) for p in self.history_files}
+                        if source else {})
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
         keyed = chunks | "Key" >> beam.ParDo(_KeyChunk(self.validator, self.scratch))
@@ -240,7 +253,7 @@ class KeyedStage(beam.PTransform):
             parts
             | "ByShard" >> beam.GroupByKey()
             | "Resolve" >> beam.ParDo(_ResolveShard(self.validator, self.scratch,
-                                                           self.workers))
+                                                    self.workers, self.sources))
         )
         out = keyed | "Index" >> beam.FlatMap(select_tag, "out")
         return (votes, out) | "Outputs" >> beam.Flatten()

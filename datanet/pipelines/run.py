@@ -84,7 +84,10 @@ __all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "beam_p
 log = logging.getLogger(__name__)
 
 #: Columns never written to storage.
-_PRIVATE_COLUMNS = ("text_norm",)
+_PRIVATE_COLUMNS = ("text_norm", "_text_changed")
+#: Per record: a batch validator rewrote its text (pii redaction), so the stored text is not
+#: the text the keyed validators saw (see KeyedValidator.commit_index).
+_CHANGED = "_text_changed"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,6 +211,7 @@ class _BatchValidate(ForkedDoFn):
     def work(self, item: tuple[str, pa.RecordBatch]) -> tuple[list[tuple[str, ChunkRef]], None]:
         key, batch = item
         votes = []
+        original = batch.column("text")
         for v in self.validators:
             result: ValidationResult = v.validate(batch)
             if result.votes.num_rows != batch.num_rows:
@@ -220,8 +224,11 @@ class _BatchValidate(ForkedDoFn):
                 batch = batch.set_column(idx, "text", pa.array(result.text, pa.string()))
         reports = {v.name: v.report() for v in self.validators if v.report()}
         self.progress.add(key, batch.num_rows)
-        table = pa.Table.from_batches([batch]).drop_columns(
-            [c for c in _PRIVATE_COLUMNS if c in batch.schema.names])
+        changed = (pa.array(np.zeros(batch.num_rows, dtype=bool))
+                   if batch.column("text") is original else
+                   pc.fill_null(pc.not_equal(batch.column("text"), original), True))
+        table = pa.Table.from_batches([batch]).drop_columns(["text_norm"]).append_column(
+            _CHANGED, changed)
         vote_table = pa.concat_tables(votes) if votes else None
         return [(key, ChunkRef(
             records=spill_table(self.scratch, key, "records", table),
@@ -267,6 +274,7 @@ class _DecideWrite(ForkedDoFn):
     def setup(self) -> None:
         self.policy = policy_config(self.spec)
         self._committed: dict[str, bool] = {}
+        self.keyed = {v.name: v for v in registry.enabled_validators(self.spec, kind="keyed")}
 
     def shippable(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Any:
         key, groups = item
@@ -345,10 +353,15 @@ class _DecideWrite(ForkedDoFn):
         yield from self._write("votes", batch_id, votes)
 
         accepted_ids = accepted.column("contribution_id")
-        for kind, index_table in ((k, t) for out in keyed.values() for k, t in out.index.items()):
-            rows = index_table.filter(
-                pc.is_in(index_table.column("contribution_id"), value_set=accepted_ids))
-            yield from self._write(f"index/{kind}", batch_id, rows)
+        same = table.column("contribution_id")
+        if _CHANGED in table.column_names:
+            same = same.filter(pc.invert(table.column(_CHANGED)))
+        for name, out in keyed.items():
+            for kind, index_table in out.index.items():
+                rows = index_table.filter(
+                    pc.is_in(index_table.column("contribution_id"), value_set=accepted_ids))
+                rows = self.keyed[name].commit_index(kind, rows, same)
+                yield from self._write(f"index/{kind}", batch_id, rows)
         if reports:
             yield {"kind": "_report", "report": reports, "chunk": key}
 

@@ -19,7 +19,16 @@ class History:
 
     files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     scratch: str | None = None
+    #: The batch id of each path (its manifest's).
+    batch_of: Mapping[str, str] = field(default_factory=dict)
 
     def of(self, kind: str) -> tuple[str, ...]:
         """Paths of one kind (empty when the datanet has none)."""
         return tuple(self.files.get(kind, ()))
+
+    def beside(self, path: str, kind: str) -> tuple[str, ...]:
+        """Paths of ``kind`` committed in the same batch as ``path``."""
+        batch = self.batch_of.get(path)
+        if batch is None:
+            return ()
+        return tuple(p for p in self.of(kind) if self.batch_of.get(p) == batch)

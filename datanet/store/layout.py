@@ -229,10 +229,13 @@ class DatanetStore:
         """Committed files by kind, for the pipeline's keyed stages (of ``manifests`` if given,
         so the caller's history and its sequence number come from one read)."""
         files: dict[str, list[str]] = {}
+        batch_of: dict[str, str] = {}
         for m in self.manifests() if manifests is None else manifests:
             for kind, entries in m.files.items():
-                files.setdefault(kind, []).extend(self.abs(e.path) for e in entries)
-        return History({k: tuple(v) for k, v in files.items()})
+                paths = [self.abs(e.path) for e in entries]
+                files.setdefault(kind, []).extend(paths)
+                batch_of.update(dict.fromkeys(paths, m.batch_id))
+        return History({k: tuple(v) for k, v in files.items()}, batch_of=batch_of)
 
     def check_snapshot(self, manifests: list[Manifest]) -> None:
         """Refuse a snapshot whose committed files are missing or not the size their manifest

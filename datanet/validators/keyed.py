@@ -20,6 +20,12 @@ does the same without Beam for tests and small tools (so there is one implementa
    ``verdict``, ``score``, ``reason``, ``details`` and the :attr:`~KeyedValidator.vote_rank`
    columns) and the records to divert to dead-letter. Every record without a vote is
    accepted; when several shards vote on one record, the vote first by ``vote_rank`` wins.
+
+Index rows may leave out what the stored record reproduces (the near-duplicate shingle sets of
+a record whose stored text is the text it was validated with):
+:meth:`KeyedValidator.commit_index` blanks it as the batch is committed, and
+:meth:`KeyedValidator.complete_history` recomputes it for the few history rows a shard looks
+up, from the same batch's files of :attr:`~KeyedValidator.history_source`.
 """
 
 from __future__ import annotations
@@ -162,6 +168,10 @@ class KeyedValidator(Validator):
     history_columns: ClassVar[tuple[str, ...] | None] = None
     #: Vote columns (ascending) that choose among several shards' votes on one record.
     vote_rank: ClassVar[tuple[str, ...]] = ()
+    #: The manifest kind (of the same batch) that completes a looked-up history row, and the
+    #: columns of it :meth:`complete_history` reads (None: history rows are complete).
+    history_source: ClassVar[str | None] = None
+    history_source_columns: ClassVar[tuple[str, ...]] = ()
 
     @property
     def shards(self) -> int:
@@ -175,6 +185,18 @@ class KeyedValidator(Validator):
     def history_key(self, table: pa.Table, path: str) -> KeyRows:
         """Key rows (and the lookup table) of one committed file of :attr:`history_kind`."""
         raise NotImplementedError(f"{self.name} reads no history")
+
+    def commit_index(self, kind: str, rows: pa.Table, reproducible: pa.Array) -> pa.Table:
+        """The ``index/<kind>`` rows of accepted records as committed: ``reproducible`` are
+        the ids whose stored text is the text they were validated with (no redaction), so
+        what is a function of that text may be left for :meth:`complete_history`."""
+        return rows
+
+    def complete_history(self, rows: pa.Table, source: Callable[[], pa.Table]) -> pa.Table:
+        """Looked-up rows of a committed history file with what :meth:`commit_index` left
+        out filled in; ``source()`` reads the same batch's :attr:`history_source` files
+        (:attr:`history_source_columns`), only when called."""
+        return rows
 
     @abstractmethod
     def resolve(self, shard: Shard) -> Resolved:
@@ -252,10 +274,12 @@ __all__ += ["VOTE_COLUMNS", "with_part"]
 def resolve_in_memory(validator: KeyedValidator, batches: Sequence[pa.RecordBatch],
                       history: Sequence[tuple[str, pa.Table]] = (), *,
                       shards: int | None = None,
+                      sources: Mapping[str, pa.Table] | None = None,
                       ) -> tuple[list[pa.Table], list[pa.Table]]:
     """Run ``validator`` over ``batches`` (and committed ``(path, table)`` history files)
     without Beam, exactly as the pipeline's keyed stage does: per batch, its votes in row order
-    (:data:`VOTE_SCHEMA`) and its drops (``_row``, ``reason``, ``message``)."""
+    (:data:`VOTE_SCHEMA`) and its drops (``_row``, ``reason``, ``message``). ``sources``: per
+    history path, its batch's :attr:`~KeyedValidator.history_source` table."""
     shards = shards or validator.shards
     keyed = [validator.key(b) for b in batches]
     hist = [validator.history_key(t, p) for p, t in history]
@@ -267,7 +291,11 @@ def resolve_in_memory(validator: KeyedValidator, batches: Sequence[pa.RecordBatc
         table = lookups[part]
         if table is None:
             raise ValueError(f"{validator.name}: part {part} has no lookup table")
-        return table.select(list(columns)).take(pa.array(rows))
+        got = table.select(list(columns)).take(pa.array(rows))
+        if part < len(keyed):
+            return got
+        path = history[part - len(keyed)][0]
+        return validator.complete_history(got, lambda: (sources or {})[path])
 
     all_rows = pa.concat_tables(parts, promote_options="default") if parts else None
     votes: list[list[pa.Table]] = [[] for _ in batches]

@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 
 from datanet.errors import ValidatorError
 from datanet.privacy.evasion import dedup_keys, fold_unicode
+from datanet.privacy.normalise import normalise
 from datanet.schemas.config import check, check_choice, check_range
 from datanet.validators.keyed import KeyedValidator, KeyRows, Resolved, Shard, sparse_votes
 
@@ -68,15 +69,18 @@ _M32 = _U64(0xFFFFFFFF)
 #: uint64: what a later batch's search needs, 128 bytes at the defaults instead of the
 #: 512-byte signature, which is a function of the shingle set and is recomputed for the few
 #: verified pairs), the record's sorted distinct shingle hashes (exact Jaccard of LSH
-#: candidates without re-reading text) and the parameters both were made with, so
-#: mismatches are detected. Indexes written with a ``signature`` column are still read.
+#: candidates) and the parameters both were made with, so mismatches are detected. The
+#: shingle sets are committed only where the stored text does not give them back (a
+#: redacted record, or one without shingles); null means "of the accepted text", recomputed
+#: for the few history rows a search verifies. Indexes written with a ``signature`` column
+#: are still read.
 MINHASH_INDEX_SCHEMA = pa.schema(
     [
         pa.field("contribution_id", pa.string(), nullable=False),
         pa.field("submitted_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("content_hash", pa.string(), nullable=False),
         pa.field("bands", pa.binary(), nullable=False),
-        pa.field("shingles", pa.list_(pa.uint32()), nullable=False),
+        pa.field("shingles", pa.list_(pa.uint32())),
         pa.field("params", pa.string(), nullable=False),
     ]
 )
@@ -629,11 +633,55 @@ class NearDuplicateValidator(KeyedValidator):
         else:  # an index written before band hashes replaced signatures
             bands = hasher.band_hashes(sig_matrix(table.column("signature"),
                                                   self.config.num_perm))
-        shingled = pc.list_value_length(table.column("shingles")).to_numpy(
-            zero_copy_only=False) > 0
+        # null: a set left to the accepted text, committed only when it is not empty
+        shingled = pc.fill_null(pc.greater(pc.list_value_length(table.column("shingles")), 0),
+                                True).to_numpy(zero_copy_only=False)
         rows = rows_of_bands(bands, shingled, table.column("contribution_id"),
                              table.column("submitted_at"), table.column("content_hash"))
         return KeyRows(rows, lookup=table)
+
+    history_source = "accepted"
+    history_source_columns = ("contribution_id", "text")
+
+    def commit_index(self, kind: str, rows: pa.Table, reproducible: pa.Array) -> pa.Table:
+        """Blank the shingle sets the accepted text gives back (most of the index's bytes:
+        ~4 bytes per word, more than the compressed text); a redacted record keeps its set
+        of the text it was validated with, and an empty set stays (it means "no key rows")."""
+        sets = rows.column("shingles")
+        blank = pc.and_(pc.is_in(rows.column("contribution_id"), value_set=reproducible),
+                        pc.greater(pc.list_value_length(sets), 0))
+        if not pc.any(blank).as_py():
+            return rows
+        kept = pc.if_else(blank, pa.scalar(None, sets.type), sets)
+        return rows.set_column(rows.schema.get_field_index("shingles"), "shingles", kept)
+
+    def shingle_sets_of(self, texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+        """The shingle sets :meth:`key` computes, from stored texts (intake's normalisation,
+        then the homoglyph fold)."""
+        return self.hasher.sketch(fold_unicode(normalise(texts)))[1]
+
+    def complete_history(self, rows: pa.Table, source: Callable[[], pa.Table]) -> pa.Table:
+        if "shingles" not in rows.column_names or not rows.column("shingles").null_count:
+            return rows
+        sets = rows.column("shingles").combine_chunks()
+        missing = sets.is_null()
+        ids = rows.column("contribution_id").combine_chunks().filter(missing)
+        stored = source()
+        stored = stored.filter(pc.is_in(stored.column("contribution_id"), value_set=ids))
+        at = pc.index_in(ids, value_set=stored.column("contribution_id"))
+        if at.null_count:
+            lost = ids.filter(at.is_null())[0].as_py()
+            raise ValidatorError(
+                f"index/minhash row {lost} has no shingle set and its batch's accepted files "
+                "do not hold that record; run 'datanet verify-history'")
+        fresh = self.shingle_sets_of(stored.column("text")).take(at)
+        filled = pa.concat_arrays([sets.filter(pc.invert(missing)), fresh])
+        # back in row order: the kept sets first, then the recomputed ones
+        order = np.argsort(np.r_[np.flatnonzero(~missing.to_numpy(zero_copy_only=False)),
+                                 np.flatnonzero(missing.to_numpy(zero_copy_only=False))],
+                           kind="stable")
+        return rows.set_column(rows.schema.get_field_index("shingles"), "shingles",
+                               filled.take(pa.array(order)))
 
     def resolve(self, shard: Shard) -> Resolved:
         rows = shard.rows

@@ -75,13 +75,17 @@ def _history(tmp_path: Path) -> tuple[History, dict[str, list[tuple[str, pa.Tabl
                          "batch": ["0xB1"], "text": old.column("text")})
     near = NearDuplicateValidator(MinHashConfig(), spec())
     near.setup()
-    index = near.key(old).index["minhash"]
+    # as committed: the shingle set is left to the accepted text (not redacted)
+    index = near.commit_index("minhash", near.key(old).index["minhash"],
+                              old.column("contribution_id"))
+    assert index.column("shingles").null_count == 1
     paths = {"accepted": tmp_path / "accepted.parquet", "index/minhash": tmp_path / "mh.parquet"}
     pq.write_table(accepted, paths["accepted"])
     pq.write_table(index, paths["index/minhash"])
     files = {k: (str(p),) for k, p in paths.items()}
     tables = {k: [(str(p), pq.read_table(p))] for k, p in paths.items()}
-    return History(files, scratch=str(tmp_path / "scratch")), tables
+    batch_of = {str(p): "0xB1" for p in paths.values()}
+    return History(files, scratch=str(tmp_path / "scratch"), batch_of=batch_of), tables
 
 
 @pytest.mark.parametrize("shards", [1, 5])
@@ -97,7 +101,8 @@ def test_stage_and_in_memory_agree_for_every_builtin(tmp_path, shards):
         v.setup()
         staged = stage_outcome(v, chunks, history)
         mem_votes, mem_drops = resolve_in_memory(
-            v, [b for _, b in chunks], tables.get(v.history_kind or "", []))
+            v, [b for _, b in chunks], tables.get(v.history_kind or "", []),
+            sources={tables["index/minhash"][0][0]: tables["accepted"][0][1]})
         for (key, _), votes, drops in zip(chunks, mem_votes, mem_drops, strict=True):
             assert staged[key].votes.equals(votes), (v.name, key)
             staged_drops = [d.select(["_row", "reason", "message"]) for d in staged[key].drops]

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from datanet.errors import ValidatorError
 from datanet.privacy.evasion import fold_unicode
 from datanet.privacy.normalise import normalise_text
 from datanet.store.history import History
@@ -244,3 +245,46 @@ def test_index_keeps_band_hashes_and_signature_era_indexes_vote_alike(tmp_path):
     near = hasher.signatures(fold_unicode(second.column("text_norm")))[0]
     assert d["matched"] == first.column("contribution_id")[2].as_py() and d["history"]
     assert d["estimated_jaccard"] == round(float(np.mean(near == sig[2])), 4)
+
+
+def test_committed_index_leaves_sets_to_the_accepted_text(tmp_path):
+    """Committed shingle sets are null where the accepted text gives them back; a redacted
+    record and a text without shingles keep theirs; a search against that history votes
+    exactly as against the full index, and a row its accepted files lack fails loudly."""
+    s = spec()
+    near = NearDuplicateValidator(validator_config(s, "near_duplicate"), s)
+    near.setup()
+    first = batch([*GOOD[:4], ""], start_us=10_000_000)
+    full = dict(_stage_votes([("a", first)]))["a"].index["minhash"]
+    ids = first.column("contribution_id")
+    # record 3 was redacted: its stored text is not the text it was validated with
+    redacted = GOOD[3].replace(GOOD[3].split()[1], "<PERSON>")
+    committed = near.commit_index("minhash", full,
+                                  ids.filter(pa.array([True, True, True, False, True])))
+    sets = committed.column("shingles").to_pylist()
+    assert [x is None for x in sets] == [True, True, True, False, False]
+    assert sets[3] == full.column("shingles")[3].as_py() and sets[4] == []
+    assert committed.drop_columns(["shingles"]).equals(full.drop_columns(["shingles"]))
+    accepted = pa.table({"contribution_id": ids,
+                         "text": [*GOOD[:3], redacted, ""]})
+    paths = {k: tmp_path / f"{k.replace('/', '-')}.parquet" for k in ("index/minhash",
+                                                                      "accepted")}
+    pq.write_table(accepted, paths["accepted"])
+    second = batch([_near(GOOD[2]), _near(GOOD[3]), GOOD[7]], contributors=[BOB] * 3,
+                   start_us=1)
+    got = []
+    for table in (full, committed):
+        pq.write_table(table, paths["index/minhash"])
+        history = History({k: (str(p),) for k, p in paths.items()},
+                          batch_of={str(p): "0xB1" for p in paths.values()})
+        got.append(dict(_stage_votes([("b", second)], history))["b"].votes.to_pylist())
+    assert got[0] == got[1]
+    assert [v["verdict"] for v in got[1]] == ["reject", "reject", "accept"]
+    assert [json.loads(v["details"])["matched"] for v in got[1][:2]] == \
+        [ids[2].as_py(), ids[3].as_py()]
+    # the recomputed set is the one key() computed from the validated text
+    back = near.complete_history(committed, lambda: accepted)
+    assert back.column("shingles").to_pylist()[:3] == full.column("shingles").to_pylist()[:3]
+    with pytest.raises(ValidatorError, match=f"index/minhash row {ids[0].as_py()} has no "
+                                             "shingle set"):
+        near.complete_history(committed, lambda: accepted.slice(1))

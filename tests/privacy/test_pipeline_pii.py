@@ -142,3 +142,63 @@ def test_example_planted_pii_exact_counts():
     assert Counter(want.values()) == Counter(
         {f"pii:{e}" if e != "ETH_ADDRESS" else "pii:CRYPTO": n
          for e, n in expected["pii_entities"].items()})
+
+
+def test_index_keeps_the_shingle_set_of_a_redacted_record_only(tmp_path, monkeypatch):
+    """``index/minhash`` commits a shingle set only for the redacted record (its stored text
+    is not the text it was validated with); a later near-duplicate of either record is found
+    against history with the exact Jaccard of the texts as validated."""
+    import pyarrow as pa
+
+    from datanet.privacy.evasion import fold_unicode
+    from datanet.privacy.normalise import normalise
+    from datanet.store.layout import init_datanet
+    from datanet.validators.minhash import MinHashConfig, MinHasher, exact_jaccard
+
+    monkeypatch.setenv("DATANET_PII_KEY", KEY)
+    spec = SPEC.replace("[validators.near_duplicate]\nenabled = false",
+                        "[validators.near_duplicate]\nenabled = true")
+    store = init_datanet(tmp_path / "dn", spec)
+    texts = [
+        f"Call the bakery on {PHONE} to order the sourdough starter, then feed it twice a "
+        "day with equal weights of flour and water, keep it somewhere warm, and wait until "
+        "it doubles within six hours before you bake the first loaf of bread.",
+        "Toast whole cumin and coriander seeds in a dry pan over medium heat until they "
+        "smell fragrant and darken slightly, then tip them onto a cold plate, let them cool "
+        "completely, and grind them fresh in a mortar just before cooking the curry tonight.",
+    ]
+    first = run_datanet(store, [str(write_jsonl(tmp_path / "a.jsonl", [
+        record(i, text=t) for i, t in enumerate(texts)]))], runner="DirectRunner")
+    assert first.counts["accepted"] == 2
+    index = pq.read_table(store.files("index/minhash")[0])
+    accepted = pq.read_table(store.files("accepted")[0])
+    text_of = dict(zip(accepted.column("contribution_id").to_pylist(),
+                       accepted.column("text").to_pylist(), strict=True))
+    sets = dict(zip(index.column("contribution_id").to_pylist(),
+                    index.column("shingles").to_pylist(), strict=True))
+    redacted = next(i for i, t in text_of.items() if "<PHONE_NUMBER>" in t)
+    plain = next(i for i in text_of if i != redacted)
+    assert sets[plain] is None and len(sets[redacted]) > 30
+
+    def near(text: str) -> str:
+        words = text.split()
+        words[-3] = "really"
+        return " ".join(words)
+
+    second = run_datanet(store, [str(write_jsonl(tmp_path / "b.jsonl", [
+        record(i + 2, text=near(t)) for i, t in enumerate(texts)]))], runner="DirectRunner")
+    assert second.counts == {"accepted": 0, "rejected": 2, "quarantine": 0, "deadletter": 0,
+                             "input": 2}
+    hasher = MinHasher(MinHashConfig())
+
+    def validated(ts: list[str]) -> pa.ListArray:
+        return hasher.sketch(fold_unicode(normalise(pa.array(ts))))[1]
+
+    expected = exact_jaccard(validated(texts), validated([near(t) for t in texts]))
+    votes = [v for f in store.files("votes") for v in pq.read_table(f).to_pylist()
+             if v["validator"] == "near_duplicate" and v["verdict"] == "reject"]
+    got = {json.loads(v["details"])["matched"]: json.loads(v["details"]) for v in votes}
+    assert set(got) == {redacted, plain}
+    for i, cid in enumerate((redacted, plain)):
+        assert got[cid]["history"] is True
+        assert got[cid]["jaccard"] == round(float(expected[i]), 4)
