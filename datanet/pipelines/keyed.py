@@ -149,9 +149,10 @@ class _ResolveShard(ForkedDoFn):
         self.workers = workers
         self.sources = sources or {}  # history path -> its batch's history_source files
 
+    grouped = True
+
     def setup(self) -> None:
         self.validator.setup()
-        self.counters: dict[str, Any] = {}
 
     def _source(self, path: str) -> pa.Table:
         """The files of the validator's ``history_source`` committed with ``path``."""
@@ -162,14 +163,8 @@ class _ResolveShard(ForkedDoFn):
                              f"files are committed in the batch of {path}")
         return pa.concat_tables([_read_committed(f, columns) for f in files])
 
-    def shippable(self, element: tuple[int, Iterable[PartRef]]) -> tuple[int, list[PartRef]]:
-        return element[0], list(element[1])
-
     def received(self, note: dict[str, int]) -> None:
-        for key, value in note.items():
-            if key not in self.counters:
-                self.counters[key] = Metrics.counter(self.validator.name, key)
-            self.counters[key].inc(value)
+        self.count(self.validator.name, note)
 
     def work(self, element: tuple[int, Iterable[PartRef]]
              ) -> tuple[list[tuple[str, StageOutput]], dict[str, int]]:
@@ -215,9 +210,9 @@ class _ResolveShard(ForkedDoFn):
                 refs_of[c][what] = ref
         del rows, out, by_chunk
         release_memory()  # one shard's tables at a time, not the high-water mark of all
-        return [(c, StageOutput(votes=(got["votes"],) if "votes" in got else (),
-                                drops=(got["drops"],) if "drops" in got else ()))
-                for c, got in ((c, refs_of[c]) for c in chunks)], counts
+        return [(c, StageOutput(votes=(refs_of[c]["votes"],) if "votes" in refs_of[c] else (),
+                                drops=(refs_of[c]["drops"],) if "drops" in refs_of[c] else ()))
+                for c in chunks], counts
 
 
 class KeyedStage(beam.PTransform):

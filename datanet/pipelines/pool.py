@@ -14,25 +14,28 @@ Dask, or Beam's own multi-worker modes, the runner already spreads the work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from datanet._pool import ChunkPool, pool_size, usable_cores
 
-__all__ = ["ChunkPool", "ForkedDoFn", "local_workers", "pool_size", "usable_cores"]
+__all__ = ["IN_PROCESS_RUNNERS", "ChunkPool", "ForkedDoFn", "local_workers", "pool_size",
+           "usable_cores"]
 
-_IN_MEMORY_RUNNERS = ("DirectRunner", "direct", "FnApiRunner")
+#: Runner names that mean Beam's in-process FnApiRunner (see ``run._runner_object``).
+IN_PROCESS_RUNNERS = ("DirectRunner", "direct", "FnApiRunner")
 
 
 def local_workers(configured: int, runner: str, beam_args: Sequence[str]) -> int:
     """Worker processes for chunk work: ``configured`` (``0`` = one per usable core) on the
     in-process DirectRunner in its in-memory mode, else 1 (the runner spreads the work)."""
-    if runner not in _IN_MEMORY_RUNNERS:
+    if runner not in IN_PROCESS_RUNNERS:
         return 1
     for arg in beam_args:
         name, _, value = arg.partition("=")
@@ -55,13 +58,26 @@ class ForkedDoFn(beam.DoFn):
     """
 
     workers: int = 1
+    #: Elements are ``(key, iterable)`` from a GroupByKey: shipped as ``(key, list)``.
+    grouped: ClassVar[bool] = False
     _pool: ChunkPool | None = None
+    _counters: dict[tuple[str, str], Any] | None = None
 
     def work(self, element: Any) -> tuple[list[Any], Any]:
         raise NotImplementedError
 
     def received(self, note: Any) -> None:
         """Driver-side bookkeeping for one element's ``note`` (default: none)."""
+
+    def count(self, namespace: str, increments: Mapping[str, int]) -> None:
+        """Beam counters ``namespace:name`` increased in the driver (from a ``note``)."""
+        if self._counters is None:
+            self._counters = {}
+        for name, value in increments.items():
+            counter = self._counters.get((namespace, name))
+            if counter is None:
+                counter = self._counters[namespace, name] = Metrics.counter(namespace, name)
+            counter.inc(value)
 
     def start_bundle(self) -> None:
         if self.workers > 1 and self._pool is None:
@@ -77,7 +93,10 @@ class ForkedDoFn(beam.DoFn):
             yield from outputs
 
     def shippable(self, element: Any) -> Any:
-        """``element`` as it is sent to a worker (default: as is)."""
+        """``element`` as it is sent to a worker (as is, or a group's values as a list)."""
+        if self.grouped:
+            key, values = element
+            return key, list(values)
         return element
 
     def finish_bundle(self) -> Iterator[Any]:

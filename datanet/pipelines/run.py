@@ -54,7 +54,7 @@ from datanet.pipelines.intake import detect_format, display_path, iter_path_chun
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
 from datanet.pipelines.keyed import KeyedStage
 from datanet.pipelines.options import check_beam_args, check_runner
-from datanet.pipelines.pool import ForkedDoFn, local_workers
+from datanet.pipelines.pool import IN_PROCESS_RUNNERS, ForkedDoFn, local_workers
 from datanet.pipelines.progress import (
     Progress,
     ProgressPoller,
@@ -267,8 +267,6 @@ class _DecideWrite(ForkedDoFn):
         self.workers = workers
         self.stage_names = list(vote_rank)
         self.vote_rank = {k: tuple(v) for k, v in vote_rank.items()}
-        self.counters = {o: Metrics.counter("datanet", o)
-                         for o in ("accepted", "rejected", "needs_review", "deadletter")}
         self.progress = StageCounter(progress_dir, "write")
 
     def setup(self) -> None:
@@ -286,8 +284,7 @@ class _DecideWrite(ForkedDoFn):
         return list(self._decide(item)), dict(self._counts)
 
     def received(self, note: dict[str, int]) -> None:
-        for name, n in note.items():
-            self.counters[name].inc(n)
+        self.count("datanet", note)
 
     def _decide(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
         key, groups = item
@@ -397,13 +394,12 @@ class _WriteParts(ForkedDoFn):
     The order makes the bytes (hence the names) the same on every runner and every retry.
     """
 
+    grouped = True
+
     def __init__(self, root: str, target_bytes: int, workers: int = 1):
         self.root = root
         self.target_bytes = target_bytes
         self.workers = workers
-
-    def shippable(self, item: tuple[str, Iterable[PartRef]]) -> tuple[str, list[PartRef]]:
-        return item[0], list(item[1])
 
     def work(self, item: tuple[str, Iterable[PartRef]]) -> tuple[list[dict[str, Any]], None]:
         return list(self._write(item)), None
@@ -595,7 +591,7 @@ def _runner_object(runner: str) -> Any:
     DirectRunner falls back to), which honours ``--direct_running_mode`` and
     ``--direct_num_workers``. Other names are resolved by Beam from ``--runner``.
     """
-    if runner in ("DirectRunner", "direct", "FnApiRunner"):
+    if runner in IN_PROCESS_RUNNERS:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return FnApiRunner()

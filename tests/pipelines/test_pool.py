@@ -9,7 +9,7 @@ import pytest
 from datanet import _pool as pool_mod
 from datanet._pool import cgroup_cpus
 from datanet.errors import DatanetError, WorkerLost
-from datanet.pipelines.pool import ChunkPool, local_workers, pool_size, usable_cores
+from datanet.pipelines.pool import ChunkPool, ForkedDoFn, local_workers, pool_size, usable_cores
 from datanet.pipelines.run import run_datanet
 from datanet.store.query import connect
 from tests.pipelines.test_run import _awkward_inputs
@@ -202,3 +202,41 @@ def test_chunk_reports_merge_in_chunk_order_whoever_validated_them() -> None:
     assert merge_reports(entries) == want
     assert merge_reports(entries[::-1]) == want
     assert entries[1]["report"]["expectations"]["batch_expectations"] == [{"n": 1}]  # untouched
+
+
+class _Tally(ForkedDoFn):
+    """Doubles each number in a worker; its note (the worker's pid, 1) is counted in the
+    driver."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def work(self, element: int) -> tuple[list[int], dict[str, int]]:
+        return [2 * element], {"elements": 1, "in_worker": int(os.getpid() != _DRIVER[0])}
+
+    def received(self, note: dict[str, int]) -> None:
+        self.count("tally", note)
+
+
+_DRIVER = [os.getpid()]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_notes_become_driver_side_counters(workers: int) -> None:
+    """Counters a forked worker increments would be lost; its note is counted in the driver,
+    so the pipeline's metrics are the same with and without workers (13 elements: more than
+    the in-flight bound, so results come back through process() and finish_bundle)."""
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from datanet.pipelines.run import _runner_object, beam_options
+
+    p = beam.Pipeline(runner=_runner_object("DirectRunner"), options=beam_options("DirectRunner"))
+    out = p | beam.Create(list(range(13)), reshuffle=False) | beam.ParDo(_Tally(workers))
+    assert_that(out, equal_to([2 * i for i in range(13)]))
+    result = p.run()
+    result.wait_until_finish()
+    got = {m.key.metric.name: m.committed for m in
+           result.metrics().query(MetricsFilter().with_namespace("tally"))["counters"]}
+    assert got == {"elements": 13, "in_worker": 13 if workers > 1 else 0}
