@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -59,6 +60,13 @@ def write_bytes_atomic(path: str, data: bytes | memoryview | pa.Buffer) -> None:
     readers never see a torn file, and a retried writer just rewrites it."""
     if is_remote(path):
         ObjectPath(*url_to_fs(path)).write_bytes(data)
+        return
+    if "://" not in path:  # a local path: the OS directly (Beam's layer costs ~0.8 ms a file)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
         return
     dirname = path.rsplit("/", 1)[0]
     if not _filesystems().exists(dirname):

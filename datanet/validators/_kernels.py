@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
            "ascii_word_shapes", "near_earlier_count", "ascii_letter_scan",
-           "string_hashes"]
+           "string_hashes", "top_count_per_doc"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -335,4 +335,32 @@ def string_hashes(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         out[d] = h ^ (h >> np.uint64(31))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def top_count_per_doc(doc: np.ndarray, ids: np.ndarray, keep: np.ndarray, n: int,
+                      n_ids: int) -> np.ndarray:
+    """Per record: how often its most frequent kept word id occurs (0 without one); ``doc``
+    non-decreasing. One pass with a counter per id, reset after each record (what a sort of
+    ``(doc, id)`` keys and a segmented maximum give)."""
+    out = np.zeros(n)
+    counts = np.zeros(n_ids, dtype=np.int64)
+    start = 0
+    total = len(doc)
+    while start < total:
+        d = doc[start]
+        end = start
+        best = 0
+        while end < total and doc[end] == d:
+            if keep[end]:
+                w = ids[end]
+                counts[w] += 1
+                if counts[w] > best:
+                    best = counts[w]
+            end += 1
+        for i in range(start, end):
+            counts[ids[i]] = 0
+        out[d] = best
+        start = end
     return out

@@ -183,15 +183,12 @@ class SpamValidator(RuleValidator):
 
         content = ~pc.is_in(bare, value_set=pa.array(STOP_WORDS)).to_numpy(
             zero_copy_only=False) & (pc.utf8_length(bare).to_numpy(zero_copy_only=False) > 0)
-        top = np.zeros(s.n)
-        if content.any():
-            key = s.word_doc[content].astype(np.int64) * (int(ids.max()) + 1) + ids[content]
-            uniq, counts = np.unique(key, return_counts=True)
-            top = max_per_doc(uniq // (int(ids.max()) + 1), counts, s.n)
+        from datanet.validators._kernels import ascii_word_shapes, top_count_per_doc
+
+        top = (top_count_per_doc(s.word_doc.astype(np.int64), ids, content, s.n,
+                                 int(ids.max()) + 1) if content.any() else np.zeros(s.n))
         entropy, upper, letters, char_run = byte_profile(s.norm)
         # bare words that are 4+ ASCII lowercase letters (``^[a-z]{4,}$``) without a vowel
-        from datanet.validators._kernels import ascii_word_shapes
-
         alpha4, has_vowel = ascii_word_shapes(*utf8_buffers(bare))
         vowelless = alpha4 & ~has_vowel
         vowelless_ratio = np.divide(s.per_doc(s.word_doc[vowelless]),

@@ -214,3 +214,27 @@ def test_flood_near_duplicate_count_equals_datasketch_lsh(seed):
     want = _datasketch_near_count(sig, config)
     assert got == want
     assert 0 < want < len(texts)  # the planted copies are found, not every record
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_top_word_count_kernel_matches_a_sort_of_doc_word_keys(seed):
+    """The compiled per-record top word count equals counting ``(doc, word)`` keys with
+    ``np.unique`` (what it replaced), including records with no kept word."""
+    import numpy as np
+
+    from datanet.validators._kernels import top_count_per_doc
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    lengths = rng.integers(0, 30, n)
+    doc = np.repeat(np.arange(n), lengths)
+    ids = rng.integers(0, 12, len(doc))
+    keep = rng.random(len(doc)) < 0.7
+    want = np.zeros(n)
+    key = doc[keep] * 12 + ids[keep]
+    uniq, counts = np.unique(key, return_counts=True)
+    for k, c in zip(uniq, counts, strict=True):
+        want[k // 12] = max(want[k // 12], c)
+    got = top_count_per_doc(doc, ids, keep, n, 12)
+    assert got.tolist() == want.tolist()
+    assert (got == 0).any() and got.max() >= 3
