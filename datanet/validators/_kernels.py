@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
            "ascii_word_shapes", "near_earlier_count", "ascii_letter_scan",
-           "string_hashes", "top_count_per_doc"]
+           "string_hashes", "top_count_per_doc", "sorted_intersections"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -363,4 +363,30 @@ def top_count_per_doc(doc: np.ndarray, ids: np.ndarray, keep: np.ndarray, n: int
             counts[ids[i]] = 0
         out[d] = best
         start = end
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def sorted_intersections(lv: np.ndarray, lo: np.ndarray, rv: np.ndarray, ro: np.ndarray
+                         ) -> np.ndarray:
+    """Per row ``i``: the size of the intersection of the sorted distinct values
+    ``lv[lo[i]:lo[i+1]]`` and ``rv[ro[i]:ro[i+1]]`` (one merge, no sort)."""
+    n = len(lo) - 1
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        a, a_end = lo[i], lo[i + 1]
+        b, b_end = ro[i], ro[i + 1]
+        k = 0
+        while a < a_end and b < b_end:
+            x = lv[a]
+            y = rv[b]
+            if x == y:
+                k += 1
+                a += 1
+                b += 1
+            elif x < y:
+                a += 1
+            else:
+                b += 1
+        out[i] = k
     return out

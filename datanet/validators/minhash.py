@@ -368,18 +368,20 @@ def shingle_sets(hv: np.ndarray, n_sh: np.ndarray) -> pa.ListArray:
 
 def exact_jaccard(left: pa.Array | pa.ChunkedArray,
                   right: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Row-wise Jaccard of two equally long ``list<uint32>`` columns of distinct hashes."""
+    """Row-wise Jaccard of two equally long ``list<uint32>`` columns of sorted distinct
+    hashes (what :func:`shingle_sets` makes): one compiled merge per row."""
+    from datanet.validators._kernels import sorted_intersections
+
     sides = []
     for col in (left, right):
         if isinstance(col, pa.ChunkedArray):
             col = col.combine_chunks()
         lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False).astype(np.int64)
-        values = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.uint64)
-        row = np.repeat(np.arange(len(col), dtype=np.uint64), lengths)
-        sides.append((lengths, (row << _U64(32)) | values))
-    keys = np.sort(np.concatenate([sides[0][1], sides[1][1]]))
-    same = keys[1:][keys[1:] == keys[:-1]]
-    inter = np.bincount((same >> _U64(32)).astype(np.int64), minlength=len(sides[0][0]))
+        values = pc.list_flatten(col).to_numpy(zero_copy_only=False)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        sides.append((lengths, values, offsets))
+    inter = sorted_intersections(sides[0][1], sides[0][2], sides[1][1], sides[1][2])
     union = sides[0][0] + sides[1][0] - inter
     return np.divide(inter, union, out=np.zeros(len(union)), where=union > 0)
 
