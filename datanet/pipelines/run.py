@@ -272,7 +272,7 @@ class _DecideWrite(ForkedDoFn):
     def setup(self) -> None:
         self.policy = policy_config(self.spec)
         self._committed: dict[str, bool] = {}
-        self.keyed = {v.name: v for v in registry.enabled_validators(self.spec, kind="keyed")}
+        self.keyed = {v.name: v for v in registry.keyed_stages(self.spec)}
 
     def shippable(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Any:
         key, groups = item
@@ -307,7 +307,7 @@ class _DecideWrite(ForkedDoFn):
         keyed = {name: merge_stage_outputs(groups[name]) for name in self.stage_names}
         ids = table.column("contribution_id")
         keyed_votes = [dense_votes(name, ids, out.votes, self.vote_rank[name])
-                       for name, out in keyed.items()]
+                       for name, out in keyed.items() if self.keyed[name].casts_votes]
         drops = [d for out in keyed.values() for d in out.drops if d.num_rows]
         if drops:
             first = pa.concat_tables([d.select(["_row", "reason", "message"]) for d in drops])
@@ -541,7 +541,7 @@ def build_pipeline(
     groups: dict[str, beam.PCollection] = {
         "records": validated, "deadletter": dead, "batch": batch_of_chunk}
     rank = {}
-    for validator in registry.enabled_validators(spec, kind="keyed"):
+    for validator in registry.keyed_stages(spec):
         groups[validator.name] = chunks | f"Stage_{validator.name}" >> KeyedStage(
             validator, history, workers)
         rank[validator.name] = validator.vote_rank

@@ -16,8 +16,9 @@ contribution id) is not a new record: it leaves for dead-letter as ``duplicate_s
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +32,8 @@ from datanet.validators.keyed import KeyedValidator, KeyRows, Resolved, Shard, h
 if TYPE_CHECKING:
     from datanet.schemas.spec import DatanetSpec
 
-__all__ = ["ExactDuplicateConfig", "ExactDuplicateValidator", "resolve_table"]
+__all__ = ["ExactDuplicateConfig", "ExactDuplicateValidator", "SubmissionValidator",
+           "resolve_table"]
 
 NAME = "exact_duplicate"
 
@@ -56,6 +58,35 @@ def _key_column(table: pa.Table) -> str:
     return "dedup_key" if "dedup_key" in table.column_names else "content_hash"
 
 
+def _submission_drops(d: pa.Table, why: Sequence[str]) -> pa.Table:
+    """Drops (``_part``, ``_row``, reason, message) of repeated contributions ``d``."""
+    files, lines = d.column("source_file").to_pylist(), d.column("source_line").to_pylist()
+    return pa.table({
+        "_part": d.column("_part"),
+        "_row": d.column("_row"),
+        "reason": pa.array(["duplicate_submission"] * d.num_rows, pa.string()),
+        "message": pa.array([f"{f}:{ln}: {w}"
+                             for f, ln, w in zip(files, lines, why, strict=True)], pa.string()),
+    })
+
+
+def _resubmissions(new: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+    """``new`` without the later copies of one contribution id (the first by file, line
+    stays), and the drops of those copies (None when there are none)."""
+    order = pc.sort_indices(new, [("contribution_id", "ascending"),
+                                  ("source_file", "ascending"), ("source_line", "ascending")])
+    new = new.take(order)
+    cid = _np(new.column("contribution_id"))
+    first = np.ones(len(cid), dtype=bool)
+    first[1:] = cid[1:] != cid[:-1]
+    if first.all():
+        return new, None
+    d = new.filter(pa.array(~first))
+    why = [f"the same contributor submitted the same text again (contribution {c})"
+           for c in d.column("contribution_id").to_pylist()]
+    return new.filter(pa.array(first)), _submission_drops(d, why)
+
+
 def resolve_table(
     new: pa.Table, history: pa.Table | None
 ) -> tuple[pa.Table, pa.Table | None]:
@@ -70,26 +101,7 @@ def resolve_table(
     of resubmitted copies, or None.
     """
     # 1. resubmissions: the same contribution id twice → keep the first by file, line
-    order = pc.sort_indices(new, [("contribution_id", "ascending"),
-                                  ("source_file", "ascending"), ("source_line", "ascending")])
-    new = new.take(order)
-    cid = _np(new.column("contribution_id"))
-    first = np.ones(len(cid), dtype=bool)
-    first[1:] = cid[1:] != cid[:-1]
-    drops = None
-    if not first.all():
-        d = new.filter(pa.array(~first))
-        files, lines, ids = (d.column(c).to_pylist()
-                             for c in ("source_file", "source_line", "contribution_id"))
-        drops = pa.table({
-            "_part": d.column("_part"),
-            "_row": d.column("_row"),
-            "reason": pa.array(["duplicate_submission"] * d.num_rows, pa.string()),
-            "message": pa.array([f"{f}:{ln}: the same contributor submitted the same text "
-                                 f"again (contribution {c})"
-                                 for f, ln, c in zip(files, lines, ids, strict=True)]),
-        })
-        new = new.filter(pa.array(first))
+    new, drops = _resubmissions(new)
 
     # 2. groups of equal keys, earliest submitted_at then smallest id first
     key = _key_column(new)
@@ -178,3 +190,59 @@ class ExactDuplicateValidator(KeyedValidator):
         history = rows.filter(pa.array(~new)) if not new.all() else None
         votes, drops = resolve_table(rows.filter(pa.array(new)), history)
         return Resolved(votes=votes, drops=drops)
+
+
+class SubmissionValidator(ExactDuplicateValidator):
+    """One contribution id, committed once: what the pipeline runs when ``exact_duplicate``
+    is off, as a contribution id (contributor + text) is the datanet's key (leaves, rewards).
+
+    Keyed by the id itself: a later copy within the input, or a record whose id is already
+    accepted, leaves for dead-letter as ``duplicate_submission`` (as with ``exact_duplicate``
+    on, bar that a committed id there is rejected as a duplicate). It casts no votes; copies
+    of a text by other contributors are not its business. History: the accepted ids only.
+    """
+
+    name = "duplicate_submission"
+    summary = "Repeated contribution ids (always on while exact_duplicate is off)."
+    reason_codes = ("duplicate_submission",)
+    history_columns = ("contribution_id", "batch")
+    casts_votes: ClassVar[bool] = False
+
+    def __init__(self, spec: DatanetSpec | None = None):
+        super().__init__(ExactDuplicateConfig(), spec)
+
+    def key(self, batch: pa.RecordBatch) -> KeyRows:
+        return KeyRows(pa.table({
+            "shard_key": hex64(batch.column("contribution_id")),
+            "_row": pa.array(np.arange(batch.num_rows, dtype=np.int32)),
+            "contribution_id": batch.column("contribution_id"),
+            "source_file": batch.column("source_file"),
+            "source_line": batch.column("source_line"),
+        }))
+
+    def history_key(self, table: pa.Table, path: str) -> KeyRows:
+        return KeyRows(pa.table({
+            "shard_key": hex64(table.column("contribution_id")),
+            "_row": pa.array(np.arange(table.num_rows, dtype=np.int32)),
+            "contribution_id": table.column("contribution_id"),
+            "batch": table.column("batch"),
+        }))
+
+    def resolve(self, shard: Shard) -> Resolved:
+        new = shard.is_new
+        rows = shard.rows
+        fresh, drops = _resubmissions(rows.filter(pa.array(new)))
+        parts = [drops] if drops is not None else []
+        if not new.all():
+            history = rows.filter(pa.array(~new))
+            at = pc.index_in(fresh.column("contribution_id"),
+                             value_set=history.column("contribution_id"))
+            seen = pc.is_valid(at)
+            if pc.any(seen).as_py():
+                again = fresh.filter(seen)
+                batches = history.column("batch").take(at.filter(seen)).to_pylist()
+                parts.append(_submission_drops(again, [
+                    f"contribution {c} is already accepted (batch {b})"
+                    for c, b in zip(again.column("contribution_id").to_pylist(), batches,
+                                    strict=True)]))
+        return Resolved(drops=pa.concat_tables(parts) if parts else None)

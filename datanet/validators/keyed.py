@@ -172,6 +172,8 @@ class KeyedValidator(Validator):
     #: columns of it :meth:`complete_history` reads (None: history rows are complete).
     history_source: ClassVar[str | None] = None
     history_source_columns: ClassVar[tuple[str, ...]] = ()
+    #: False: the validator only drops records (no row in the votes table).
+    casts_votes: ClassVar[bool] = True
 
     @property
     def shards(self) -> int:

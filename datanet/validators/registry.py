@@ -162,6 +162,18 @@ def enabled_validators(spec: DatanetSpec, *, kind: str = "batch") -> list[Any]:
     return out
 
 
+def keyed_stages(spec: DatanetSpec) -> list[Any]:
+    """The keyed validators a run executes: the enabled ones and, while ``exact_duplicate``
+    is off, :class:`~datanet.validators.exact_duplicate.SubmissionValidator` (a contribution
+    id is committed once whatever the spec)."""
+    out = enabled_validators(spec, kind="keyed")
+    if not is_enabled(spec, "exact_duplicate"):
+        from datanet.validators.exact_duplicate import SubmissionValidator
+
+        out.insert(0, SubmissionValidator(spec))
+    return out
+
+
 def validate_spec_section(spec: DatanetSpec) -> None:
     """Spec hook: every ``[validators.*]`` table names a known validator with a valid config.
 

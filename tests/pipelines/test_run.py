@@ -272,3 +272,43 @@ def test_batch_id_combine_is_the_id_of_the_sorted_distinct_records() -> None:
     assert got == batch_id("d", ids) == batch_id("d", reversed(ids)) and keys == ["a", "b", "c"]
     assert got != batch_id("d", ids[1:]) and got != batch_id("e", ids)
     assert fn.extract_output(fn.create_accumulator())[0] == batch_id("d", [])
+
+
+def test_a_contribution_id_is_committed_once_with_exact_duplicate_off(tmp_path):
+    """With ``exact_duplicate`` off a repeated contribution (same contributor and text, so the
+    same id: one Merkle leaf, one share of rewards) is still not accepted twice: a copy within
+    the input and one of an accepted record leave for dead-letter as ``duplicate_submission``,
+    naming file and line; the stage casts no votes; other contributors' copies are accepted."""
+    from datanet.store.layout import init_datanet
+    from tests.conftest import TINY_SPEC
+
+    spec = TINY_SPEC + "\n[validators.exact_duplicate]\nenabled = false\n"
+    store = init_datanet(tmp_path / "dn", spec)
+    a = write_jsonl(tmp_path / "a.jsonl", [record(1), record(2)])
+    copy = record(1, contributor=record(0)["contributor"])  # record 1's text, another author
+    b = write_jsonl(tmp_path / "b.jsonl", [record(1), record(3), record(3), copy])
+    first = run_datanet(store, [str(a)], runner="DirectRunner")
+    assert first.counts == {"accepted": 2, "rejected": 0, "quarantine": 0, "deadletter": 0,
+                            "input": 2}
+    second = run_datanet(store, [str(b)], runner="DirectRunner")
+    assert second.counts == {"accepted": 2, "rejected": 0, "quarantine": 0, "deadletter": 2,
+                             "input": 4}
+    con = connect(store)
+    ids = con.execute("SELECT contribution_id, source_file, source_line FROM accepted "
+                      "ORDER BY source_file, source_line").fetchall()
+    assert len({i for i, _, _ in ids}) == 4
+    assert [(f.rsplit("/", 1)[1], ln) for _, f, ln in ids] == [
+        ("a.jsonl", 1), ("a.jsonl", 2), ("b.jsonl", 2), ("b.jsonl", 4)]
+    by_line = {ln: i for i, f, ln in ids if f.endswith("a.jsonl")}
+    dead = con.execute("SELECT source_line, reason, message FROM deadletter "
+                       "ORDER BY source_line").fetchall()
+    b_path = str(b)
+    assert dead == [
+        (1, "duplicate_submission", f"{b_path}:1: contribution {by_line[1]} is already accepted "
+                                    f"(batch {first.batch_id})"),
+        (3, "duplicate_submission", f"{b_path}:3: the same contributor submitted the same "
+                                    f"text again (contribution "
+                                    f"{next(i for i, f, ln in ids if ln == 2 and 'b.' in f)})"),
+    ]
+    assert con.execute("SELECT count(*) FROM votes WHERE validator IN "
+                       "('duplicate_submission', 'exact_duplicate')").fetchone() == (0,)
