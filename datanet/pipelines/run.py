@@ -211,7 +211,7 @@ class _BatchValidate(ForkedDoFn):
     def work(self, item: tuple[str, pa.RecordBatch]) -> tuple[list[tuple[str, ChunkRef]], None]:
         key, batch = item
         votes = []
-        original = batch.column("text")
+        original, rewritten = batch.column("text"), False
         for v in self.validators:
             result: ValidationResult = v.validate(batch)
             if result.votes.num_rows != batch.num_rows:
@@ -220,13 +220,13 @@ class _BatchValidate(ForkedDoFn):
                     f"{batch.num_rows} records; the contract is one vote per record")
             votes.append(result.votes)
             if result.text is not None:
+                rewritten = True
                 idx = batch.schema.get_field_index("text")
                 batch = batch.set_column(idx, "text", pa.array(result.text, pa.string()))
         reports = {v.name: v.report() for v in self.validators if v.report()}
         self.progress.add(key, batch.num_rows)
-        changed = (pa.array(np.zeros(batch.num_rows, dtype=bool))
-                   if batch.column("text") is original else
-                   pc.fill_null(pc.not_equal(batch.column("text"), original), True))
+        changed = (pc.fill_null(pc.not_equal(batch.column("text"), original), True)
+                   if rewritten else pa.array(np.zeros(batch.num_rows, dtype=bool)))
         table = pa.Table.from_batches([batch]).drop_columns(["text_norm"]).append_column(
             _CHANGED, changed)
         vote_table = pa.concat_tables(votes) if votes else None
