@@ -71,7 +71,7 @@ from datanet.store.history import History
 from datanet.store.layout import SPEC_FILE
 from datanet.validators import registry
 from datanet.validators.base import ValidationResult
-from datanet.validators.keyed import dense_votes
+from datanet.validators.keyed import KeyedValidator, dense_votes
 from datanet.validators.policy import decide, policy_config, route
 
 if TYPE_CHECKING:
@@ -258,21 +258,19 @@ class _DecideWrite(ForkedDoFn):
     (``scratch=None``) each table is written as its own committed file (one per chunk).
     """
 
-    def __init__(self, spec: DatanetSpec, root: str, vote_rank: Mapping[str, Sequence[str]],
+    def __init__(self, spec: DatanetSpec, root: str, keyed: Sequence[KeyedValidator],
                  progress_dir: str | None = None, scratch: str | None = None,
                  workers: int = 1):
         self.spec = spec
         self.root = root
         self.scratch = scratch
         self.workers = workers
-        self.stage_names = list(vote_rank)
-        self.vote_rank = {k: tuple(v) for k, v in vote_rank.items()}
+        self.keyed = {v.name: v for v in keyed}  # the graph's keyed stages, in stage order
         self.progress = StageCounter(progress_dir, "write")
 
     def setup(self) -> None:
         self.policy = policy_config(self.spec)
         self._committed: dict[str, bool] = {}
-        self.keyed = {v.name: v for v in registry.keyed_stages(self.spec)}
 
     def shippable(self, item: tuple[str, dict[str, Iterable[Any]]]) -> Any:
         key, groups = item
@@ -304,9 +302,9 @@ class _DecideWrite(ForkedDoFn):
         table, batch_votes = ref.load()
         self.progress.add(key, n_dead + table.num_rows)
         reports = ref.reports
-        keyed = {name: merge_stage_outputs(groups[name]) for name in self.stage_names}
+        keyed = {name: merge_stage_outputs(groups[name]) for name in self.keyed}
         ids = table.column("contribution_id")
-        keyed_votes = [dense_votes(name, ids, out.votes, self.vote_rank[name])
+        keyed_votes = [dense_votes(name, ids, out.votes, self.keyed[name].vote_rank)
                        for name, out in keyed.items() if self.keyed[name].casts_votes]
         drops = [d for out in keyed.values() for d in out.drops if d.num_rows]
         if drops:
@@ -540,14 +538,13 @@ def build_pipeline(
         _BatchValidate(spec, scratch, progress_dir, workers))
     groups: dict[str, beam.PCollection] = {
         "records": validated, "deadletter": dead, "batch": batch_of_chunk}
-    rank = {}
-    for validator in registry.keyed_stages(spec):
+    keyed = registry.keyed_stages(spec)
+    for validator in keyed:
         groups[validator.name] = chunks | f"Stage_{validator.name}" >> KeyedStage(
             validator, history, workers)
-        rank[validator.name] = validator.vote_rank
     joined = groups | "JoinChunk" >> beam.CoGroupByKey()
     decided = joined | "DecideWrite" >> beam.ParDo(
-        _DecideWrite(spec, root, rank, progress_dir, scratch, workers))
+        _DecideWrite(spec, root, keyed, progress_dir, scratch, workers))
     # one group per output kind carries only scratch paths (chunks x kinds, not records)
     written = (
         (decided | "Reports" >> beam.Filter(lambda o: isinstance(o, dict)),
