@@ -91,11 +91,8 @@ def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
 
 
 def read_spilled(path: str) -> pa.Table:
-    """A table written by :func:`spill_table`."""
-    if "://" not in path:  # a local file: read whole, without Beam's filesystem layer
-        with open(path, "rb") as fh:
-            return pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
-    with FileSystems.open(path) as fh:
+    """A table written by :func:`spill_table` (a local file without Beam's filesystem layer)."""
+    with open(path, "rb") if "://" not in path else FileSystems.open(path) as fh:
         return pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
 
 

@@ -142,14 +142,14 @@ def _read_committed(path: str, columns: Sequence[str]) -> pa.Table:
 class _ResolveShard(ForkedDoFn):
     """One shard: resolve it, and send each chunk its votes and drops."""
 
+    grouped = True
+
     def __init__(self, validator: KeyedValidator, scratch: str | None, workers: int = 1,
                  sources: dict[str, tuple[str, ...]] | None = None):
         self.validator = validator
         self.scratch = scratch
         self.workers = workers
         self.sources = sources or {}  # history path -> its batch's history_source files
-
-    grouped = True
 
     def setup(self) -> None:
         self.validator.setup()

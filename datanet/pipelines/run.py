@@ -83,11 +83,11 @@ __all__ = ["RunResult", "run_datanet", "build_pipeline", "beam_options", "beam_p
 
 log = logging.getLogger(__name__)
 
-#: Columns never written to storage.
-_PRIVATE_COLUMNS = ("text_norm", "_text_changed")
 #: Per record: a batch validator rewrote its text (pii redaction), so the stored text is not
 #: the text the keyed validators saw (see KeyedValidator.commit_index).
 _CHANGED = "_text_changed"
+#: Columns never written to storage.
+_PRIVATE_COLUMNS = ("text_norm", _CHANGED)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,9 +348,7 @@ class _DecideWrite(ForkedDoFn):
         yield from self._write("votes", batch_id, votes)
 
         accepted_ids = accepted.column("contribution_id")
-        same = table.column("contribution_id")
-        if _CHANGED in table.column_names:
-            same = same.filter(pc.invert(table.column(_CHANGED)))
+        same = table.column("contribution_id").filter(pc.invert(table.column(_CHANGED)))
         for name, out in keyed.items():
             for kind, index_table in out.index.items():
                 rows = index_table.filter(

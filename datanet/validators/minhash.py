@@ -576,6 +576,8 @@ class NearDuplicateValidator(KeyedValidator):
                "shingle sets.")
     reason_codes = ("near_duplicate",)
     history_kind = "index/minhash"
+    history_source = "accepted"
+    history_source_columns = ("contribution_id", "text")
     vote_rank = ("_rank_new", "_rank_at", "_rank_id")
 
     def __init__(self, config: MinHashConfig, spec: DatanetSpec | None = None):
@@ -642,9 +644,6 @@ class NearDuplicateValidator(KeyedValidator):
                              table.column("submitted_at"), table.column("content_hash"))
         return KeyRows(rows, lookup=table)
 
-    history_source = "accepted"
-    history_source_columns = ("contribution_id", "text")
-
     def commit_index(self, kind: str, rows: pa.Table, reproducible: pa.Array) -> pa.Table:
         """Blank the shingle sets the accepted text gives back (most of the index's bytes:
         ~4 bytes per word, more than the compressed text); a redacted record keeps its set
@@ -677,13 +676,12 @@ class NearDuplicateValidator(KeyedValidator):
                 f"index/minhash row {lost} has no shingle set and its batch's accepted files "
                 "do not hold that record; run 'datanet verify-history'")
         fresh = self.shingle_sets_of(stored.column("text")).take(at)
-        filled = pa.concat_arrays([sets.filter(pc.invert(missing)), fresh])
-        # back in row order: the kept sets first, then the recomputed ones
-        order = np.argsort(np.r_[np.flatnonzero(~missing.to_numpy(zero_copy_only=False)),
-                                 np.flatnonzero(missing.to_numpy(zero_copy_only=False))],
-                           kind="stable")
-        return rows.set_column(rows.schema.get_field_index("shingles"), "shingles",
-                               filled.take(pa.array(order)))
+        # each row's kept set, or (the j-th missing row) the j-th recomputed one
+        pick = np.arange(len(sets))
+        gaps = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
+        pick[gaps] = len(sets) + np.arange(len(gaps))
+        filled = pa.concat_arrays([sets, fresh]).take(pa.array(pick))
+        return rows.set_column(rows.schema.get_field_index("shingles"), "shingles", filled)
 
     def resolve(self, shard: Shard) -> Resolved:
         rows = shard.rows
