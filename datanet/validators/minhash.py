@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -274,6 +275,9 @@ def _shingle_layout(counts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray,
     return starts, lengths, n_sh
 
 
+_LAST_SIGNED = threading.local()
+
+
 class MinHasher:
     """Vectorised MinHash of a batch of texts (datasketch ``affine32`` scheme)."""
 
@@ -311,14 +315,36 @@ class MinHasher:
     def _hashes(self, texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         return self._shingle_hashes(_preprocess(texts, self.config))
 
+    def _signed(self, texts: pa.Array | pa.ChunkedArray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(shingle hashes, shingles per text, signatures) of ``texts``.
+
+        The last result is kept per thread: near-duplicate and flood sketch the same batch
+        one after the other (flood the normalised text, near-duplicate its fold, which is the
+        same array when the batch is ASCII). The key is the array's buffers and slice, and the
+        memo holds the array, so its buffers cannot be freed and their addresses reused.
+        """
+        arr = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+        key = (self.params, arr.type, arr.offset, len(arr),
+               *(None if b is None else b.address for b in arr.buffers()))
+        last = getattr(_LAST_SIGNED, "memo", None)
+        if last is not None and last[0] == key:
+            return last[2]
+        hv, n_sh = self._hashes(arr)
+        out = hv, n_sh, self._minhash(hv, n_sh)
+        for a in out:  # shared by the callers: none may change it in place
+            a.flags.writeable = False
+        _LAST_SIGNED.memo = (key, arr, out)
+        return out
+
     def signatures(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """``(n, num_perm)`` uint32 signatures; a text without shingles gets all 0xFFFFFFFF."""
-        return self._minhash(*self._hashes(texts))
+        return self._signed(texts)[2]
 
     def sketch(self, texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.ListArray]:
         """Signatures and each text's sorted distinct shingle hashes (for exact Jaccard)."""
-        hv, n_sh = self._hashes(texts)
-        return self._minhash(hv, n_sh), shingle_sets(hv, n_sh)
+        hv, n_sh, sig = self._signed(texts)
+        return sig, shingle_sets(hv, n_sh)
 
     def _minhash(self, hv: np.ndarray, n_sh: np.ndarray) -> np.ndarray:
         from datasketch.minhash import _fmix
