@@ -15,7 +15,8 @@ import numpy as np
 
 __all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
            "ascii_word_shapes", "near_earlier_count", "ascii_letter_scan",
-           "string_hashes", "top_count_per_doc", "sorted_intersections"]
+           "string_hashes", "top_count_per_doc", "sorted_intersections", "text_marks",
+           "MARKS"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -128,17 +129,23 @@ def repetition_chars(ids: np.ndarray, offsets: np.ndarray, wlen: np.ndarray,
         words = offsets[d + 1] - s0
         for i in range(words):
             cum[i + 1] = cum[i] + wlen[s0 + i]
+        # h[i] is the fold of the ``done`` words from i; FNV-1a folds left to right, so the
+        # next n's value extends it by the words in between (each word folded once per n)
+        for i in range(words):
+            h[i] = _FNV_OFFSET
+        done = 0
         for t in range(nt + len(dup_ns)):
             n = top_ns[t] if t < nt else dup_ns[t - nt]
             m = words - n + 1
             if m <= 0:
                 break
             for i in range(m):
-                hh = _FNV_OFFSET
-                for j in range(n):
+                hh = h[i]
+                for j in range(done, n):
                     hh ^= np.uint64(ids[s0 + i + j]) + np.uint64(1)
                     hh *= _FNV_PRIME
                 h[i] = hh
+            done = n
             size = 2
             while size < 2 * m:
                 size *= 2
@@ -212,6 +219,51 @@ def byte_stats(data: np.ndarray, offsets: np.ndarray
             best = max(best, run)
         longest[d] = best
     return hist, upper, letters, longest
+
+
+#: Columns of :func:`text_marks`.
+MARKS = ("hash", "dots", "ellipsis", "curly", "newline", "sentence")
+
+
+@numba.njit(cache=True, nogil=True)
+def text_marks(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per document, one pass over its UTF-8 bytes, the counts :data:`MARKS` names: ``#``;
+    ``...`` and ``…`` (non-overlapping, as Arrow's ``count_substring``: a run of k dots
+    holds k // 3); ``{``; newlines; sentence ends as ``count_substring_regex`` counts
+    ``[.!?]+(\\s|$)`` (a run of ``.!?`` followed by RE2's ``\\s``, i.e. tab, LF, FF, CR or
+    space, or by the end of the text). Bit-identical to the Arrow calls for any UTF-8 text
+    (tests compare them)."""
+    n = len(offsets) - 1
+    out = np.zeros((n, 6), dtype=np.int64)
+    for d in range(n):
+        dots = 0
+        ends = 0  # length of the current run of . ! ?
+        hi = offsets[d + 1]
+        for i in range(offsets[d], hi):
+            b = data[i]
+            if b == 46:
+                dots += 1
+            else:
+                out[d, 1] += dots // 3
+                dots = 0
+            if b == 46 or b == 33 or b == 63:
+                ends += 1
+                continue
+            if ends and (b == 32 or b == 9 or b == 10 or b == 12 or b == 13):
+                out[d, 5] += 1
+            ends = 0
+            if b == 35:
+                out[d, 0] += 1
+            elif b == 123:
+                out[d, 3] += 1
+            elif b == 10:
+                out[d, 4] += 1
+            elif b == 0xE2 and i + 2 < hi and data[i + 1] == 0x80 and data[i + 2] == 0xA6:
+                out[d, 2] += 1
+        out[d, 1] += dots // 3
+        if ends:
+            out[d, 5] += 1
+    return out
 
 
 @numba.njit(cache=True, nogil=True)

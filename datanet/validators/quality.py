@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
 from datanet.validators.base import RuleValidator, first_reason
-from datanet.validators.textstats import TextStats, max_per_doc
+from datanet.validators.textstats import STOP_WORDS, TextStats, max_per_doc
 
 __all__ = [
     "GopherQualityConfig",
@@ -40,8 +40,6 @@ __all__ = [
     "STOP_WORDS",
 ]
 
-#: Gopher's stop words: a document must contain at least two of them.
-STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 #: C4's policy phrases (lines containing them are dropped by C4).
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
                   "use of cookies", "use cookies")
@@ -133,19 +131,17 @@ class GopherQualityValidator(_Rules):
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:
         c = self.config
-        bare_len = pc.utf8_length(s.bare_words).to_numpy(zero_copy_only=False)
+        bare_len = s.bare_len
         real = bare_len > 0  # words that are not only symbols
         n_real = s.per_doc(s.word_doc[real])
         mean_len = _ratio(s.per_doc(s.word_doc[real], bare_len[real]), n_real)
-        symbols = (pc.count_substring(s.norm, "#").to_numpy(zero_copy_only=False)
-                   + pc.count_substring(s.norm, "...").to_numpy(zero_copy_only=False)
-                   + pc.count_substring(s.norm, "…").to_numpy(zero_copy_only=False))
+        marks = s.marks("norm")  # '#', '...' and '…' (non-overlapping), as datatrove counts
+        symbols = marks["hash"] + marks["dots"] + marks["ellipsis"]
         lines, line_doc = s.lines
         bullets = pc.match_substring_regex(lines, _BULLETS).to_numpy(zero_copy_only=False)
         ellipsis = pc.match_substring_regex(lines, r"(\.\.\.|…)$").to_numpy(zero_copy_only=False)
         alpha = s.has_letter
-        stop = pc.is_in(s.bare_words, value_set=pa.array(STOP_WORDS)).to_numpy(
-            zero_copy_only=False)
+        stop = s.stop_word
         has_words = s.n_words > 0
         return [
             ("gopher_min_words", s.n_words < c.min_words),
@@ -284,20 +280,23 @@ class C4QualityValidator(_Rules):
 
     def rules(self, s: TextStats) -> list[tuple[str, np.ndarray]]:
         c = self.config
+        off = set(c.disable)
         longest = max_per_doc(s.word_doc, s.word_len, s.n)
         policy = np.zeros(s.n, dtype=bool)
-        for phrase in POLICY_PHRASES if "c4_policy" not in c.disable else ():
+        for phrase in POLICY_PHRASES if "c4_policy" not in off else ():
             policy |= pc.match_substring(s.lower, phrase).to_numpy(zero_copy_only=False)
-        sentences = pc.count_substring_regex(s.norm, r"[.!?]+(\s|$)").to_numpy(
-            zero_copy_only=False)
-        return [
+        # sentence ends: what count_substring_regex(norm, r"[.!?]+(\s|$)") counts
+        sentences = s.marks("norm")["sentence"]
+        out = [
             ("c4_lorem_ipsum", pc.match_substring(s.lower, "lorem ipsum")),
-            ("c4_curly_bracket", pc.match_substring(s.text, "{")),
-            ("c4_javascript", pc.match_substring(s.lower, "javascript")),
+            ("c4_curly_bracket", s.marks("text")["curly"] > 0),
             ("c4_policy", policy),
             ("c4_word_length", longest > c.max_word_length),
             ("c4_min_sentences", sentences < c.min_sentences),
         ]
+        if "c4_javascript" not in off:  # off by default: no scan for it
+            out.insert(2, ("c4_javascript", pc.match_substring(s.lower, "javascript")))
+        return out
 
 
 # ------------------------------------------------------------------------------- FineWeb
@@ -346,7 +345,7 @@ class FineWebQualityValidator(_Rules):
                  <= c.short_line_length)
         _, dup_chars = s.duplicates(s.lines)
         line_chars = s.per_doc(line_doc, pc.utf8_length(lines).to_numpy(zero_copy_only=False))
-        newlines = pc.count_substring(s.text, "\n").to_numpy(zero_copy_only=False)
+        newlines = s.marks("text")["newline"]
         has_lines = s.n_lines > 0
         return [
             ("fineweb_line_punct_ratio", has_lines & (_ratio(s.per_doc(line_doc[punct]),

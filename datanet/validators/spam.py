@@ -179,10 +179,7 @@ class SpamValidator(RuleValidator):
         run_id = np.cumsum(~same)
         run_len = np.bincount(run_id)[run_id] if len(ids) else np.zeros(0, np.int64)
         token_run = max_per_doc(s.word_doc, run_len, s.n)
-        from datanet.validators.quality import STOP_WORDS
-
-        content = ~pc.is_in(bare, value_set=pa.array(STOP_WORDS)).to_numpy(
-            zero_copy_only=False) & (pc.utf8_length(bare).to_numpy(zero_copy_only=False) > 0)
+        content = ~s.stop_word & (s.bare_len > 0)
         from datanet.validators._kernels import ascii_word_shapes, top_count_per_doc
 
         top = (top_count_per_doc(s.word_doc.astype(np.int64), ids, content, s.n,

@@ -15,8 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TextStats", "group_keys", "max_per_doc", "utf8_buffers"]
+__all__ = ["TextStats", "group_keys", "max_per_doc", "utf8_buffers", "STOP_WORDS"]
 
+#: Gopher's stop words (Rae et al. 2021, appendix A): the, be, to, of, and, that, have, with.
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 _PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»“”‘’…–—¿¡"
 
 
@@ -92,6 +94,7 @@ class TextStats:
         self.n = batch.num_rows
         self.text = pc.fill_null(batch.column("text"), "")
         self.norm = pc.fill_null(batch.column("text_norm"), "")
+        self._marks: dict[str, dict[str, np.ndarray]] = {}
 
     def per_doc(self, doc: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Sum ``weights`` (or count) per record."""
@@ -107,10 +110,24 @@ class TextStats:
         """Lowercased original text."""
         return pc.utf8_lower(self.text)
 
+    def marks(self, column: str) -> dict[str, np.ndarray]:
+        """Per record counts of ``#``, ``...``, ``…``, ``{``, newlines and sentence ends in
+        ``"text"`` or ``"norm"`` (:func:`~datanet.validators._kernels.text_marks`: one pass
+        for what were six Arrow scans)."""
+        from datanet.validators._kernels import MARKS, text_marks
+
+        if column not in self._marks:
+            counts = text_marks(*utf8_buffers(self.text if column == "text" else self.norm))
+            self._marks[column] = {name: counts[:, i] for i, name in enumerate(MARKS)}
+        return self._marks[column]
+
     @functools.cached_property
     def _words(self) -> tuple[pa.Array, np.ndarray]:
         flat, doc = _flat(pc.utf8_split_whitespace(self.norm), self.n)
-        keep = _np(pc.greater(pc.utf8_length(flat), 0), bool)
+        if isinstance(flat, pa.ChunkedArray):
+            flat = flat.combine_chunks()
+        # empty pieces (leading / trailing whitespace): equal offsets, no length kernel
+        keep = np.diff(utf8_buffers(flat)[1]) > 0
         if not keep.all():
             flat, doc = flat.filter(pa.array(keep)), doc[keep]
         return flat, doc
@@ -139,6 +156,16 @@ class TextStats:
     def bare_words(self) -> pa.Array:
         """Lowercased words with surrounding punctuation trimmed."""
         return pc.utf8_trim(pc.utf8_lower(self.words), _PUNCT)
+
+    @functools.cached_property
+    def bare_len(self) -> np.ndarray:
+        """Characters per bare word (0: the word is only punctuation)."""
+        return _np(pc.utf8_length(self.bare_words), np.int64)
+
+    @functools.cached_property
+    def stop_word(self) -> np.ndarray:
+        """Whether each bare word is one of :data:`STOP_WORDS`."""
+        return _np(pc.is_in(self.bare_words, value_set=pa.array(STOP_WORDS)), bool)
 
     @functools.cached_property
     def word_ids(self) -> np.ndarray:

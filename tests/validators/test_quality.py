@@ -193,3 +193,37 @@ def test_repetition_fractions_equal_a_per_record_reference() -> None:
         assert top[i].tolist() == pytest.approx(want_top, abs=0, rel=1e-12), (i, text)
         assert dup[i].tolist() == pytest.approx(want_dup, abs=0, rel=1e-12), (i, text)
     assert (top[:, 0] > 0).sum() > 200 and (dup[:, 5] > 0).sum() > 50  # the cases are exercised
+
+
+def test_text_marks_equal_the_arrow_counts_they_replace() -> None:
+    """One byte pass gives exactly what Arrow's substring / regex counts gave, on random
+    mixes of the bytes that matter (dots, sentence ends, RE2's \\s and the whitespace it
+    leaves out, the three bytes of '…' and its neighbours, multi-byte text)."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from datanet.validators.textstats import TextStats
+
+    rng = random.Random(11)
+    alphabet = [".", ".", ".", "!", "?", "#", "{", "\n", "\t", "\r", "\f", "\v", " ", "a", "Z",
+                "…", "‥", "€", "é", "\u2028", "\u00a0", "x"]
+    docs = ["", ".", "..", "...", "....", "......", "a.", "a.b", "a. b", "?!.", "…", "……",
+            ".\v", ".\f", "end!", "{}", "\n\n", "x...\n"]
+    docs += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+             for _ in range(3000)]
+    arr = pa.array(docs)
+    s = TextStats(pa.RecordBatch.from_arrays([arr, arr], names=["text", "text_norm"]))
+    got = s.marks("norm")
+    want = {
+        "hash": pc.count_substring(arr, "#"),
+        "dots": pc.count_substring(arr, "..."),
+        "ellipsis": pc.count_substring(arr, "…"),
+        "curly": pc.count_substring(arr, "{"),
+        "newline": pc.count_substring(arr, "\n"),
+        "sentence": pc.count_substring_regex(arr, r"[.!?]+(\s|$)"),
+    }
+    for name, counts in want.items():
+        assert got[name].tolist() == counts.to_pylist(), name
+    assert sum(got["sentence"]) > 1000 and sum(got["dots"]) > 100 and sum(got["ellipsis"]) > 500
