@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import regex
 
+from datanet._memo import ArrayMemo
 from datanet.privacy.normalise import INVISIBLE_RE
 from datanet.privacy.offsets import Edit, MappedText
 
@@ -325,13 +326,19 @@ def needs_rewrite(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.array(rewrite_steps(texts) != 0)
 
 
+_FOLDED: ArrayMemo[pa.Array] = ArrayMemo()
+
+
 def fold_unicode(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The Unicode step of the detection view over a batch: per grapheme cluster NFKC,
     homoglyphs to the ASCII letter they imitate, any decimal digit to ASCII, invisible
     characters removed. ASCII rows are returned as they are (the fold is the identity there);
-    the rest go through the very code PII detection uses."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
+    the rest go through the very code PII detection uses. The last batch's fold is kept per
+    thread (near-duplicate, flood and exact dedup fold the same column)."""
+    return _FOLDED.get(texts, None, _fold_unicode)
+
+
+def _fold_unicode(texts: pa.Array) -> pa.Array:
     non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(texts), True))
     idx = np.flatnonzero(non_ascii.to_numpy(zero_copy_only=False))
     if idx.size == 0:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -39,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from datanet._memo import ArrayMemo
 from datanet.errors import ValidatorError
 from datanet.privacy.evasion import dedup_keys, fold_unicode
 from datanet.privacy.normalise import normalise
@@ -275,7 +275,7 @@ def _shingle_layout(counts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray,
     return starts, lengths, n_sh
 
 
-_LAST_SIGNED = threading.local()
+_SIGNED: ArrayMemo[tuple[np.ndarray, np.ndarray, np.ndarray]] = ArrayMemo()
 
 
 class MinHasher:
@@ -317,25 +317,16 @@ class MinHasher:
 
     def _signed(self, texts: pa.Array | pa.ChunkedArray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(shingle hashes, shingles per text, signatures) of ``texts``.
+        """(shingle hashes, shingles per text, signatures) of ``texts``; near-duplicate and
+        flood sketch the same folded batch one after the other, so the last one is kept."""
+        def compute(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            hv, n_sh = self._hashes(arr)
+            out = hv, n_sh, self._minhash(hv, n_sh)
+            for a in out:  # shared by the callers: none may change it in place
+                a.flags.writeable = False
+            return out
 
-        The last result is kept per thread: near-duplicate and flood sketch the same batch
-        one after the other (flood the normalised text, near-duplicate its fold, which is the
-        same array when the batch is ASCII). The key is the array's buffers and slice, and the
-        memo holds the array, so its buffers cannot be freed and their addresses reused.
-        """
-        arr = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-        key = (self.params, arr.type, arr.offset, len(arr),
-               *(None if b is None else b.address for b in arr.buffers()))
-        last = getattr(_LAST_SIGNED, "memo", None)
-        if last is not None and last[0] == key:
-            return last[2]
-        hv, n_sh = self._hashes(arr)
-        out = hv, n_sh, self._minhash(hv, n_sh)
-        for a in out:  # shared by the callers: none may change it in place
-            a.flags.writeable = False
-        _LAST_SIGNED.memo = (key, arr, out)
-        return out
+        return _SIGNED.get(texts, self.params, compute)
 
     def signatures(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """``(n, num_perm)`` uint32 signatures; a text without shingles gets all 0xFFFFFFFF."""

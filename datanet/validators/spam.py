@@ -310,6 +310,7 @@ def flood_members(batch: pa.RecordBatch | pa.Table, config: FloodConfig,
                   minhash: Any) -> pa.Table:
     """What flood control needs of each record: contributor, id, submitted_at (µs) and, when
     the near-duplicate check is on, the MinHash signature (``fixed_size_binary``)."""
+    from datanet.privacy.evasion import fold_unicode
     from datanet.validators.minhash import MinHasher
 
     table = pa.table({
@@ -318,7 +319,10 @@ def flood_members(batch: pa.RecordBatch | pa.Table, config: FloodConfig,
         "submitted_at": batch.column("submitted_at").cast(pa.int64()),
     })
     if config.max_near_duplicates:
-        sig = MinHasher(minhash).signatures(batch.column("text_norm")).astype("<u4")
+        # the homoglyph fold near_duplicate sketches: a look-alike flood clusters like
+        # its plain copy (and the batch's MinHash is near-duplicate's, computed once)
+        sig = MinHasher(minhash).signatures(fold_unicode(batch.column("text_norm"))
+                                            ).astype("<u4")
         width = sig.shape[1] * 4
         table = table.append_column("signature", pa.FixedSizeBinaryArray.from_buffers(
             pa.binary(width), len(sig), [None, pa.py_buffer(sig.tobytes())]))

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 
+import pyarrow as pa
 import pytest
 
 from datanet.errors import SpecError
@@ -106,6 +107,29 @@ def test_flood_reference_record_cap_and_near_duplicate_cluster():
                                                "limit": 5}
     assert {x["reason"] for x in votes if x["verdict"] == "reject"} == {"contributor_flood"}
     assert json.loads(votes[8]["details"]) == {"kind": "records", "count": 3, "limit": 2}
+
+
+def test_flood_clusters_look_alike_copies_as_near_duplicate_does():
+    """Six copies of one paragraph, each with Cyrillic look-alikes in a different half of its
+    words: as typed they share almost no shingles, folded they are one text, and flood
+    counts them as the near-duplicate cluster they are."""
+    import numpy as np
+
+    from datanet.privacy.normalise import normalise
+    from datanet.validators.minhash import MinHashConfig, MinHasher
+
+    look = str.maketrans({"a": "\u0430", "e": "\u0435", "o": "\u043e", "c": "\u0441",
+                          "p": "\u0440"})
+    words = GOOD[1].split()
+    texts = [" ".join(w.translate(look) if (j + i) % 2 else w for j, w in enumerate(words))
+             for i in range(6)]
+    typed = MinHasher(MinHashConfig()).signatures(normalise(pa.array(texts)))
+    assert np.mean(typed[0] == typed[1]) < 0.3  # not near-duplicates as typed
+    votes = FloodValidator(FloodConfig(), spec()).validate(
+        batch(texts, contributors=[BOB] * 6)).votes
+    assert votes.column("verdict").to_pylist() == ["reject"] * 6
+    assert json.loads(votes.column("details")[0].as_py()) == {
+        "kind": "near_duplicates", "count": 5, "limit": 5}
 
 
 def test_flood_near_duplicate_threshold_exact():
