@@ -392,11 +392,13 @@ def string_hashes(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def top_count_per_doc(doc: np.ndarray, ids: np.ndarray, keep: np.ndarray, n: int,
-                      n_ids: int) -> np.ndarray:
-    """Per record: how often its most frequent kept word id occurs (0 without one); ``doc``
-    non-decreasing. One pass with a counter per id, reset after each record (what a sort of
-    ``(doc, id)`` keys and a segmented maximum give)."""
+                      n_ids: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: how often its most frequent kept word id occurs (0 without one), and its
+    longest run of one id in a row (any word; 0 without words); ``doc`` non-decreasing. One
+    pass with a counter per id, reset after each record (what a sort of ``(doc, id)`` keys
+    and a segmented maximum, and a cumulative sum over run starts, give)."""
     out = np.zeros(n)
+    runs = np.zeros(n)
     counts = np.zeros(n_ids, dtype=np.int64)
     start = 0
     total = len(doc)
@@ -404,9 +406,14 @@ def top_count_per_doc(doc: np.ndarray, ids: np.ndarray, keep: np.ndarray, n: int
         d = doc[start]
         end = start
         best = 0
+        longest = 0
+        run = 0
         while end < total and doc[end] == d:
+            w = ids[end]
+            run = run + 1 if end > start and ids[end - 1] == w else 1
+            if run > longest:
+                longest = run
             if keep[end]:
-                w = ids[end]
                 counts[w] += 1
                 if counts[w] > best:
                     best = counts[w]
@@ -414,8 +421,9 @@ def top_count_per_doc(doc: np.ndarray, ids: np.ndarray, keep: np.ndarray, n: int
         for i in range(start, end):
             counts[ids[i]] = 0
         out[d] = best
+        runs[d] = longest
         start = end
-    return out
+    return out, runs
 
 
 @numba.njit(cache=True, nogil=True)

@@ -251,6 +251,7 @@ def test_top_word_count_kernel_matches_a_sort_of_doc_word_keys(seed):
     rng = np.random.default_rng(seed)
     n = 40
     lengths = rng.integers(0, 30, n)
+    lengths[::7] = 0  # records without words
     doc = np.repeat(np.arange(n), lengths)
     ids = rng.integers(0, 12, len(doc))
     keep = rng.random(len(doc)) < 0.7
@@ -259,6 +260,41 @@ def test_top_word_count_kernel_matches_a_sort_of_doc_word_keys(seed):
     uniq, counts = np.unique(key, return_counts=True)
     for k, c in zip(uniq, counts, strict=True):
         want[k // 12] = max(want[k // 12], c)
-    got = top_count_per_doc(doc, ids, keep, n, 12)
+    got, runs = top_count_per_doc(doc, ids, keep, n, 12)
     assert got.tolist() == want.tolist()
     assert (got == 0).any() and got.max() >= 3
+    # the longest run of one id, as the numpy run-length code it replaced computed it
+    same = np.zeros(len(ids), dtype=bool)
+    same[1:] = (ids[1:] == ids[:-1]) & (doc[1:] == doc[:-1])
+    run_id = np.cumsum(~same)
+    run_len = np.bincount(run_id)[run_id]
+    want_runs = np.zeros(n)
+    for d, r in zip(doc.tolist(), run_len.tolist(), strict=True):
+        want_runs[d] = max(want_runs[d], r)
+    assert runs.tolist() == want_runs.tolist()
+    assert runs.max() >= 2 and (runs == 0).any()
+
+
+def test_entropy_has_the_bits_of_the_dense_formula_it_replaced():
+    """Byte entropy from the occurring bytes only equals, bit for bit, the dense
+    ``-nansum(where(p > 0, p log2 p, 0))`` over all 256 columns (the votes must not move)."""
+    import random
+
+    import numpy as np
+
+    from datanet.validators._kernels import byte_stats
+    from datanet.validators.textstats import utf8_buffers
+
+    rng = random.Random(5)
+    texts = ["", "a", "aaaa", "\x00\x7f", "é" * 40, *GOOD]
+    texts += ["".join(chr(rng.choice([rng.randint(32, 126), rng.randint(128, 0x2FFF)]))
+                      for _ in range(rng.randint(1, 400))) for _ in range(300)]
+    arr = pa.array(texts)
+    counts = byte_stats(*utf8_buffers(arr))[0].astype(float)
+    total = counts.sum(axis=1, keepdims=True)
+    p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = -np.nansum(np.where(p > 0, p * np.log2(p), 0.0), axis=1)
+    got = char_entropy(arr)
+    assert got.view(np.int64).tolist() == want.view(np.int64).tolist()
+    assert len(set(got.tolist())) > 250
