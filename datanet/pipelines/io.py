@@ -76,14 +76,14 @@ def spill_table(scratch: str, key: str, kind: str, table: pa.Table) -> str:
 
 
 def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
-                 write: Callable[[Any], object]) -> str:
-    """``write(writer)`` into an LZ4 Arrow IPC file at ``scratch/<sha256(key)>-<kind>.arrow``
-    (tmp + rename); its path."""
+                 write: Callable[[Any], object], compression: str | None = "lz4") -> str:
+    """``write(writer)`` into an Arrow IPC file (LZ4 frames unless ``compression`` is None)
+    at ``scratch/<sha256(key)>-<kind>.arrow`` (tmp + rename); its path."""
     from datanet.store.files import write_bytes_atomic
 
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, schema,
-                         options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+                         options=pa.ipc.IpcWriteOptions(compression=compression)) as writer:
         write(writer)
     path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.arrow")
     write_bytes_atomic(path, sink.getvalue())
@@ -101,11 +101,12 @@ def read_spilled(path: str) -> pa.Table:
 Spilled = pa.Table | str | tuple[str, int]
 
 
-def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table]
-                  ) -> list[tuple[str, int]]:
+def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table], *,
+                  compression: str | None = "lz4") -> list[tuple[str, int]]:
     """Write ``tables`` (one schema) as the record batches of one scratch Arrow IPC file,
     ``(path, i)`` for each: one file per producer, not per consumer, and a consumer reads only
-    its batch (:func:`read_spilled_batch`)."""
+    its batch (:func:`read_spilled_batch`; uncompressed, a memory-mapped batch is read in
+    place)."""
     if not tables:
         return []
 
@@ -113,7 +114,7 @@ def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table]
         for table in tables:
             writer.write_batch(_one_batch(table))
 
-    path = _write_spill(scratch, key, kind, tables[0].schema, write)
+    path = _write_spill(scratch, key, kind, tables[0].schema, write, compression)
     return [(path, i) for i in range(len(tables))]
 
 

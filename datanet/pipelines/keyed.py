@@ -77,7 +77,10 @@ def _spill_parts(validator: KeyedValidator, holder: str, history: bool, keyed: K
     parts = split_by_shard(keyed.rows, validator.shards)
     refs: Sequence[Spilled] = [t for _, t in parts]
     if scratch and parts:
-        refs = spill_batches(scratch, holder, f"{validator.name}-rows", [t for _, t in parts])
+        # uncompressed: key rows are mostly hashes, which LZ4 cannot shrink (-13 % bytes for
+        # 3x the write time), and a shard then maps its batch instead of decompressing it
+        refs = spill_batches(scratch, holder, f"{validator.name}-rows", [t for _, t in parts],
+                             compression=None)
     for (shard, _), ref in zip(parts, refs, strict=True):
         yield shard, PartRef(holder, history, ref, lookup)
 
