@@ -174,19 +174,17 @@ class SpamValidator(RuleValidator):
         s = TextStats.of(batch)
         lower = pc.utf8_lower(s.norm)
         links = pc.count_substring_regex(s.norm, _LINK_RE).to_numpy(zero_copy_only=False)
-        bare = s.bare_words
-        ids = np.asarray(pc.dictionary_encode(bare).indices.to_numpy(zero_copy_only=False),
-                         dtype=np.int64)
+        ids, distinct = s.bare_codes
         content = ~s.stop_word & (s.bare_len > 0)
         from datanet.validators._kernels import ascii_word_shapes, top_count_per_doc
 
         # per record: the most frequent content word's count and the longest run of one
         # word in a row (one compiled pass)
         top, token_run = top_count_per_doc(s.word_doc.astype(np.int64), ids, content, s.n,
-                                           int(ids.max()) + 1 if len(ids) else 0)
+                                           len(distinct))
         entropy, upper, letters, char_run = byte_profile(s.norm)
         # bare words that are 4+ ASCII lowercase letters (``^[a-z]{4,}$``) without a vowel
-        alpha4, has_vowel = ascii_word_shapes(*utf8_buffers(bare))
+        alpha4, has_vowel = (a[ids] for a in ascii_word_shapes(*utf8_buffers(distinct)))
         vowelless = alpha4 & ~has_vowel
         n_alpha4 = s.per_doc(s.word_doc[alpha4])
         vowelless_ratio = np.divide(s.per_doc(s.word_doc[vowelless]), n_alpha4,

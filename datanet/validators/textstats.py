@@ -158,14 +158,27 @@ class TextStats:
         return pc.utf8_trim(pc.utf8_lower(self.words), _PUNCT)
 
     @functools.cached_property
+    def bare_codes(self) -> tuple[np.ndarray, pa.Array]:
+        """The bare words dictionary-encoded: an id per word (ids in order of first
+        appearance) and the distinct bare words. Per-word properties of a bare word are
+        computed once per distinct word (~4 % of the words of a batch) and gathered."""
+        bare = self.bare_words
+        if isinstance(bare, pa.ChunkedArray):  # one dictionary, not one per chunk
+            bare = bare.combine_chunks()
+        encoded = pc.dictionary_encode(bare)
+        return _np(encoded.indices, np.int64), encoded.dictionary
+
+    @functools.cached_property
     def bare_len(self) -> np.ndarray:
         """Characters per bare word (0: the word is only punctuation)."""
-        return _np(pc.utf8_length(self.bare_words), np.int64)
+        ids, distinct = self.bare_codes
+        return _np(pc.utf8_length(distinct), np.int64)[ids]
 
     @functools.cached_property
     def stop_word(self) -> np.ndarray:
         """Whether each bare word is one of :data:`STOP_WORDS`."""
-        return _np(pc.is_in(self.bare_words, value_set=pa.array(STOP_WORDS)), bool)
+        ids, distinct = self.bare_codes
+        return _np(pc.is_in(distinct, value_set=pa.array(STOP_WORDS)), bool)[ids]
 
     @functools.cached_property
     def word_ids(self) -> np.ndarray:
