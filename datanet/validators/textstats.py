@@ -201,8 +201,15 @@ class TextStats:
                                                        r"\pL"), bool)
         return letter
 
-    def _lines(self, pattern: str) -> tuple[pa.Array, np.ndarray]:
-        parts = pc.split_pattern_regex(pc.replace_substring(self.text, "\r", ""), pattern)
+    @functools.cached_property
+    def _text_lf(self) -> pa.Array:
+        return pc.replace_substring(self.text, "\r", "")
+
+    def _lines(self, pattern: str | None) -> tuple[pa.Array, np.ndarray]:
+        # pattern None: split on each newline (the empty pieces between newlines are
+        # dropped below, so this is the split on runs of newlines, without a regex)
+        parts = (pc.split_pattern(self._text_lf, "\n") if pattern is None
+                 else pc.split_pattern_regex(self._text_lf, pattern))
         flat, doc = _flat(parts, self.n)
         flat = pc.utf8_trim_whitespace(flat)
         keep = _np(pc.greater(pc.utf8_length(flat), 0), bool)
@@ -211,7 +218,7 @@ class TextStats:
     @functools.cached_property
     def lines(self) -> tuple[pa.Array, np.ndarray]:
         """Non-empty stripped lines of the original text and their record index."""
-        return self._lines(r"\n+")
+        return self._lines(None)
 
     @functools.cached_property
     def paragraphs(self) -> tuple[pa.Array, np.ndarray]:

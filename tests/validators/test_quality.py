@@ -227,3 +227,33 @@ def test_text_marks_equal_the_arrow_counts_they_replace() -> None:
     for name, counts in want.items():
         assert got[name].tolist() == counts.to_pylist(), name
     assert sum(got["sentence"]) > 1000 and sum(got["dots"]) > 100 and sum(got["ellipsis"]) > 500
+
+
+def test_lines_split_per_newline_equal_the_split_on_newline_runs() -> None:
+    """Lines come from a literal split on each newline; after trimming and dropping empty
+    pieces they are exactly the non-empty trimmed pieces of the regex split on ``\\n+``."""
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from datanet.validators.textstats import TextStats
+
+    rng = random.Random(3)
+    alphabet = ["\n", "\n", "\r", "\r\n", " ", "\t", "\u2028", "\u00a0", "a", "b c", "é", "."]
+    docs = ["", "\n", "\n\n\n", " a \n\n b ", "a\rb\n\rc"]
+    docs += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+             for _ in range(2000)]
+    arr = pa.array(docs)
+    lines, doc = TextStats(pa.RecordBatch.from_arrays([arr, arr],
+                                                      names=["text", "text_norm"])).lines
+    want_lines, want_doc = [], []
+    for i, parts in enumerate(pc.split_pattern_regex(pc.replace_substring(arr, "\r", ""),
+                                                     r"\n+").to_pylist()):
+        for piece in pc.utf8_trim_whitespace(pa.array(parts, pa.string())).to_pylist():
+            if piece:
+                want_lines.append(piece)
+                want_doc.append(i)
+    assert lines.to_pylist() == want_lines and doc.tolist() == want_doc
+    assert len(want_lines) > 2000 and len(np.unique(doc)) > 1500
