@@ -476,33 +476,45 @@ def _iter_lines(handle: Any, max_bytes: int, block: int = _BLOCK
     """Yield ``(line, size, end)`` per line; ``line`` is None when longer than ``max_bytes``.
 
     LF, CRLF and CR end a line (``end`` is the terminator, ``b""`` for a last line without
-    one). Reads fixed-size blocks, so an oversized line is counted but never held in memory.
+    one). Reads fixed-size blocks, so an oversized line is counted but never held in memory;
+    a block's final CR waits for the next block, so a CRLF cut by a block boundary is still
+    one CRLF (a CSV value spanning lines keeps its line break).
     """
     pending: list[bytes] = []
     pending_size = 0
     oversized = False
-    skip_lf = False
+    carry = b""
     while True:
-        data = handle.read(block)
+        chunk = handle.read(block)
+        data = carry + chunk if carry else chunk
+        carry = b""
         if not data:
             break
-        start = 0
-        if skip_lf and data[:1] == b"\n":
-            start = 1
-        skip_lf = False
-        for m in _EOL.finditer(data, start):
-            piece = data[start:m.start()]
-            size = pending_size + len(piece)
-            if oversized or size > max_bytes:
-                yield None, size, m.group()
-            else:
-                pending.append(piece)
-                yield b"".join(pending), size, m.group()
-            pending, pending_size, oversized = [], 0, False
-            start = m.end()
-        piece = data[start:]
-        if data.endswith(b"\r"):
-            skip_lf = True  # a CRLF split across two blocks
+        if chunk and data.endswith(b"\r"):  # CR or the first half of a CRLF
+            data, carry = data[:-1], b"\r"
+        if b"\r" not in data:  # LF only (the common case): one split in C, no regex
+            pieces = data.split(b"\n")
+            for piece in pieces[:-1]:
+                size = pending_size + len(piece)
+                if oversized or size > max_bytes:
+                    yield None, size, b"\n"
+                else:
+                    yield (b"".join((*pending, piece)) if pending else piece), size, b"\n"
+                pending, pending_size, oversized = [], 0, False
+            piece = pieces[-1]
+        else:
+            start = 0
+            for m in _EOL.finditer(data):
+                piece = data[start:m.start()]
+                size = pending_size + len(piece)
+                if oversized or size > max_bytes:
+                    yield None, size, m.group()
+                else:
+                    pending.append(piece)
+                    yield b"".join(pending), size, m.group()
+                pending, pending_size, oversized = [], 0, False
+                start = m.end()
+            piece = data[start:]
         pending_size += len(piece)
         if pending_size > max_bytes:
             oversized, pending = True, []

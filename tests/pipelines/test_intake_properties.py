@@ -259,3 +259,24 @@ def test_json_array_elements_end_like_the_same_jsonl_lines(tmp_path, elements, s
     assert len(arr[0]) == len(jl[0])
     assert sorted(d["reason"] for d in arr[1]) == sorted(d["reason"] for d in jl[1])
     assert len(arr[0]) + len(arr[1]) == len(elements)
+
+
+@FAST
+@given(data=st.lists(st.sampled_from([b"\n", b"\r", b"\r\n", b"a", b"bc", b"\xc3\xa9", b" "]),
+                     max_size=60).map(b"".join),
+       block=st.sampled_from([1, 2, 3, 5, 8, 1 << 20]), max_bytes=st.integers(0, 6))
+def test_lines_are_the_same_whatever_the_block_size(data, block, max_bytes):
+    """``_iter_lines`` (LF-only blocks split in C, others by the regex) gives, for any block
+    size, the lines a split on LF / CRLF / CR gives, oversized ones as None with their size."""
+    from datanet.pipelines.intake import _iter_lines
+
+    want = []
+    pos = 0
+    for m in re.finditer(rb"\r\n|\r|\n", data):
+        line = data[pos:m.start()]
+        want.append((line if len(line) <= max_bytes else None, len(line), m.group()))
+        pos = m.end()
+    if pos < len(data):
+        tail = data[pos:]
+        want.append((tail if len(tail) <= max_bytes else None, len(tail), b""))
+    assert list(_iter_lines(io.BytesIO(data), max_bytes, block)) == want
