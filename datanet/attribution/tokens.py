@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datanet.privacy.evasion import folded_view
+from datanet.privacy.evasion import fold_unicode, folded_view
 from datanet.privacy.offsets import MappedText
 
 __all__ = ["TOKENIZER", "OutputTokens", "clean_folded", "record_grams", "output_tokens",
@@ -210,15 +210,19 @@ def _tokens_of(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 
 
 def _fold_rows(texts: pa.Array) -> pa.Array:
-    """ASCII rows as they are; rows with non-ASCII characters through :func:`clean_folded`."""
+    """ASCII rows as they are; rows with non-ASCII characters as :func:`clean_folded` makes
+    them: the batch fold (:func:`~datanet.privacy.evasion.fold_unicode`, whose row is
+    ``folded_view(text).text``) then the blanking / lower-casing of what stays non-ASCII."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
+    texts = texts.cast(pa.string())
     non_ascii = pc.invert(pc.string_is_ascii(pc.fill_null(texts, "")))
     if not pc.any(non_ascii).as_py():
         return texts
-    subset = pa.array([clean_folded(t).text for t in pc.filter(texts, non_ascii).to_pylist()],
-                      pa.string())
-    return pc.replace_with_mask(texts.cast(pa.string()), non_ascii, subset)
+    folded = pc.filter(fold_unicode(texts), non_ascii).to_pylist()
+    subset = pa.array([t if t.isascii() else _NON_ASCII.sub(lambda m: _clean_char(m.group()), t)
+                       for t in folded], pa.string())
+    return pc.replace_with_mask(texts, non_ascii, subset)
 
 
 def gram_hashes(tok: np.ndarray, tok_offsets: np.ndarray, k: int

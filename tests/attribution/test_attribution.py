@@ -264,3 +264,19 @@ def test_attribution_over_a_spilled_shard_equals_one_part(tmp_path, monkeypatch)
     want = [(r.attributions, r.unattributed) for r in attribute(plain, outputs)]
     assert got == want
     assert sum(len(a) for a, _ in got) > 3
+
+
+def test_batch_fold_of_record_texts_equals_each_texts_clean_fold():
+    """The index folds a column at once (the batch homoglyph fold, then the blanking of what
+    stays non-ASCII); each row is what the per-text fold used for outputs gives, so a model
+    output and the record it quotes meet in the same tokens."""
+    from datanet.attribution.tokens import _fold_rows, clean_folded
+
+    texts = ["plain ascii", "Ｃａｌｌ ｍｅ ａｔ ５５５", "p\u0430ypal l\u043egin",
+             "e\u0301t\u00e9 caf\u00e9",
+             "\u200bzero\u200d width", "\u01c5 \u00df \u1e9e \u0130 \u0131 \u017f \u212a",
+             "\u0661\u0662\u0663 digits", "\U0001f600 emoji \u2014 dash", None, "",
+             "mixed\u00a0space \u201cquoted\u201d"]
+    got = _fold_rows(pa.array(texts)).to_pylist()
+    assert got == [None if t is None else clean_folded(t).text for t in texts]
+    assert got[1] == "Call me at 555" and got[2] == "paypal login"
