@@ -41,7 +41,7 @@ from datanet.pipelines.stages import StageOutput
 from datanet.store.history import History
 from datanet.validators.keyed import KeyedValidator, KeyRows, Shard, with_part
 
-__all__ = ["KeyedStage", "PartRef", "split_by_shard"]
+__all__ = ["KeyedStage", "PartRef", "key_chunk", "split_by_shard"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,26 @@ def _spill_parts(validator: KeyedValidator, holder: str, history: bool, keyed: K
         yield shard, PartRef(holder, history, ref, lookup)
 
 
+def key_chunk(validator: KeyedValidator, scratch: str | None, chunk: str,
+              batch: pa.RecordBatch) -> list[tuple[str, Any]]:
+    """Step 1 for one chunk: ``("out", (chunk, StageOutput))`` with its index tables (if any)
+    and ``("parts", (shard, PartRef))`` per shard of its key rows, spilled to ``scratch``."""
+    keyed = validator.key(batch)
+    name = validator.name
+    index: dict[str, Spilled] = {}
+    lookup: Spilled | None = keyed.lookup
+    for kind, table in keyed.index.items():
+        index[kind] = spill_table(scratch, chunk, f"{name}-{kind}", table) if scratch else table
+        if keyed.lookup is table:
+            lookup = index[kind]
+    if scratch and isinstance(lookup, pa.Table):
+        lookup = spill_table(scratch, chunk, f"{name}-lookup", lookup)
+    out: list[tuple[str, Any]] = [("out", (chunk, StageOutput(index=index)))] if index else []
+    out += [("parts", item)
+            for item in _spill_parts(validator, chunk, False, keyed, scratch, lookup)]
+    return out
+
+
 class _KeyChunk(beam.DoFn):
     """Per chunk: its sharded key rows (``parts``) and index tables (``out``)."""
 
@@ -98,22 +118,9 @@ class _KeyChunk(beam.DoFn):
 
     def process(self, element: tuple[str, pa.RecordBatch]) -> Iterator[Any]:
         chunk, batch = element
-        keyed = self.validator.key(batch)
+        items = key_chunk(self.validator, self.scratch, chunk, batch)
         self.records.inc(batch.num_rows)
-        name = self.validator.name
-        index: dict[str, Spilled] = {}
-        lookup: Spilled | None = keyed.lookup
-        for kind, table in keyed.index.items():
-            index[kind] = (spill_table(self.scratch, chunk, f"{name}-{kind}", table)
-                           if self.scratch else table)
-            if keyed.lookup is table:
-                lookup = index[kind]
-        if self.scratch and isinstance(lookup, pa.Table):
-            lookup = spill_table(self.scratch, chunk, f"{name}-lookup", lookup)
-        if index:
-            yield "out", (chunk, StageOutput(index=index))
-        for item in _spill_parts(self.validator, chunk, False, keyed, self.scratch, lookup):
-            yield "parts", item
+        yield from items
 
 
 class _KeyHistory(beam.DoFn):
@@ -220,14 +227,20 @@ class _ResolveShard(ForkedDoFn):
 
 class KeyedStage(beam.PTransform):
     """``PCollection[(chunk_key, RecordBatch)]`` -> ``PCollection[(chunk_key, StageOutput)]``
-    for one keyed validator: its sparse votes, drops and index tables per chunk."""
+    for one keyed validator: its sparse votes, drops and index tables per chunk.
+
+    ``prekeyed``: the input is already step 1's output (the :func:`key_chunk` items of every
+    chunk), computed where the chunk is (the batch validation worker), so a chunk is not
+    shipped or keyed once more per keyed validator.
+    """
 
     def __init__(self, validator: KeyedValidator, history: History | None = None,
-                 workers: int = 1):
+                 workers: int = 1, *, prekeyed: bool = False):
         super().__init__()
         history = history or History()
         self.validator = validator
         self.workers = workers
+        self.prekeyed = prekeyed
         self.scratch = history.scratch
         kind = validator.history_kind
         self.history_files = history.of(kind) if kind else ()
@@ -236,7 +249,8 @@ class KeyedStage(beam.PTransform):
                         if source else {})
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
-        keyed = chunks | "Key" >> beam.ParDo(_KeyChunk(self.validator, self.scratch))
+        keyed = (chunks if self.prekeyed
+                 else chunks | "Key" >> beam.ParDo(_KeyChunk(self.validator, self.scratch)))
         parts = keyed | "Parts" >> beam.FlatMap(select_tag, "parts")
         if self.history_files:
             history = (

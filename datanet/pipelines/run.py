@@ -52,7 +52,7 @@ from datanet.pipelines.fingerprint import (
 )
 from datanet.pipelines.intake import detect_format, display_path, iter_path_chunks
 from datanet.pipelines.io import read_spilled, select_tag, spill_table
-from datanet.pipelines.keyed import KeyedStage
+from datanet.pipelines.keyed import KeyedStage, key_chunk
 from datanet.pipelines.options import check_beam_args, check_runner
 from datanet.pipelines.pool import IN_PROCESS_RUNNERS, ForkedDoFn, local_workers
 from datanet.pipelines.progress import (
@@ -176,7 +176,11 @@ def beam_pattern(path: str) -> str:
 
 
 class _BatchValidate(ForkedDoFn):
-    """Run every enabled batch validator on a chunk and spill the result: ``(key, ChunkRef)``.
+    """Run every enabled batch validator on a chunk and spill the result:
+    ``("records", (key, ChunkRef))``; and, first, step 1 of each keyed validator's stage on
+    the chunk as parsed (``(name, item)`` per :func:`~datanet.pipelines.keyed.key_chunk`
+    item), where the chunk already is: one worker keys it for all of them (they share its
+    homoglyph fold and MinHash) instead of a pass per keyed validator in the driver.
 
     The validated chunk and its votes go to Arrow IPC files in the run's scratch directory and
     only their paths travel to the final join, so no runner holds every record's text in
@@ -186,16 +190,17 @@ class _BatchValidate(ForkedDoFn):
     """
 
     def __init__(self, spec: DatanetSpec, scratch: str, progress_dir: str | None = None,
-                 workers: int = 1):
+                 workers: int = 1, keyed: Sequence[KeyedValidator] = ()):
         self.spec = spec
         self.scratch = scratch
         self.workers = workers
+        self.keyed = list(keyed)
         self.validators: list[Any] = []
         self.progress = StageCounter(progress_dir, "validate")
 
     def setup(self) -> None:
         self.validators = registry.enabled_validators(self.spec, kind="batch")
-        for v in self.validators:
+        for v in (*self.keyed, *self.validators):
             v.setup()
         # The validators' engines and tables (Presidio, phone metadata, Unicode folds) live as
         # long as the worker: move them out of the cyclic GC's reach, or every full
@@ -208,8 +213,16 @@ class _BatchValidate(ForkedDoFn):
         gc.unfreeze()
         gc.collect()
 
-    def work(self, item: tuple[str, pa.RecordBatch]) -> tuple[list[tuple[str, ChunkRef]], None]:
+    def received(self, note: dict[str, int]) -> None:
+        for name, records in note.items():
+            self.count(name, {"records": records})
+
+    def work(self, item: tuple[str, pa.RecordBatch]
+             ) -> tuple[list[tuple[str, Any]], dict[str, int]]:
         key, batch = item
+        outputs: list[tuple[str, Any]] = [
+            (v.name, tagged) for v in self.keyed
+            for tagged in key_chunk(v, self.scratch, key, batch)]
         votes = []
         original, rewritten = batch.column("text"), False
         for v in self.validators:
@@ -230,11 +243,12 @@ class _BatchValidate(ForkedDoFn):
         table = pa.Table.from_batches([batch]).drop_columns(["text_norm"]).append_column(
             _CHANGED, changed)
         vote_table = pa.concat_tables(votes) if votes else None
-        return [(key, ChunkRef(
+        outputs.append(("records", (key, ChunkRef(
             records=spill_table(self.scratch, key, "records", table),
             votes=spill_table(self.scratch, key, "votes", vote_table)
             if vote_table is not None else None,
-            reports=reports))], None
+            reports=reports))))
+        return outputs, {v.name: batch.num_rows for v in self.keyed}
 
 
 @dataclass(frozen=True)
@@ -532,14 +546,17 @@ def build_pipeline(
     batch_of_chunk = batch | "BatchIdPerChunk" >> beam.FlatMap(
         lambda b: ((key, b[0]) for key in b[1]))
 
-    validated = chunks | "BatchValidators" >> beam.ParDo(
-        _BatchValidate(spec, scratch, progress_dir, workers))
+    keyed = registry.keyed_stages(spec)
+    checked = chunks | "BatchValidators" >> beam.ParDo(
+        _BatchValidate(spec, scratch, progress_dir, workers, keyed))
+    validated = checked | "Validated" >> beam.FlatMap(select_tag, "records")
     groups: dict[str, beam.PCollection] = {
         "records": validated, "deadletter": dead, "batch": batch_of_chunk}
-    keyed = registry.keyed_stages(spec)
     for validator in keyed:
-        groups[validator.name] = chunks | f"Stage_{validator.name}" >> KeyedStage(
-            validator, history, workers)
+        groups[validator.name] = (
+            checked | f"Keyed_{validator.name}" >> beam.FlatMap(select_tag, validator.name)
+            | f"Stage_{validator.name}" >> KeyedStage(validator, history, workers,
+                                                      prekeyed=True))
     joined = groups | "JoinChunk" >> beam.CoGroupByKey()
     decided = joined | "DecideWrite" >> beam.ParDo(
         _DecideWrite(spec, root, keyed, progress_dir, scratch, workers))

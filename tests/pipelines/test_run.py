@@ -166,6 +166,7 @@ def test_spilled_chunk_holds_no_pii(tiny_store, tmp_path):
     from datanet.pipelines.intake import iter_file_chunks
     from datanet.pipelines.io import read_spilled
     from datanet.pipelines.run import ChunkRef, _BatchValidate
+    from datanet.validators import registry
 
     email = "jane.doe@example.org"
     texts = [f"Email me the recipe at {email} before the weekend please.", TEXTS[1]]
@@ -174,13 +175,17 @@ def test_spilled_chunk_holds_no_pii(tiny_store, tmp_path):
         [(key, batch, _)] = [c for c in iter_file_chunks(tiny_store.spec, str(src), fh,
                                                              default_time_us=0)
                              if c[1] is not None]
-    fn = _BatchValidate(tiny_store.spec, str(tmp_path / "scratch"))
+    keyed = registry.keyed_stages(tiny_store.spec)
+    fn = _BatchValidate(tiny_store.spec, str(tmp_path / "scratch"), keyed=keyed)
     fn.setup()
-    [(out_key, ref)] = list(fn.process((key, batch)))
+    out = list(fn.process((key, batch)))
+    [(out_key, ref)] = [item for tag, item in out if tag == "records"]
     assert out_key == key and isinstance(ref, ChunkRef)
+    # the keyed stages' step 1 ran on the same chunk: their key rows and index tables
+    assert {tag for tag, _ in out if tag != "records"} == {v.name for v in keyed}
     spilled = list((tmp_path / "scratch").iterdir())
-    assert sorted(p.name.rsplit("-", 1)[1] for p in spilled) == ["records.arrow",
-                                                                 "votes.arrow"]
+    kinds = sorted(p.name.split("-", 1)[1] for p in spilled)
+    assert kinds[-2:] == ["records.arrow", "votes.arrow"] and len(kinds) > 2
     for path in spilled:
         assert email.encode() not in path.read_bytes()
         assert email not in json.dumps(read_spilled(str(path)).to_pylist(), default=str)
