@@ -100,23 +100,30 @@ _SHARD_BATCH_ROWS = 16384
 
 
 def _grams_of(texts: pa.Array | pa.ChunkedArray, ngram: int
-              ) -> tuple[np.ndarray, np.ndarray, int, int]:
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """The array's ``(grams, rows)`` grouped by spill bucket (the top :data:`SPILL_BITS` of
+    the gram; arrival order kept within a bucket), pairs per bucket, records and tokens.
+    Grouped where the pairs are made (a pool worker), so the driver only appends slices."""
     grams, rows, toks = record_grams(texts, ngram)
-    return grams, rows, len(texts), toks
+    bucket = (grams >> np.uint64(64 - SPILL_BITS)).astype(np.uint8)
+    order = np.argsort(bucket, kind="stable")  # radix sort for uint8 keys
+    counts = np.bincount(bucket, minlength=1 << SPILL_BITS)
+    return grams[order], rows[order], counts, len(texts), toks
 
 
 def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int,
-           workers: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray, int, int]]:
-    """``(grams, rows, records, tokens)`` per text array, rows numbered across arrays;
-    ``workers`` > 1: the arrays' n-grams computed in that many forked processes (in order)."""
+           workers: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]:
+    """``(grams, rows, bucket counts, records, tokens)`` per text array (see :func:`_grams_of`),
+    rows numbered across arrays; ``workers`` > 1: the arrays' n-grams computed in that many
+    forked processes (in order)."""
     arrays = [texts] if isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
     # a result is ~40 MB of pairs per 16,384 records: keep one per worker in flight
     pool = ChunkPool(_grams_of, workers, ahead=workers) if workers > 1 else None
     n_records = 0
     try:
         for done in _results(arrays, ngram, pool):
-            for grams, rows, records, toks in done:
-                yield grams, rows + np.uint32(n_records), records, toks
+            for grams, rows, counts, records, toks in done:
+                yield grams, rows + np.uint32(n_records), counts, records, toks
                 n_records += records
     finally:
         if pool is not None:
@@ -124,7 +131,7 @@ def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int,
 
 
 def _results(arrays: Iterable[pa.Array | pa.ChunkedArray], ngram: int, pool: ChunkPool | None
-             ) -> Iterator[Iterable[tuple[np.ndarray, np.ndarray, int, int]]]:
+             ) -> Iterator[Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]]:
     for part in arrays:
         yield [_grams_of(part, ngram)] if pool is None else pool.submit(part, ngram)
     if pool is not None:
@@ -132,8 +139,9 @@ def _results(arrays: Iterable[pa.Array | pa.ChunkedArray], ngram: int, pool: Chu
 
 
 def _sorted_unique(grams: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # rows come in ascending order and the radix sort is stable, so rows ascend within a
-    # gram and a record repeating an n-gram leaves adjacent duplicates: keep one pair
+    # rows ascend within a gram's pairs as they come (an array's pairs are grouped by bucket
+    # with arrival order kept, and equal grams share a bucket) and the radix sort is stable,
+    # so a record repeating an n-gram leaves adjacent duplicates: keep one pair
     grams, rows = sort_pairs(grams, rows)
     n = dedup_sorted_pairs(grams, rows)
     return grams[:n], rows[:n]
@@ -150,11 +158,8 @@ class _Spill:
     def _path(self, bucket: int, col: str) -> Path:
         return self.folder / f"{bucket:03d}.{col}"
 
-    def add(self, grams: np.ndarray, rows: np.ndarray) -> None:
-        bucket = (grams >> np.uint64(64 - SPILL_BITS)).astype(np.uint8)
-        order = np.argsort(bucket, kind="stable")  # radix sort for uint8 keys
-        counts = np.bincount(bucket, minlength=1 << SPILL_BITS)
-        grams, rows = grams[order], rows[order]
+    def add(self, grams: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> None:
+        """Append pairs grouped by bucket (``counts`` per bucket, see :func:`_grams_of`)."""
         ends = np.cumsum(counts)
         for b in np.flatnonzero(counts):
             lo, hi = ends[b] - counts[b], ends[b]
@@ -164,17 +169,23 @@ class _Spill:
                 fh.write(memoryview(rows[lo:hi]))
         self.sizes += counts
 
-    def sort_buckets(self) -> int:
-        """Sort and de-duplicate every bucket file in place; the pairs kept."""
-        kept = 0
-        for b in np.flatnonzero(self.sizes):
-            grams, rows = _sorted_unique(np.fromfile(self._path(b, "g"), np.uint64),
-                                         np.fromfile(self._path(b, "r"), np.uint32))
-            grams.tofile(self._path(b, "g"))
-            rows.tofile(self._path(b, "r"))
-            self.sizes[b] = len(grams)
-            kept += len(grams)
-        return kept
+    def sort_buckets(self, workers: int = 1) -> int:
+        """Sort and de-duplicate every bucket file in place (``workers`` > 1: buckets in that
+        many forked processes); the pairs kept."""
+        todo = [(str(self._path(b, "g")), str(self._path(b, "r")), int(b))
+                for b in np.flatnonzero(self.sizes)]
+        if workers > 1 and len(todo) > 1:
+            pool = ChunkPool(_sort_bucket, workers)
+            try:
+                done = [r for item in todo for r in pool.submit(*item)]
+                done += list(pool.drain())
+            finally:
+                pool.close()
+        else:
+            done = [_sort_bucket(*item) for item in todo]
+        for b, size in done:
+            self.sizes[b] = size
+        return int(sum(size for _, size in done))
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         for b in np.flatnonzero(self.sizes):
@@ -182,28 +193,37 @@ class _Spill:
                                    np.fromfile(self._path(b, "r"), np.uint32)], schema=_SCHEMA)
 
 
+def _sort_bucket(grams_path: str, rows_path: str, bucket: int) -> tuple[int, int]:
+    """One spill bucket's files sorted and de-duplicated in place: ``(bucket, pairs kept)``."""
+    grams, rows = _sorted_unique(np.fromfile(grams_path, np.uint64),
+                                 np.fromfile(rows_path, np.uint32))
+    grams.tofile(grams_path)
+    rows.tofile(rows_path)
+    return bucket, len(grams)
+
+
 def _write_shard_to(sink: Any, texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array],
                     ngram: int, spill_dir: str | Path | None, workers: int = 1
                     ) -> dict[str, Any]:
     """Write the shard of ``texts`` (row = position) as Arrow IPC to ``sink``; its metadata.
     Spill files (if the batch is large) go to a temporary folder under ``spill_dir``."""
-    chunks: list[tuple[np.ndarray, np.ndarray]] = []
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     in_memory = n_records = n_tokens = 0
     spill: _Spill | None = None
     with tempfile.TemporaryDirectory(prefix="attribution-spill-", dir=spill_dir) as tmp:
-        for grams, rows, records, toks in _parts(texts, ngram, workers):
+        for grams, rows, counts, records, toks in _parts(texts, ngram, workers):
             n_records += records
             n_tokens += toks
             if spill is None:
-                chunks.append((grams, rows))
+                chunks.append((grams, rows, counts))
                 in_memory += len(grams)
                 if in_memory > IN_MEMORY_PAIRS:
                     spill = _Spill(Path(tmp))
-                    for g, r in chunks:
-                        spill.add(g, r)
+                    for chunk in chunks:
+                        spill.add(*chunk)
                     chunks = []
             else:
-                spill.add(grams, rows)
+                spill.add(grams, rows, counts)
         meta = {"tokenizer": TOKENIZER, "ngram": ngram, "records": n_records,
                 "tokens": int(n_tokens)}
         if spill is None:
@@ -217,7 +237,7 @@ def _write_shard_to(sink: Any, texts: pa.Array | pa.ChunkedArray | Iterable[pa.A
             with pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table, max_chunksize=max(len(grams), 1))
         else:
-            meta["grams"] = spill.sort_buckets()
+            meta["grams"] = spill.sort_buckets(workers)
             with pa.ipc.new_file(sink, _schema(meta)) as writer:
                 for batch in spill.batches():
                     writer.write_batch(batch)
