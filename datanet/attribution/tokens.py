@@ -171,14 +171,20 @@ def _clean_char(c: str) -> str:
     return " "
 
 
+def _clean(folded: str) -> str:
+    """Non-ASCII non-alphanumerics of a folded text blanked, non-ASCII letters lower-cased
+    (one for one); one Python call per non-ASCII character, not per character."""
+    return folded if folded.isascii() else _NON_ASCII.sub(lambda m: _clean_char(m.group()),
+                                                          folded)
+
+
 def clean_folded(text: str) -> MappedText:
     """The folded view of ``text`` with non-ASCII non-alphanumerics blanked and non-ASCII
     letters lower-cased (one character for one, so the view's offsets still hold)."""
     view = folded_view(text)
     folded = view.text
     if not folded.isascii():
-        # one Python call per non-ASCII character, not per character (30 -> 4 us a record)
-        folded = _NON_ASCII.sub(lambda m: _clean_char(m.group()), folded)
+        folded = _clean(folded)
         view = MappedText(folded, view.original_length, view.parent, view.edits,
                           view.edit_starts)
     return view
@@ -220,8 +226,7 @@ def _fold_rows(texts: pa.Array) -> pa.Array:
     if not pc.any(non_ascii).as_py():
         return texts
     folded = pc.filter(fold_unicode(texts), non_ascii).to_pylist()
-    subset = pa.array([t if t.isascii() else _NON_ASCII.sub(lambda m: _clean_char(m.group()), t)
-                       for t in folded], pa.string())
+    subset = pa.array([_clean(t) for t in folded], pa.string())
     return pc.replace_with_mask(texts, non_ascii, subset)
 
 

@@ -492,29 +492,14 @@ def _iter_lines(handle: Any, max_bytes: int, block: int = _BLOCK
             break
         if chunk and data.endswith(b"\r"):  # CR or the first half of a CRLF
             data, carry = data[:-1], b"\r"
-        if b"\r" not in data:  # LF only (the common case): one split in C, no regex
-            pieces = data.split(b"\n")
-            for piece in pieces[:-1]:
-                size = pending_size + len(piece)
-                if oversized or size > max_bytes:
-                    yield None, size, b"\n"
-                else:
-                    yield (b"".join((*pending, piece)) if pending else piece), size, b"\n"
-                pending, pending_size, oversized = [], 0, False
-            piece = pieces[-1]
-        else:
-            start = 0
-            for m in _EOL.finditer(data):
-                piece = data[start:m.start()]
-                size = pending_size + len(piece)
-                if oversized or size > max_bytes:
-                    yield None, size, m.group()
-                else:
-                    pending.append(piece)
-                    yield b"".join(pending), size, m.group()
-                pending, pending_size, oversized = [], 0, False
-                start = m.end()
-            piece = data[start:]
+        lines, piece = _ended_lines(data)
+        for line, end in lines:
+            size = pending_size + len(line)
+            if oversized or size > max_bytes:
+                yield None, size, end
+            else:
+                yield (b"".join((*pending, line)) if pending else line), size, end
+            pending, pending_size, oversized = [], 0, False
         pending_size += len(piece)
         if pending_size > max_bytes:
             oversized, pending = True, []
@@ -523,6 +508,20 @@ def _iter_lines(handle: Any, max_bytes: int, block: int = _BLOCK
     if pending_size or oversized:
         yield (None if oversized or pending_size > max_bytes else b"".join(pending)
                ), pending_size, b""
+
+
+def _ended_lines(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """``([(line, terminator), ...], rest)`` of a block: its LF / CRLF / CR ended lines and
+    the unterminated piece after them. A block without CR (the common case) is one split in
+    C, not a regex match per line."""
+    if b"\r" not in data:
+        *lines, rest = data.split(b"\n")
+        return [(line, b"\n") for line in lines], rest
+    out, start = [], 0
+    for m in _EOL.finditer(data):
+        out.append((data[start:m.start()], m.group()))
+        start = m.end()
+    return out, data[start:]
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")

@@ -287,16 +287,16 @@ class C4QualityValidator(_Rules):
             policy |= pc.match_substring(s.lower, phrase).to_numpy(zero_copy_only=False)
         # sentence ends: what count_substring_regex(norm, r"[.!?]+(\s|$)") counts
         sentences = s.marks("norm")["sentence"]
-        out = [
+        javascript = (pc.match_substring(s.lower, "javascript")  # off by default: no scan
+                      if "c4_javascript" not in off else np.zeros(s.n, dtype=bool))
+        return [
             ("c4_lorem_ipsum", pc.match_substring(s.lower, "lorem ipsum")),
             ("c4_curly_bracket", s.marks("text")["curly"] > 0),
+            ("c4_javascript", javascript),
             ("c4_policy", policy),
             ("c4_word_length", longest > c.max_word_length),
             ("c4_min_sentences", sentences < c.min_sentences),
         ]
-        if "c4_javascript" not in off:  # off by default: no scan for it
-            out.insert(2, ("c4_javascript", pc.match_substring(s.lower, "javascript")))
-        return out
 
 
 # ------------------------------------------------------------------------------- FineWeb
