@@ -559,8 +559,13 @@ def _phone_run_re() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str]]:
     chars = f"{_VALID_PUNCTUATION}{_LEAD_CLASS_CHARS}"
     run = re.compile(f"\\d(?:[{chars}]*\\d){{3,}}[{chars}\\d]*", re.UNICODE)
     ext = re.compile(f"(?:{_EXTN_PATTERNS_FOR_MATCHING})", _REGEX_FLAGS)
-    every_char = "".join(map(chr, range(0x110000)))
-    members = frozenset(re.findall(f"[{chars}]", every_char, re.UNICODE))
+    # a class of literal characters and ranges between them matches nothing outside its
+    # lowest and highest character (a class escape such as \d or \w would: then all of
+    # Unicode is scanned); ~20x less than scanning 1.1M code points in every process
+    lo, hi = ((min(map(ord, chars)), max(map(ord, chars)) + 1)
+              if not re.search(r"\\[A-Za-z]", chars) else (0, 0x110000))
+    candidates = "".join(map(chr, range(lo, hi)))
+    members = frozenset(re.findall(f"[{chars}]", candidates, re.UNICODE))
     return run, ext, members
 
 

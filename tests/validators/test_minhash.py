@@ -55,6 +55,24 @@ def test_default_lsh_params_are_datasketch_optimum():
     assert lsh_params(MinHashConfig(bands=20, rows=5)) == (20, 5)
 
 
+def test_lsh_optimum_and_permutations_are_datasketch_own():
+    """Gauss-Legendre (exact for these polynomials) picks the (b, r) scipy's quad does."""
+    from datasketch.lsh import _optimal_param
+
+    from datanet.validators.minhash import _optimal, _permutations
+
+    grid = [(t / 10, n, w) for n in (32, 128, 256) for t in range(1, 10)
+            for w in ((0.5, 0.5), (0.05, 0.95), (0.9, 0.1))]
+    assert [_optimal(t, n, w) for t, n, w in grid] == [
+        _optimal_param(t, n, *w) for t, n, w in grid]
+    for num_perm, seed in ((128, 1), (64, 7)):
+        a, b = _permutations(num_perm, seed)
+        want = MinHash(num_perm=num_perm, seed=seed).permutations
+        np.testing.assert_array_equal(a, want[0])
+        np.testing.assert_array_equal(b, want[1])
+        assert a.dtype == b.dtype == np.uint32
+
+
 def test_config_checks():
     with pytest.raises(SpecError, match=r"validators.near_duplicate.threshold=1.5 must be"):
         config_from_mapping(MinHashConfig, {"threshold": 1.5}, prefix="validators.near_duplicate")
