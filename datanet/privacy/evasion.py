@@ -20,6 +20,7 @@ with vectorised RE2 passes over the batch.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
@@ -232,7 +233,62 @@ STEP_HINTS_RE2 = {
 
 
 _STEP_HINTS_PY = {bit: re.compile(p) for bit, p in STEP_HINTS_RE2.items() if bit != UNICODE}
-_RE_ONLY_SPACE = re.compile(r"[\x0b\x1c-\x1f]")
+#: Runs of the characters RE2 and Python's ``re`` read alike in the hint patterns: ASCII
+#: but for \v and \x1c-\x1f (only ``re``'s ``\s`` has them). What is left once they are
+#: removed is engine-specific (non-ASCII: Unicode ``\s`` / ``\d`` / ``\w`` / case folding).
+_ENGINE_ALIKE_RUNS = r"[\x00-\x0a\x0c-\x1b\x20-\x7f]+"
+
+
+@lru_cache(maxsize=4096)
+def _neutral_char(ch: str) -> str | None:
+    r"""An ASCII stand-in that RE2 reads, in every hint pattern, as Python's ``re`` reads
+    ``ch``; None when there is none (the text is then searched with ``re``).
+
+    The hint patterns test a character only for: an ASCII letter under ``(?i)``, the
+    ASCII punctuation and blanks they spell out, ``\s``, ``\d`` and ``\w`` (``\b``).
+    ``ch``'s answers are asked of ``re`` itself, so its Unicode rules (``ſ`` is ``s`` under
+    ``(?i)``, ``٣`` is ``\d``, ``\x1c`` is ``\s``) are what the stand-in copies:
+    the letter itself, ``\f`` (only ``\s``), ``0`` (``\d``, ``\w``), ``_`` (only ``\w``)
+    or ``#`` (none of them).
+    """
+    if any(re.fullmatch("(?i)" + re.escape(p), ch) for p in _HINT_PUNCTUATION):
+        return None
+    letters = [x for x in "abcdefghijklmnopqrstuvwxyz" if re.fullmatch("(?i)" + x, ch)]
+    space, digit, word = (re.fullmatch(c, ch) is not None for c in (r"\s", r"\d", r"\w"))
+    if letters:
+        return letters[0] if len(letters) == 1 and word and not space and not digit else None
+    if space:
+        return "\f" if not word and not digit else None
+    if digit:
+        return "0" if word else None
+    return "_" if word else "#"
+
+
+#: The ASCII punctuation and blanks a hint pattern may spell out (a stand-in is none of them).
+_HINT_PUNCTUATION = string.punctuation + " \t"
+
+
+def _engine_neutral(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``texts`` with every engine-specific character replaced by its :func:`_neutral_char`
+    stand-in (one RE2 pass per stand-in), and per text whether that was possible for all of
+    its characters: where it was, RE2's hint search on the result is ``re``'s on the text."""
+    exact = np.ones(len(texts), dtype=bool)
+    rest = pc.replace_substring_regex(texts, _ENGINE_ALIKE_RUNS, "")
+    chars = sorted(set("".join(x for x in rest.to_pylist() if x)))
+    if not chars:
+        return texts, exact
+    groups: dict[str | None, list[str]] = {}
+    for ch in chars:
+        groups.setdefault(_neutral_char(ch), []).append(ch)
+    out = texts
+    for stand_in, members in groups.items():
+        cls = "[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in members) + "]"
+        if stand_in is None:
+            hit = pc.fill_null(pc.match_substring_regex(texts, cls), False)
+            exact &= ~np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+        else:
+            out = pc.replace_substring_regex(out, cls, stand_in)
+    return out, exact
 
 
 def detection_view(text: str, steps: int = ALL_STEPS) -> MappedText:
@@ -281,11 +337,11 @@ def detection_views(texts: Sequence[str], steps: np.ndarray) -> list[MappedText]
         out[i] = _folded(texts[i], runs)
     new_steps = {int(i): int(steps[i]) for i in todo}
     if folded:
-        # RE2 and ``re`` read ASCII alike, bar the whitespace ``re``'s \s adds (\v, \x1c-\x1f)
-        again = _hint_steps(pa.array([out[i].text for i in folded], pa.string()), ascii=True)
-        for i, bits in zip(folded, again, strict=True):
-            text = out[i].text
-            if not text.isascii() or _RE_ONLY_SPACE.search(text):
+        mapped, exact = _engine_neutral(pa.array([out[i].text for i in folded], pa.string()))
+        again = _hint_steps(mapped, ascii=True)
+        for i, bits, same in zip(folded, again, exact, strict=True):
+            if not same:
+                text = out[i].text
                 bits = sum(bit for bit, hint in _STEP_HINTS_PY.items() if hint.search(text))
             new_steps[i] = int(bits)
     for i, bits in new_steps.items():

@@ -86,3 +86,37 @@ def test_at_candidates_equal_finditer() -> None:
         assert [(m.start(), m.end()) for m in evasion._at_matches(text)] == want, text
         found += len(want)
     assert found > 1000
+
+
+def test_engine_neutral_text_gives_re_hints_under_re2() -> None:
+    """Folded non-ASCII texts: RE2 on the stand-in text finds exactly the hints ``re`` finds
+    on the text (Unicode spaces, digits, letters, case folds such as ſ / K / ı / İ)."""
+    import random
+
+    import pyarrow as pa
+
+    from datanet.privacy.evasion import (
+        _STEP_HINTS_PY,
+        _engine_neutral,
+        _hint_steps,
+        _neutral_char,
+    )
+
+    rng = random.Random(5)
+    specials = ["\u00a0", "\u2003", "\u3000", "\x0b", "\x1c", "\x85", "\u2028", "٣", "߂", "𝟘",
+                "ſ", "\u212a", "ı", "İ", "é", "°", "—", "\u0301", "ﬁ", "ß", "Ω", "日", "_", "@",
+                " ", "\t", ".", "-", ",", "(", "[", "<", ">", ")", "]", "at", "dot", "DOT",
+                "one", "two", "fıve", "ſix", "\u212aNOW", "3", "45", "6 7", "8.9"]
+    texts = ["".join(rng.choice(specials) for _ in range(rng.randint(1, 25)))
+             for _ in range(3000)]
+    mapped, exact = _engine_neutral(pa.array(texts))
+    got = _hint_steps(mapped, ascii=True)
+    want = [sum(bit for bit, hint in _STEP_HINTS_PY.items() if hint.search(t)) for t in texts]
+    assert all(m.isascii() for m, ok in zip(mapped.to_pylist(), exact, strict=True) if ok)
+    assert [int(g) for g, ok in zip(got, exact, strict=True) if ok] == [
+        w for w, ok in zip(want, exact, strict=True) if ok]
+    assert exact.all() and 0 < sum(want) and len(set(want)) >= 5
+    # the stand-ins copy re's reading: a long s is an s, a Kelvin sign a k, NBSP a blank,
+    # ARABIC-INDIC THREE a digit, é a word character, ° nothing; a combining mark is \w
+    assert [_neutral_char(c) for c in ("ſ", "\u212a", "\u00a0", "٣", "é", "°", "\x1c")] == [
+        "s", "k", "\f", "0", "_", "#", "\f"]
