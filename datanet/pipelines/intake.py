@@ -439,9 +439,14 @@ class RecordParser:
 
 
 
+#: What ``json.dumps(meta, sort_keys=True, ensure_ascii=False, allow_nan=False)`` builds on
+#: every call (the same output; building the encoder cost more than encoding a small dict).
+_METADATA_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
 def _dump_metadata(meta: dict[str, Any]) -> str:
     try:
-        return json.dumps(meta, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return _METADATA_ENCODER.encode(meta)
     except (TypeError, ValueError) as exc:
         raise _Dead("bad_type", "metadata", f"metadata is not a JSON object of strings, "
                     f"finite numbers, booleans, lists and objects ({exc})") from None

