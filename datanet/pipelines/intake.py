@@ -106,7 +106,8 @@ _MAX_US = 253_402_300_799_999_999
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
-def _split_compression(path: str) -> tuple[str, str | None]:
+def split_compression(path: str) -> tuple[str, str | None]:
+    """(lower-cased name without its compression suffix, the suffix or None)."""
     name = path.lower()
     for suffix in _COMPRESSIONS:
         if name.endswith(suffix):
@@ -116,7 +117,7 @@ def _split_compression(path: str) -> tuple[str, str | None]:
 
 def detect_format(path: str) -> str:
     """``jsonl``, ``csv`` or ``parquet`` from the file name (compression suffix ignored)."""
-    name, _ = _split_compression(path)
+    name, _ = split_compression(path)
     for ext, fmt in _FORMATS.items():
         if name.endswith(ext):
             return fmt
@@ -1251,7 +1252,7 @@ def iter_path_chunks(
     """
     limit = MAX_DECOMPRESSED_BYTES if max_decompressed is None else max_decompressed
     fmt = detect_format(path)
-    _, suffix = _split_compression(path)
+    _, suffix = split_compression(path)
     parser = RecordParser(spec, display_path(path), default_time_us)
     try:
         _check_local(path)

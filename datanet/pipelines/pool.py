@@ -25,17 +25,28 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from datanet._pool import ChunkPool, pool_size, usable_cores
 
-__all__ = ["IN_PROCESS_RUNNERS", "ChunkPool", "ForkedDoFn", "local_workers", "pool_size",
-           "usable_cores"]
+__all__ = ["IN_PROCESS_RUNNERS", "POOL_MIN_INPUT_BYTES", "ChunkPool", "ForkedDoFn",
+           "local_workers", "pool_size", "usable_cores"]
 
 #: Runner names that mean Beam's in-process FnApiRunner (see ``run._runner_object``).
 IN_PROCESS_RUNNERS = ("DirectRunner", "direct", "FnApiRunner")
 
 
-def local_workers(configured: int, runner: str, beam_args: Sequence[str]) -> int:
-    """Worker processes for chunk work: ``configured`` (``0`` = one per usable core) on the
-    in-process DirectRunner in its in-memory mode, else 1 (the runner spreads the work)."""
+#: Below this many input bytes, ``local_workers = 0`` (automatic) runs in one process: each
+#: forked stage costs a fixed ~0.1-0.3 s, which a small input does not earn back
+#: (``benchmarks/scale.py``, 1 KB records on 2 cores: 10k records took 1.10x the wall time
+#: of one process with the pool, 20k 0.82x, 50k 0.70x).
+POOL_MIN_INPUT_BYTES = 16 << 20
+
+
+def local_workers(configured: int, runner: str, beam_args: Sequence[str],
+                  input_bytes: int | None = None) -> int:
+    """Worker processes for chunk work: ``configured`` (``0`` = one per usable core, or none
+    for less than :data:`POOL_MIN_INPUT_BYTES` of known ``input_bytes``) on the in-process
+    DirectRunner in its in-memory mode, else 1 (the runner spreads the work)."""
     if runner not in IN_PROCESS_RUNNERS:
+        return 1
+    if configured == 0 and input_bytes is not None and input_bytes < POOL_MIN_INPUT_BYTES:
         return 1
     for arg in beam_args:
         name, _, value = arg.partition("=")

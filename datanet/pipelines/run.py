@@ -51,7 +51,12 @@ from datanet.pipelines.fingerprint import (
     rerun_result,
     spec_fingerprint,
 )
-from datanet.pipelines.intake import detect_format, display_path, iter_path_chunks
+from datanet.pipelines.intake import (
+    detect_format,
+    display_path,
+    iter_path_chunks,
+    split_compression,
+)
 from datanet.pipelines.io import (
     read_spilled,
     read_spilled_batch,
@@ -699,6 +704,20 @@ def _match_remote(pattern: str) -> list[str]:
     return sorted(fs.unstrip_protocol(p) for p in found)
 
 
+def _local_bytes(files: Sequence[str]) -> int | None:
+    """Bytes of the input files when all are local (compressed ones count 4x), else None."""
+    total = 0
+    for f in files:
+        if "://" in f:
+            return None
+        try:
+            size = os.stat(f).st_size
+        except OSError:
+            return None
+        total += size * (4 if split_compression(f)[1] else 1)
+    return total
+
+
 def run_datanet(
     store: DatanetStore,
     inputs: Sequence[str],
@@ -745,7 +764,7 @@ def run_datanet(
                                root=str(store.root), history=history,
                                listing_path=listing_path, progress_dir=progress_dir,
                                workers=local_workers(spec.pipeline.local_workers, runner,
-                                                     args))
+                                                     args, _local_bytes(matched)))
         if is_remote(listing_path):
             listing = json.loads(ObjectPath(*url_to_fs(listing_path)).read_bytes())
         else:

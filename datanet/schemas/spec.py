@@ -103,7 +103,8 @@ class PipelineOptions:
     #: chunks are coalesced up to it (Parquet readers favour files of 100 MB–1 GB).
     target_file_mb: int = 128
     #: Processes validating chunks when the in-process DirectRunner runs the graph (in its
-    #: default in-memory mode): 0 = one per usable core, 1 = in the driver process only.
+    #: default in-memory mode): 0 = one per usable core (one process for less than 16 MB of
+    #: local input: ``pool.POOL_MIN_INPUT_BYTES``), 1 = in the driver process only.
     #: Other runners spread the work themselves.
     local_workers: int = 0
 

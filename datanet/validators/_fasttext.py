@@ -16,7 +16,8 @@ facebookresearch/fastText 0.9.2, as packaged by ``fasttext-predict``):
   ``</s>`` token), tokens starting with ``__label__`` skipped, FNV-1a over *sign-extended*
   bytes, a known word's precomputed subwords, an unknown word's character n-grams of
   ``<word>`` (``minn..maxn`` code points, single-character n-grams at the ends excluded),
-  bucket ``hash % bucket`` mapped through ``pruneidx``, word n-grams when ``wordNgrams > 1``;
+  bucket ``hash % bucket`` mapped through ``pruneidx`` (models with word n-grams,
+  ``wordNgrams > 1``, are refused: none is at hand to verify that step against fastText);
 - ``computeHidden``: rows added in input order in float32, then multiplied by
   ``float(1.0 / n)``; a quantised row is ``norm * centroid`` rounded to float32 per element,
   exactly what ``addcode`` adds;
@@ -59,7 +60,6 @@ class FastTextModel:
     minn: int
     maxn: int
     bucket: int
-    word_ngrams: int
     prune_mode: int          # -1: not pruned, 0: pruned to nothing, 1: through ``prune``
     prune: np.ndarray        # int32 per bucket: pruned row index or -1 (prune_mode 1)
     vocab: np.ndarray        # uint8: every entry's bytes, concatenated
@@ -83,7 +83,7 @@ class FastTextModel:
         return _predict(data, offsets, self.vocab, self.vocab_off, self.vocab_type,
                         self.table, self.sub_off, self.sub_ids, self.prune,
                         self.prune_mode, self.nwords, self.minn, self.maxn, self.bucket,
-                        self.word_ngrams, self.rows, self.out, self.out_alpha,
+                        self.rows, self.out, self.out_alpha,
                         self.left, self.right, log_thr)
 
 
@@ -177,6 +177,11 @@ def load_model(path: str | Path) -> FastTextModel:
     if model != _MODEL_SUP or loss != _LOSS_HS:
         raise ValueError(f"{path}: only supervised hierarchical-softmax models are "
                          f"supported (model {model}, loss {loss})")
+    if word_ngrams != 1:
+        # word n-gram buckets (addWordNgrams) are not reproduced: no such model is at hand
+        # to verify them against fastText bit for bit
+        raise ValueError(f"{path}: models with word n-grams (wordNgrams={word_ngrams}) "
+                         "are not supported")
     if version == 11:
         maxn = 0
     size, nwords, nlabels, _ntokens, prune_size = r.take("<iiiqq")
@@ -220,7 +225,7 @@ def load_model(path: str | Path) -> FastTextModel:
     labels = tuple(w.decode("utf-8", "replace") for w in words[nwords:])
     return FastTextModel(
         labels=labels, dim=dim, nwords=nwords, minn=minn, maxn=maxn, bucket=bucket,
-        word_ngrams=word_ngrams, prune_mode=prune_mode, prune=prune, vocab=vocab,
+        prune_mode=prune_mode, prune=prune, vocab=vocab,
         vocab_off=vocab_off, vocab_type=types, table=table, sub_off=sub_off,
         sub_ids=sub_ids, rows=np.ascontiguousarray(rows), out=np.ascontiguousarray(out),
         out_alpha=out_alpha, left=left, right=right)
@@ -356,11 +361,18 @@ def _is_space(b: int) -> bool:
     return b == 32 or b == 10 or b == 13 or b == 9 or b == 11 or b == 12 or b == 0
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_row(hidden: np.ndarray, rows: np.ndarray, r: int) -> None:
+    """``hidden += rows[r]`` in float32, element by element (``addRowToVector``)."""
+    for j in range(hidden.shape[0]):
+        hidden[j] += rows[r, j]
+
+
 @numba.njit(cache=True, nogil=True)
 def _predict(data: np.ndarray, offsets: np.ndarray, vocab: np.ndarray, vocab_off: np.ndarray,
              vocab_type: np.ndarray, table: np.ndarray, sub_off: np.ndarray,
              sub_ids: np.ndarray, prune: np.ndarray, prune_mode: int, nwords: int, minn: int,
-             maxn: int, bucket: int, word_ngrams: int, rows: np.ndarray, out: np.ndarray,
+             maxn: int, bucket: int, rows: np.ndarray, out: np.ndarray,
              out_alpha: np.ndarray, left: np.ndarray, right: np.ndarray,
              log_thr: np.float32) -> tuple[np.ndarray, np.ndarray]:
     n_docs = len(offsets) - 1
@@ -371,13 +383,9 @@ def _predict(data: np.ndarray, offsets: np.ndarray, vocab: np.ndarray, vocab_off
     longest = 0
     for d in range(n_docs):
         longest = max(longest, offsets[d + 1] - offsets[d])
-    # ids: a known word contributes its subwords, an unknown one at most maxn n-grams per
-    # byte; EOS and word n-grams add one per token
-    cap_sub = 0
-    for w in range(len(sub_off) - 1):
-        cap_sub = max(cap_sub, sub_off[w + 1] - sub_off[w])
-    ids = np.empty((longest + 2) * (cap_sub + 3 * max(maxn, 1) + word_ngrams) + 8, np.int32)
-    hashes = np.empty(longest + 2, np.int32)
+    # rows are added to the hidden vector as fastText lists them (its ``words``, in order):
+    # only one unknown token's n-gram rows are held at a time (<= maxn per byte of <token>)
+    tok_ids = np.empty((longest + 2) * max(maxn, 1) + 1, np.int32)
     word = np.empty(longest + 2, np.uint8)
     eos = np.array([60, 47, 115, 62], np.uint8)
     hidden = np.zeros(dim, np.float32)
@@ -387,8 +395,8 @@ def _predict(data: np.ndarray, offsets: np.ndarray, vocab: np.ndarray, vocab_off
         lo = offsets[d]
         hi = offsets[d + 1]
         n = 0
-        nh = 0
         i = lo
+        hidden[:] = 0
         while True:
             # readWord: skip separators; the "\n" appended by predict() gives </s>
             while i < hi and data[i] != 10 and _is_space(data[i]):
@@ -423,32 +431,22 @@ def _predict(data: np.ndarray, offsets: np.ndarray, vocab: np.ndarray, vocab_off
                         word[0] = 60
                         word[1:thi - tlo + 1] = tok[tlo:thi]
                         word[thi - tlo + 1] = 62
-                        n = _subwords(word, thi - tlo + 2, minn, maxn, bucket, prune,
-                                      prune_mode, nwords, ids, n)
+                        m = _subwords(word, thi - tlo + 2, minn, maxn, bucket, prune,
+                                      prune_mode, nwords, tok_ids, 0)
+                        for k in range(m):
+                            _add_row(hidden, rows, tok_ids[k])
+                        n += m
                 elif maxn <= 0:
-                    ids[n] = wid
+                    _add_row(hidden, rows, wid)
                     n += 1
                 else:
                     for k in range(sub_off[wid], sub_off[wid + 1]):
-                        ids[n] = sub_ids[k]
-                        n += 1
-                hashes[nh] = np.int32(np.int64(h) - (np.int64(h) >> 31 << 32))
-                nh += 1
+                        _add_row(hidden, rows, sub_ids[k])
+                    n += sub_off[wid + 1] - sub_off[wid]
             if is_eos:
                 break
-        for a in range(nh):
-            hv = np.uint64(np.int64(hashes[a]))
-            for b in range(a + 1, min(nh, a + word_ngrams)):
-                hv = hv * np.uint64(116049371) + np.uint64(np.int64(hashes[b]))
-                n = _push_hash(ids, n, int(hv % np.uint64(bucket)), prune, prune_mode,
-                               nwords)
         if n == 0:
             continue
-        hidden[:] = 0
-        for k in range(n):
-            r = ids[k]
-            for j in range(dim):
-                hidden[j] += rows[r, j]
         scale = np.float32(1.0 / n)
         for j in range(dim):
             hidden[j] *= scale

@@ -240,3 +240,22 @@ def test_notes_become_driver_side_counters(workers: int) -> None:
     got = {m.key.metric.name: m.committed for m in
            result.metrics().query(MetricsFilter().with_namespace("tally"))["counters"]}
     assert got == {"elements": 13, "in_worker": 13 if workers > 1 else 0}
+
+
+def test_small_inputs_run_in_one_process_unless_workers_are_set() -> None:
+    from datanet.pipelines.pool import POOL_MIN_INPUT_BYTES
+
+    cores = usable_cores()
+    assert local_workers(0, "DirectRunner", [], POOL_MIN_INPUT_BYTES - 1) == 1
+    assert local_workers(0, "DirectRunner", [], POOL_MIN_INPUT_BYTES) == cores
+    assert local_workers(0, "DirectRunner", [], None) == cores  # unknown (remote): the pool
+    assert local_workers(2, "DirectRunner", [], 10) == 2  # set explicitly: honoured
+
+
+def test_local_input_bytes(tmp_path) -> None:
+    from datanet.pipelines.run import _local_bytes
+
+    (tmp_path / "a.jsonl").write_bytes(b"x" * 100)
+    (tmp_path / "b.jsonl.gz").write_bytes(b"y" * 10)
+    assert _local_bytes([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl.gz")]) == 140
+    assert _local_bytes([str(tmp_path / "a.jsonl"), "s3://bucket/c.jsonl"]) is None

@@ -111,6 +111,10 @@ def test_bad_files_refused(tmp_path):
     other.write_bytes(b"\0" * 64)
     with pytest.raises(ValueError, match="not a fastText model file"):
         load_model(other)
+    ngrams = tmp_path / "ngrams.ftz"  # Args.wordNgrams is the 6th int after magic, version
+    ngrams.write_bytes(raw[:28] + (2).to_bytes(4, "little") + raw[32:])
+    with pytest.raises(ValueError, match=r"word n-grams \(wordNgrams=2\)"):
+        load_model(ngrams)
     longer = tmp_path / "longer.ftz"
     longer.write_bytes(raw + b"\0")
     with pytest.raises(ValueError, match="1 bytes after the model"):
