@@ -19,11 +19,14 @@ __all__ = ["release_memory"]
 
 @functools.lru_cache(maxsize=1)
 def _trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
+    # glibc's soname first: find_library runs ``ldconfig -p`` in a subprocess, a fork of a
+    # process that may hold gigabytes by the time memory is first released
+    for name in (lambda: "libc.so.6", lambda: ctypes.util.find_library("c")):
+        try:
+            return ctypes.CDLL(name()).malloc_trim  # type: ignore[no-any-return]
+        except (OSError, AttributeError, TypeError):
+            continue
+    return None
 
 
 def release_memory() -> None:
