@@ -6,7 +6,9 @@ same first 300 characters): all three labelled the 24 test paragraphs (12 Englis
 in fr/de/es/it/pt/nl) correctly and ~99.8 % of an English corpus as English, while speed on
 ~1 KB records was ~3,800 records/s for fastText lite vs ~2,000 for py3langid and ~180 for
 lingua (all languages loaded; its wheel is ~100 MB against fastText lite's 1 MB model).
-fastText's probability is also what FineWeb thresholds on. A record is
+fastText's probability is also what FineWeb thresholds on. The model runs in
+:mod:`datanet.validators._fasttext` (fastText's predict in numba, the same labels and
+probability bits, one call per batch). A record is
 accepted when the top language is in ``allowed`` with a probability >= ``min_confidence``;
 otherwise reason ``language`` with the detected language and probability in the details.
 """
