@@ -239,7 +239,7 @@ _STEP_HINTS_PY = {bit: re.compile(p) for bit, p in STEP_HINTS_RE2.items() if bit
 _ENGINE_ALIKE_RUNS = r"[\x00-\x0a\x0c-\x1b\x20-\x7f]+"
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 16)
 def _neutral_char(ch: str) -> str | None:
     r"""An ASCII stand-in that RE2 reads, in every hint pattern, as Python's ``re`` reads
     ``ch``; None when there is none (the text is then searched with ``re``).
@@ -251,9 +251,10 @@ def _neutral_char(ch: str) -> str | None:
     the letter itself, ``\f`` (only ``\s``), ``0`` (``\d``, ``\w``), ``_`` (only ``\w``)
     or ``#`` (none of them).
     """
-    if any(re.fullmatch("(?i)" + re.escape(p), ch) for p in _HINT_PUNCTUATION):
+    if _ANY_PUNCTUATION.fullmatch(ch):
         return None
-    letters = [x for x in "abcdefghijklmnopqrstuvwxyz" if re.fullmatch("(?i)" + x, ch)]
+    letters = ([x for x in "abcdefghijklmnopqrstuvwxyz" if re.fullmatch("(?i)" + x, ch)]
+               if _ANY_LETTER.fullmatch(ch) else [])
     space, digit, word = (re.fullmatch(c, ch) is not None for c in (r"\s", r"\d", r"\w"))
     if letters:
         return letters[0] if len(letters) == 1 and word and not space and not digit else None
@@ -266,6 +267,10 @@ def _neutral_char(ch: str) -> str | None:
 
 #: The ASCII punctuation and blanks a hint pattern may spell out (a stand-in is none of them).
 _HINT_PUNCTUATION = string.punctuation + " \t"
+#: One test each instead of one per character: over all of Unicode, ``(?i)[a-z]`` matches
+#: exactly what one of ``(?i)a`` .. ``(?i)z`` matches, and likewise for the punctuation class.
+_ANY_LETTER = re.compile("(?i)[a-z]")
+_ANY_PUNCTUATION = re.compile("(?i)[" + re.escape(_HINT_PUNCTUATION) + "]")
 
 
 def _engine_neutral(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:

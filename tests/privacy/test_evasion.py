@@ -120,3 +120,22 @@ def test_engine_neutral_text_gives_re_hints_under_re2() -> None:
     # ARABIC-INDIC THREE a digit, é a word character, ° nothing; a combining mark is \w
     assert [_neutral_char(c) for c in ("ſ", "\u212a", "\u00a0", "٣", "é", "°", "\x1c")] == [
         "s", "k", "\f", "0", "_", "#", "\f"]
+
+
+@pytest.mark.slow
+def test_one_class_test_equals_one_test_per_character_over_unicode() -> None:
+    """``_neutral_char``'s shortcuts: ``(?i)[a-z]`` and the punctuation class match, over
+    every code point, exactly what the per-character ``(?i)x`` tests match."""
+    import re
+
+    from datanet.privacy.evasion import _ANY_LETTER, _ANY_PUNCTUATION, _HINT_PUNCTUATION
+
+    letters = [re.compile("(?i)" + x) for x in "abcdefghijklmnopqrstuvwxyz"]
+    puncts = [re.compile("(?i)" + re.escape(p)) for p in _HINT_PUNCTUATION]
+    odd = [cp for cp in range(0x110000)
+           if bool(_ANY_LETTER.fullmatch(chr(cp))) != any(x.fullmatch(chr(cp)) for x in letters)
+           or bool(_ANY_PUNCTUATION.fullmatch(chr(cp))) != any(
+               p.fullmatch(chr(cp)) for p in puncts)]
+    assert odd == []
+    # and the class does reach beyond ASCII: the case folds re applies
+    assert [c for c in "ſKıİé" if _ANY_LETTER.fullmatch(c)] == ["ſ", "K", "ı", "İ"]
