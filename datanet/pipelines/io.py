@@ -79,13 +79,18 @@ def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
                  write: Callable[[Any], object], compression: str | None = "lz4") -> str:
     """``write(writer)`` into an Arrow IPC file (LZ4 frames unless ``compression`` is None)
     at ``scratch/<sha256(key)>-<kind>.arrow`` (tmp + rename); its path."""
-    from datanet.store.files import write_bytes_atomic
+    from datanet.store.files import local_atomic_path, write_bytes_atomic
 
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, schema,
-                         options=pa.ipc.IpcWriteOptions(compression=compression)) as writer:
-        write(writer)
+    options = pa.ipc.IpcWriteOptions(compression=compression)
     path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.arrow")
+    if "://" not in path:  # straight into the file: no in-memory copy of the spill first
+        with (local_atomic_path(path) as tmp, pa.OSFile(tmp, "wb") as sink,
+              pa.ipc.new_file(sink, schema, options=options) as writer):
+            write(writer)
+        return path
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, schema, options=options) as writer:
+        write(writer)
     write_bytes_atomic(path, sink.getvalue())
     return path
 

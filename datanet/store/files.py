@@ -55,6 +55,20 @@ def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd") -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+@contextlib.contextmanager
+def local_atomic_path(path: str) -> Iterator[str]:
+    """A temporary name beside the local ``path`` to write to; renamed onto ``path`` when the
+    block succeeds (readers never see a torn file), removed when it fails."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def write_bytes_atomic(path: str, data: bytes | memoryview | pa.Buffer) -> None:
     """Write ``data`` to ``path`` through a temporary name and a rename (any Beam filesystem):
     readers never see a torn file, and a retried writer just rewrites it."""
@@ -62,11 +76,8 @@ def write_bytes_atomic(path: str, data: bytes | memoryview | pa.Buffer) -> None:
         ObjectPath(*url_to_fs(path)).write_bytes(data)
         return
     if "://" not in path:  # a local path: the OS directly (Beam's layer costs ~0.8 ms a file)
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        with open(tmp, "wb") as fh:
+        with local_atomic_path(path) as tmp, open(tmp, "wb") as fh:
             fh.write(data)
-        os.replace(tmp, path)
         return
     dirname = path.rsplit("/", 1)[0]
     if not _filesystems().exists(dirname):

@@ -81,3 +81,22 @@ def test_a_failing_source_leaves_no_file_behind(tmp_path):
     with pytest.raises(OSError, match="scratch file vanished"):
         list(write_tables(str(tmp_path), "accepted", BATCH, tables(), target_bytes=1 << 30))
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_local_atomic_path_renames_on_success_and_cleans_up_on_failure(tmp_path) -> None:
+    from datanet.store.files import local_atomic_path
+
+    target = tmp_path / "sub" / "x.arrow"
+    with local_atomic_path(str(target)) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(b"done")
+        assert not target.exists()  # nobody sees it before the block ends
+    assert target.read_bytes() == b"done"
+    try:
+        with local_atomic_path(str(target)) as tmp, open(tmp, "wb") as fh:
+            fh.write(b"torn")
+            raise OSError("disk full")
+    except OSError:
+        pass
+    assert target.read_bytes() == b"done"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["x.arrow"]
