@@ -37,7 +37,7 @@ from eth_utils import is_checksum_address, to_checksum_address
 
 from datanet.privacy.normalise import normalise
 from datanet.schemas.contribution import DEADLETTER_SCHEMA, record_schema
-from datanet.schemas.ids import contribution_ids, keccak
+from datanet.schemas.ids import content_hashes, contribution_ids, keccak
 from datanet.schemas.spec import DatanetSpec
 
 __all__ = [
@@ -404,8 +404,7 @@ class RecordParser:
     def _build(self, c: dict[str, list[Any]], n: int) -> pa.RecordBatch:
         text = pa.array(c["text"], pa.string())
         norm = normalise(text)
-        norm_list = norm.to_pylist()
-        hashes = ["0x" + keccak(t.encode("utf-8")).hex() for t in norm_list]
+        hashes = content_hashes(norm)
         ids = contribution_ids(self.spec.id, c["contributor"], hashes)
         arrays = {
             "contribution_id": pa.array(ids, pa.string()),

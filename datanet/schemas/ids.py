@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy as np
+import pyarrow as pa
+
 __all__ = [
     "keccak",
     "keccak_hex",
@@ -39,6 +42,11 @@ def _pick_keccak() -> Callable[[bytes], bytes]:
 
 #: keccak256(bytes) -> 32 bytes.
 keccak = _pick_keccak()
+#: Whether :data:`keccak` takes any buffer (pysha3 does; eth_hash wants bytes).
+try:
+    _BUFFER_KECCAK = keccak(memoryview(b"")) == keccak(b"")
+except TypeError:  # pragma: no cover - depends on the environment
+    _BUFFER_KECCAK = False
 
 
 def keccak_hex(data: bytes) -> str:
@@ -64,8 +72,22 @@ def content_hash(normalised_text: str) -> str:
     return keccak_hex(normalised_text.encode("utf-8"))
 
 
-def content_hashes(texts: Iterable[str]) -> list[str]:
-    """:func:`content_hash` over many texts."""
+def content_hashes(texts: Iterable[str] | pa.Array) -> list[str]:
+    """:func:`content_hash` over many texts; an Arrow string array without nulls is hashed
+    from its UTF-8 buffer (no Python string per text: ~1/3 less time)."""
+    if isinstance(texts, pa.Array) and texts.type == pa.string() and not texts.null_count:
+        n = len(texts)
+        if n == 0:
+            return []
+        offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)[
+            texts.offset:texts.offset + n + 1].tolist()
+        data = texts.buffers()[2]
+        view = memoryview(data) if data is not None else memoryview(b"")
+        if _BUFFER_KECCAK:
+            return ["0x" + keccak(view[offsets[i]:offsets[i + 1]]).hex() for i in range(n)]
+        return ["0x" + keccak(bytes(view[offsets[i]:offsets[i + 1]])).hex() for i in range(n)]
+    if isinstance(texts, pa.Array):
+        texts = texts.to_pylist()
     return ["0x" + keccak(t.encode("utf-8")).hex() for t in texts]
 
 
