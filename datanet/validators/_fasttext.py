@@ -340,20 +340,36 @@ def _init_ngrams(vocab: np.ndarray, off: np.ndarray, nwords: int, minn: int, max
         a, b = off[w], off[w + 1]
         buf[0] = w
         n = 1
-        eos = b - a == 4 and vocab[a] == 60 and vocab[a + 1] == 47 and vocab[a + 2] == 115 \
-            and vocab[a + 3] == 62
-        if not eos and maxn > 0:
-            word[0] = 60
-            word[1:b - a + 1] = vocab[a:b]
-            word[b - a + 1] = 62
-            n = _subwords(word, b - a + 2, minn, maxn, bucket, prune, prune_mode, nwords,
-                          buf, 1)
+        if maxn > 0 and not _starts(vocab, a, b, _EOS_BYTES, True):
+            n = _subwords(word, _bracketed(word, vocab, a, b), minn, maxn, bucket, prune,
+                          prune_mode, nwords, buf, 1)
         parts.append(buf[:n].copy())
         sub_off[w + 1] = sub_off[w] + n
     sub_ids = np.empty(sub_off[size], np.int32)
     for w in range(size):
         sub_ids[sub_off[w]:sub_off[w + 1]] = parts[w]
     return sub_off, sub_ids
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _starts(tok: np.ndarray, lo: int, hi: int, pat: np.ndarray, whole: bool) -> bool:
+    """Whether ``tok[lo:hi]`` starts with (``whole``: is) the bytes ``pat``."""
+    n = len(pat)
+    if hi - lo < n or (whole and hi - lo != n):
+        return False
+    for k in range(n):
+        if tok[lo + k] != pat[k]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bracketed(word: np.ndarray, tok: np.ndarray, lo: int, hi: int) -> int:
+    """``word[:n] = "<" + tok[lo:hi] + ">"`` (``BOW + token + EOW``); its length ``n``."""
+    word[0] = 60
+    word[1:hi - lo + 1] = tok[lo:hi]
+    word[hi - lo + 1] = 62
+    return hi - lo + 2
 
 
 @numba.njit(cache=True, nogil=True)
@@ -387,7 +403,6 @@ def _predict(data: np.ndarray, offsets: np.ndarray, vocab: np.ndarray, vocab_off
     # only one unknown token's n-gram rows are held at a time (<= maxn per byte of <token>)
     tok_ids = np.empty((longest + 2) * max(maxn, 1) + 1, np.int32)
     word = np.empty(longest + 2, np.uint8)
-    eos = np.array([60, 47, 115, 62], np.uint8)
     hidden = np.zeros(dim, np.float32)
     stack_node = np.empty(len(left) + 1, np.int32)
     stack_score = np.empty(len(left) + 1, np.float32)
@@ -409,30 +424,20 @@ def _predict(data: np.ndarray, offsets: np.ndarray, vocab: np.ndarray, vocab_off
             else:
                 # a newline (or the end, where predict() appends one) read with no word
                 # pending; a newline right after a word is read back (sungetc) and lands here
-                tok, tlo, thi = eos, 0, 4
+                tok, tlo, thi = _EOS_BYTES, 0, 4
                 i += 1
             h = _fnv(tok, tlo, thi)
             wid = _lookup(tok, tlo, thi, h, vocab, vocab_off, table)
-            is_eos = thi - tlo == 4 and tok[tlo] == 60 and tok[tlo + 1] == 47 \
-                and tok[tlo + 2] == 115 and tok[tlo + 3] == 62
+            is_eos = _starts(tok, tlo, thi, _EOS_BYTES, True)
             if wid >= 0:
                 is_word = vocab_type[wid] == 0
-            else:
-                is_word = True
-                if thi - tlo >= 9:
-                    is_word = False
-                    for k in range(9):
-                        if tok[tlo + k] != _LABEL_BYTES[k]:
-                            is_word = True
-                            break
+            else:  # an unknown token is a label when it starts with the label prefix
+                is_word = not _starts(tok, tlo, thi, _LABEL_BYTES, False)
             if is_word:
                 if wid < 0:
                     if not is_eos:
-                        word[0] = 60
-                        word[1:thi - tlo + 1] = tok[tlo:thi]
-                        word[thi - tlo + 1] = 62
-                        m = _subwords(word, thi - tlo + 2, minn, maxn, bucket, prune,
-                                      prune_mode, nwords, tok_ids, 0)
+                        m = _subwords(word, _bracketed(word, tok, tlo, thi), minn, maxn,
+                                      bucket, prune, prune_mode, nwords, tok_ids, 0)
                         for k in range(m):
                             _add_row(hidden, rows, tok_ids[k])
                         n += m
@@ -454,7 +459,6 @@ def _predict(data: np.ndarray, offsets: np.ndarray, vocab: np.ndarray, vocab_off
         found = False
         best = np.float32(0)
         label = -1
-        top = 0
         stack_node[0] = len(left) - 1
         stack_score[0] = np.float32(0)
         top = 1
@@ -492,3 +496,4 @@ def _predict(data: np.ndarray, offsets: np.ndarray, vocab: np.ndarray, vocab_off
 
 
 _LABEL_BYTES = np.frombuffer(_LABEL, np.uint8).copy()
+_EOS_BYTES = np.frombuffer(_EOS, np.uint8).copy()
