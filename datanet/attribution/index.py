@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -38,7 +39,13 @@ import pyarrow.parquet as pq
 
 from datanet._pool import ChunkPool, pool_size
 from datanet.attribution.config import attribution_config
-from datanet.attribution.tokens import TOKENIZER, dedup_sorted_pairs, record_grams, sort_pairs
+from datanet.attribution.tokens import (
+    TOKENIZER,
+    dedup_sorted_pairs,
+    group_by_top_bits,
+    record_grams,
+    sort_pairs,
+)
 from datanet.errors import StoreError
 from datanet.schemas.manifest import FileEntry
 from datanet.store.atomic import create_exclusive, move_into_place
@@ -99,41 +106,91 @@ class Shard:
 _SHARD_BATCH_ROWS = 16384
 
 
-def _grams_of(texts: pa.Array | pa.ChunkedArray, ngram: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """The array's ``(grams, rows)`` grouped by spill bucket (the top :data:`SPILL_BITS` of
-    the gram; arrival order kept within a bucket), pairs per bucket, records and tokens.
-    Grouped where the pairs are made (a pool worker), so the driver only appends slices."""
+@dataclass
+class _Part:
+    """The (gram, row) pairs of one text array, grouped by spill bucket (the top
+    :data:`SPILL_BITS` of the gram; arrival order kept within a bucket): in memory, or in the
+    files ``path.g`` / ``path.r`` (written by a pool worker, or by :class:`_Spill`). Rows are
+    numbered from 0 within the array; ``row_base`` is the array's first row in the batch."""
+
+    counts: np.ndarray
+    records: int
+    tokens: int
+    grams: np.ndarray | None = None
+    rows: np.ndarray | None = None
+    path: str | None = None
+    row_base: int = 0
+
+    @property
+    def pairs(self) -> int:
+        return int(self.counts.sum())
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """All pairs, rows numbered within the batch."""
+        if self.grams is None or self.rows is None:
+            assert self.path is not None
+            grams, rows = (np.fromfile(f"{self.path}.g", np.uint64),
+                           np.fromfile(f"{self.path}.r", np.uint32))
+        else:
+            grams, rows = self.grams, self.rows
+        return grams, rows + np.uint32(self.row_base)
+
+    def segment(self, bucket: int) -> tuple[str, int, int, int]:
+        """``(path, first pair, pairs, row_base)`` of one bucket in the part's files."""
+        assert self.path is not None
+        start = int(self.counts[:bucket].sum())
+        return self.path, start, int(self.counts[bucket]), self.row_base
+
+
+def _grams_of(texts: pa.Array | pa.ChunkedArray, ngram: int, out: str | None = None) -> _Part:
+    """The array's pairs grouped by spill bucket, where they are made (a pool worker): kept in
+    memory, or with ``out`` written to ``out.g`` / ``out.r`` and only the bucket counts
+    returned (a worker's pairs do not travel back through its pipe: ~40 MB per 16,384
+    records made the forked build slower than one process)."""
     grams, rows, toks = record_grams(texts, ngram)
-    bucket = (grams >> np.uint64(64 - SPILL_BITS)).astype(np.uint8)
-    order = np.argsort(bucket, kind="stable")  # radix sort for uint8 keys
-    counts = np.bincount(bucket, minlength=1 << SPILL_BITS)
-    return grams[order], rows[order], counts, len(texts), toks
+    grams, rows, counts = group_by_top_bits(grams, rows, SPILL_BITS)
+    if out is None:
+        return _Part(counts, len(texts), toks, grams, rows)
+    grams.tofile(f"{out}.g")
+    rows.tofile(f"{out}.r")
+    return _Part(counts, len(texts), toks, path=out)
 
 
 def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int,
-           workers: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]:
-    """``(grams, rows, bucket counts, records, tokens)`` per text array (see :func:`_grams_of`),
-    rows numbered across arrays; ``workers`` > 1: the arrays' n-grams computed in that many
-    forked processes (in order)."""
+           folder: str, workers: int = 1) -> Iterator[_Part]:
+    """A :class:`_Part` per text array, in order, ``row_base`` set; ``workers`` > 1: the
+    arrays' n-grams are computed in that many forked processes, their pairs written to files
+    in ``folder``."""
     arrays = [texts] if isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
-    # a result is ~40 MB of pairs per 16,384 records: keep one per worker in flight
-    pool = ChunkPool(_grams_of, workers, ahead=workers) if workers > 1 else None
+    pool = None
+    if workers > 1:
+        _warm(ngram)
+        pool = ChunkPool(_grams_of, workers)
     n_records = 0
     try:
-        for done in _results(arrays, ngram, pool):
-            for grams, rows, counts, records, toks in done:
-                yield grams, rows + np.uint32(n_records), counts, records, toks
-                n_records += records
+        for done in _results(arrays, ngram, pool, folder):
+            for part in done:
+                part.row_base = n_records
+                n_records += part.records
+                yield part
     finally:
         if pool is not None:
             pool.close()
 
 
-def _results(arrays: Iterable[pa.Array | pa.ChunkedArray], ngram: int, pool: ChunkPool | None
-             ) -> Iterator[Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]]:
-    for part in arrays:
-        yield [_grams_of(part, ngram)] if pool is None else pool.submit(part, ngram)
+def _warm(ngram: int) -> None:
+    """Load the compiled kernels in this process before it forks: a kernel a worker loads
+    from numba's cache is loaded again by every worker of every pool (~0.1 s each)."""
+    part = _grams_of(pa.array(["warm up the kernels " * ngram, "\u00e9"], pa.string()), ngram)
+    assert part.grams is not None and part.rows is not None
+    _sorted_unique(part.grams, part.rows)
+
+
+def _results(arrays: Iterable[pa.Array | pa.ChunkedArray], ngram: int, pool: ChunkPool | None,
+             folder: str) -> Iterator[Iterable[_Part]]:
+    for i, part in enumerate(arrays):
+        yield ([_grams_of(part, ngram)] if pool is None
+               else pool.submit(part, ngram, os.path.join(folder, f"part-{i:06d}")))
     if pool is not None:
         yield pool.drain()
 
@@ -148,32 +205,36 @@ def _sorted_unique(grams: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
 
 
 class _Spill:
-    """Pairs appended to bucket files by the top :data:`SPILL_BITS` of the gram, in arrival
-    order (so a bucket's stable sort equals the global one restricted to it)."""
+    """The parts of a batch too large to sort in memory, each in its own pair of files
+    grouped by bucket; a bucket is the concatenation of its segment of every part, in part
+    order (so its stable sort equals the global one restricted to it)."""
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self.parts: list[_Part] = []
         self.sizes = np.zeros(1 << SPILL_BITS, np.int64)
 
-    def _path(self, bucket: int, col: str) -> Path:
-        return self.folder / f"{bucket:03d}.{col}"
+    def add(self, part: _Part) -> None:
+        """Keep a part (written to files first if it is in memory)."""
+        if part.path is None:
+            path = str(self.folder / f"held-{len(self.parts):06d}")
+            grams, rows = part.grams, part.rows
+            assert grams is not None and rows is not None
+            grams.tofile(f"{path}.g")
+            rows.tofile(f"{path}.r")
+            part = _Part(part.counts, part.records, part.tokens, path=path,
+                         row_base=part.row_base)
+        self.parts.append(part)
+        self.sizes += part.counts
 
-    def add(self, grams: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> None:
-        """Append pairs grouped by bucket (``counts`` per bucket, see :func:`_grams_of`)."""
-        ends = np.cumsum(counts)
-        for b in np.flatnonzero(counts):
-            lo, hi = ends[b] - counts[b], ends[b]
-            with open(self._path(b, "g"), "ab") as fh:
-                fh.write(memoryview(grams[lo:hi]))
-            with open(self._path(b, "r"), "ab") as fh:
-                fh.write(memoryview(rows[lo:hi]))
-        self.sizes += counts
+    def _bucket(self, bucket: int) -> str:
+        return str(self.folder / f"bucket-{bucket:03d}")
 
     def sort_buckets(self, workers: int = 1) -> int:
-        """Sort and de-duplicate every bucket file in place (``workers`` > 1: buckets in that
-        many forked processes); the pairs kept."""
-        todo = [(str(self._path(b, "g")), str(self._path(b, "r")), int(b))
-                for b in np.flatnonzero(self.sizes)]
+        """Sort and de-duplicate every bucket into its own files (``workers`` > 1: buckets in
+        that many forked processes), then drop the part files; the pairs kept."""
+        todo = [([p.segment(int(b)) for p in self.parts if p.counts[b]],
+                 self._bucket(int(b)), int(b)) for b in np.flatnonzero(self.sizes)]
         if workers > 1 and len(todo) > 1:
             pool = ChunkPool(_sort_bucket, workers)
             try:
@@ -183,22 +244,37 @@ class _Spill:
                 pool.close()
         else:
             done = [_sort_bucket(*item) for item in todo]
+        for part in self.parts:
+            assert part.path is not None
+            os.remove(f"{part.path}.g")
+            os.remove(f"{part.path}.r")
         for b, size in done:
             self.sizes[b] = size
         return int(sum(size for _, size in done))
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        """Each sorted bucket as a record batch, in bucket order (its files removed once
+        read)."""
         for b in np.flatnonzero(self.sizes):
-            yield pa.record_batch([np.fromfile(self._path(b, "g"), np.uint64),
-                                   np.fromfile(self._path(b, "r"), np.uint32)], schema=_SCHEMA)
+            path = self._bucket(int(b))
+            batch = pa.record_batch([np.fromfile(f"{path}.g", np.uint64),
+                                     np.fromfile(f"{path}.r", np.uint32)], schema=_SCHEMA)
+            os.remove(f"{path}.g")
+            os.remove(f"{path}.r")
+            yield batch
 
 
-def _sort_bucket(grams_path: str, rows_path: str, bucket: int) -> tuple[int, int]:
-    """One spill bucket's files sorted and de-duplicated in place: ``(bucket, pairs kept)``."""
-    grams, rows = _sorted_unique(np.fromfile(grams_path, np.uint64),
-                                 np.fromfile(rows_path, np.uint32))
-    grams.tofile(grams_path)
-    rows.tofile(rows_path)
+def _sort_bucket(segments: list[tuple[str, int, int, int]], out: str, bucket: int
+                 ) -> tuple[int, int]:
+    """One bucket, from its segment ``(path, first pair, pairs, row_base)`` of each part,
+    sorted and de-duplicated into ``out.g`` / ``out.r``: ``(bucket, pairs kept)``."""
+    grams = np.concatenate([np.fromfile(f"{path}.g", np.uint64, n, offset=8 * start)
+                            for path, start, n, _ in segments])
+    rows = np.concatenate([np.fromfile(f"{path}.r", np.uint32, n, offset=4 * start)
+                           + np.uint32(base) for path, start, n, base in segments])
+    grams, rows = _sorted_unique(grams, rows)
+    grams.tofile(f"{out}.g")
+    rows.tofile(f"{out}.r")
     return bucket, len(grams)
 
 
@@ -206,30 +282,35 @@ def _write_shard_to(sink: Any, texts: pa.Array | pa.ChunkedArray | Iterable[pa.A
                     ngram: int, spill_dir: str | Path | None, workers: int = 1
                     ) -> dict[str, Any]:
     """Write the shard of ``texts`` (row = position) as Arrow IPC to ``sink``; its metadata.
-    Spill files (if the batch is large) go to a temporary folder under ``spill_dir``."""
-    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    Spill files (if the batch is large, or pairs made by pool workers) go to a temporary
+    folder under ``spill_dir``."""
+    held: list[_Part] = []
     in_memory = n_records = n_tokens = 0
     spill: _Spill | None = None
     with tempfile.TemporaryDirectory(prefix="attribution-spill-", dir=spill_dir) as tmp:
-        for grams, rows, counts, records, toks in _parts(texts, ngram, workers):
-            n_records += records
-            n_tokens += toks
+        for part in _parts(texts, ngram, tmp, workers):
+            n_records += part.records
+            n_tokens += part.tokens
             if spill is None:
-                chunks.append((grams, rows, counts))
-                in_memory += len(grams)
+                held.append(part)
+                in_memory += part.pairs
                 if in_memory > IN_MEMORY_PAIRS:
                     spill = _Spill(Path(tmp))
-                    for chunk in chunks:
-                        spill.add(*chunk)
-                    chunks = []
+                    for p in held:
+                        spill.add(p)
+                    held = []
             else:
-                spill.add(grams, rows, counts)
+                spill.add(part)
         meta = {"tokenizer": TOKENIZER, "ngram": ngram, "records": n_records,
                 "tokens": int(n_tokens)}
         if spill is None:
-            grams = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.uint64)
-            rows = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.uint32)
-            del chunks
+            arrays = [p.arrays() for p in held]
+            del held
+            grams = (np.concatenate([g for g, _ in arrays]) if arrays
+                     else np.zeros(0, np.uint64))
+            rows = (np.concatenate([r for _, r in arrays]) if arrays
+                    else np.zeros(0, np.uint32))
+            del arrays
             grams, rows = _sorted_unique(grams, rows)
             meta["grams"] = len(grams)
             table = pa.table([pa.array(grams, pa.uint64()), pa.array(rows, pa.uint32())],

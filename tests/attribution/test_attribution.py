@@ -13,7 +13,7 @@ import pytest
 from datanet.anchoring.history import check_attribution_shard
 from datanet.attribution import AttributionIndex, attribute
 from datanet.attribution.index import build_shard, index_missing, shard_entry
-from datanet.attribution.tokens import gram_hashes, output_tokens, record_grams
+from datanet.attribution.tokens import gram_hashes, group_by_top_bits, output_tokens, record_grams
 from datanet.errors import SpecError, StoreError
 from datanet.schemas.spec import parse_spec
 from datanet.store.layout import init_datanet
@@ -214,6 +214,19 @@ def test_shard_built_in_parts_equals_one_array():
     forked, meta_forked = build_shard(iter([pa.array([t], pa.string()) for t in texts]), 8,
                                        workers=2)
     assert bytes(forked) == bytes(whole) and meta_forked == meta
+
+
+def test_pairs_grouped_by_top_bits_equal_a_stable_sort_of_the_top_bits():
+    rng = np.random.default_rng(3)
+    # few distinct tops (many ties: the arrival order must hold within a group), and none
+    keys = (rng.integers(0, 6, 5000, dtype=np.uint64) << np.uint64(56)) | rng.integers(
+        0, 1 << 40, 5000, dtype=np.uint64)
+    vals = np.arange(5000, dtype=np.uint32)
+    for k, v in ((keys, vals), (keys[:0], vals[:0])):
+        got_k, got_v, counts = group_by_top_bits(k.copy(), v.copy(), 8)
+        order = np.argsort((k >> np.uint64(56)).astype(np.uint8), kind="stable")
+        assert got_k.tolist() == k[order].tolist() and got_v.tolist() == v[order].tolist()
+        assert counts.tolist() == np.bincount(k >> np.uint64(56), minlength=256).tolist()
 
 
 def _corpus(n: int) -> list[str]:
