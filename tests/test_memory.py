@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
 import numpy as np
 import pytest
 
-from datanet._memory import _trim, release_memory
+from datanet._memory import FULL_COLLECTION_THRESHOLD, _trim, rare_full_collections, release_memory
 
 
 def _rss_mb() -> float:
@@ -31,3 +32,20 @@ def test_release_memory_returns_freed_heap_pages() -> None:
     assert held > before - 50  # the freed pages were still counted
     assert after < held - 150  # ~190 MB went back
     assert pin.sum() == 100_000
+
+
+def test_full_collections_are_rarer_inside_a_run_and_the_thresholds_come_back():
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with rare_full_collections():
+            assert gc.get_threshold() == (700, 10, FULL_COLLECTION_THRESHOLD)
+        assert gc.get_threshold() == (700, 10, 10)
+        with pytest.raises(KeyError), rare_full_collections():
+            raise KeyError("x")
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(700, 10, 500)  # never lowered
+        with rare_full_collections():
+            assert gc.get_threshold() == (700, 10, 500)
+    finally:
+        gc.set_threshold(*before)
