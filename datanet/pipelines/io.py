@@ -67,12 +67,21 @@ class ReadParquetColumns(beam.PTransform):
 def spill_table(scratch: str, key: str, kind: str, table: pa.Table) -> str:
     """Write ``table`` to ``scratch/<sha256(key)>-<kind>.arrow`` (tmp + rename); its path.
 
-    Arrow IPC with LZ4 frames: between stages of one run nothing needs Parquet's encodings, and
-    reading IPC back is a decompression, not a decode (a 2000-record chunk: 1.2 ms against
-    17 ms for LZ4 Parquet), with the exact schema. Deterministic name: a retried bundle
-    rewrites the same file. The run's driver removes the scratch directory when the run ends.
+    Arrow IPC: between stages of one run nothing needs Parquet's encodings, and reading IPC
+    back is no decode (a 2000-record chunk: 1.2 ms with LZ4 frames against 17 ms for LZ4
+    Parquet), with the exact schema. On a local disk uncompressed and read back memory-mapped:
+    LZ4 took 4.3 ms to write and 1.3 ms to read a 2000-record chunk against 0.8 and 0.4 ms
+    (2.6 of 50 CPU-s at 200k records), for 2.8x the scratch bytes (~1.2 KB per 1 KB record,
+    removed when the run ends). On object storage, LZ4 (bytes cost more than CPU there).
+    Deterministic name: a retried bundle rewrites the same file. The run's driver removes the
+    scratch directory when the run ends.
     """
-    return _write_spill(scratch, key, kind, table.schema, lambda w: w.write_table(table))
+    return _write_spill(scratch, key, kind, table.schema, lambda w: w.write_table(table),
+                        compression=None if _local(scratch) else "lz4")
+
+
+def _local(path: str) -> bool:
+    return "://" not in path
 
 
 def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
@@ -83,7 +92,7 @@ def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
 
     options = pa.ipc.IpcWriteOptions(compression=compression)
     path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.arrow")
-    if "://" not in path:  # straight into the file: no in-memory copy of the spill first
+    if _local(path):  # straight into the file: no in-memory copy of the spill first
         with (local_atomic_path(path) as tmp, pa.OSFile(tmp, "wb") as sink,
               pa.ipc.new_file(sink, schema, options=options) as writer):
             write(writer)
@@ -96,8 +105,10 @@ def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
 
 
 def read_spilled(path: str) -> pa.Table:
-    """A table written by :func:`spill_table` (a local file without Beam's filesystem layer)."""
-    with open(path, "rb") if "://" not in path else FileSystems.open(path) as fh:
+    """A table written by :func:`spill_table` (a local file memory-mapped: read in place)."""
+    if _local(path):  # not closed here: the table references the mapping
+        return pa.ipc.open_file(pa.memory_map(path)).read_all()
+    with FileSystems.open(path) as fh:
         return pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
 
 
@@ -134,7 +145,7 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
 def read_spilled_batch(path: str, i: int) -> pa.Table:
     """Record batch ``i`` of a file written by :func:`spill_batches` (a local file is memory-
     mapped, so only that batch is read)."""
-    if "://" not in path:  # not closed here: the batch may reference the mapping
+    if _local(path):  # not closed here: the batch may reference the mapping
         return pa.Table.from_batches([pa.ipc.open_file(pa.memory_map(path)).get_batch(i)])
     with FileSystems.open(path) as fh:
         return pa.Table.from_batches([pa.ipc.open_file(pa.BufferReader(fh.read())).get_batch(i)])
