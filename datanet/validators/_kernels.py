@@ -16,7 +16,7 @@ import numpy as np
 __all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
            "ascii_word_shapes", "near_earlier_count", "ascii_letter_scan",
            "string_hashes", "top_count_per_doc", "sorted_intersections", "text_marks",
-           "MARKS"]
+           "space_split", "MARKS"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -450,3 +450,64 @@ def sorted_intersections(lv: np.ndarray, lo: np.ndarray, rv: np.ndarray, ro: np.
                 b += 1
         out[i] = k
     return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _other_space(data: np.ndarray, i: int, end: int) -> bool:
+    """Whether a whitespace character other than U+0020 starts at ``data[i]`` (Python's
+    ``str.isspace`` set, which is also what Arrow's ``utf8_split_whitespace`` splits on)."""
+    b = data[i]
+    if b < 128:
+        return (9 <= b <= 13) or (28 <= b <= 31)
+    if b == 0xC2:  # U+0085, U+00A0
+        return i + 1 < end and (data[i + 1] == 0x85 or data[i + 1] == 0xA0)
+    if b == 0xE1:  # U+1680
+        return i + 2 < end and data[i + 1] == 0x9A and data[i + 2] == 0x80
+    if b == 0xE2:  # U+2000-200A, U+2028, U+2029, U+202F, U+205F
+        if i + 2 >= end:
+            return False
+        c, d = data[i + 1], data[i + 2]
+        return (c == 0x80 and (0x80 <= d <= 0x8A or d == 0xA8 or d == 0xA9 or d == 0xAF)) or (
+            c == 0x81 and d == 0x9F)
+    if b == 0xE3:  # U+3000
+        return i + 2 < end and data[i + 1] == 0x80 and data[i + 2] == 0x80
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def space_split(data: np.ndarray, offsets: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The non-empty pieces between U+0020 spaces of each text, as an Arrow string array's
+    ``(data, int32 offsets)`` and each piece's text: what ``utf8_split_whitespace`` gives
+    (empty pieces dropped) when a space is the only whitespace, as in normalised text. One
+    pass, no list array; ``ok`` is False (and the rest unusable) when a text holds other
+    whitespace."""
+    n = len(offsets) - 1
+    out = np.empty(len(data), np.uint8)
+    woff = np.empty(len(data) // 2 + n + 2, np.int32)
+    doc = np.empty(len(data) // 2 + n + 1, np.int64)
+    w = 0
+    o = 0
+    woff[0] = 0
+    for r in range(n):
+        inside = False
+        end = offsets[r + 1]
+        for i in range(offsets[r], end):
+            b = data[i]
+            if b == 32:
+                if inside:
+                    w += 1
+                    woff[w] = o
+                    inside = False
+                continue
+            if (b < 32 or b >= 0xC2) and _other_space(data, i, end):
+                return out[:0], woff[:1], doc[:0], False
+            out[o] = b
+            o += 1
+            if not inside:
+                doc[w] = r
+                inside = True
+        if inside:
+            w += 1
+            woff[w] = o
+    return out[:o], woff[:w + 1], doc[:w], True

@@ -257,3 +257,63 @@ def test_lines_split_per_newline_equal_the_split_on_newline_runs() -> None:
                 want_doc.append(i)
     assert lines.to_pylist() == want_lines and doc.tolist() == want_doc
     assert len(want_lines) > 2000 and len(np.unique(doc)) > 1500
+
+
+def test_words_of_spaced_text_equal_arrows_whitespace_split() -> None:
+    """The compiled split on U+0020 gives exactly Arrow's ``utf8_split_whitespace`` pieces
+    (empty ones dropped) when a space is the only whitespace; a text holding any other
+    whitespace character (every code point Python's ``str.isspace`` accepts, which is Arrow's
+    set too) sends the batch to Arrow."""
+    import random
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from datanet.validators._kernels import space_split
+    from datanet.validators.textstats import _PUNCT, TextStats, utf8_buffers
+
+    def arrow_words(arr: pa.Array) -> tuple[list[str], list[int]]:
+        words, doc = [], []
+        for i, parts in enumerate(pc.utf8_split_whitespace(arr).to_pylist()):
+            for w in parts or []:
+                if w:
+                    words.append(w)
+                    doc.append(i)
+        return words, doc
+
+    spaces = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()]
+    rng = random.Random(5)
+    alphabet = [" ", " ", " ", "a", "Zz", "é", "É", "€", "\u2027", "\u202e", "\u200b",
+                "\u3001", "\u1681", "\u00a1", "\u2010", "\U0001f600", "\x00", "\x1b", "!",
+                "The", "«", "»", "...", "'"]
+    docs = ["", " ", "  a  b  ", "a", "a b", " a", "a "]
+    docs += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+             for _ in range(3000)]
+    arr = pa.array(docs)
+    data, offsets, doc, ok = space_split(*utf8_buffers(arr))
+    got = pa.StringArray.from_buffers(len(doc), pa.py_buffer(offsets), pa.py_buffer(data))
+    assert ok and (got.to_pylist(), doc.tolist()) == arrow_words(arr)
+    assert len(doc) > 6_000
+    # every other whitespace character, alone or at a text's end, is refused
+    for c in spaces:
+        if c != " ":
+            for text in (f"a{c}b", c, f"ab {c}"):
+                assert not space_split(*utf8_buffers(pa.array(["x y", text])))[3], hex(ord(c))
+    # and every non-whitespace code point is a word character, as for Arrow
+    others = pa.array([f"a{chr(c)}b c" for c in range(0x20, sys.maxunicode + 1, 7)
+                       if not chr(c).isspace() and not 0xD800 <= c <= 0xDFFF])
+    data, offsets, doc, ok = space_split(*utf8_buffers(others))
+    got = pa.StringArray.from_buffers(len(doc), pa.py_buffer(offsets), pa.py_buffer(data))
+    assert ok and (got.to_pylist(), doc.tolist()) == arrow_words(others)
+    # TextStats takes the same words either way (a batch with a tab goes through Arrow)
+    for col in (arr, pa.array([*docs, "tab\there"])):
+        stats = TextStats(pa.RecordBatch.from_arrays([col, col], names=["text", "text_norm"]))
+        assert (stats.words.to_pylist(), stats.word_doc.tolist()) == arrow_words(col)
+        # bare words: the distinct words lowered and trimmed, then encoded again, give the
+        # ids and dictionary of encoding every lowered, trimmed word
+        ids, distinct = stats.bare_codes
+        want = pc.dictionary_encode(pc.utf8_trim(pc.utf8_lower(stats.words), _PUNCT))
+        assert ids.tolist() == want.indices.to_pylist()
+        assert distinct.to_pylist() == want.dictionary.to_pylist()
+        assert len(distinct) < len(set(stats.words.to_pylist()))  # words were merged
