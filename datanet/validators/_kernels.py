@@ -16,7 +16,7 @@ import numpy as np
 __all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
            "ascii_word_shapes", "near_earlier_count", "ascii_letter_scan",
            "string_hashes", "top_count_per_doc", "sorted_intersections", "text_marks",
-           "space_split", "MARKS"]
+           "space_split", "radix_sort_pairs", "bucket_orders", "MARKS"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -511,3 +511,91 @@ def space_split(data: np.ndarray, offsets: np.ndarray
             w += 1
             woff[w] = o
     return out[:o], woff[:w + 1], doc[:w], True
+
+
+@numba.njit(cache=True, nogil=True)
+def radix_sort_pairs(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LSD radix sort of uint64 ``keys`` carrying ``vals``, 16 bits a pass (stable: values
+    keep their input order among equal keys). ~7x faster than a stable ``argsort`` + gather
+    (numpy's stable sort of 64-bit keys is a timsort)."""
+    n = len(keys)
+    k2 = np.empty_like(keys)
+    v2 = np.empty_like(vals)
+    mask = np.uint64(0xFFFF)
+    for p in range(4):
+        shift = np.uint64(16 * p)
+        cnt = np.zeros(65537, np.int64)
+        for i in range(n):
+            cnt[((keys[i] >> shift) & mask) + 1] += 1
+        for b in range(65536):
+            cnt[b + 1] += cnt[b]
+        for i in range(n):
+            d = (keys[i] >> shift) & mask
+            j = cnt[d]
+            cnt[d] = j + 1
+            k2[j] = keys[i]
+            v2[j] = vals[i]
+        keys, k2 = k2, keys
+        vals, v2 = v2, vals
+    return keys, vals
+
+
+#: Above this many rows a group is ordered by stable merge sorts, below by insertion (a
+#: hostile batch of identical texts puts every record in one group: never quadratic).
+_SMALL_GROUP = 24
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _before(new: np.ndarray, ts: np.ndarray, id64: np.ndarray, a: int, b: int) -> bool:
+    """Whether row ``a`` ranks strictly before row ``b``: (new, ts, id64) ascending."""
+    if new[a] != new[b]:
+        return not new[a]
+    if ts[a] != ts[b]:
+        return ts[a] < ts[b]
+    return id64[a] < id64[b]
+
+
+@numba.njit(cache=True, nogil=True)
+def bucket_orders(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.ndarray,
+                  ch64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, by_content)``: ``np.lexsort((id64, ts, new, band))``, and the positions of
+    that order sorted by (band, ch64, position), i.e. ``np.lexsort((arange, ch64[order],
+    band[order]))``. One radix sort by band, then each group of equal bands (mostly one or
+    two rows) ordered alone; equal to the two lexsorts (numpy's stable sorts of 64-bit keys
+    took most of the near-duplicate search's time)."""
+    n = len(band)
+    sorted_band, order = radix_sort_pairs(band.copy(), np.arange(n))
+    by_content = np.arange(n)
+    lo = 0
+    while lo < n:
+        hi = lo + 1
+        while hi < n and sorted_band[hi] == sorted_band[lo]:
+            hi += 1
+        k = hi - lo
+        if k > 1:
+            seg = order[lo:hi]  # in row order (the radix sort is stable)
+            if k <= _SMALL_GROUP:
+                for i in range(1, k):
+                    row = seg[i]
+                    j = i - 1
+                    while j >= 0 and _before(new, ts, id64, row, seg[j]):
+                        seg[j + 1] = seg[j]
+                        j -= 1
+                    seg[j + 1] = row
+            else:  # least significant key first, each pass stable
+                seg[:] = seg[np.argsort(id64[seg], kind="mergesort")]
+                seg[:] = seg[np.argsort(ts[seg], kind="mergesort")]
+                seg[:] = seg[np.argsort(new[seg].astype(np.int8), kind="mergesort")]
+            pos = by_content[lo:hi]
+            if k <= _SMALL_GROUP:
+                for i in range(1, k):
+                    p = pos[i]
+                    j = i - 1
+                    while j >= 0 and ch64[order[p]] < ch64[order[pos[j]]]:
+                        pos[j + 1] = pos[j]
+                        j -= 1
+                    pos[j + 1] = p
+            else:
+                pos[:] = pos[np.argsort(ch64[order[pos]], kind="mergesort")]
+        lo = hi
+    return order, by_content

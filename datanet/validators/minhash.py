@@ -547,11 +547,12 @@ def candidate_pairs(band: np.ndarray, new: np.ndarray, ts: np.ndarray, id64: np.
     n = len(band)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
-    order = np.lexsort((id64, ts, new, band))
+    from datanet.validators._kernels import bucket_orders
+
+    order, by_content = bucket_orders(band, new, ts, id64, ch64)
     b = band[order]
     starts = np.r_[True, b[1:] != b[:-1]]
     group = np.cumsum(starts) - 1
-    by_content = np.lexsort((np.arange(n), ch64[order], b))
     cb, cc = b[by_content], ch64[order][by_content]
     rep = np.zeros(n, dtype=bool)
     rep[by_content[np.r_[True, (cb[1:] != cb[:-1]) | (cc[1:] != cc[:-1])]]] = True

@@ -288,3 +288,28 @@ def test_committed_index_leaves_sets_to_the_accepted_text(tmp_path):
     with pytest.raises(ValidatorError, match=f"index/minhash row {ids[0].as_py()} has no "
                                              "shingle set"):
         near.complete_history(committed, lambda: accepted.slice(1))
+
+
+def test_bucket_orders_equal_the_lexsorts_they_replace():
+    """The radix sort by band with each group ordered alone gives numpy's two lexsorts
+    exactly: ties on every key, groups of one, a few, and many rows (a batch of identical
+    texts: the large-group path, stable merge sorts)."""
+    from datanet.validators._kernels import bucket_orders
+
+    rng = np.random.default_rng(9)
+    for n, bands, spread in ((1, 1, 1), (2, 1, 1), (500, 300, 3), (3000, 40, 4),
+                             (2000, 2, 2), (4000, 1, 1000)):
+        band = rng.integers(0, bands, n).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        new = rng.random(n) < 0.7
+        ts = rng.integers(0, spread, n).astype(np.int64)
+        id64 = rng.integers(0, spread, n).astype(np.uint64) << np.uint64(60)
+        ch64 = rng.integers(0, spread, n).astype(np.uint64) << np.uint64(63 - spread % 7)
+        order, by_content = bucket_orders(band, new, ts, id64, ch64)
+        want = np.lexsort((id64, ts, new, band))
+        assert order.tolist() == want.tolist(), n
+        want_c = np.lexsort((np.arange(n), ch64[want], band[want]))
+        assert by_content.tolist() == want_c.tolist(), n
+    empty = np.zeros(0, np.uint64)
+    order, by_content = bucket_orders(empty, np.zeros(0, bool), np.zeros(0, np.int64), empty,
+                                      empty)
+    assert len(order) == len(by_content) == 0
