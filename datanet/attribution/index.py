@@ -156,6 +156,26 @@ def _grams_of(texts: pa.Array | pa.ChunkedArray, ngram: int, out: str | None = N
     return _Part(counts, len(texts), toks, path=out)
 
 
+def _grams_of_file(path: str, ngram: int, out: str) -> _Part:
+    """:func:`_grams_of` of the text array in the Arrow IPC file ``path`` (memory-mapped, then
+    removed): how a pool worker gets its texts without a pickle through its pipe."""
+    try:
+        texts = pa.ipc.open_file(pa.memory_map(path)).get_batch(0).column(0)
+        return _grams_of(texts, ngram, out)
+    finally:
+        os.remove(path)  # mapped pages stay valid; the file is this call's alone
+
+
+def _texts_file(texts: pa.Array | pa.ChunkedArray, path: str) -> str:
+    """``texts`` as one record batch of an uncompressed Arrow IPC file at ``path``."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    batch = pa.record_batch([texts], names=["text"])
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return path
+
+
 def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int,
            folder: str, workers: int = 1) -> Iterator[_Part]:
     """A :class:`_Part` per text array, in order, ``row_base`` set; ``workers`` > 1: the
@@ -165,7 +185,7 @@ def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int,
     pool = None
     if workers > 1:
         _warm(ngram)
-        pool = ChunkPool(_grams_of, workers)
+        pool = ChunkPool(_grams_of_file, workers)
     n_records = 0
     try:
         for done in _results(arrays, ngram, pool, folder):
@@ -189,8 +209,11 @@ def _warm(ngram: int) -> None:
 def _results(arrays: Iterable[pa.Array | pa.ChunkedArray], ngram: int, pool: ChunkPool | None,
              folder: str) -> Iterator[Iterable[_Part]]:
     for i, part in enumerate(arrays):
-        yield ([_grams_of(part, ngram)] if pool is None
-               else pool.submit(part, ngram, os.path.join(folder, f"part-{i:06d}")))
+        if pool is None:
+            yield [_grams_of(part, ngram)]
+        else:
+            name = os.path.join(folder, f"part-{i:06d}")
+            yield pool.submit(_texts_file(part, f"{name}.arrow"), ngram, name)
     if pool is not None:
         yield pool.drain()
 

@@ -73,7 +73,9 @@ def _count_tokens(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _tokenize(data: np.ndarray, offsets: np.ndarray, tok_offsets: np.ndarray,
-              hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+              hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray, spans: bool) -> None:
+    # spans False: ``starts`` / ``ends`` are not written (the index needs only the hashes:
+    # two int64 arrays of every token of a batch not allocated nor stored)
     n = len(offsets) - 1
     for r in range(n):
         t = tok_offsets[r]
@@ -86,17 +88,20 @@ def _tokenize(data: np.ndarray, offsets: np.ndarray, tok_offsets: np.ndarray,
                     b += 32
                 if not inside:
                     h = _FNV_OFFSET
-                    starts[t] = i - offsets[r]
+                    if spans:
+                        starts[t] = i - offsets[r]
                     inside = True
                 h = (h ^ np.uint64(b)) * _FNV_PRIME
             elif inside:
                 hashes[t] = _fmix64(h)
-                ends[t] = i - offsets[r]
+                if spans:
+                    ends[t] = i - offsets[r]
                 t += 1
                 inside = False
         if inside:
             hashes[t] = _fmix64(h)
-            ends[t] = offsets[r + 1] - offsets[r]
+            if spans:
+                ends[t] = offsets[r + 1] - offsets[r]
 
 
 @numba.njit(cache=True)
@@ -205,17 +210,19 @@ def _as_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets
 
 
-def _tokens_of(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Token hashes, per-record token offsets, and byte starts / ends within each text."""
+def _tokens_of(texts: pa.Array, spans: bool = True
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Token hashes, per-record token offsets, and byte starts / ends within each text
+    (``spans`` False: empty arrays instead of the starts / ends)."""
     data, offsets = _as_buffers(texts)
     counts = _count_tokens(data, offsets)
     tok_offsets = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=tok_offsets[1:])
     total = int(tok_offsets[-1])
     hashes = np.empty(total, np.uint64)
-    starts = np.empty(total, np.int64)
-    ends = np.empty(total, np.int64)
-    _tokenize(data, offsets, tok_offsets, hashes, starts, ends)
+    starts = np.empty(total if spans else 0, np.int64)
+    ends = np.empty(total if spans else 0, np.int64)
+    _tokenize(data, offsets, tok_offsets, hashes, starts, ends, spans)
     return hashes, tok_offsets, starts, ends
 
 
@@ -249,7 +256,7 @@ def gram_hashes(tok: np.ndarray, tok_offsets: np.ndarray, k: int
 def record_grams(texts: pa.Array | pa.ChunkedArray, k: int) -> tuple[np.ndarray, np.ndarray, int]:
     """``(grams, rows, n_tokens)`` of a column of record texts (index build)."""
     folded = _fold_rows(texts)
-    tok, tok_offsets, _, _ = _tokens_of(folded)
+    tok, tok_offsets, _, _ = _tokens_of(folded, spans=False)
     grams, rows = gram_hashes(tok, tok_offsets, k)
     return grams, rows, len(tok)
 
