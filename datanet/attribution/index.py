@@ -9,11 +9,13 @@ reader memory-maps it and binary-searches it in place (no load time, pages share
 processes).
 
 A batch of up to :data:`IN_MEMORY_PAIRS` pairs is sorted in memory and written as one record
-batch. A larger one is built in bounded memory: its pairs are spilled to
-``2**SPILL_BITS`` bucket files by the top bits of the gram (the hashes are uniform, so buckets
-are even), each bucket is sorted and de-duplicated alone, and the shard holds one record batch
-per bucket in bucket order, which is global gram order. Same pairs either way, and the same
-bytes for the same records.
+batch. A larger one is built in bounded memory: each part of its records (16,384 at a time)
+has its pairs spilled to a file grouped into ``2**SPILL_BITS`` buckets by the top bits of the
+gram (the hashes are uniform, so buckets are even); each bucket, its segment of every part in
+part order, is sorted and de-duplicated alone, and the shard holds one record batch per bucket
+in bucket order, which is global gram order. Same pairs either way, and the same bytes for the
+same records, in one process or with forked workers (which write their parts' files
+themselves: only bucket counts come back through their pipes).
 
 The batch manifest names the shard under the kind ``attribution`` with its sha256; a batch
 committed before attribution existed gets its shard from ``datanet index`` with a pointer
