@@ -4,6 +4,7 @@ scratch Arrow IPC files that stand in for what a runner would otherwise hold in 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -91,7 +92,7 @@ def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
     from datanet.store.files import local_atomic_path, write_bytes_atomic
 
     options = pa.ipc.IpcWriteOptions(compression=compression)
-    path = FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.arrow")
+    path = _spill_path(scratch, key, kind)
     if _local(path):  # straight into the file: no in-memory copy of the spill first
         with (local_atomic_path(path) as tmp, pa.OSFile(tmp, "wb") as sink,
               pa.ipc.new_file(sink, schema, options=options) as writer):
@@ -104,6 +105,10 @@ def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
     return path
 
 
+def _spill_path(scratch: str, key: str, kind: str) -> str:
+    return FileSystems.join(scratch, f"{hashlib.sha256(key.encode()).hexdigest()}-{kind}.arrow")
+
+
 def read_spilled(path: str) -> pa.Table:
     """A table written by :func:`spill_table` (a local file memory-mapped: read in place)."""
     if _local(path):  # not closed here: the table references the mapping
@@ -113,25 +118,60 @@ def read_spilled(path: str) -> pa.Table:
 
 
 #: A table carried between stages: in memory, a spilled file's path (:func:`spill_table`), or
-#: ``(path, i)``, record batch ``i`` of a file written by :func:`spill_batches`.
-Spilled = pa.Table | str | tuple[str, int]
+#: ``(path, schema_bytes, offset, length)``, one table of a file written by
+#: :func:`spill_batches`.
+Spilled = pa.Table | str | tuple[str, int, int, int]
 
 
 def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table], *,
-                  compression: str | None = "lz4") -> list[tuple[str, int]]:
-    """Write ``tables`` (one schema) as the record batches of one scratch Arrow IPC file,
-    ``(path, i)`` for each: one file per producer, not per consumer, and a consumer reads only
-    its batch (:func:`read_spilled_batch`; uncompressed, a memory-mapped batch is read in
-    place)."""
+                  compression: str | None = "lz4") -> list[tuple[str, int, int, int]]:
+    """Write ``tables`` (one schema, no dictionary columns) as the record batches of one
+    Arrow IPC stream in one scratch file; ``(path, schema_bytes, offset, length)`` for each:
+    one file per producer, not per consumer, and a consumer reads only the stream's schema
+    message and its batch's byte range (:func:`read_spilled_batch`). A sliced table is
+    written compactly (only its rows).
+
+    A stream, not the IPC file format: a reader then needs no footer. Opening a file of 32
+    batches, parsing its footer and reading one took ~200 µs against ~20 µs for two
+    ``pread`` calls (a keyed stage reads every chunk's file once per shard: 12,800 reads at
+    200k records).
+    """
     if not tables:
         return []
+    schema = tables[0].schema
+    if any(pa.types.is_dictionary(f.type) for f in schema):  # a dictionary is sent once
+        raise ValueError(f"spill_batches({kind}): dictionary columns cannot be read alone")
+    ends: list[int] = []
 
-    def write(writer: Any) -> None:
-        for table in tables:
-            writer.write_batch(_one_batch(table))
+    def write(sink: Any) -> None:
+        options = pa.ipc.IpcWriteOptions(compression=compression)
+        with pa.ipc.new_stream(sink, schema, options=options) as writer:
+            for table in tables:
+                writer.write_batch(_one_batch(table))
+                ends.append(sink.tell())
 
-    path = _write_spill(scratch, key, kind, tables[0].schema, write, compression)
-    return [(path, i) for i in range(len(tables))]
+    path = _spill_path(scratch, key, kind)
+    if _local(path):
+        from datanet.store.files import local_atomic_path
+
+        with local_atomic_path(path) as tmp:
+            with pa.OSFile(tmp, "wb") as sink:
+                write(sink)
+            with open(tmp, "rb") as fh:
+                head = fh.read(8)
+    else:
+        from datanet.store.files import write_bytes_atomic
+
+        buffer = pa.BufferOutputStream()
+        write(buffer)
+        data = buffer.getvalue()
+        head = data.slice(0, 8).to_pybytes()
+        write_bytes_atomic(path, data)
+    # the stream opens with its schema: 0xFFFFFFFF, int32 metadata length, metadata, no body
+    schema_bytes = 8 + int.from_bytes(head[4:8], "little", signed=True)
+    starts = [schema_bytes, *ends[:-1]]
+    return [(path, schema_bytes, start, end - start)
+            for start, end in zip(starts, ends, strict=True)]
 
 
 def _one_batch(table: pa.Table) -> pa.RecordBatch:
@@ -142,13 +182,24 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
         [pa.array([], f.type) for f in table.schema], schema=table.schema)
 
 
-def read_spilled_batch(path: str, i: int) -> pa.Table:
-    """Record batch ``i`` of a file written by :func:`spill_batches` (a local file is memory-
-    mapped, so only that batch is read)."""
-    if _local(path):  # not closed here: the batch may reference the mapping
-        return pa.Table.from_batches([pa.ipc.open_file(pa.memory_map(path)).get_batch(i)])
-    with FileSystems.open(path) as fh:
-        return pa.Table.from_batches([pa.ipc.open_file(pa.BufferReader(fh.read())).get_batch(i)])
+def read_spilled_batch(path: str, schema_bytes: int, offset: int, length: int) -> pa.Table:
+    """One table of a file written by :func:`spill_batches`: the stream's schema message
+    and the ``length`` bytes of the table's batch at ``offset``."""
+    if _local(path):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            head, body = os.pread(fd, schema_bytes, 0), os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+    else:
+        with FileSystems.open(path) as fh:
+            head = fh.read(schema_bytes)
+            fh.seek(offset)
+            body = fh.read(length)
+    if len(head) != schema_bytes or len(body) != length:
+        raise OSError(f"{path}: {len(body)} of {length} bytes at offset {offset}")
+    schema = pa.ipc.read_schema(pa.py_buffer(head))
+    return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(body), schema)])
 
 
 def load_spilled(ref: Spilled) -> pa.Table:

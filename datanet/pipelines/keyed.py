@@ -65,20 +65,29 @@ def _groups(values: np.ndarray) -> list[tuple[int, np.ndarray]]:
     return [(int(values[idx[0]]), idx) for idx in np.split(order, bounds) if idx.size]
 
 
-def split_by_shard(rows: pa.Table, shards: int) -> list[tuple[int, pa.Table]]:
-    """``(shard, rows)`` parts of key rows by ``shard_key % shards``, in shard order (compact
-    copies: a slice would pickle its parent's whole buffers)."""
+def split_by_shard(rows: pa.Table, shards: int, *, compact: bool = True
+                   ) -> list[tuple[int, pa.Table]]:
+    """``(shard, rows)`` parts of key rows by ``shard_key % shards``, in shard order, rows in
+    their order within a part. ``compact``: each part its own copy (a slice would pickle its
+    parent's whole buffers); else slices of one copy sorted by shard (one ``take`` instead of
+    one per shard: for a part written to an IPC file, which writes a slice's rows only)."""
     shard = (rows.column("shard_key").to_numpy() % np.uint64(shards)).astype(np.int64)
-    return [(s, rows.take(pa.array(idx))) for s, idx in _groups(shard)]
+    if compact:
+        return [(s, rows.take(pa.array(idx))) for s, idx in _groups(shard)]
+    counts = np.bincount(shard, minlength=shards)
+    ordered = rows.take(pa.array(np.argsort(shard, kind="stable")))
+    starts = np.cumsum(counts) - counts
+    return [(int(s), ordered.slice(int(starts[s]), int(counts[s])))
+            for s in np.flatnonzero(counts)]
 
 
 def _spill_parts(validator: KeyedValidator, holder: str, history: bool, keyed: KeyRows,
                  scratch: str | None, lookup: Spilled | None) -> Iterator[tuple[int, PartRef]]:
-    parts = split_by_shard(keyed.rows, validator.shards)
+    parts = split_by_shard(keyed.rows, validator.shards, compact=not scratch)
     refs: Sequence[Spilled] = [t for _, t in parts]
     if scratch and parts:
         # uncompressed: key rows are mostly hashes, which LZ4 cannot shrink (-13 % bytes for
-        # 3x the write time), and a shard then maps its batch instead of decompressing it
+        # 3x the write time), and a shard then reads its batch as it is
         refs = spill_batches(scratch, holder, f"{validator.name}-rows", [t for _, t in parts],
                              compression=None)
     for (shard, _), ref in zip(parts, refs, strict=True):

@@ -41,6 +41,11 @@ def test_split_by_shard_partitions_and_parts_pickle_only_their_rows():
         fresh = pa.table(part.to_pydict(), schema=rows.schema)
         assert len(pickle.dumps(part)) < 1.05 * len(pickle.dumps(fresh))
     assert sum(p.num_rows for _, p in parts) == n
+    # not compact: the same parts, as slices of one copy sorted by shard
+    sliced = split_by_shard(rows, 16, compact=False)
+    assert [s for s, _ in sliced] == list(range(16))
+    assert all(a.equals(b) for (_, a), (_, b) in zip(parts, sliced, strict=True))
+    assert split_by_shard(rows.slice(0, 0), 16, compact=False) == []
 
 
 def test_string_keys_equal_strings_equal_keys():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -164,7 +165,7 @@ def test_spilled_chunk_holds_no_pii(tiny_store, tmp_path):
     every record's text in memory); the spill holds no PII the policy rejects: no
     ``text_norm``, and ``text`` as scrubbed by the pii validator."""
     from datanet.pipelines.intake import iter_file_chunks
-    from datanet.pipelines.io import read_spilled
+    from datanet.pipelines.io import load_spilled, read_spilled
     from datanet.pipelines.run import ChunkRef, _BatchValidate
     from datanet.validators import registry
 
@@ -186,9 +187,18 @@ def test_spilled_chunk_holds_no_pii(tiny_store, tmp_path):
     spilled = list((tmp_path / "scratch").iterdir())
     kinds = sorted(p.name.split("-", 1)[1] for p in spilled)
     assert kinds[-2:] == ["records.arrow", "votes.arrow"] and len(kinds) > 2
+    # key rows: one file of IPC streams per chunk and validator, a (path, offset, length)
+    # per shard; every other spill: one IPC file
+    rows = [item[1][1].rows for tag, item in out if tag != "records" and item[0] == "parts"]
+    assert rows and {Path(r[0]).name.split("-", 1)[1] for r in rows} == {
+        f"{v.name}-rows.arrow" for v in keyed}
     for path in spilled:
         assert email.encode() not in path.read_bytes()
-        assert email not in json.dumps(read_spilled(str(path)).to_pylist(), default=str)
+        tables = ([load_spilled(r) for r in rows if r[0] == str(path)]
+                  if path.name.endswith("-rows.arrow") else [read_spilled(str(path))])
+        assert tables
+        for table in tables:
+            assert email not in json.dumps(table.to_pylist(), default=str)
     scrubbed = [texts[0].replace(email, "<EMAIL_ADDRESS>"), texts[1]]
     assert read_spilled(ref.records).column("text").to_pylist() == scrubbed
     assert "text_norm" not in read_spilled(ref.records).column_names
