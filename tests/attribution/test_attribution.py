@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +299,51 @@ def test_batch_fold_of_record_texts_equals_each_texts_clean_fold():
     got = _fold_rows(pa.array(texts)).to_pylist()
     assert got == [None if t is None else clean_folded(t).text for t in texts]
     assert got[1] == "Call me at 555" and got[2] == "paypal login"
+
+
+def _fmix64(h: int) -> int:
+    m = (1 << 64) - 1
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & m
+    h ^= h >> 33
+    h = (h * 0xC4CEB93FE1A85EC5) & m
+    return h ^ (h >> 33)
+
+
+def _reference_grams(text: str, k: int) -> list[int]:
+    """The scheme the module documents, written out for ASCII text: tokens are runs of
+    letters and digits, lower-cased, FNV-1a 64 then fmix64; a k-gram is sum(tok_j *
+    P**(k-1-j)) mod 2**64, then fmix64."""
+    m = (1 << 64) - 1
+    toks = []
+    for word in re.findall(r"[A-Za-z0-9]+", text):
+        h = 0xCBF29CE484222325
+        for b in word.lower().encode():
+            h = ((h ^ b) * 0x100000001B3) & m
+        toks.append(_fmix64(h))
+    out = []
+    for i in range(len(toks) - k + 1):
+        h = 0
+        for t in toks[i:i + k]:
+            h = (h * 0x9E3779B97F4A7C15 + t) & m
+        out.append(_fmix64(h))
+    return out
+
+
+@pytest.mark.parametrize("k", [2, 3, 8])
+def test_record_grams_follow_the_documented_hash_scheme(k):
+    rng = random.Random(k)
+    alphabet = "abcXYZ019 ,.-'\n\t!"
+    texts = ["", "one", "Two words", " lead and trail ", "a-b-c-d-e-f-g-h-i-j"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 200)))
+              for _ in range(300)]
+    grams, rows, n_tokens = record_grams(pa.array(texts), k)
+    want = [(g, r) for r, t in enumerate(texts) for g in _reference_grams(t, k)]
+    assert list(zip(grams.tolist(), rows.tolist(), strict=True)) == want
+    assert n_tokens == sum(len(re.findall(r"[A-Za-z0-9]+", t)) for t in texts)
+    for text in texts[:60]:  # a model output: same hashes, and each token's span
+        toks = output_tokens(text)
+        words = list(re.finditer(r"[A-Za-z0-9]+", text))
+        assert [tuple(s) for s in toks.spans.tolist()] == [w.span() for w in words]
+        q, _ = gram_hashes(toks.hashes, np.array([0, len(toks)]), k)
+        assert q.tolist() == _reference_grams(text, k)
