@@ -44,7 +44,6 @@ from datanet.attribution.config import attribution_config
 from datanet.attribution.tokens import (
     TOKENIZER,
     dedup_sorted_pairs,
-    group_by_top_bits,
     record_grams,
     sort_pairs,
 )
@@ -52,6 +51,7 @@ from datanet.errors import StoreError
 from datanet.schemas.manifest import FileEntry
 from datanet.store.atomic import create_exclusive, move_into_place
 from datanet.store.fs import StorePath
+from datanet.validators._kernels import group_by_top_bits
 
 if TYPE_CHECKING:
     from datanet.schemas.manifest import Manifest

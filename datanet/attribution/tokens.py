@@ -28,7 +28,7 @@ from datanet.privacy.offsets import MappedText
 from datanet.validators._kernels import radix_sort_pairs
 
 __all__ = ["TOKENIZER", "OutputTokens", "clean_folded", "record_grams", "output_tokens",
-           "gram_hashes", "sort_pairs", "dedup_sorted_pairs", "group_by_top_bits"]
+           "gram_hashes", "sort_pairs", "dedup_sorted_pairs"]
 
 #: Identifies the token and hash scheme; stored in every shard, checked at load.
 TOKENIZER = "fold-lower-alnum/fnv1a64/poly64"
@@ -143,35 +143,6 @@ def dedup_sorted_pairs(keys: np.ndarray, vals: np.ndarray) -> int:
 def sort_pairs(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(keys, vals)`` sorted by key, stable (fresh arrays; the inputs are consumed)."""
     return radix_sort_pairs(keys, vals)
-
-
-@numba.njit(cache=True)
-def _scatter_by_top(keys: np.ndarray, vals: np.ndarray, bits: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    shift = np.uint64(64 - bits)
-    counts = np.zeros(1 << bits, np.int64)
-    for i in range(len(keys)):
-        counts[keys[i] >> shift] += 1
-    at = np.zeros(1 << bits, np.int64)
-    for b in range(1, 1 << bits):
-        at[b] = at[b - 1] + counts[b - 1]
-    k2 = np.empty_like(keys)
-    v2 = np.empty_like(vals)
-    for i in range(len(keys)):
-        b = keys[i] >> shift
-        j = at[b]
-        at[b] = j + 1
-        k2[j] = keys[i]
-        v2[j] = vals[i]
-    return k2, v2, counts
-
-
-def group_by_top_bits(keys: np.ndarray, vals: np.ndarray, bits: int
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(keys, vals, counts)``: the pairs grouped by the top ``bits`` of the key, arrival
-    order kept within a group (one counting-sort pass: what a stable argsort of the top bits
-    and two gathers give, ~5x faster), and the pairs per group."""
-    return _scatter_by_top(keys, vals, bits)
 
 
 _NON_ASCII = re.compile("[^\x00-\x7f]")

@@ -16,7 +16,7 @@ import numpy as np
 __all__ = ["word_hashes", "minhash_into", "distinct_sorted", "repetition_chars", "byte_stats",
            "ascii_word_shapes", "near_earlier_count", "ascii_letter_scan",
            "string_hashes", "top_count_per_doc", "sorted_intersections", "text_marks",
-           "space_split", "radix_sort_pairs", "bucket_orders", "MARKS"]
+           "space_split", "radix_sort_pairs", "group_by_top_bits", "bucket_orders", "MARKS"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -514,30 +514,58 @@ def space_split(data: np.ndarray, offsets: np.ndarray
 
 
 @numba.njit(cache=True, nogil=True)
+def _scatter_digit(keys: np.ndarray, vals: np.ndarray, shift: np.uint64, bits: int,
+                   k2: np.ndarray, v2: np.ndarray) -> np.ndarray:
+    """One stable counting-sort pass of ``keys`` (carrying ``vals``) into ``k2`` / ``v2`` by
+    the digit ``(key >> shift) & (2**bits - 1)``; where each digit's run ends."""
+    size = 1 << bits
+    mask = np.uint64(size - 1)
+    at = np.zeros(size + 1, np.int64)
+    for i in range(len(keys)):
+        at[((keys[i] >> shift) & mask) + 1] += 1
+    for b in range(size):
+        at[b + 1] += at[b]
+    for i in range(len(keys)):
+        d = (keys[i] >> shift) & mask
+        j = at[d]
+        at[d] = j + 1
+        k2[j] = keys[i]
+        v2[j] = vals[i]
+    return at[:size]
+
+
+@numba.njit(cache=True, nogil=True)
 def radix_sort_pairs(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """LSD radix sort of uint64 ``keys`` carrying ``vals``, 16 bits a pass (stable: values
     keep their input order among equal keys). ~7x faster than a stable ``argsort`` + gather
     (numpy's stable sort of 64-bit keys is a timsort)."""
-    n = len(keys)
     k2 = np.empty_like(keys)
     v2 = np.empty_like(vals)
-    mask = np.uint64(0xFFFF)
     for p in range(4):
-        shift = np.uint64(16 * p)
-        cnt = np.zeros(65537, np.int64)
-        for i in range(n):
-            cnt[((keys[i] >> shift) & mask) + 1] += 1
-        for b in range(65536):
-            cnt[b + 1] += cnt[b]
-        for i in range(n):
-            d = (keys[i] >> shift) & mask
-            j = cnt[d]
-            cnt[d] = j + 1
-            k2[j] = keys[i]
-            v2[j] = vals[i]
+        _scatter_digit(keys, vals, np.uint64(16 * p), 16, k2, v2)
         keys, k2 = k2, keys
         vals, v2 = v2, vals
     return keys, vals
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_by_top(keys: np.ndarray, vals: np.ndarray, bits: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    k2 = np.empty_like(keys)
+    v2 = np.empty_like(vals)
+    ends = _scatter_digit(keys, vals, np.uint64(64 - bits), bits, k2, v2)
+    counts = ends.copy()
+    counts[1:] -= ends[:-1]
+    return k2, v2, counts
+
+
+def group_by_top_bits(keys: np.ndarray, vals: np.ndarray, bits: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(keys, vals, counts)``: uint64 ``keys`` (carrying ``vals``) grouped by their top
+    ``bits`` (1-16), arrival order kept within a group, and the pairs per group: one pass
+    of :func:`radix_sort_pairs` (a stable argsort of the top bits and two gathers, ~5x
+    slower, give the same)."""
+    return _group_by_top(keys, vals, bits)
 
 
 #: Above this many rows a group is ordered by stable merge sorts, below by insertion (a

@@ -15,10 +15,11 @@ import pytest
 from datanet.anchoring.history import check_attribution_shard
 from datanet.attribution import AttributionIndex, attribute
 from datanet.attribution.index import build_shard, index_missing, shard_entry
-from datanet.attribution.tokens import gram_hashes, group_by_top_bits, output_tokens, record_grams
+from datanet.attribution.tokens import gram_hashes, output_tokens, record_grams
 from datanet.errors import SpecError, StoreError
 from datanet.schemas.spec import parse_spec
 from datanet.store.layout import init_datanet
+from datanet.validators._kernels import group_by_top_bits
 from tests.attribution.helpers import commit_texts
 from tests.conftest import ADDRS, TINY_SPEC
 
