@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from datanet.schemas.manifest import Manifest
-from datanet.store.fs import file_stamps, regular_file, remote_object, stamp
+from datanet.store.fs import file_stamps, os_path, regular_file, remote_object, stamp
 
 if TYPE_CHECKING:
     from datanet.store.layout import DatanetStore
@@ -105,7 +105,7 @@ def literal_inputs(inputs: Sequence[str]) -> list[str] | None:
     if not inputs:
         return None
     for path in inputs:
-        if "://" in path or glob.has_magic(path) or regular_file(path) is None:
+        if not os_path(path) or glob.has_magic(path) or regular_file(path) is None:
             return None
     return sorted(set(inputs))
 

@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
+from datanet.store.fs import os_path
+
 __all__ = ["ReadParquetColumns", "select_tag", "spill_table", "read_spilled", "spill_batches",
            "read_spilled_batch", "Spilled", "load_spilled"]
 
@@ -78,11 +80,7 @@ def spill_table(scratch: str, key: str, kind: str, table: pa.Table) -> str:
     scratch directory when the run ends.
     """
     return _write_spill(scratch, key, kind, table.schema, lambda w: w.write_table(table),
-                        compression=None if _local(scratch) else "lz4")
-
-
-def _local(path: str) -> bool:
-    return "://" not in path
+                        compression=None if os_path(scratch) else "lz4")
 
 
 def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
@@ -93,7 +91,7 @@ def _write_spill(scratch: str, key: str, kind: str, schema: pa.Schema,
 
     options = pa.ipc.IpcWriteOptions(compression=compression)
     path = _spill_path(scratch, key, kind)
-    if _local(path):  # straight into the file: no in-memory copy of the spill first
+    if os_path(path):  # straight into the file: no in-memory copy of the spill first
         with (local_atomic_path(path) as tmp, pa.OSFile(tmp, "wb") as sink,
               pa.ipc.new_file(sink, schema, options=options) as writer):
             write(writer)
@@ -111,7 +109,7 @@ def _spill_path(scratch: str, key: str, kind: str) -> str:
 
 def read_spilled(path: str) -> pa.Table:
     """A table written by :func:`spill_table` (a local file memory-mapped: read in place)."""
-    if _local(path):  # not closed here: the table references the mapping
+    if os_path(path):  # not closed here: the table references the mapping
         return pa.ipc.open_file(pa.memory_map(path)).read_all()
     with FileSystems.open(path) as fh:
         return pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
@@ -151,7 +149,7 @@ def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table],
                 ends.append(sink.tell())
 
     path = _spill_path(scratch, key, kind)
-    if _local(path):
+    if os_path(path):
         from datanet.store.files import local_atomic_path
 
         with local_atomic_path(path) as tmp:
@@ -185,7 +183,7 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
 def read_spilled_batch(path: str, schema_bytes: int, offset: int, length: int) -> pa.Table:
     """One table of a file written by :func:`spill_batches`: the stream's schema message
     and the ``length`` bytes of the table's batch at ``offset``."""
-    if _local(path):
+    if os_path(path):
         fd = os.open(path, os.O_RDONLY)
         try:
             head, body = os.pread(fd, schema_bytes, 0), os.pread(fd, length, offset)

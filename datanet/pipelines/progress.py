@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from datanet.store.fs import os_path
+
 __all__ = ["StageCounter", "Progress", "read_progress", "estimate_records", "ProgressPoller",
            "STAGES"]
 
@@ -39,7 +41,7 @@ class StageCounter:
     """
 
     def __init__(self, directory: str | None, stage: str):
-        self.directory = directory if directory and "://" not in directory else None
+        self.directory = directory if directory and os_path(directory) else None
         self.stage = stage
 
     def add(self, key: str, n: int) -> None:
@@ -138,7 +140,7 @@ def estimate_records(files: Sequence[str], *, max_bytes: int = 2 << 30) -> int |
     total, size = 0, 0
     for f in files:
         p = Path(f)
-        if "://" in f or not p.is_file():
+        if not os_path(f) or not p.is_file():
             return None
         size += p.stat().st_size
         if size > max_bytes:

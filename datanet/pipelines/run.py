@@ -78,7 +78,7 @@ from datanet.schemas.contribution import DEADLETTER_SCHEMA, VOTE_SCHEMA
 from datanet.schemas.manifest import FileEntry
 from datanet.schemas.spec import DatanetSpec
 from datanet.store.files import write_bytes_atomic, write_table, write_tables
-from datanet.store.fs import ObjectPath, fsspec_reaches, is_remote, url_to_fs
+from datanet.store.fs import ObjectPath, fsspec_reaches, is_remote, os_path, url_to_fs
 from datanet.store.history import History
 from datanet.store.layout import SPEC_FILE
 from datanet.validators import registry
@@ -152,7 +152,7 @@ def _literal(path: str) -> bool:
     """A local path naming an existing entry (read as is, even with ``*?[`` in its name)."""
     import os
 
-    return "://" not in path and os.path.lexists(path)
+    return os_path(path) and os.path.lexists(path)
 
 
 def broken_links(inputs: Sequence[str]) -> list[str]:
@@ -165,7 +165,7 @@ def broken_links(inputs: Sequence[str]) -> list[str]:
 
     out: set[str] = set()
     for pattern in inputs:
-        if "://" in pattern:
+        if not os_path(pattern):
             continue
         found = ([pattern] if os.path.lexists(pattern) or not glob.has_magic(pattern)
                  else glob.glob(pattern, recursive=True))
@@ -235,7 +235,7 @@ class _BatchValidate(ForkedDoFn):
         pickle, a pipe and an unpickle (6.5 against 1.4 ms of CPU per 2,000-record chunk).
         On object storage the pipe is cheaper than a round trip, so the batch itself goes."""
         key, batch = element
-        if "://" in self.scratch:
+        if not os_path(self.scratch):
             return element
         [ref] = spill_batches(self.scratch, key, "input", [pa.Table.from_batches([batch])],
                               compression=None)
@@ -708,7 +708,7 @@ def _local_bytes(files: Sequence[str]) -> int | None:
     """Bytes of the input files when all are local (compressed ones count 4x), else None."""
     total = 0
     for f in files:
-        if "://" in f:
+        if not os_path(f):
             return None
         try:
             size = os.stat(f).st_size

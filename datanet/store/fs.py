@@ -46,6 +46,12 @@ def normalise_uri(path: str | Path) -> str:
     return _COLLAPSED.sub(r"\1://", text, count=1)
 
 
+def os_path(path: str) -> bool:
+    """Whether ``path`` is handed to the OS as it is: no URI scheme at all (unlike
+    :func:`is_remote`, a ``file://`` URI is not one: the OS would not open it)."""
+    return "://" not in path
+
+
 def is_remote(path: str | Path) -> bool:
     """True for a URI of a filesystem other than the local one (``file://`` is local)."""
     m = _SCHEME.match(normalise_uri(path))
@@ -298,7 +304,7 @@ def arrow_filesystem(path: StorePath | str) -> Any:
 def regular_file(path: str) -> os.stat_result | None:
     """The stat of a local regular file (symlinks followed), else None (URI, FIFO, device,
     directory, missing or broken link: those are never opened here)."""
-    if "://" in path:
+    if not os_path(path):
         return None
     try:
         st = os.stat(path)
