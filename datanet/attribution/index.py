@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datanet import _ipc
 from datanet._pool import ChunkPool, pool_size
 from datanet.attribution.config import attribution_config
 from datanet.attribution.tokens import (
@@ -158,24 +159,13 @@ def _grams_of(texts: pa.Array | pa.ChunkedArray, ngram: int, out: str | None = N
     return _Part(counts, len(texts), toks, path=out)
 
 
-def _grams_of_file(path: str, ngram: int, out: str) -> _Part:
-    """:func:`_grams_of` of the text array in the Arrow IPC file ``path`` (memory-mapped, then
-    removed): how a pool worker gets its texts without a pickle through its pipe."""
+def _grams_of_file(path: str, span: _ipc.BatchSpan, ngram: int, out: str) -> _Part:
+    """:func:`_grams_of` of the text array spilled to ``path`` (read, then the file removed):
+    how a pool worker gets its texts without a pickle through its pipe."""
     try:
-        texts = pa.ipc.open_file(pa.memory_map(path)).get_batch(0).column(0)
-        return _grams_of(texts, ngram, out)
+        return _grams_of(_ipc.read_local(path, span).column(0), ngram, out)
     finally:
-        os.remove(path)  # mapped pages stay valid; the file is this call's alone
-
-
-def _texts_file(texts: pa.Array | pa.ChunkedArray, path: str) -> str:
-    """``texts`` as one record batch of an uncompressed Arrow IPC file at ``path``."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
-    batch = pa.record_batch([texts], names=["text"])
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-        writer.write_batch(batch)
-    return path
+        os.remove(path)  # the file is this call's alone
 
 
 def _parts(texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array], ngram: int,
@@ -215,7 +205,8 @@ def _results(arrays: Iterable[pa.Array | pa.ChunkedArray], ngram: int, pool: Chu
             yield [_grams_of(part, ngram)]
         else:
             name = os.path.join(folder, f"part-{i:06d}")
-            yield pool.submit(_texts_file(part, f"{name}.arrow"), ngram, name)
+            [span] = _ipc.write_local(f"{name}.arrow", [pa.table({"text": part})])
+            yield pool.submit(f"{name}.arrow", span, ngram, name)
     if pool is not None:
         yield pool.drain()
 

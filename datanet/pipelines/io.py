@@ -4,7 +4,6 @@ scratch Arrow IPC files that stand in for what a runner would otherwise hold in 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
+from datanet import _ipc
 from datanet.store.fs import os_path
 
 __all__ = ["ReadParquetColumns", "select_tag", "spill_table", "read_spilled", "spill_batches",
@@ -124,80 +124,38 @@ Spilled = pa.Table | str | tuple[str, int, int, int]
 def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table], *,
                   compression: str | None = "lz4") -> list[tuple[str, int, int, int]]:
     """Write ``tables`` (one schema, no dictionary columns) as the record batches of one
-    Arrow IPC stream in one scratch file; ``(path, schema_bytes, offset, length)`` for each:
-    one file per producer, not per consumer, and a consumer reads only the stream's schema
-    message and its batch's byte range (:func:`read_spilled_batch`). A sliced table is
-    written compactly (only its rows).
-
-    A stream, not the IPC file format: a reader then needs no footer. Opening a file of 32
-    batches, parsing its footer and reading one took ~200 µs against ~20 µs for two
-    ``pread`` calls (a keyed stage reads every chunk's file once per shard: 12,800 reads at
-    200k records).
+    Arrow IPC stream in one scratch file (:mod:`datanet._ipc`); ``(path, schema_bytes,
+    offset, length)`` for each: one file per producer, not per consumer, and a consumer
+    reads only the stream's schema message and its batch (:func:`read_spilled_batch`; a
+    keyed stage reads every chunk's file once per shard: 12,800 reads at 200k records).
     """
     if not tables:
         return []
-    schema = tables[0].schema
-    if any(pa.types.is_dictionary(f.type) for f in schema):  # a dictionary is sent once
-        raise ValueError(f"spill_batches({kind}): dictionary columns cannot be read alone")
-    ends: list[int] = []
-
-    def write(sink: Any) -> None:
-        options = pa.ipc.IpcWriteOptions(compression=compression)
-        with pa.ipc.new_stream(sink, schema, options=options) as writer:
-            for table in tables:
-                writer.write_batch(_one_batch(table))
-                ends.append(sink.tell())
-
     path = _spill_path(scratch, key, kind)
     if os_path(path):
-        from datanet.store.files import local_atomic_path
-
-        with local_atomic_path(path) as tmp:
-            with pa.OSFile(tmp, "wb") as sink:
-                write(sink)
-            with open(tmp, "rb") as fh:
-                head = fh.read(8)
+        spans = _ipc.write_local(path, tables, compression)
     else:
         from datanet.store.files import write_bytes_atomic
 
         buffer = pa.BufferOutputStream()
-        write(buffer)
+        ends = _ipc.write_batches(buffer, tables, compression)
         data = buffer.getvalue()
-        head = data.slice(0, 8).to_pybytes()
         write_bytes_atomic(path, data)
-    # the stream opens with its schema: 0xFFFFFFFF, int32 metadata length, metadata, no body
-    schema_bytes = 8 + int.from_bytes(head[4:8], "little", signed=True)
-    starts = [schema_bytes, *ends[:-1]]
-    return [(path, schema_bytes, start, end - start)
-            for start, end in zip(starts, ends, strict=True)]
-
-
-def _one_batch(table: pa.Table) -> pa.RecordBatch:
-    batches = table.combine_chunks().to_batches()
-    if len(batches) == 1:
-        return batches[0]
-    return pa.RecordBatch.from_arrays(  # an empty table has no batch
-        [pa.array([], f.type) for f in table.schema], schema=table.schema)
+        spans = _ipc.stream_spans(data.slice(0, 8).to_pybytes(), ends)
+    return [(path, *span) for span in spans]
 
 
 def read_spilled_batch(path: str, schema_bytes: int, offset: int, length: int) -> pa.Table:
     """One table of a file written by :func:`spill_batches`: the stream's schema message
     and the ``length`` bytes of the table's batch at ``offset``."""
+    span = (schema_bytes, offset, length)
     if os_path(path):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            head, body = os.pread(fd, schema_bytes, 0), os.pread(fd, length, offset)
-        finally:
-            os.close(fd)
-    else:
-        with FileSystems.open(path) as fh:
-            head = fh.read(schema_bytes)
-            fh.seek(offset)
-            body = fh.read(length)
-    if len(head) != schema_bytes or len(body) != length:
-        raise OSError(f"{path}: {len(body)} of {length} bytes at offset {offset}")
-    schema = pa.ipc.read_schema(pa.py_buffer(head))
-    return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(body), schema)])
+        return pa.Table.from_batches([_ipc.read_local(path, span)])
+    with FileSystems.open(path) as fh:
+        head = fh.read(schema_bytes)
+        fh.seek(offset)
+        body = fh.read(length)
+    return pa.Table.from_batches([_ipc.decode(path, span, head, body)])
 
 
 def load_spilled(ref: Spilled) -> pa.Table:
