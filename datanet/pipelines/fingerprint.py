@@ -76,23 +76,40 @@ def _open(path: str) -> Any:
 
 def source_fingerprint(spec_bytes: bytes, files: Sequence[str]) -> str | None:
     """sha256 (hex) over the spec bytes and each file's path, size and sha256, in sorted path
-    order; None when any file is not a local regular file or an object (no fast path then)."""
+    order; None when any file is not a local regular file or an object (no fast path then).
+    The files are hashed on one thread per usable core (``hashlib`` releases the GIL over a
+    block): at 1M records the 1 GB of input took ~1.2 s on one core, before any other work."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from datanet._pool import usable_cores
+
+    paths = sorted(set(files))
+    if any(stamp(path) is None for path in paths):
+        return None
+    with ThreadPoolExecutor(max_workers=max(1, min(usable_cores(), len(paths)))) as threads:
+        digests = list(threads.map(_file_digest, paths))
     h = hashlib.sha256(_TAG + _frame(spec_bytes))
-    for path in sorted(set(files)):
-        if stamp(path) is None:
+    for path, digest in zip(paths, digests, strict=True):
+        if digest is None:
             return None
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with _open(path) as fh:
-                while block := fh.read(_BLOCK):
-                    digest.update(block)
-                    size += len(block)
-        except OSError:
-            return None
+        size, sha = digest
         h.update(_frame(path.encode("utf-8", "surrogateescape")))
-        h.update(size.to_bytes(8, "big") + digest.digest())
+        h.update(size.to_bytes(8, "big") + sha)
     return h.hexdigest()
+
+
+def _file_digest(path: str) -> tuple[int, bytes] | None:
+    """``(size, sha256)`` of a file's bytes; None when it cannot be read."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with _open(path) as fh:
+            while block := fh.read(_BLOCK):
+                digest.update(block)
+                size += len(block)
+    except OSError:
+        return None
+    return size, digest.digest()
 
 
 def literal_inputs(inputs: Sequence[str]) -> list[str] | None:

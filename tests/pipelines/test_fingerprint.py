@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
+from datanet.pipelines import fingerprint
 from datanet.pipelines.fingerprint import literal_inputs, source_fingerprint, spec_fingerprint
 from datanet.pipelines.run import match_inputs, run_datanet
 from datanet.schemas.manifest import Manifest
@@ -164,6 +166,19 @@ def test_fingerprint_layout_and_non_regular_inputs(tmp_path):
     a.write_bytes(b"x")
     fp = source_fingerprint(b"spec", [str(a)])
     assert fp == source_fingerprint(b"spec", [str(a), str(a)])
+    # the layout the module documents, over files hashed on several threads: sorted paths
+    files = {tmp_path / f"{n}.jsonl": bytes([n]) * (n * 700_000) for n in (3, 1, 2)}
+    for path, data in files.items():
+        path.write_bytes(data)
+
+    def frame(data: bytes) -> bytes:
+        return len(data).to_bytes(8, "big") + data
+
+    want = hashlib.sha256(fingerprint._TAG + frame(b"spec"))
+    for path in sorted(files):
+        want.update(frame(str(path).encode()) + len(files[path]).to_bytes(8, "big")
+                    + hashlib.sha256(files[path]).digest())
+    assert source_fingerprint(b"spec", [str(p) for p in files]) == want.hexdigest()
     assert fp != source_fingerprint(b"spec2", [str(a)])
     link = tmp_path / "l.jsonl"
     link.symlink_to(a)
