@@ -127,7 +127,7 @@ def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table],
     Arrow IPC stream in one scratch file (:mod:`datanet._ipc`); ``(path, schema_bytes,
     offset, length)`` for each: one file per producer, not per consumer, and a consumer
     reads only the stream's schema message and its batch (:func:`read_spilled_batch`; a
-    keyed stage reads every chunk's file once per shard: 12,800 reads at 200k records).
+    keyed stage reads every chunk's file once per shard: ~10,000 reads at 200k records).
     """
     if not tables:
         return []
