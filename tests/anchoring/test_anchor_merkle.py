@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -223,3 +224,20 @@ def test_batch_tree_hashed_in_slices_is_the_generic_tree(monkeypatch: pytest.Mon
     mixed = [values[0], batch_leaf("other", bid, *values[1][2:]), *values[2:5]]
     other = StandardMerkleTree.loads(StandardMerkleTree.of(mixed, LEAF_ENCODING).dumps())
     assert other.values == mixed and other._values._head.strides == (64, 1)
+
+
+def test_batch_tree_compiled_path_is_the_call_per_hash_tree(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A tree large enough for the compiled loops has the root, nodes and dump of the same
+    tree hashed one call per keccak (what every smaller tree uses)."""
+    n = merkle._COMPILED_ROWS + 37
+    table = _accepted(n)
+    bid = batch_id("legal-qa", table["contribution_id"].to_pylist())
+    compiled = batch_tree("legal-qa", bid, table, rows=n)
+    monkeypatch.setattr(merkle, "_COMPILED_ROWS", 1 << 62)
+    called = batch_tree("legal-qa", bid, table, rows=n)
+    assert np.array_equal(compiled._nodes, called._nodes)
+    assert compiled.root == called.root and compiled.dumps() == called.dumps()
+    assert StandardMerkleTree.loads(compiled.dumps()).root == called.root  # validate(): again
+    leaf = standard_leaf_hash(LEAF_ENCODING, compiled.at(n - 1))
+    assert "0x" + process_proof(leaf, compiled.get_proof(n - 1)).hex() == called.root
