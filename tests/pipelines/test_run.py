@@ -327,3 +327,30 @@ def test_a_contribution_id_is_committed_once_with_exact_duplicate_off(tmp_path):
     ]
     assert con.execute("SELECT count(*) FROM votes WHERE validator IN "
                        "('duplicate_submission', 'exact_duplicate')").fetchone() == (0,)
+
+
+def test_bundles_sample_state_every_20_ms_during_a_run_only(tiny_store, tmp_path, monkeypatch):
+    """Every bundle of a run samples Beam's state every STATE_SAMPLING_MS (so its end waits
+    that long at most, not Beam's 200 ms); Beam's own default is back after the run."""
+    from apache_beam.runners.worker import statesampler
+    from apache_beam.utils.counters import CounterFactory
+
+    from datanet.pipelines.run import STATE_SAMPLING_MS, short_state_sampling
+
+    default = statesampler.StateSampler("x", CounterFactory()).sampling_period_ms
+    assert default == 200 and STATE_SAMPLING_MS == 20
+    periods: list[int] = []
+    start = statesampler.StateSampler.start
+
+    def spy(self):
+        periods.append(self.sampling_period_ms)
+        return start(self)
+
+    monkeypatch.setattr(statesampler.StateSampler, "start", spy)
+    src = write_jsonl(tmp_path / "in.jsonl", [record(i) for i in range(4)])
+    assert run_datanet(tiny_store, [str(src)], runner="DirectRunner").counts["accepted"] == 4
+    assert len(periods) >= 10 and set(periods) == {STATE_SAMPLING_MS}
+    assert statesampler.StateSampler("x", CounterFactory()).sampling_period_ms == default
+    with short_state_sampling(500):  # never lengthens the period
+        assert statesampler.StateSampler("x", CounterFactory()).sampling_period_ms == default
+    assert statesampler.StateSampler("x", CounterFactory()).sampling_period_ms == default
