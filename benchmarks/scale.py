@@ -15,9 +15,11 @@ Each measurement runs in its own process so peak RSS is per run:
 - ``cpu_s`` / ``records_per_cpu_s``: CPU seconds (user + system) of the driver process and of
   its ended child processes (``direct`` is the DirectRunner as ``datanet run`` runs it, its
   chunk work in forked processes; ``direct-1`` the same with ``local_workers = 1``, all in one
-  process — the one-core baseline; ``direct-mp`` is the DirectRunner's ``multi_processing``
-  mode with ``--workers`` processes; Dask's local workers count with their start-up) and
-  input records per CPU-second; ``x one process``: wall time over ``direct-1``'s at that size;
+  process; ``one-core`` the default run confined to one CPU (``sched_setaffinity``: what the
+  issue's "time of one core" means — its threads share that core too); ``direct-mp`` is the
+  DirectRunner's ``multi_processing`` mode with ``--workers`` processes; Dask's local workers
+  count with their start-up) and input records per CPU-second; ``x one process`` /
+  ``x one core``: wall time over ``direct-1``'s / ``one-core``'s at that size;
 - ``files``: committed files of the batch (all kinds);
 - ``floor``: the same files through a bare pyarrow pipeline that validates nothing (``pyarrow.json``
   read, keccak256 of every text, Parquet write), measured in the same run; ``x floor`` is our
@@ -97,6 +99,8 @@ def _floor(args: argparse.Namespace, inputs: list[str], out: dict[str, Any]) -> 
 
 def _one(args: argparse.Namespace) -> dict[str, Any]:
     """One measurement (run in a child process)."""
+    if args.runner == "one-core":  # before any thread pool starts: every thread on one CPU
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     from datanet.store.layout import init_datanet
     from datanet.validators.registry import default_spec_text
@@ -110,7 +114,7 @@ def _one(args: argparse.Namespace) -> dict[str, Any]:
                            "validators": sorted(store.spec.validators or {})}
     if args.runner == "floor":
         return _floor(args, inputs, out)
-    if args.runner in ("direct", "direct-1", "direct-mp"):
+    if args.runner in ("direct", "direct-1", "direct-mp", "one-core"):
         from datanet.pipelines.run import run_datanet
 
         extra = ([] if args.runner != "direct-mp" else
@@ -165,7 +169,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,300000",
                     help="comma-separated record counts (default: %(default)s)")
     ap.add_argument("--runners", default="direct,dask",
-                    help="of direct, direct-1, direct-mp, dask (default: %(default)s)")
+                    help="of direct, direct-1, one-core, direct-mp, dask (default: %(default)s)")
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes")
     ap.add_argument("--shards", type=int, default=8, help="input files per size")
     ap.add_argument("--size", type=int, default=1024, help="bytes per record")
@@ -224,11 +228,12 @@ def _table(results: list[dict[str, Any]], sizes: list[int], runners: list[str]) 
               f"{f'{per_cpu:,}' if per_cpu else '-'} | {ratio} | {r['driver_rss_mb']} | "
               f"{workers} | {r.get('files', '-')} | {(r['root'] or '-')[:10]}… |")
     runners = [x for x in runners if x != "floor"]
-    one = {r["records"]: r["seconds"] for r in results if r["runner"] == "direct-1"}
-    for r in results:
-        if r["runner"] not in ("floor", "direct-1") and r["records"] in one:
-            print(f"{r['records']:,} on {r['runner']}: {r['seconds'] / one[r['records']]:.2f}x "
-                  "the wall time of direct-1 (one process)")
+    for base, what in (("direct-1", "one process"), ("one-core", "one core")):
+        one = {r["records"]: r["seconds"] for r in results if r["runner"] == base}
+        for r in results:
+            if r["runner"] not in ("floor", "direct-1", "one-core") and r["records"] in one:
+                print(f"{r['records']:,} on {r['runner']}: {r['seconds'] / one[r['records']]:.2f}x "
+                      f"the wall time of {base} ({what})")
     if len(sizes) > 1:
         for runner in runners:
             t = {r["records"]: r["seconds"] for r in results if r["runner"] == runner}
