@@ -30,7 +30,8 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -295,11 +296,12 @@ def _sort_bucket(segments: list[tuple[str, int, int, int]], out: str, bucket: in
 
 
 def _write_shard_to(sink: Any, texts: pa.Array | pa.ChunkedArray | Iterable[pa.Array],
-                    ngram: int, spill_dir: str | Path | None, workers: int = 1
-                    ) -> dict[str, Any]:
+                    ngram: int, spill_dir: str | Path | None, workers: int = 1,
+                    sorted_hook: Callable[[], object] | None = None) -> dict[str, Any]:
     """Write the shard of ``texts`` (row = position) as Arrow IPC to ``sink``; its metadata.
     Spill files (if the batch is large, or pairs made by pool workers) go to a temporary
-    folder under ``spill_dir``."""
+    folder under ``spill_dir``. ``sorted_hook`` is called once the pairs are sorted, before
+    they are written (every worker pool is closed by then)."""
     held: list[_Part] = []
     in_memory = n_records = n_tokens = 0
     spill: _Spill | None = None
@@ -328,6 +330,8 @@ def _write_shard_to(sink: Any, texts: pa.Array | pa.ChunkedArray | Iterable[pa.A
                     else np.zeros(0, np.uint32))
             del arrays
             grams, rows = _sorted_unique(grams, rows)
+            if sorted_hook is not None:
+                sorted_hook()
             meta["grams"] = len(grams)
             table = pa.table([pa.array(grams, pa.uint64()), pa.array(rows, pa.uint32())],
                              schema=_schema(meta))
@@ -335,6 +339,8 @@ def _write_shard_to(sink: Any, texts: pa.Array | pa.ChunkedArray | Iterable[pa.A
                 writer.write_table(table, max_chunksize=max(len(grams), 1))
         else:
             meta["grams"] = spill.sort_buckets(workers)
+            if sorted_hook is not None:
+                sorted_hook()
             with pa.ipc.new_file(sink, _schema(meta)) as writer:
                 for batch in spill.batches():
                     writer.write_batch(batch)
@@ -369,13 +375,66 @@ def accepted_records(store: DatanetStore, entries: Sequence[FileEntry] | Sequenc
 
 
 def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry],
-                ngram: int | None = None) -> FileEntry | None:
+                ngram: int | None = None, *, alongside: Callable[[], object] | None = None
+                ) -> FileEntry | None:
     """Build and write the shard of a batch's accepted files; the entry for its manifest
     (None when the files have no ``text`` column: nothing to index). Streamed: the shard is
     written to the run scratch while hashed, then moved into place; memory stays bounded.
     The n-grams of successive row batches are computed in forked processes, one per usable
     core (``pipeline.local_workers`` caps it; the commit runs on the driver, whatever the
-    runner)."""
+    runner).
+
+    ``alongside`` (the commit's Merkle tree and its dump) runs on a helper thread from the
+    moment the pairs are sorted, while this thread writes, hashes and fsyncs the shard: the
+    two serial tails of a commit overlap instead of leaving a core idle (both are mostly
+    NumPy, Arrow, hashlib and file I/O, which release the GIL). No process is forked after
+    that point, so no worker can inherit a lock the thread holds. Its error is raised here;
+    with no shard to build it runs on this thread.
+    """
+    side = _Alongside(alongside)
+    try:
+        entry = _write_shard(store, batch_id, accepted, ngram, side.start)
+    except BaseException:
+        side.wait()
+        raise
+    side.finish()
+    return entry
+
+
+class _Alongside:
+    """A job started on a helper thread at most once; :meth:`finish` returns after it (or runs
+    it here if it was never started) and raises its error."""
+
+    def __init__(self, job: Callable[[], object] | None):
+        self.job = job
+        self._executor: ThreadPoolExecutor | None = None
+        self._future: Future[object] | None = None
+
+    def start(self) -> None:
+        if self.job is not None and self._future is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="datanet-commit")
+            self._future = self._executor.submit(self.job)
+
+    def wait(self) -> None:
+        """Let a started job end (an error of the caller's is on its way: the job's is not
+        raised over it)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    def finish(self) -> None:
+        if self.job is None:
+            return
+        if self._future is None:
+            self.job()
+            return
+        try:
+            self._future.result()
+        finally:
+            self.wait()
+
+
+def _write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry],
+                 ngram: int | None, sorted_hook: Callable[[], object]) -> FileEntry | None:
     ngram = ngram or attribution_config(store.spec).ngram
     # forked workers only when there is more than one array of rows to share out
     workers = (pool_size(store.spec.pipeline.local_workers)
@@ -389,7 +448,7 @@ def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry
     with _local_scratch(store) as scratch:
         tmp = Path(scratch) / "shard.arrow"
         with pa.OSFile(str(tmp), "wb") as sink:
-            meta = _write_shard_to(sink, texts, ngram, scratch, workers)
+            meta = _write_shard_to(sink, texts, ngram, scratch, workers, sorted_hook)
         digest = hashlib.sha256()
         with open(tmp, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

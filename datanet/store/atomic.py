@@ -16,7 +16,7 @@ from pathlib import Path
 
 from datanet.store.fs import ObjectPath, is_remote, url_to_fs
 
-__all__ = ["write_atomic", "create_exclusive", "move_into_place", "fsync_dir"]
+__all__ = ["write_atomic", "create_exclusive", "move_into_place", "fsync_dir", "StagedWrite"]
 
 
 def _remote(path: str | Path | ObjectPath) -> ObjectPath | None:
@@ -73,6 +73,45 @@ def write_atomic(path: str | Path | ObjectPath, data: Data) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+class StagedWrite:
+    """:func:`write_atomic` in two steps: the bytes are written and fsynced under a temporary
+    name beside ``path`` now, outside any lock, and renamed onto ``path`` by :meth:`place`
+    (or removed by :meth:`discard`). On an object store nothing is written before
+    :meth:`place` (one whole-object put then: a put cannot be staged and renamed)."""
+
+    def __init__(self, path: str | Path | ObjectPath, data: Data):
+        self.path = path
+        self._data: Data | None = None
+        self._tmp: Path | None = None
+        if _remote(path) is not None:
+            self._data = data
+        else:
+            self._tmp = _write_temp(Path(path), data)
+
+    def place(self) -> None:
+        """Put the bytes at ``path`` (replacing any previous file)."""
+        if self._tmp is None:
+            if self._data is None:
+                raise RuntimeError(f"{self.path}: already placed or discarded")
+            data, self._data = self._data, None
+            write_atomic(self.path, data)
+            return
+        tmp, self._tmp = self._tmp, None
+        try:
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(Path(self.path).parent)
+
+    def discard(self) -> None:
+        """Drop what was staged (a no-op once placed)."""
+        self._data = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
 
 
 def create_exclusive(path: str | Path | ObjectPath, data: Data) -> bool:

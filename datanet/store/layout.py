@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from datanet._memory import release_memory
 from datanet.errors import CommitConflict, StoreError
 from datanet.schemas.manifest import FileEntry, Manifest
 from datanet.schemas.spec import DatanetSpec, load_spec
-from datanet.store.atomic import create_exclusive, write_atomic
+from datanet.store.atomic import StagedWrite, create_exclusive, write_atomic
 from datanet.store.fs import (
     ObjectPath,
     StorePath,
@@ -313,17 +313,41 @@ class DatanetStore:
     ) -> Manifest | None:
         """Commit a batch; returns None when ``batch_id`` is already committed (no-op).
 
-        ``tree`` is the batch's Merkle tree, or a function building it: then it is built after
-        the attribution shard, so the two never hold memory at the same time.
+        ``tree`` is the batch's Merkle tree, or a function building it: then it is built once
+        the attribution shard's n-grams are sorted (so the two never hold their big arrays at
+        the same time), on a helper thread while the shard is written, and its dump is
+        written to a temporary file then; the lock only renames it into place.
 
         Raises :class:`CommitConflict` when another batch was committed after this run read
         the datanet's history (its dedup would be stale): re-run to include it.
         """
         self.verify_files(files)
-        files = _with_attribution_shard(self, batch_id, files)
-        if callable(tree):
-            release_memory()  # the shard build's freed heap, before the tree's arrays
-            tree = tree()
+        built: list[tuple[str, int, StagedWrite]] = []
+
+        def tree_and_dump() -> None:
+            nonlocal tree
+            if callable(tree):
+                release_memory()  # the shard build's freed heap, before the tree's arrays
+                tree = tree()
+            if tree is not None:
+                dump = StagedWrite(self.root / "trees" / f"{batch_id}.json", tree.dump_chunks())
+                built.append((tree.root, len(tree), dump))
+                tree = None  # the manifest holds its root: let it go before the Delta sync
+
+        try:
+            files = _with_attribution_shard(self, batch_id, files, alongside=tree_and_dump)
+            return self._commit_locked(batch_id, files, counts, history_seq, sources, report,
+                                       built[0][:2] if built else None, source_fingerprint,
+                                       built[0][2] if built else None)
+        finally:
+            for *_, dump in built:
+                dump.discard()  # a no-op once placed
+
+    def _commit_locked(self, batch_id: str, files: Mapping[str, list[FileEntry]],
+                       counts: Mapping[str, int], history_seq: int, sources: list[str],
+                       report: Mapping[str, Any], tree: tuple[str, int] | None,
+                       source_fingerprint: str | None, dump: StagedWrite | None
+                       ) -> Manifest | None:
         # on an object store the sequence claim alone decides (no lease to wait out)
         with (contextlib.nullcontext() if isinstance(self.root, ObjectPath) else self.lock()):
             existing = self.manifests()
@@ -345,8 +369,8 @@ class DatanetStore:
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 files={k: tuple(sorted(v, key=lambda f: f.path)) for k, v in files.items()},
                 counts=dict(counts),
-                merkle_root=tree.root if tree is not None else None,
-                leaf_count=len(tree) if tree is not None else 0,
+                merkle_root=tree[0] if tree is not None else None,
+                leaf_count=tree[1] if tree is not None else 0,
                 prev_root=prev_root,
                 prev_batch=last.batch_id if last else None,
                 history_seq=history_seq,
@@ -354,9 +378,8 @@ class DatanetStore:
                 report=dict(report),
                 source_fingerprint=source_fingerprint,
             )
-            if tree is not None:
-                write_atomic(self.root / "trees" / f"{batch_id}.json", tree.dump_chunks())
-                tree = None  # the manifest holds its root: let it go before the Delta sync
+            if dump is not None:
+                dump.place()
                 release_memory()
             final = self.root / "batches" / _manifest_name(seq, batch_id)
             claim = (self.root / CLAIMS / f"{seq:08d}.json"
@@ -500,15 +523,18 @@ class DatanetStore:
 
 
 def _with_attribution_shard(store: DatanetStore, batch_id: str,
-                            files: Mapping[str, list[FileEntry]]
-                            ) -> Mapping[str, list[FileEntry]]:
+                            files: Mapping[str, list[FileEntry]],
+                            alongside: Callable[[], object]) -> Mapping[str, list[FileEntry]]:
     """``files`` plus the batch's attribution index shard (built outside the commit lock;
-    it belongs to the snapshot, so the manifest names it with its hash)."""
+    it belongs to the snapshot, so the manifest names it with its hash); ``alongside`` runs
+    while the shard is written (:func:`~datanet.attribution.index.write_shard`), or here
+    when there is none to build."""
     from datanet.attribution.index import KIND, write_shard
 
     if not files.get("accepted") or KIND in files:
+        alongside()
         return files
-    entry = write_shard(store, batch_id, files["accepted"])
+    entry = write_shard(store, batch_id, files["accepted"], alongside=alongside)
     return files if entry is None else {**files, KIND: [entry]}
 
 
