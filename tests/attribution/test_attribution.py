@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from datanet.anchoring.history import check_attribution_shard
@@ -348,3 +349,37 @@ def test_record_grams_follow_the_documented_hash_scheme(k):
         assert [tuple(s) for s in toks.spans.tolist()] == [w.span() for w in words]
         q, _ = gram_hashes(toks.hashes, np.array([0, len(toks)]), k)
         assert q.tolist() == _reference_grams(text, k)
+
+
+def test_write_shard_runs_its_alongside_job_on_a_helper_thread_once_sorted(store):
+    """The commit's tree job runs beside the shard's write: on the helper thread, after the
+    pairs are sorted (the shard file does not exist yet), and the shard is the same bytes."""
+    import threading
+
+    from datanet.attribution.index import write_shard
+
+    m = commit_texts(store, [GREEK, OTHER])
+    accepted = list(m.files["accepted"])
+    (plain,) = m.files["attribution"]
+    Path(store.abs(plain.path)).unlink()
+    seen: list[tuple[str, bool]] = []
+
+    def job() -> None:
+        seen.append((threading.current_thread().name,
+                     Path(store.abs(plain.path)).exists()))
+
+    entry = write_shard(store, m.batch_id, accepted, alongside=job)
+    assert entry == plain and Path(store.abs(plain.path)).exists()
+    assert len(seen) == 1 and seen[0][0].startswith("datanet-commit") and seen[0][1] is False
+
+    def boom() -> None:
+        raise ValueError("tree job failed")
+
+    with pytest.raises(ValueError, match="tree job failed"):
+        write_shard(store, m.batch_id, accepted, alongside=boom)
+    # no text column: nothing to index, the job still runs (on the calling thread)
+    seen.clear()
+    part = store.abs(accepted[0].path)
+    pq.write_table(pq.read_table(part).drop(["text"]), part)
+    assert write_shard(store, m.batch_id, accepted, alongside=job) is None
+    assert [name for name, _ in seen] == [threading.current_thread().name]

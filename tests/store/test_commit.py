@@ -156,3 +156,52 @@ def test_sigkill_mid_write_then_rerun_gives_one_clean_batch(tmp_path):
         b = connect(tmp_path / "clean").execute(q.format(kind) if kind != "votes" else
                                                 "SELECT * FROM votes ORDER BY ALL").fetchall()
         assert a == b, kind
+
+
+def _tree(store, batch: str):
+    import pyarrow as pa
+
+    from datanet.anchoring.merkle import batch_tree
+
+    table = pa.table({"contribution_id": ["0x" + f"{i:02x}" * 32 for i in range(3)],
+                      "contributor": ["0x" + "ab" * 20] * 3,
+                      "content_hash": ["0x" + f"{i + 9:02x}" * 32 for i in range(3)]})
+    return batch_tree(store.spec.id, batch, table)
+
+
+def test_the_tree_dump_is_staged_then_placed_or_dropped(tiny_store):
+    """The tree's dump is written before the lock and renamed in it: a commit that finds its
+    batch committed, or conflicts, leaves no dump and no temporary file behind."""
+    batch = "0x" + "33" * 32
+    tree = _tree(tiny_store, batch)
+    kwargs = dict(batch_id=batch, files={}, counts={"input": 3}, sources=[], report={})
+    first = tiny_store.commit(**kwargs, history_seq=0, tree=lambda: tree)
+    assert first is not None and first.merkle_root == tree.root and first.leaf_count == 3
+    trees = tiny_store.root / "trees"
+    assert [p.name for p in trees.iterdir()] == [f"{batch}.json"]
+    assert (trees / f"{batch}.json").read_text() == tree.dumps()
+    assert tiny_store.commit(**kwargs, history_seq=1, tree=_tree(tiny_store, batch)) is None
+    other = "0x" + "44" * 32
+    with pytest.raises(CommitConflict):
+        tiny_store.commit(**{**kwargs, "batch_id": other}, history_seq=0,
+                          tree=_tree(tiny_store, other))
+    assert [p.name for p in trees.iterdir()] == [f"{batch}.json"]
+    assert [m.seq for m in tiny_store.manifests()] == [1]
+
+
+def test_staged_write_places_or_discards(tmp_path):
+    from datanet.store.atomic import StagedWrite
+
+    target = tmp_path / "d" / "f.json"
+    staged = StagedWrite(target, ["ab", b"cd"])
+    assert not target.exists() and len(list(target.parent.iterdir())) == 1
+    staged.place()
+    assert target.read_bytes() == b"abcd"
+    assert [p.name for p in target.parent.iterdir()] == ["f.json"]
+    staged.discard()  # placed: nothing to drop
+    assert target.read_bytes() == b"abcd"
+    dropped = StagedWrite(target, "new")
+    dropped.discard()
+    assert target.read_bytes() == b"abcd" and len(list(target.parent.iterdir())) == 1
+    with pytest.raises(RuntimeError, match="already placed or discarded"):
+        dropped.place()
