@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datanet.anchoring.history import check_attribution_shard
+from datanet.anchoring.merkle import StandardMerkleTree
 from datanet.attribution import AttributionIndex, attribute
 from datanet.attribution.index import build_shard, index_missing, shard_entry
 from datanet.attribution.tokens import gram_hashes, output_tokens, record_grams
@@ -383,3 +384,23 @@ def test_write_shard_runs_its_alongside_job_on_a_helper_thread_once_sorted(store
     pq.write_table(pq.read_table(part).drop(["text"]), part)
     assert write_shard(store, m.batch_id, accepted, alongside=job) is None
     assert [name for name, _ in seen] == [threading.current_thread().name]
+
+
+def test_commit_builds_the_tree_beside_the_shard_up_to_a_bound(store, monkeypatch):
+    import threading
+
+    import datanet.store.layout as layout
+
+    names: list[str] = []
+
+    def note() -> None:
+        names.append(threading.current_thread().name)
+
+    m = commit_texts(store, [GREEK, OTHER], on_tree=note)
+    monkeypatch.setattr(layout, "COMMIT_OVERLAP_LEAVES", 1)  # two records: above the bound
+    m2 = commit_texts(store, [_words(12, "w"), _words(12, "v")], on_tree=note)
+    assert names[0].startswith("datanet-commit") and names[1] == threading.current_thread().name
+    for manifest in (m, m2):
+        tree = StandardMerkleTree.loads(
+            (store.root / "trees" / f"{manifest.batch_id}.json").read_text())
+        assert tree.root == manifest.merkle_root and len(tree) == manifest.leaf_count == 2
