@@ -391,46 +391,20 @@ def write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry
     that point, so no worker can inherit a lock the thread holds. Its error is raised here;
     with no shard to build it runs on this thread.
     """
-    side = _Alongside(alongside)
-    try:
-        entry = _write_shard(store, batch_id, accepted, ngram, side.start)
-    except BaseException:
-        side.wait()
-        raise
-    side.finish()
+    started: list[Future[object]] = []
+
+    def start() -> None:
+        if alongside is not None and not started:
+            started.append(helper.submit(alongside))
+
+    # leaving the block waits for a started job, also when the shard's build failed
+    with ThreadPoolExecutor(1, thread_name_prefix="datanet-commit") as helper:
+        entry = _write_shard(store, batch_id, accepted, ngram, start)
+        if started:
+            started[0].result()
+        elif alongside is not None:
+            alongside()
     return entry
-
-
-class _Alongside:
-    """A job started on a helper thread at most once; :meth:`finish` returns after it (or runs
-    it here if it was never started) and raises its error."""
-
-    def __init__(self, job: Callable[[], object] | None):
-        self.job = job
-        self._executor: ThreadPoolExecutor | None = None
-        self._future: Future[object] | None = None
-
-    def start(self) -> None:
-        if self.job is not None and self._future is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="datanet-commit")
-            self._future = self._executor.submit(self.job)
-
-    def wait(self) -> None:
-        """Let a started job end (an error of the caller's is on its way: the job's is not
-        raised over it)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-
-    def finish(self) -> None:
-        if self.job is None:
-            return
-        if self._future is None:
-            self.job()
-            return
-        try:
-            self._future.result()
-        finally:
-            self.wait()
 
 
 def _write_shard(store: DatanetStore, batch_id: str, accepted: Sequence[FileEntry],
