@@ -62,17 +62,7 @@ def _write_temp(path: Path, data: Data) -> Path:
 def write_atomic(path: str | Path | ObjectPath, data: Data) -> None:
     """Write ``data`` to ``path``, replacing any previous content atomically (an object store's
     put is atomic and whole: pieces are joined first there)."""
-    if (remote := _remote(path)) is not None:
-        remote.write_bytes(_raw(data))
-        return
-    path = Path(path)
-    tmp = _write_temp(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    StagedWrite(path, data).place()
 
 
 class StagedWrite:
@@ -83,21 +73,22 @@ class StagedWrite:
 
     def __init__(self, path: str | Path | ObjectPath, data: Data):
         self.path = path
+        self._remote = _remote(path)
         self._data: Data | None = None
         self._tmp: Path | None = None
-        if _remote(path) is not None:
+        if self._remote is not None:
             self._data = data
         else:
             self._tmp = _write_temp(Path(path), data)
 
     def place(self) -> None:
         """Put the bytes at ``path`` (replacing any previous file)."""
-        if self._tmp is None:
-            if self._data is None:
-                raise RuntimeError(f"{self.path}: already placed or discarded")
+        if self._remote is not None and self._data is not None:
             data, self._data = self._data, None
-            write_atomic(self.path, data)
+            self._remote.write_bytes(_raw(data))
             return
+        if self._tmp is None:
+            raise RuntimeError(f"{self.path}: already placed or discarded")
         tmp, self._tmp = self._tmp, None
         try:
             os.replace(tmp, self.path)
