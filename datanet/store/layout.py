@@ -323,16 +323,17 @@ class DatanetStore:
         the datanet's history (its dedup would be stale): re-run to include it.
         """
         self.verify_files(files)
-        built: list[tuple[str, int, StagedWrite]] = []
+        summary: tuple[str, int] | None = None  # the tree's root and leaf count
+        dump: StagedWrite | None = None
 
         def tree_and_dump() -> None:
-            nonlocal tree
+            nonlocal tree, summary, dump
             if callable(tree):
                 release_memory()  # the shard build's freed heap, before the tree's arrays
                 tree = tree()
             if tree is not None:
+                summary = tree.root, len(tree)
                 dump = StagedWrite(self.root / "trees" / f"{batch_id}.json", tree.dump_chunks())
-                built.append((tree.root, len(tree), dump))
                 tree = None  # the manifest holds its root: let it go before the Delta sync
 
         try:
@@ -342,10 +343,9 @@ class DatanetStore:
             if not overlap:
                 tree_and_dump()
             return self._commit_locked(batch_id, files, counts, history_seq, sources, report,
-                                       built[0][:2] if built else None, source_fingerprint,
-                                       built[0][2] if built else None)
+                                       summary, source_fingerprint, dump)
         finally:
-            for *_, dump in built:
+            if dump is not None:
                 dump.discard()  # a no-op once placed
 
     def _commit_locked(self, batch_id: str, files: Mapping[str, list[FileEntry]],
