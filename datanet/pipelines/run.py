@@ -44,6 +44,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from datanet._memory import rare_full_collections, release_memory
 from datanet.errors import DatanetError, IntakeError
+from datanet.pipelines.ahead import ParseAhead, running
 from datanet.pipelines.fingerprint import (
     RunResult,
     committed_rerun,
@@ -113,18 +114,22 @@ class _ParseFile(beam.DoFn):
     output of a multi-output ParDo to the consumers of each tag.
     """
 
-    def __init__(self, spec: DatanetSpec, progress_dir: str | None = None):
+    def __init__(self, spec: DatanetSpec, progress_dir: str | None = None,
+                 ahead: str | None = None):
         self.spec = spec
+        self.ahead = ahead  # the token of the run's parse-ahead process (:mod:`.ahead`)
         self.records = Metrics.counter("datanet", "input_records")
         self.dead = Metrics.counter("datanet", "deadletter")
         self.progress = StageCounter(progress_dir, "read")
 
     def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
         path = readable.metadata.path
-        mtime = getattr(readable.metadata, "last_updated_in_seconds", 0) or 0
-        for key, batch, dead in iter_path_chunks(
-            self.spec, path, _open_raw, default_time_us=int(mtime * 1_000_000)
-        ):
+        time_us = file_time_us(getattr(readable.metadata, "last_updated_in_seconds", 0))
+        ahead = running(self.ahead)
+        chunks = ahead.take(path, time_us) if ahead is not None else None
+        if chunks is None:
+            chunks = iter_path_chunks(self.spec, path, _open_raw, default_time_us=time_us)
+        for key, batch, dead in chunks:
             self.progress.add(key, (batch.num_rows if batch is not None else 0)
                               + (dead.num_rows if dead is not None else 0))
             if batch is not None:
@@ -134,6 +139,12 @@ class _ParseFile(beam.DoFn):
                 self.dead.inc(dead.num_rows)
                 yield "deadletter", (key, dead)
                 self.records.inc(dead.num_rows)
+
+
+def file_time_us(mtime: float | None) -> int:
+    """A matched file's modification time (seconds) in microseconds: the time of its
+    records that give none."""
+    return int((mtime or 0) * 1_000_000)
 
 
 def _open_raw(path: str) -> Any:
@@ -539,7 +550,7 @@ class _WriteListing(beam.DoFn):
 def build_pipeline(
     p: beam.Pipeline, spec: DatanetSpec, inputs: Sequence[str], *, root: str,
     history: History, listing_path: str, scratch: str | None = None,
-    progress_dir: str | None = None, workers: int = 1,
+    progress_dir: str | None = None, workers: int = 1, ahead: str | None = None,
 ) -> None:
     """Add the datanet graph to ``p``; chunks spill to ``scratch`` (default: beside the listing);
     with ``progress_dir`` the DoFns write live record counts there (:mod:`.progress`);
@@ -558,7 +569,7 @@ def build_pipeline(
     )
     # as valid UTF-8: a file name with undecodable bytes must not fail Beam's string coder
     matched = files | "Paths" >> beam.Map(lambda f: display_path(f.metadata.path))
-    parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec, progress_dir))
+    parsed = files | "Parse" >> beam.ParDo(_ParseFile(spec, progress_dir, ahead))
     if broken:  # only then: the graph of every other run stays as it was
         lost = p | "BrokenLinks" >> beam.Create(broken, reshuffle=False).with_output_types(str)
         parsed = ((parsed, lost | "RefuseBrokenLinks" >> beam.FlatMap(_refuse_file, spec))
@@ -794,6 +805,12 @@ def _run(
         listing_path = f"{run_dir}/files.json"
         progress_dir = f"{run_dir}/progress" if progress else None
         with contextlib.ExitStack() as stack:
+            workers = local_workers(spec.pipeline.local_workers, runner, args,
+                                    _local_bytes(matched))
+            scratch = f"{run_dir}/chunks"
+            ahead = _parse_ahead(spec, matched, scratch) if workers > 1 else None
+            if ahead is not None:
+                stack.callback(ahead.close)
             if progress and is_remote(run_dir):  # progress files are local (display only)
                 progress_dir = stack.enter_context(tempfile.TemporaryDirectory())
             if progress:
@@ -804,9 +821,9 @@ def _run(
                                options=beam_options(runner, args)) as p:
                 build_pipeline(p, spec, _pipeline_inputs(inputs, matched),
                                root=str(store.root), history=history,
-                               listing_path=listing_path, progress_dir=progress_dir,
-                               workers=local_workers(spec.pipeline.local_workers, runner,
-                                                     args, _local_bytes(matched)))
+                               listing_path=listing_path, scratch=scratch,
+                               progress_dir=progress_dir, workers=workers,
+                               ahead=ahead.token if ahead is not None else None)
         if is_remote(listing_path):
             listing = json.loads(ObjectPath(*url_to_fs(listing_path)).read_bytes())
         else:
@@ -850,6 +867,19 @@ def _run(
                          "nothing new: a concurrent run committed this batch")
     return RunResult(batch_id, True, manifest, counts, elapsed,
                      f"committed batch {manifest.seq} ({batch_id[:12]}…)", report)
+
+
+def _parse_ahead(spec: DatanetSpec, matched: Sequence[str], scratch: str) -> ParseAhead | None:
+    """A process parsing the run's local input files ahead (:mod:`.ahead`), or None (no
+    local file, or a scratch directory on object storage)."""
+    if not os_path(scratch):
+        return None
+    files = []
+    for f in matched:
+        if os_path(f) and os.path.isfile(f):
+            with contextlib.suppress(OSError):  # gone since: Beam's match will say so
+                files.append((f, file_time_us(os.path.getmtime(f))))  # Beam's file time
+    return ParseAhead(spec, files, scratch, _open_raw) if files else None
 
 
 def merge_reports(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from datanet import _pool as pool_mod
 from datanet._pool import cgroup_cpus
 from datanet.errors import DatanetError, WorkerLost
+from datanet.pipelines.ahead import ParseAhead
 from datanet.pipelines.pool import ChunkPool, ForkedDoFn, local_workers, pool_size, usable_cores
 from datanet.pipelines.run import run_datanet
 from datanet.store.query import connect
@@ -164,6 +166,15 @@ def test_forked_validation_gives_identical_results(tmp_path, monkeypatch) -> Non
 
     monkeypatch.setattr("datanet.pipelines.pool.ChunkPool", Spy)
     monkeypatch.setattr("datanet.attribution.index.ChunkPool", Spy)
+    handed = []
+    take = ParseAhead.take
+
+    def spy_take(self, path, time_us):
+        chunks = take(self, path, time_us)
+        handed.append((Path(path).name, chunks is not None))
+        return chunks
+
+    monkeypatch.setattr(ParseAhead, "take", spy_take)
     inputs = _awkward_inputs(tmp_path)
     results = []
     for workers in (1, 2):
@@ -184,6 +195,9 @@ def test_forked_validation_gives_identical_results(tmp_path, monkeypatch) -> Non
                                           ["_BatchValidate", "_DecideWrite", "_ResolveShard",
                                            "_WriteParts"])
         assert submitted.count("_BatchValidate") == (0 if workers == 1 else 6)
+        # with 2, both files parsed ahead while the driver set up (.ahead), none with 1
+        assert sorted(handed) == ([] if workers == 1 else
+                                  [("a.jsonl", True), ("b.jsonl.gz", True)])
     assert results[0] == results[1]
     assert pool_mod._WORK is None  # every pool closed, nothing of the run kept alive
 

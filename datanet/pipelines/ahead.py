@@ -1,0 +1,172 @@
+"""Parse the input files ahead, in a forked process, while the driver is still setting up.
+
+A run on the in-process DirectRunner with a worker pool (:mod:`.pool`) spends its first
+~1.7 s on one core: Beam builds and starts the graph, then the batch validators set up
+(Presidio, the language model, compiled kernels) before the pool can fork from that state.
+Parsing the input needs none of it, so a process forked at the start of the run parses the
+files on the idle core and spills each chunk to the run's scratch; the driver's parse step then
+reads those chunks back instead of parsing the files itself (measured on the 200k benchmark
+corpus, 2 cores: see ``benchmarks/scale.py`` and the closing note of issue 16).
+
+The chunks are the same: the same :func:`~datanet.pipelines.intake.iter_path_chunks` call on
+the same path and file time as the parse step makes; a file whose time no longer matches, or
+that the driver reaches before this process claims it, is parsed by the driver as before.
+Each file is claimed once, by whichever side comes first. The process claims a new file only
+while fewer than ``limit`` of its chunks wait to be read (a file once claimed is parsed to its
+end: the driver may be waiting for it), so what waits in scratch is bounded by ``limit``
+chunks plus one file.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+import queue
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from datanet._pool import _die_with_parent
+from datanet.errors import DatanetError, WorkerLost
+from datanet.pipelines.intake import iter_path_chunks
+from datanet.pipelines.io import read_spilled, spill_table
+from datanet.schemas.spec import DatanetSpec
+
+__all__ = ["AHEAD_CHUNKS", "ParseAhead", "running"]
+
+#: Chunks (of ``pipeline.batch_rows`` records) parsed ahead and not yet read before the process
+#: stops claiming files: ~64 x 2000 records x ~1.2 KB of Arrow IPC each, ~150 MB of scratch.
+AHEAD_CHUNKS = 64
+
+_FREE, _CHILD, _DRIVER = 0, 1, 2
+
+#: Parse-ahead processes of the runs in this process, by token (a DoFn finds its run's here).
+_RUNNING: dict[str, ParseAhead] = {}
+
+Chunk = tuple[str, pa.RecordBatch | None, pa.RecordBatch | None]
+
+
+def running(token: str | None) -> ParseAhead | None:
+    """The parse-ahead of the run ``token`` names, if it runs in this process."""
+    return _RUNNING.get(token) if token else None
+
+
+class ParseAhead:
+    """A forked process parsing ``files`` (``(path, default_time_us)``, in order) into
+    ``scratch``; :meth:`take` hands a file's chunks to the driver, :meth:`close` stops it."""
+
+    def __init__(self, spec: DatanetSpec, files: Sequence[tuple[str, int]], scratch: str,
+                 opener: Callable[[str], Any], *, limit: int = AHEAD_CHUNKS):
+        ctx = multiprocessing.get_context("fork")
+        self.token = scratch
+        self._files = list(files)
+        self._index: dict[str, int] = {}
+        for i, (path, _) in enumerate(self._files):
+            self._index.setdefault(path, i)
+        self._lock = ctx.Lock()
+        self._state = ctx.RawArray("b", len(self._files))
+        self._pending = ctx.RawValue("i", 0)
+        self._queue: Any = ctx.Queue()
+        self._got: dict[int, collections.deque[tuple[Any, ...]]] = {}
+        self._process = ctx.Process(
+            target=self._parse_all, args=(spec, scratch, opener, limit, os.getpid()),
+            name="datanet-parse-ahead", daemon=True)
+        self._process.start()
+        _RUNNING[self.token] = self
+
+    # -- in the forked process ------------------------------------------------------------
+
+    def _parse_all(self, spec: DatanetSpec, scratch: str, opener: Callable[[str], Any],
+                   limit: int, parent: int) -> None:
+        _die_with_parent(parent)
+        for i, (path, time_us) in enumerate(self._files):
+            while self._pending.value >= limit:
+                time.sleep(0.005)
+            with self._lock:
+                if self._state[i] != _FREE:
+                    continue
+                self._state[i] = _CHILD
+            try:
+                for key, batch, dead in iter_path_chunks(spec, path, opener,
+                                                         default_time_us=time_us):
+                    records = (None if batch is None else spill_table(
+                        scratch, key, "ahead-records", pa.Table.from_batches([batch])))
+                    lost = (None if dead is None else spill_table(
+                        scratch, key, "ahead-dead", pa.Table.from_batches([dead])))
+                    with self._lock:
+                        self._pending.value += 1
+                    self._queue.put(("chunk", i, key, records, lost))
+            except Exception as exc:  # not the input's fault (that is a dead letter): disk, bug
+                self._queue.put(("error", i, f"{type(exc).__name__}: {exc}"))
+                return
+            self._queue.put(("done", i))
+
+    # -- in the driver --------------------------------------------------------------------
+
+    def take(self, path: str, time_us: int) -> Iterator[Chunk] | None:
+        """``path``'s chunks as parsed ahead, or None: the caller parses the file itself (it
+        was not listed, is not claimed yet - it is now the caller's - or was already taken)."""
+        i = self._index.get(path)
+        if i is None:
+            return None
+        with self._lock:
+            state = self._state[i]
+            self._state[i] = _DRIVER
+        if state != _CHILD:
+            return None
+        if self._files[i][1] != time_us:  # the file changed since it was listed: parse anew
+            for _ in self._chunks(i):
+                pass
+            return None
+        return self._chunks(i)
+
+    def _chunks(self, i: int) -> Iterator[Chunk]:
+        got = self._got.setdefault(i, collections.deque())
+        while True:
+            while not got:
+                self._receive()
+            message = got.popleft()
+            if message[0] == "done":
+                return
+            if message[0] == "error":
+                raise DatanetError(f"{self._files[i][0]}: parsing ahead failed: {message[2]}")
+            _, _, key, records, lost = message
+            with self._lock:
+                self._pending.value -= 1
+            yield key, _load(records), _load(lost)
+
+    def _receive(self) -> None:
+        try:
+            message = self._queue.get(timeout=1.0)
+        except queue.Empty:
+            if not self._process.is_alive():
+                raise WorkerLost(
+                    "the parse-ahead process died mid-file (killed by the OS? out of "
+                    "memory?); run again, or set pipeline.local_workers = 1") from None
+            return
+        self._got.setdefault(message[1], collections.deque()).append(message)
+
+    def close(self) -> None:
+        """Stop the process (whatever it has not handed over is the scratch's to remove)."""
+        _RUNNING.pop(self.token, None)
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._queue.close()
+        self._queue.cancel_join_thread()
+
+
+def _load(path: str | None) -> pa.RecordBatch | None:
+    """The one batch of a chunk's spill, which is removed (it is read once)."""
+    if path is None:
+        return None
+    table = read_spilled(path)
+    os.remove(path)  # the memory map keeps the pages until the batch goes
+    batches = table.to_batches()
+    if len(batches) == 1:
+        return batches[0]
+    return pa.RecordBatch.from_arrays(  # an empty batch is written as no batch
+        [pa.array([], f.type) for f in table.schema], schema=table.schema)
