@@ -29,10 +29,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from datanet._ipc import decode
 from datanet._pool import _die_with_parent
 from datanet.errors import DatanetError, WorkerLost
 from datanet.pipelines.intake import iter_path_chunks
-from datanet.pipelines.io import read_spilled, spill_table
+from datanet.pipelines.io import read_spilled, spill_batches, spill_table
 from datanet.schemas.spec import DatanetSpec
 
 __all__ = ["AHEAD_CHUNKS", "ParseAhead", "running"]
@@ -71,6 +72,8 @@ class ParseAhead:
         self._pending = ctx.RawValue("i", 0)
         self._queue: Any = ctx.Queue()
         self._got: dict[int, collections.deque[tuple[Any, ...]]] = {}
+        # id(batch) -> (its spill, the batch: held, so the id stays its own until shipped)
+        self._files_of: dict[int, tuple[tuple[str, int, int, int], pa.RecordBatch]] = {}
         self._process = ctx.Process(
             target=self._parse_all, args=(spec, scratch, opener, limit, os.getpid()),
             name="datanet-parse-ahead", daemon=True)
@@ -92,8 +95,10 @@ class ParseAhead:
             try:
                 for key, batch, dead in iter_path_chunks(spec, path, opener,
                                                          default_time_us=time_us):
-                    records = (None if batch is None else spill_table(
-                        scratch, key, "ahead-records", pa.Table.from_batches([batch])))
+                    # as the pool ships a chunk (one uncompressed IPC stream): it goes on as is
+                    records = (None if batch is None else spill_batches(
+                        scratch, key, "input", [pa.Table.from_batches([batch])],
+                        compression=None)[0])
                     lost = (None if dead is None else spill_table(
                         scratch, key, "ahead-dead", pa.Table.from_batches([dead])))
                     with self._lock:
@@ -118,8 +123,10 @@ class ParseAhead:
         if state != _CHILD:
             return None
         if self._files[i][1] != time_us:  # the file changed since it was listed: parse anew
-            for _ in self._chunks(i):
-                pass
+            for _, batch, _ in self._chunks(i):
+                ref = self.shipped(batch) if batch is not None else None
+                if ref is not None:
+                    os.remove(ref[0])
             return None
         return self._chunks(i)
 
@@ -136,7 +143,17 @@ class ParseAhead:
             _, _, key, records, lost = message
             with self._lock:
                 self._pending.value -= 1
-            yield key, _load(records), _load(lost)
+            batch = None
+            if records is not None:
+                batch = _mapped(records)
+                self._files_of[id(batch)] = (records, batch)
+            yield key, batch, _load(lost)
+
+    def shipped(self, batch: pa.RecordBatch) -> tuple[str, int, int, int] | None:
+        """The spill ``batch`` was read from, if it came from :meth:`take`: the pool ships
+        that file (its worker reads and removes it) instead of writing the chunk again."""
+        found = self._files_of.pop(id(batch), None)
+        return found[0] if found is not None and found[1] is batch else None
 
     def _receive(self) -> None:
         try:
@@ -157,6 +174,15 @@ class ParseAhead:
         self._process.join()
         self._queue.close()
         self._queue.cancel_join_thread()
+
+
+def _mapped(ref: tuple[str, int, int, int]) -> pa.RecordBatch:
+    """The batch of a chunk's spill, memory-mapped: the driver reads only what it touches
+    (the record ids), the worker the rest."""
+    path, schema_bytes, offset, length = ref
+    mapped = pa.memory_map(path)  # not closed here: the batch references the mapping
+    return decode(path, (schema_bytes, offset, length), mapped.read_at(schema_bytes, 0),
+                  mapped.read_at(length, offset))
 
 
 def _load(path: str | None) -> pa.RecordBatch | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from datanet.errors import DatanetError, WorkerLost
 from datanet.pipelines import ahead as ahead_mod
 from datanet.pipelines.ahead import ParseAhead
 from datanet.pipelines.intake import iter_path_chunks
+from datanet.pipelines.io import read_spilled_batch
 from datanet.pipelines.run import _open_raw
 from datanet.store.layout import init_datanet
 from tests.conftest import TINY_SPEC
@@ -64,14 +66,25 @@ def test_chunks_parsed_ahead_are_the_drivers_own(spec, files, tmp_path) -> None:
         []]
     ahead = ParseAhead(spec, [(f, T) for f in files], str(tmp_path / "scratch"), _open_raw)
     try:
+        batches = []
         for i, f in enumerate(files):
             _claimed(ahead, i)
             got = ahead.take(f, T)
             assert got is not None
-            _same(list(got), want[f])
+            got = list(got)
+            _same(got, want[f])
+            batches += [b for _, b, _ in got if b is not None]
             assert ahead.take(f, T) is None  # listed twice: the second time the driver's
         assert ahead._pending.value == 0
-        assert os.listdir(tmp_path / "scratch") == []  # every spill read once and removed
+        # each chunk's records stay in the file the pool ships (the dead letters are read
+        # and removed): one per chunk with records, read back as the same batch
+        refs = [ahead.shipped(b) for b in batches]
+        assert sorted(os.listdir(tmp_path / "scratch")) == sorted(
+            Path(r[0]).name for r in refs) and len(refs) == 6
+        for batch, ref in zip(batches, refs, strict=True):
+            assert read_spilled_batch(*ref).to_batches()[0].equals(batch)
+        assert ahead.shipped(batches[0]) is None  # shipped once
+        assert ahead.shipped(batches[0].slice(0)) is None  # not a batch it handed out
     finally:
         ahead.close()
     assert not ahead._process.is_alive()

@@ -174,7 +174,15 @@ def test_forked_validation_gives_identical_results(tmp_path, monkeypatch) -> Non
         handed.append((Path(path).name, chunks is not None))
         return chunks
 
+    shipped = ParseAhead.shipped
+
+    def spy_shipped(self, batch):
+        ref = shipped(self, batch)
+        handed.append(("shipped as parsed", ref is not None))
+        return ref
+
     monkeypatch.setattr(ParseAhead, "take", spy_take)
+    monkeypatch.setattr(ParseAhead, "shipped", spy_shipped)
     inputs = _awkward_inputs(tmp_path)
     results = []
     for workers in (1, 2):
@@ -195,9 +203,10 @@ def test_forked_validation_gives_identical_results(tmp_path, monkeypatch) -> Non
                                           ["_BatchValidate", "_DecideWrite", "_ResolveShard",
                                            "_WriteParts"])
         assert submitted.count("_BatchValidate") == (0 if workers == 1 else 6)
-        # with 2, both files parsed ahead while the driver set up (.ahead), none with 1
-        assert sorted(handed) == ([] if workers == 1 else
-                                  [("a.jsonl", True), ("b.jsonl.gz", True)])
+        # with 2, both files parsed ahead while the driver set up (.ahead), and each chunk
+        # shipped to its worker in the file it was parsed into; none of it with 1
+        assert sorted(handed) == ([] if workers == 1 else [
+            ("a.jsonl", True), ("b.jsonl.gz", True), *[("shipped as parsed", True)] * 6])
     assert results[0] == results[1]
     assert pool_mod._WORK is None  # every pool closed, nothing of the run kept alive
 
