@@ -11,10 +11,11 @@ corpus, 2 cores: see ``benchmarks/scale.py`` and the closing note of issue 16).
 The chunks are the same: the same :func:`~datanet.pipelines.intake.iter_path_chunks` call on
 the same path and file time as the parse step makes; a file whose time no longer matches, or
 that the driver reaches before this process claims it, is parsed by the driver as before.
-Each file is claimed once, by whichever side comes first. The process claims a new file only
-while fewer than ``limit`` of its chunks wait to be read (a file once claimed is parsed to its
-end: the driver may be waiting for it), so what waits in scratch is bounded by ``limit``
-chunks plus one file.
+Each file is claimed once, by whichever side comes first. What waits in scratch is bounded
+(``limit`` chunks of finished files, ``limit`` of the file being parsed): the process claims a
+new file only while fewer than ``limit`` chunks wait, and pauses within a file while ``limit``
+of that file's chunks wait. It never waits on chunks of another file than the one it parses,
+the only one the driver may be waiting for, so the two cannot wait on each other.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class ParseAhead:
             self._index.setdefault(path, i)
         self._lock = ctx.Lock()
         self._state = ctx.RawArray("b", len(self._files))
-        self._pending = ctx.RawValue("i", 0)
+        self._pending = ctx.RawValue("i", 0)  # chunks handed over, not yet taken
+        self._taken = ctx.RawArray("i", len(self._files))  # chunks taken, per file
         self._queue: Any = ctx.Queue()
         self._got: dict[int, collections.deque[tuple[Any, ...]]] = {}
         # id(batch) -> (its spill, the batch: held, so the id stays its own until shipped)
@@ -86,15 +88,17 @@ class ParseAhead:
                    limit: int, parent: int) -> None:
         _die_with_parent(parent)
         for i, (path, time_us) in enumerate(self._files):
-            while self._pending.value >= limit:
+            while self._state[i] == _FREE and self._pending.value >= limit:
                 time.sleep(0.005)
             with self._lock:
                 if self._state[i] != _FREE:
                     continue
                 self._state[i] = _CHILD
             try:
-                for key, batch, dead in iter_path_chunks(spec, path, opener,
-                                                         default_time_us=time_us):
+                for n, (key, batch, dead) in enumerate(iter_path_chunks(
+                        spec, path, opener, default_time_us=time_us)):
+                    while n - self._taken[i] >= limit:
+                        time.sleep(0.005)
                     # as the pool ships a chunk (one uncompressed IPC stream): it goes on as is
                     records = (None if batch is None else spill_batches(
                         scratch, key, "input", [pa.Table.from_batches([batch])],
@@ -143,6 +147,7 @@ class ParseAhead:
             _, _, key, records, lost = message
             with self._lock:
                 self._pending.value -= 1
+                self._taken[i] += 1
             batch = None
             if records is not None:
                 batch = _mapped(records)

@@ -109,6 +109,33 @@ def test_each_file_goes_to_whoever_claims_it_first(spec, files, tmp_path) -> Non
         ahead.close()
 
 
+def _settled(ahead: ParseAhead, pending: int) -> None:
+    deadline = time.monotonic() + 30
+    while ahead._pending.value != pending:
+        assert time.monotonic() < deadline, f"{ahead._pending.value} chunks wait, not {pending}"
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert ahead._pending.value == pending  # and it stays there: the process waits
+
+
+def test_what_waits_is_bounded_within_a_file_too(spec, files, tmp_path) -> None:
+    # limit 2: the dead file's one chunk, then two of a.jsonl's four, and a pause there
+    ahead = ParseAhead(spec, [(files[2], T), (files[0], T)], str(tmp_path / "scratch"),
+                       _open_raw, limit=2)
+    try:
+        _settled(ahead, 3)
+        assert ahead._state[1] == ahead_mod._CHILD
+        # the driver asks for the paused file first: taking its chunks lets it go on, while
+        # the other file's chunk still waits (the process waits on its own file only)
+        _same(list(ahead.take(files[0], T)),
+              list(iter_path_chunks(spec, files[0], _open_raw, default_time_us=T)))
+        _same(list(ahead.take(files[2], T)),
+              list(iter_path_chunks(spec, files[2], _open_raw, default_time_us=T)))
+        assert ahead._pending.value == 0
+    finally:
+        ahead.close()
+
+
 def test_a_file_changed_since_listed_is_parsed_anew(spec, files, tmp_path) -> None:
     ahead = ParseAhead(spec, [(files[0], T)], str(tmp_path / "scratch"), _open_raw)
     try:
