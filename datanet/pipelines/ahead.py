@@ -39,11 +39,12 @@ from datanet.schemas.spec import DatanetSpec
 
 __all__ = ["AHEAD_CHUNKS", "ParseAhead", "running"]
 
-#: Chunks (of ``pipeline.batch_rows`` records) parsed ahead and not yet read before the process
-#: stops claiming files: ~64 x 2000 records x ~1.2 KB of Arrow IPC each, ~150 MB of scratch.
+#: Chunks (of ``pipeline.batch_rows`` records) parsed ahead and not yet read at which the
+#: process stops claiming files, and pauses within the file it parses: ~64 x 2000 records x
+#: ~1.2 KB of Arrow IPC each, ~150 MB of scratch (twice that at most, see the module).
 AHEAD_CHUNKS = 64
 
-_FREE, _CHILD, _DRIVER = 0, 1, 2
+_FREE, _CHILD, _DRIVER = 0, 1, 2  # who claimed a file (``ParseAhead._state``)
 
 #: Parse-ahead processes of the runs in this process, by token (a DoFn finds its run's here).
 _RUNNING: dict[str, ParseAhead] = {}
@@ -68,10 +69,16 @@ class ParseAhead:
         self._index: dict[str, int] = {}
         for i, (path, _) in enumerate(self._files):
             self._index.setdefault(path, i)
-        self._lock = ctx.Lock()
+        # No lock between the two (one killed holding it would hang the other): a file is
+        # claimed by creating its marker (O_EXCL: one side wins), and each counter has one
+        # writer. ``_state`` records who won, for the tests and nothing else.
+        self._claims = os.path.join(scratch, "ahead-claims")
+        os.makedirs(self._claims, exist_ok=True)
         self._state = ctx.RawArray("b", len(self._files))
-        self._pending = ctx.RawValue("i", 0)  # chunks handed over, not yet taken
-        self._taken = ctx.RawArray("i", len(self._files))  # chunks taken, per file
+        self._made = ctx.RawValue("i", 0)  # chunks handed over (written by the process)
+        self._taken = ctx.RawArray("i", len(self._files))  # chunks taken per file (driver)
+        self._taken_all = ctx.RawValue("i", 0)  # chunks taken (driver)
+        self._asked: set[int] = set()  # files the driver asked for
         self._queue: Any = ctx.Queue()
         self._got: dict[int, collections.deque[tuple[Any, ...]]] = {}
         # id(batch) -> (its spill, the batch: held, so the id stays its own until shipped)
@@ -88,12 +95,11 @@ class ParseAhead:
                    limit: int, parent: int) -> None:
         _die_with_parent(parent)
         for i, (path, time_us) in enumerate(self._files):
-            while self._state[i] == _FREE and self._pending.value >= limit:
+            while self._pending() >= limit and not os.path.exists(self._claim_path(i)):
                 time.sleep(0.005)
-            with self._lock:
-                if self._state[i] != _FREE:
-                    continue
-                self._state[i] = _CHILD
+            if not self._claim(i):
+                continue
+            self._state[i] = _CHILD
             try:
                 for n, (key, batch, dead) in enumerate(iter_path_chunks(
                         spec, path, opener, default_time_us=time_us)):
@@ -105,8 +111,7 @@ class ParseAhead:
                         compression=None)[0])
                     lost = (None if dead is None else spill_table(
                         scratch, key, "ahead-dead", pa.Table.from_batches([dead])))
-                    with self._lock:
-                        self._pending.value += 1
+                    self._made.value += 1  # first: what waits is never undercounted
                     self._queue.put(("chunk", i, key, records, lost))
             except Exception as exc:  # not the input's fault (that is a dead letter): disk, bug
                 self._queue.put(("error", i, f"{type(exc).__name__}: {exc}"))
@@ -119,12 +124,11 @@ class ParseAhead:
         """``path``'s chunks as parsed ahead, or None: the caller parses the file itself (it
         was not listed, is not claimed yet - it is now the caller's - or was already taken)."""
         i = self._index.get(path)
-        if i is None:
+        if i is None or i in self._asked:
             return None
-        with self._lock:
-            state = self._state[i]
+        self._asked.add(i)
+        if self._claim(i):
             self._state[i] = _DRIVER
-        if state != _CHILD:
             return None
         if self._files[i][1] != time_us:  # the file changed since it was listed: parse anew
             for _, batch, _ in self._chunks(i):
@@ -145,14 +149,28 @@ class ParseAhead:
             if message[0] == "error":
                 raise DatanetError(f"{self._files[i][0]}: parsing ahead failed: {message[2]}")
             _, _, key, records, lost = message
-            with self._lock:
-                self._pending.value -= 1
-                self._taken[i] += 1
+            self._taken[i] += 1
+            self._taken_all.value += 1
             batch = None
             if records is not None:
                 batch = _mapped(records)
                 self._files_of[id(batch)] = (records, batch)
             yield key, batch, _load(lost)
+
+    def _claim_path(self, i: int) -> str:
+        return os.path.join(self._claims, str(i))
+
+    def _claim(self, i: int) -> bool:
+        """Claim file ``i`` for this side; False if the other side has it."""
+        try:
+            os.close(os.open(self._claim_path(i), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return False
+        return True
+
+    def _pending(self) -> int:
+        """Chunks handed over and not taken yet."""
+        return self._made.value - self._taken_all.value
 
     def shipped(self, batch: pa.RecordBatch) -> tuple[str, int, int, int] | None:
         """The spill ``batch`` was read from, if it came from :meth:`take`: the pool ships

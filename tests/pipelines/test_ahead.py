@@ -75,12 +75,12 @@ def test_chunks_parsed_ahead_are_the_drivers_own(spec, files, tmp_path) -> None:
             _same(got, want[f])
             batches += [b for _, b, _ in got if b is not None]
             assert ahead.take(f, T) is None  # listed twice: the second time the driver's
-        assert ahead._pending.value == 0
+        assert ahead._pending() == 0
         # each chunk's records stay in the file the pool ships (the dead letters are read
         # and removed): one per chunk with records, read back as the same batch
         refs = [ahead.shipped(b) for b in batches]
         assert sorted(os.listdir(tmp_path / "scratch")) == sorted(
-            Path(r[0]).name for r in refs) and len(refs) == 6
+            [*(Path(r[0]).name for r in refs), "ahead-claims"]) and len(refs) == 6
         for batch, ref in zip(batches, refs, strict=True):
             assert read_spilled_batch(*ref).to_batches()[0].equals(batch)
         assert ahead.shipped(batches[0]) is None  # shipped once
@@ -104,18 +104,18 @@ def test_each_file_goes_to_whoever_claims_it_first(spec, files, tmp_path) -> Non
               list(iter_path_chunks(spec, files[0], _open_raw, default_time_us=T)))
         ahead._process.join(30)
         assert ahead._process.exitcode == 0  # it skipped the driver's files and ended
-        assert sorted(ahead._state) == [ahead_mod._DRIVER] * 3
+        assert list(ahead._state) == [ahead_mod._CHILD, ahead_mod._DRIVER, ahead_mod._DRIVER]
     finally:
         ahead.close()
 
 
 def _settled(ahead: ParseAhead, pending: int) -> None:
     deadline = time.monotonic() + 30
-    while ahead._pending.value != pending:
-        assert time.monotonic() < deadline, f"{ahead._pending.value} chunks wait, not {pending}"
+    while ahead._pending() != pending:
+        assert time.monotonic() < deadline, f"{ahead._pending()} chunks wait, not {pending}"
         time.sleep(0.01)
     time.sleep(0.3)
-    assert ahead._pending.value == pending  # and it stays there: the process waits
+    assert ahead._pending() == pending  # and it stays there: the process waits
 
 
 def test_what_waits_is_bounded_within_a_file_too(spec, files, tmp_path) -> None:
@@ -131,7 +131,7 @@ def test_what_waits_is_bounded_within_a_file_too(spec, files, tmp_path) -> None:
               list(iter_path_chunks(spec, files[0], _open_raw, default_time_us=T)))
         _same(list(ahead.take(files[2], T)),
               list(iter_path_chunks(spec, files[2], _open_raw, default_time_us=T)))
-        assert ahead._pending.value == 0
+        assert ahead._pending() == 0
     finally:
         ahead.close()
 
@@ -141,8 +141,8 @@ def test_a_file_changed_since_listed_is_parsed_anew(spec, files, tmp_path) -> No
     try:
         _claimed(ahead, 0)
         assert ahead.take(files[0], T + 1) is None  # another time: the driver parses it
-        assert ahead._pending.value == 0  # what was parsed ahead was read and dropped
-        assert os.listdir(tmp_path / "scratch") == []
+        assert ahead._pending() == 0  # what was parsed ahead was read and dropped
+        assert os.listdir(tmp_path / "scratch") == ["ahead-claims"]
     finally:
         ahead.close()
 
@@ -165,13 +165,16 @@ def test_a_killed_process_is_a_lost_worker(spec, files, tmp_path) -> None:
         ahead.close()
 
 
-def test_a_failure_not_the_inputs_names_the_file(spec, files, tmp_path) -> None:
-    blocked = tmp_path / "scratch"
-    blocked.write_bytes(b"")  # a file where the scratch directory should be
-    ahead = ParseAhead(spec, [(files[0], T)], str(blocked), _open_raw)
+def test_a_failure_not_the_inputs_names_the_file(spec, files, tmp_path, monkeypatch) -> None:
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ahead_mod, "spill_batches", full)  # the forked process inherits it
+    ahead = ParseAhead(spec, [(files[0], T)], str(tmp_path / "scratch"), _open_raw)
     try:
         _claimed(ahead, 0)
-        with pytest.raises(DatanetError, match=r"a\.jsonl: parsing ahead failed: .*Error"):
+        with pytest.raises(DatanetError,
+                           match=r"a\.jsonl: parsing ahead failed: OSError: .*No space left"):
             list(ahead.take(files[0], T))
     finally:
         ahead.close()
