@@ -21,9 +21,11 @@ the only one the driver may be waiting for, so the two cannot wait on each other
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing
 import os
 import queue
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -87,6 +89,7 @@ class ParseAhead:
             target=self._parse_all, args=(spec, scratch, opener, limit, os.getpid()),
             name="datanet-parse-ahead", daemon=True)
         self._process.start()
+        self.exitcode: int | None = None  # the process's, once closed
         _RUNNING[self.token] = self
 
     # -- in the forked process ------------------------------------------------------------
@@ -94,6 +97,7 @@ class ParseAhead:
     def _parse_all(self, spec: DatanetSpec, scratch: str, opener: Callable[[str], Any],
                    limit: int, parent: int) -> None:
         _die_with_parent(parent)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
         for i, (path, time_us) in enumerate(self._files):
             while self._pending() >= limit and not os.path.exists(self._claim_path(i)):
                 time.sleep(0.005)
@@ -131,10 +135,12 @@ class ParseAhead:
             self._state[i] = _DRIVER
             return None
         if self._files[i][1] != time_us:  # the file changed since it was listed: parse anew
-            for _, batch, _ in self._chunks(i):
-                ref = self.shipped(batch) if batch is not None else None
-                if ref is not None:
-                    os.remove(ref[0])
+            # (its chunks are read to the end first: none may land in scratch later)
+            with contextlib.suppress(DatanetError):  # the process failed: parse anew anyway
+                for _, batch, _ in self._chunks(i):
+                    ref = self.shipped(batch) if batch is not None else None
+                    if ref is not None:
+                        os.remove(ref[0])
             return None
         return self._chunks(i)
 
@@ -192,11 +198,17 @@ class ParseAhead:
     def close(self) -> None:
         """Stop the process (whatever it has not handed over is the scratch's to remove)."""
         _RUNNING.pop(self.token, None)
+        self._files_of.clear()  # chunks never shipped: their memory maps go
+        self._got.clear()
         if self._process.is_alive():
             self._process.kill()
         self._process.join()
+        self.exitcode = self._process.exitcode
+        self._process.close()
         self._queue.close()
         self._queue.cancel_join_thread()
+        self._queue._reader.close()  # the driver never put: close() left both pipe ends
+        self._queue._writer.close()
 
 
 def _mapped(ref: tuple[str, int, int, int]) -> pa.RecordBatch:

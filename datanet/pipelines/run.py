@@ -885,7 +885,13 @@ def _parse_ahead(spec: DatanetSpec, matched: Sequence[str], scratch: str) -> Par
         if os_path(f) and os.path.isfile(f):
             with contextlib.suppress(OSError):  # gone since: Beam's match will say so
                 files.append((f, file_time_us(os.path.getmtime(f))))  # Beam's file time
-    return ParseAhead(spec, files, scratch, _open_raw) if files else None
+    if not files:
+        return None
+    try:
+        return ParseAhead(spec, files, scratch, _open_raw)
+    except OSError as exc:  # cannot fork (process limit, memory): the driver parses
+        log.info("parsing ahead is off: %s", exc)
+        return None
 
 
 def merge_reports(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -84,10 +84,10 @@ def test_chunks_parsed_ahead_are_the_drivers_own(spec, files, tmp_path) -> None:
         for batch, ref in zip(batches, refs, strict=True):
             assert read_spilled_batch(*ref).to_batches()[0].equals(batch)
         assert ahead.shipped(batches[0]) is None  # shipped once
-        assert ahead.shipped(batches[0].slice(0)) is None  # not a batch it handed out
+        assert ahead._files_of == {}  # every batch shipped: none held
     finally:
         ahead.close()
-    assert not ahead._process.is_alive()
+    assert ahead.exitcode == 0  # it parsed every file and ended
     assert ahead_mod.running(ahead.token) is None
 
 
@@ -132,8 +132,10 @@ def test_what_waits_is_bounded_within_a_file_too(spec, files, tmp_path) -> None:
         _same(list(ahead.take(files[2], T)),
               list(iter_path_chunks(spec, files[2], _open_raw, default_time_us=T)))
         assert ahead._pending() == 0
+        assert len(ahead._files_of) == 4  # a.jsonl's four batches, never shipped
     finally:
         ahead.close()
+    assert ahead._files_of == {}  # close lets them (and their memory maps) go
 
 
 def test_a_file_changed_since_listed_is_parsed_anew(spec, files, tmp_path) -> None:
@@ -143,6 +145,20 @@ def test_a_file_changed_since_listed_is_parsed_anew(spec, files, tmp_path) -> No
         assert ahead.take(files[0], T + 1) is None  # another time: the driver parses it
         assert ahead._pending() == 0  # what was parsed ahead was read and dropped
         assert os.listdir(tmp_path / "scratch") == ["ahead-claims"]
+    finally:
+        ahead.close()
+
+
+def test_a_changed_file_whose_parse_failed_is_parsed_anew(spec, files, tmp_path,
+                                                          monkeypatch) -> None:
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ahead_mod, "spill_batches", full)  # the forked process inherits it
+    ahead = ParseAhead(spec, [(files[0], T)], str(tmp_path / "scratch"), _open_raw)
+    try:
+        _claimed(ahead, 0)
+        assert ahead.take(files[0], T + 1) is None  # no error: the driver parses it
     finally:
         ahead.close()
 
@@ -219,7 +235,9 @@ def test_the_process_dies_with_the_driver(spec, files, tmp_path) -> None:
 
 def test_close_stops_a_process_mid_file(spec, files, tmp_path) -> None:
     ahead = ParseAhead(spec, [(files[1], T)], str(tmp_path / "scratch"), _stuck_opener)
-    _claimed(ahead, 0)
-    ahead.close()
-    assert ahead._process.exitcode == -signal.SIGKILL
+    try:
+        _claimed(ahead, 0)
+    finally:
+        ahead.close()
+    assert ahead.exitcode == -signal.SIGKILL
     assert ahead_mod.running(ahead.token) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,11 @@ def test_forked_validation_gives_identical_results(tmp_path, monkeypatch) -> Non
     take = ParseAhead.take
 
     def spy_take(self, path, time_us):
+        i = self._index.get(path)
+        deadline = time.monotonic() + 30  # the process claims the file first (no race)
+        while i is not None and not os.path.exists(self._claim_path(i)):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         chunks = take(self, path, time_us)
         handed.append((Path(path).name, chunks is not None))
         return chunks
