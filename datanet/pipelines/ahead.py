@@ -36,7 +36,7 @@ from datanet._ipc import decode
 from datanet._pool import _die_with_parent
 from datanet.errors import DatanetError, WorkerLost
 from datanet.pipelines.intake import iter_path_chunks
-from datanet.pipelines.io import read_spilled, spill_batches, spill_table
+from datanet.pipelines.io import spill_chunk
 from datanet.schemas.spec import DatanetSpec
 
 __all__ = ["AHEAD_CHUNKS", "ParseAhead", "running"]
@@ -110,11 +110,8 @@ class ParseAhead:
                     while n - self._taken[i] >= limit:
                         time.sleep(0.005)
                     # as the pool ships a chunk (one uncompressed IPC stream): it goes on as is
-                    records = (None if batch is None else spill_batches(
-                        scratch, key, "input", [pa.Table.from_batches([batch])],
-                        compression=None)[0])
-                    lost = (None if dead is None else spill_table(
-                        scratch, key, "ahead-dead", pa.Table.from_batches([dead])))
+                    records = spill_chunk(scratch, key, "input", batch)
+                    lost = spill_chunk(scratch, key, "ahead-dead", dead)
                     self._made.value += 1  # first: what waits is never undercounted
                     self._queue.put(("chunk", i, key, records, lost))
             except Exception as exc:  # not the input's fault (that is a dead letter): disk, bug
@@ -161,7 +158,11 @@ class ParseAhead:
             if records is not None:
                 batch = _mapped(records)
                 self._files_of[id(batch)] = (records, batch)
-            yield key, batch, _load(lost)
+            dead = None
+            if lost is not None:  # read once, here: the memory map keeps the pages
+                dead = _mapped(lost)
+                os.remove(lost[0])
+            yield key, batch, dead
 
     def _claim_path(self, i: int) -> str:
         return os.path.join(self._claims, str(i))
@@ -181,8 +182,8 @@ class ParseAhead:
     def shipped(self, batch: pa.RecordBatch) -> tuple[str, int, int, int] | None:
         """The spill ``batch`` was read from, if it came from :meth:`take`: the pool ships
         that file (its worker reads and removes it) instead of writing the chunk again."""
-        found = self._files_of.pop(id(batch), None)
-        return found[0] if found is not None and found[1] is batch else None
+        found = self._files_of.pop(id(batch), None)  # held there: the id is still its own
+        return found[0] if found is not None else None
 
     def _receive(self) -> None:
         try:
@@ -218,16 +219,3 @@ def _mapped(ref: tuple[str, int, int, int]) -> pa.RecordBatch:
     mapped = pa.memory_map(path)  # not closed here: the batch references the mapping
     return decode(path, (schema_bytes, offset, length), mapped.read_at(schema_bytes, 0),
                   mapped.read_at(length, offset))
-
-
-def _load(path: str | None) -> pa.RecordBatch | None:
-    """The one batch of a chunk's spill, which is removed (it is read once)."""
-    if path is None:
-        return None
-    table = read_spilled(path)
-    os.remove(path)  # the memory map keeps the pages until the batch goes
-    batches = table.to_batches()
-    if len(batches) == 1:
-        return batches[0]
-    return pa.RecordBatch.from_arrays(  # an empty batch is written as no batch
-        [pa.array([], f.type) for f in table.schema], schema=table.schema)

@@ -17,7 +17,7 @@ from datanet import _ipc
 from datanet.store.fs import os_path
 
 __all__ = ["ReadParquetColumns", "select_tag", "spill_table", "read_spilled", "spill_batches",
-           "read_spilled_batch", "Spilled", "load_spilled"]
+           "spill_chunk", "read_spilled_batch", "Spilled", "load_spilled"]
 
 
 def select_tag(item: tuple[str, Any], tag: str) -> Iterator[Any]:
@@ -143,6 +143,17 @@ def spill_batches(scratch: str, key: str, kind: str, tables: Sequence[pa.Table],
         write_bytes_atomic(path, data)
         spans = _ipc.stream_spans(data.slice(0, 8).to_pybytes(), ends)
     return [(path, *span) for span in spans]
+
+
+def spill_chunk(scratch: str, key: str, kind: str, batch: pa.RecordBatch | None
+                ) -> tuple[str, int, int, int] | None:
+    """``batch`` as the one table of an uncompressed scratch stream (:func:`spill_batches`),
+    as a chunk is shipped to a worker; None for no batch."""
+    if batch is None:
+        return None
+    [ref] = spill_batches(scratch, key, kind, [pa.Table.from_batches([batch])],
+                          compression=None)
+    return ref
 
 
 def read_spilled_batch(path: str, schema_bytes: int, offset: int, length: int) -> pa.Table:

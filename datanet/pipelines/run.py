@@ -62,7 +62,7 @@ from datanet.pipelines.io import (
     read_spilled,
     read_spilled_batch,
     select_tag,
-    spill_batches,
+    spill_chunk,
     spill_table,
 )
 from datanet.pipelines.keyed import KeyedStage, key_chunk
@@ -254,8 +254,7 @@ class _BatchValidate(ForkedDoFn):
         ahead = running(self.ahead)
         ref = ahead.shipped(batch) if ahead is not None else None
         if ref is None:
-            [ref] = spill_batches(self.scratch, key, "input", [pa.Table.from_batches([batch])],
-                                  compression=None)
+            ref = spill_chunk(self.scratch, key, "input", batch)
         return key, ref
 
     def work(self, item: tuple[str, pa.RecordBatch | tuple[str, int, int, int]]

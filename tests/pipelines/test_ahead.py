@@ -173,7 +173,7 @@ def test_a_failure_not_the_inputs_names_the_file(spec, files, tmp_path, monkeypa
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ahead_mod, "spill_batches", full)  # the forked process inherits it
+    monkeypatch.setattr(ahead_mod, "spill_chunk", full)  # the forked process inherits it
     ahead = ParseAhead(spec, [(files[0], T)], str(tmp_path / "scratch"), _open_raw)
     try:
         _claimed(ahead, 0)
